@@ -1,0 +1,107 @@
+#pragma once
+// The content-addressed on-disk kernel cache (DESIGN.md section 4).
+//
+// The cache knows nothing about kernels: an entry is a manifest (canonical JSON text whose
+// sha256 is the key) plus named byte sections. The jit layer maps artifacts onto entries.
+// A cache never takes the program down: every failure to read is a miss, every failure to
+// write is one warning and the caller keeps its in-memory result.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cache/file_system.hpp"
+
+namespace qjit::cache {
+
+// NOTE: bump on any change to the entry layout; entries of another version are misses.
+inline constexpr std::uint32_t kEntryFormatVersion = 1;
+
+struct Entry {
+  std::string manifest;                         // canonical JSON; key = sha256_hex(manifest)
+  std::map<std::string, std::string> sections;  // e.g. "ptx", "cubin", "meta"
+};
+
+struct Options {
+  std::filesystem::path dir;
+  bool enabled = true;
+  std::uint64_t max_bytes = 2ull << 30;
+  std::shared_ptr<FileSystem> fs;  // null: the real file system
+  static Options from_env();       // QJIT_CACHE_DIR, QJIT_CACHE_DISABLE, QJIT_CACHE_MAX_BYTES
+};
+
+struct EntryInfo {
+  std::string key;
+  std::filesystem::path path;
+  std::uint64_t bytes = 0;
+  std::int64_t last_used_ns = 0;  // explicit stamp (not atime)
+  std::string summary;            // from the manifest: family/arch when present
+};
+
+struct Stats {
+  std::uint64_t entries = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t max_bytes = 0;
+  std::uint64_t quarantined = 0;  // corrupt entries moved aside
+};
+
+struct VerifyResult {
+  std::string key;
+  std::filesystem::path path;
+  bool ok = false;
+  std::string problem;  // empty when ok
+};
+
+enum class LoadStatus { kHit, kMiss, kCorrupt, kUntrusted, kDisabled };
+
+struct LoadResult {
+  LoadStatus status = LoadStatus::kMiss;
+  std::optional<Entry> entry;  // set on kHit
+  std::string detail;          // why, for corrupt/untrusted
+};
+
+class DiskCache {
+ public:
+  explicit DiskCache(Options options);
+
+  const Options& options() const { return options_; }
+  std::filesystem::path entry_path(const std::string& key) const;
+
+  // Reads and verifies an entry (magic, version, checksum, manifest == expected manifest).
+  // A corrupt entry is moved aside (reported once per key per process) and reported as
+  // kCorrupt: the caller rebuilds. Entries in directories or files owned by another user or
+  // writable by group/others are kUntrusted and never loaded. A hit refreshes the stamp.
+  LoadResult load(const std::string& key, const std::string& expected_manifest);
+
+  // Atomic publish: unique temp file in the same directory, fsync, rename, fsync dir.
+  // Returns false (after one warning per process) if anything fails; never throws on I/O.
+  bool store(const std::string& key, const Entry& entry);
+
+  // Cross-process per-key advisory lock (flock on <key>.lock). Correctness never depends
+  // on it: a failure to lock yields an unlocked guard.
+  class KeyLock {
+   public:
+    virtual ~KeyLock() = default;
+  };
+  std::unique_ptr<KeyLock> lock(const std::string& key);
+
+  std::vector<EntryInfo> list() const;
+  Stats stats() const;
+  std::vector<VerifyResult> verify();  // every entry; bad ones are moved aside
+  std::uint64_t clear();               // removes every entry; returns how many
+  void evict_to_budget();              // LRU by stamp until bytes <= max_bytes
+
+ private:
+  Options options_;
+};
+
+// Entry (de)serialization, exposed for tests and golden files.
+std::string encode_entry(const Entry& entry);
+// Throws qjit::Error naming the problem (short read, bad magic, version, checksum).
+Entry decode_entry(const std::string& bytes);
+
+}  // namespace qjit::cache

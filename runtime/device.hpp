@@ -1,0 +1,36 @@
+#pragma once
+// Devices: cpu (host memory, reference implementation), cuda (a GPU through libcuda),
+// sim (NVRTC's PTX interpreted on the CPU, behind the same Driver interface).
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace qjit {
+
+enum class DeviceKind { kCpu, kCuda, kSim };
+
+struct Device {
+  DeviceKind kind = DeviceKind::kCpu;
+  int index = 0;
+
+  static Device cpu() { return {DeviceKind::kCpu, 0}; }
+  static Device cuda(int index = 0) { return {DeviceKind::kCuda, index}; }
+  static Device sim() { return {DeviceKind::kSim, 0}; }
+  // "cpu", "cuda", "cuda:1", "sim", or "auto" (cuda when a GPU answers, else cpu).
+  static Device parse(std::string_view text);
+  // QJIT_DEVICE, else auto.
+  static Device default_device();
+
+  std::string str() const;
+  bool is_host() const { return kind == DeviceKind::kCpu; }
+  bool operator==(const Device&) const = default;
+};
+
+class Driver;
+// The driver behind a non-host device (one per device per process, created on first use).
+// Throws qjit::Error with a clear message when the device is not available (no GPU, no
+// libcuda.so.1, sim not built in).
+std::shared_ptr<Driver> driver_for(const Device& device);
+
+}  // namespace qjit

@@ -1,0 +1,99 @@
+#pragma once
+// The Driver interface: everything the runtime needs from a device that runs PTX/cubins.
+// `cuda` implements it over the CUDA Driver API (libcuda opened with dlopen); `sim`
+// interprets NVRTC's PTX on the CPU. Module caching, argument packing and launch
+// configuration live above this interface, so they are the same code on both.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "runtime/device.hpp"
+
+namespace qjit {
+
+using DevicePtr = std::uint64_t;
+using ModuleHandle = void*;
+using FunctionHandle = void*;
+using StreamHandle = void*;  // nullptr = the default stream
+using EventHandle = void*;
+
+struct DeviceProps {
+  std::string name;
+  int arch = 0;                 // 80, 86, 89, 90 ...
+  bool arch_accel = false;      // "a" suffix features (sm_90a)
+  int sm_count = 0;
+  std::size_t smem_per_block = 48 * 1024;        // without opt-in
+  std::size_t smem_per_block_optin = 48 * 1024;  // with CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+  std::size_t smem_per_sm = 0;
+  int max_threads_per_block = 1024;
+  int regs_per_block = 65536;
+  int warp_size = 32;
+  std::size_t total_mem = 0;
+
+  std::string arch_name() const;  // "sm_90a"
+};
+
+struct Dim3 {
+  unsigned x = 1, y = 1, z = 1;
+};
+
+struct LaunchConfig {
+  Dim3 grid;
+  Dim3 block;
+  unsigned dynamic_smem = 0;
+  StreamHandle stream = nullptr;
+};
+
+// What a module is loaded from: a driver takes the form it runs (cuda: cubin, else PTX;
+// sim: PTX).
+struct ModuleImage {
+  std::string ptx;
+  std::string cubin;
+  std::string name;  // for messages
+};
+
+enum class FuncAttr {
+  kMaxDynamicSharedBytes,  // settable: the dynamic shared memory opt-in
+  kMaxThreadsPerBlock,
+  kNumRegs,
+  kStaticSharedBytes,
+  kLocalBytes,
+};
+
+class Driver {
+ public:
+  virtual ~Driver() = default;
+
+  virtual Device device() const = 0;
+  virtual const DeviceProps& props() const = 0;
+
+  virtual DevicePtr alloc(std::size_t bytes) = 0;
+  virtual void free(DevicePtr ptr) = 0;
+  virtual void copy_to_device(DevicePtr dst, const void* src, std::size_t bytes) = 0;
+  virtual void copy_to_host(void* dst, DevicePtr src, std::size_t bytes) = 0;
+  virtual void copy_device(DevicePtr dst, DevicePtr src, std::size_t bytes) = 0;
+  virtual void memset8(DevicePtr dst, std::uint8_t value, std::size_t bytes) = 0;
+
+  virtual ModuleHandle load_module(const ModuleImage& image) = 0;
+  virtual void unload_module(ModuleHandle module) = 0;
+  virtual FunctionHandle get_function(ModuleHandle module, const std::string& name) = 0;
+  virtual int get_attribute(FunctionHandle fn, FuncAttr attr) = 0;
+  virtual void set_attribute(FunctionHandle fn, FuncAttr attr, int value) = 0;
+
+  // `args` as cuLaunchKernel's kernelParams: one pointer per kernel parameter, in order.
+  virtual void launch(FunctionHandle fn, const LaunchConfig& config, void** args) = 0;
+
+  virtual StreamHandle create_stream() = 0;
+  virtual void destroy_stream(StreamHandle stream) = 0;
+  virtual void synchronize(StreamHandle stream = nullptr) = 0;
+
+  virtual EventHandle create_event() = 0;
+  virtual void destroy_event(EventHandle event) = 0;
+  virtual void record_event(EventHandle event, StreamHandle stream = nullptr) = 0;
+  virtual void synchronize_event(EventHandle event) = 0;
+  virtual float elapsed_ms(EventHandle start, EventHandle end) = 0;
+};
+
+}  // namespace qjit
