@@ -1,0 +1,31 @@
+#include "jit/family.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "common/error.hpp"
+#include "jit/impls/act_quant.hpp"
+
+namespace qjit::jit {
+
+namespace {
+const std::vector<Family>& families() {
+  static const std::vector<Family> all = {impls::act_quant_family()};
+  return all;
+}
+}  // namespace
+
+const Family& find_family(const std::string& name) {
+  for (const auto& f : families()) {
+    if (f.name == name) return f;
+  }
+  QJIT_THROW("jit", "unknown kernel family '{}' (known: {})", name, fmt::join(family_names(), ", "));
+}
+
+std::vector<std::string> family_names() {
+  std::vector<std::string> names;
+  for (const auto& f : families()) names.push_back(f.name);
+  return names;
+}
+
+}  // namespace qjit::jit

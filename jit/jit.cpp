@@ -1,0 +1,157 @@
+#include "jit/jit.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <fstream>
+#include <thread>
+
+#include "common/error.hpp"
+#include "common/knobs.hpp"
+#include "common/log.hpp"
+#include "common/sha256.hpp"
+#include "jit/compiler.hpp"
+#include "jit/manifest.hpp"
+#include "jit/source_gen.hpp"
+
+namespace qjit::jit {
+
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+void dump_beside(const cache::DiskCache& disk, const std::string& key, const Program& p, const Artifact& a) {
+  const auto base = disk.entry_path(key);
+  std::error_code ec;
+  std::filesystem::create_directories(base.parent_path(), ec);
+  std::ofstream(base.string() + ".cu") << p.source;
+  std::ofstream(base.string() + ".ptx") << a.ptx;
+  std::ofstream(base.string() + ".log") << a.log;
+}
+
+}  // namespace
+
+const char* outcome_name(CacheOutcome o) {
+  switch (o) {
+    case CacheOutcome::kMemory: return "memory";
+    case CacheOutcome::kDisk: return "hit";
+    case CacheOutcome::kCompiled: return "miss";
+    case CacheOutcome::kRebuilt: return "rebuilt";
+  }
+  return "?";
+}
+
+Jit::Jit(cache::Options options) : disk_(std::move(options)) {}
+
+Jit& Jit::global() {
+  static Jit jit(cache::Options::from_env());
+  return jit;
+}
+
+JitStats Jit::stats() const {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  return stats_;
+}
+
+JitResult Jit::get(const KernelSpec& spec, CompileOutput output) {
+  const auto start = std::chrono::steady_clock::now();
+  const Program program = build_program(spec, output);
+  const std::string manifest = make_manifest(program);
+  const std::string key = sha256_hex(manifest);
+  bool computed_here = false;
+  auto shared = flight_.get(key, [&] {
+    computed_here = true;
+    return load_or_compile(program, manifest, key);
+  });
+  JitResult r = *shared;
+  if (!computed_here) {
+    r.outcome = CacheOutcome::kMemory;
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++stats_.memory_hits;
+  }
+  r.ms = ms_since(start);
+  return r;
+}
+
+JitResult Jit::load_or_compile(const Program& program, const std::string& manifest, const std::string& key) {
+  const bool use_disk = disk_.options().enabled;
+  const bool always = knobs::always_compile();
+  bool damaged = false;
+  auto try_disk = [&]() -> std::shared_ptr<const Artifact> {
+    if (!use_disk || always) return nullptr;
+    auto r = disk_.load(key, manifest);
+    if (r.status == cache::LoadStatus::kCorrupt || r.status == cache::LoadStatus::kUntrusted) damaged = true;
+    if (r.status != cache::LoadStatus::kHit) return nullptr;
+    try {
+      return std::make_shared<const Artifact>(Artifact::from_entry(*r.entry, key));
+    } catch (const Error& e) {
+      log(LogLevel::kWarn, "{}; rebuilding", e.message());
+      damaged = true;
+      return nullptr;
+    }
+  };
+  if (auto a = try_disk()) {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++stats_.disk_hits;
+    return {a, CacheOutcome::kDisk, 0};
+  }
+  // NOTE: the lock only saves duplicate work across processes; correctness never needs it.
+  auto lock = use_disk ? disk_.lock(key) : nullptr;
+  if (auto a = try_disk()) {
+    std::lock_guard<std::mutex> l(stats_mu_);
+    ++stats_.disk_hits;
+    return {a, CacheOutcome::kDisk, 0};
+  }
+  QJIT_CHECK_GEN("jit", !knobs::offline(),
+                 "QJIT_OFFLINE is set and kernel '{}' is not in the cache at {} (key {})", program.spec.summary(),
+                 disk_.options().dir.string(), key);
+  auto artifact = std::make_shared<Artifact>(compile(program));
+  artifact->key = key;
+  if (use_disk) {
+    const bool stored = disk_.store(key, artifact->to_entry(manifest));
+    if (knobs::dump()) dump_beside(disk_, key, program, *artifact);
+    if (!stored) {
+      std::lock_guard<std::mutex> l(stats_mu_);
+      ++stats_.store_failures;
+    }
+  }
+  std::lock_guard<std::mutex> l(stats_mu_);
+  ++(damaged ? stats_.rebuilds : stats_.compiles);
+  return {artifact, damaged ? CacheOutcome::kRebuilt : CacheOutcome::kCompiled, 0};
+}
+
+std::vector<JitResult> Jit::get_all(const std::vector<KernelSpec>& specs, const Progress& progress,
+                                    CompileOutput output) {
+  std::vector<JitResult> results(specs.size());
+  std::vector<std::exception_ptr> errors(specs.size());
+  std::atomic<size_t> next{0};
+  size_t done = 0;
+  std::mutex progress_mu;
+  auto worker = [&] {
+    for (size_t i = next++; i < specs.size(); i = next++) {
+      try {
+        results[i] = get(specs[i], output);
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+      std::lock_guard<std::mutex> lock(progress_mu);
+      ++done;
+      if (progress && !errors[i]) progress(done, specs.size(), specs[i], results[i]);
+    }
+  };
+  // NOTE: bounded: an NVRTC instance compiling a GEMM takes hundreds of MB.
+  const size_t n = std::min<size_t>(knobs::compile_threads(), specs.size());
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < n; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  for (auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+  return results;
+}
+
+}  // namespace qjit::jit

@@ -1,0 +1,65 @@
+#pragma once
+// The JIT service: KernelSpec -> Artifact, through an in-memory map, the disk cache and
+// NVRTC. One compile per key in process (single flight) and, best effort, across processes
+// (per-key file lock). Compiles many specs in parallel on a bounded pool.
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cache/disk_cache.hpp"
+#include "cache/single_flight.hpp"
+#include "jit/artifact.hpp"
+#include "jit/program.hpp"
+
+namespace qjit::jit {
+
+enum class CacheOutcome {
+  kMemory,   // already in this process
+  kDisk,     // read from the disk cache
+  kCompiled, // compiled (cold miss, QJIT_ALWAYS_COMPILE or cache disabled)
+  kRebuilt,  // the disk entry was corrupt or untrusted: compiled again
+};
+const char* outcome_name(CacheOutcome o);
+
+struct JitResult {
+  std::shared_ptr<const Artifact> artifact;
+  CacheOutcome outcome = CacheOutcome::kMemory;
+  double ms = 0;  // wall time of this request
+};
+
+struct JitStats {
+  std::uint64_t memory_hits = 0, disk_hits = 0, compiles = 0, rebuilds = 0, store_failures = 0;
+};
+
+class Jit {
+ public:
+  explicit Jit(cache::Options options);
+  // The process-wide instance, configured from the QJIT_* knobs on first use.
+  static Jit& global();
+
+  JitResult get(const KernelSpec& spec, CompileOutput output = CompileOutput::kPtxAndCubin);
+
+  // Many specs on the bounded pool (QJIT_COMPILE_THREADS); `progress(done, total, spec,
+  // result)` is called as each finishes, serialized. Results in input order; the first
+  // failure is rethrown after all finished.
+  using Progress = std::function<void(size_t done, size_t total, const KernelSpec&, const JitResult&)>;
+  std::vector<JitResult> get_all(const std::vector<KernelSpec>& specs, const Progress& progress = nullptr,
+                                 CompileOutput output = CompileOutput::kPtxAndCubin);
+
+  cache::DiskCache& disk() { return disk_; }
+  JitStats stats() const;
+
+ private:
+  JitResult load_or_compile(const Program& program, const std::string& manifest, const std::string& key);
+
+  cache::DiskCache disk_;
+  cache::SingleFlight<std::string, JitResult> flight_;
+  mutable std::mutex stats_mu_;
+  JitStats stats_;
+};
+
+}  // namespace qjit::jit

@@ -1,0 +1,121 @@
+#include "jit/manifest.hpp"
+
+#include <dlfcn.h>
+#include <nvrtc.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "cache/disk_cache.hpp"
+#include "common/error.hpp"
+#include "common/knobs.hpp"
+#include "common/log.hpp"
+#include "common/sha256.hpp"
+
+namespace qjit::jit {
+
+namespace {
+
+std::string stat_tuple(const std::filesystem::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return {};
+  return fmt::format("{}|{}|{}|{}", p.string(), st.st_size, st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec,
+                     st.st_ino);
+}
+
+std::string hash_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  QJIT_CHECK_GEN("jit", in.good(), "cannot read {} to identify NVRTC", p.string());
+  Sha256 h;
+  std::string buf(1 << 20, '\0');
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    h.update(std::string_view(buf.data(), static_cast<size_t>(in.gcount())));
+  }
+  return h.hex();
+}
+
+// Digest of one library file, memoized on disk by its stat tuple (best effort).
+std::string file_digest(const std::filesystem::path& lib) {
+  const std::string tuple = stat_tuple(lib);
+  const auto memo = knobs::cache_dir() / fmt::format("nvrtc-identity-{}.txt", sha256_hex(tuple).substr(0, 16));
+  if (!knobs::cache_disabled()) {
+    std::ifstream in(memo);
+    std::string line_tuple, digest;
+    if (std::getline(in, line_tuple) && std::getline(in, digest) && line_tuple == tuple && digest.size() == 64) {
+      return digest;
+    }
+  }
+  const std::string digest = hash_file(lib);
+  if (!knobs::cache_disabled()) {
+    std::error_code ec;
+    std::filesystem::create_directories(memo.parent_path(), ec);
+    const auto tmp = memo.string() + ".tmp" + std::to_string(::getpid());
+    std::ofstream(tmp) << tuple << "\n" << digest << "\n";
+    std::filesystem::rename(tmp, memo, ec);
+    if (ec) std::filesystem::remove(tmp, ec);
+  }
+  return digest;
+}
+
+std::filesystem::path nvrtc_library_path() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&nvrtcVersion), &info) == 0 || info.dli_fname == nullptr) return {};
+  return std::filesystem::canonical(info.dli_fname);
+}
+
+}  // namespace
+
+std::string nvrtc_identity() {
+  static std::once_flag once;
+  static std::string identity;
+  std::call_once(once, [] {
+    int major = 0, minor = 0;
+    nvrtcVersion(&major, &minor);
+    nlohmann::json id = {{"version", fmt::format("{}.{}", major, minor)}};
+    const auto lib = nvrtc_library_path();
+    if (!lib.empty()) {
+      id["nvrtc"] = file_digest(lib);
+      // The builtins library NVRTC opens at run time sits beside it.
+      std::error_code ec;
+      for (const auto& e : std::filesystem::directory_iterator(lib.parent_path(), ec)) {
+        const auto name = e.path().filename().string();
+        if (name.rfind("libnvrtc-builtins.so.", 0) == 0 && name.find("alt") == std::string::npos) {
+          id["builtins"] = file_digest(std::filesystem::canonical(e.path()));
+          break;
+        }
+      }
+    } else {
+      log(LogLevel::kWarn, "cannot locate the NVRTC library file; the cache key uses its version only");
+    }
+    identity = id.dump();
+  });
+  return identity;
+}
+
+std::string make_manifest(const Program& p) { return make_manifest(p, nvrtc_identity()); }
+
+std::string make_manifest(const Program& p, const std::string& nvrtc_identity_json) {
+  nlohmann::json headers = nlohmann::json::array();
+  for (const auto& h : p.headers) headers.push_back({{"name", h.name}, {"sha256", sha256_hex(h.content)}});
+  nlohmann::json m = {
+      {"manifest_version", kManifestVersion},
+      {"library_abi", kLibraryAbiVersion},
+      {"entry_format", cache::kEntryFormatVersion},
+      {"family", p.spec.family()},
+      {"spec", p.spec.to_json()},
+      {"arch", p.spec.arch().str()},
+      {"file_name", p.file_name},
+      {"source", p.source},
+      {"headers", headers},
+      {"name_expressions", p.name_expressions},
+      {"options", p.options},
+      {"nvrtc", nlohmann::json::parse(nvrtc_identity_json)},
+      {"knobs", knobs::code_affecting()},
+  };
+  return m.dump();
+}
+
+}  // namespace qjit::jit
