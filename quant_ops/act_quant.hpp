@@ -1,0 +1,28 @@
+#pragma once
+// The activation-quantization op: validates, then dispatches — cpu runs the reference,
+// cuda and sim launch the JIT-compiled act_quant kernels (templates/impls/act_quant.cuh).
+// Numerics: DESIGN.md section 5; every device gives bit-identical results.
+
+#include <optional>
+
+#include "quant_ops/qtype.hpp"
+#include "runtime/tensor.hpp"
+
+namespace qjit {
+
+enum class ActScale {
+  kDynamicPerToken,   // one scale per row, computed from the row
+  kStaticPerTensor,   // one given (calibrated) scale
+};
+
+struct QuantizedActivations {
+  Tensor q;       // [M, K] int8 or fp8 codes, on x's device
+  Tensor scales;  // f32: [M] (per-token) or [1] (static: the given scale)
+};
+
+// x: [M, K] (or [..., K], flattened to rows) f32/f16/bf16 with unit stride along K.
+// static_scale: a 1-element f32 tensor on x's device (or on cpu), finite and > 0.
+QuantizedActivations quantize_activations(const Tensor& x, QType qtype, ActScale mode,
+                                          const std::optional<Tensor>& static_scale = std::nullopt);
+
+}  // namespace qjit

@@ -1,0 +1,83 @@
+#include "runtime/kernels.hpp"
+
+#include <fmt/format.h>
+
+#include <mutex>
+
+#include "common/error.hpp"
+#include "common/knobs.hpp"
+#include "jit/source_gen.hpp"
+
+namespace qjit {
+
+LoadedModule::LoadedModule(std::shared_ptr<Driver> driver, std::shared_ptr<const jit::Artifact> artifact)
+    : driver_(std::move(driver)), artifact_(std::move(artifact)) {
+  module_ = driver_->load_module({artifact_->ptx, artifact_->cubin, artifact_->spec.summary()});
+}
+
+LoadedModule::~LoadedModule() {
+  try {
+    driver_->unload_module(module_);
+  } catch (...) {
+    // NOTE: a destructor must not throw; a failed unload only leaks device memory.
+  }
+}
+
+FunctionHandle LoadedModule::function(const std::string& name_expression) const {
+  return driver_->get_function(module_, artifact_->kernel(name_expression).lowered_name);
+}
+
+Kernel::Kernel(std::shared_ptr<LoadedModule> module, std::string name_expression)
+    : module_(std::move(module)), name_(std::move(name_expression)) {
+  fn_ = module_->function(name_);
+}
+
+void Kernel::launch(const LaunchConfig& c, void** args) const {
+  QJIT_CHECK_GEN("launch", valid(), "launch of an unresolved kernel");
+  const DeviceProps& p = driver().props();
+  const unsigned threads = c.block.x * c.block.y * c.block.z;
+  QJIT_CHECK_GEN("launch", threads >= 1 && static_cast<int>(threads) <= p.max_threads_per_block,
+                 "{}: {} threads per block (the device allows {})", name_, threads, p.max_threads_per_block);
+  QJIT_CHECK_GEN("launch", c.grid.x >= 1 && c.grid.y >= 1 && c.grid.z >= 1 && c.grid.y < 65536 && c.grid.z < 65536,
+                 "{}: bad grid {}x{}x{}", name_, c.grid.x, c.grid.y, c.grid.z);
+  if (c.dynamic_smem > p.smem_per_block) {
+    QJIT_CHECK_GEN("launch", c.dynamic_smem <= p.smem_per_block_optin,
+                   "{}: {} bytes of dynamic shared memory exceed the device's opt-in maximum of {}", name_,
+                   c.dynamic_smem, p.smem_per_block_optin);
+    driver().set_attribute(fn_, FuncAttr::kMaxDynamicSharedBytes, static_cast<int>(c.dynamic_smem));
+  }
+  driver().launch(fn_, c, args);
+}
+
+jit::Arch target_arch(const Driver& driver) {
+  if (auto a = knobs::arch(); a && !a->empty()) return jit::Arch::parse(*a);
+  return jit::Arch::parse(driver.props().arch_name());
+}
+
+KernelCache& KernelCache::global() {
+  static KernelCache cache;
+  return cache;
+}
+
+const Kernel& KernelCache::get(const std::shared_ptr<Driver>& driver, jit::KernelSpec spec,
+                               const std::string& kernel_template) {
+  spec.set_arch(target_arch(*driver));
+  const std::string key = fmt::format("{}|{}|{}", static_cast<const void*>(driver.get()), spec.canonical(), kernel_template);
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    if (auto it = kernels_.find(key); it != kernels_.end()) return *it->second;
+  }
+  // The sim interprets PTX, so it skips ptxas; cuda loads the cubin.
+  const auto output = driver->device().kind == DeviceKind::kSim ? jit::CompileOutput::kPtxOnly
+                                                                : jit::CompileOutput::kPtxAndCubin;
+  const jit::JitResult r = jit_.get(spec, output);
+  const std::string module_key = fmt::format("{}|{}", static_cast<const void*>(driver.get()), r.artifact->key);
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (auto it = kernels_.find(key); it != kernels_.end()) return *it->second;
+  auto& module = modules_[module_key];
+  if (!module) module = std::make_shared<LoadedModule>(driver, r.artifact);
+  auto kernel = std::make_unique<Kernel>(module, jit::name_expression(kernel_template));
+  return *kernels_.emplace(key, std::move(kernel)).first->second;
+}
+
+}  // namespace qjit

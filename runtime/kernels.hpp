@@ -1,0 +1,81 @@
+#pragma once
+// From a KernelSpec to a launchable kernel on one driver: the JIT (memory, disk, NVRTC),
+// then the module loaded once per driver and artifact, then the function. Same code for
+// cuda and sim; only the Driver differs.
+
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+
+#include "jit/jit.hpp"
+#include "runtime/driver.hpp"
+
+namespace qjit {
+
+// A module loaded on a driver; unloaded when the last Kernel using it goes.
+class LoadedModule {
+ public:
+  LoadedModule(std::shared_ptr<Driver> driver, std::shared_ptr<const jit::Artifact> artifact);
+  ~LoadedModule();
+  LoadedModule(const LoadedModule&) = delete;
+  LoadedModule& operator=(const LoadedModule&) = delete;
+
+  const jit::Artifact& artifact() const { return *artifact_; }
+  Driver& driver() const { return *driver_; }
+  FunctionHandle function(const std::string& name_expression) const;
+
+ private:
+  std::shared_ptr<Driver> driver_;
+  std::shared_ptr<const jit::Artifact> artifact_;
+  ModuleHandle module_ = nullptr;
+};
+
+class Kernel {
+ public:
+  Kernel() = default;
+  Kernel(std::shared_ptr<LoadedModule> module, std::string name_expression);
+
+  bool valid() const { return fn_ != nullptr; }
+  const std::string& name() const { return name_; }
+  const jit::Artifact& artifact() const { return module_->artifact(); }
+  Driver& driver() const { return module_->driver(); }
+
+  // Validates the launch as a device would (threads, dynamic shared memory, opting in above
+  // 48 KB when the device allows it), then launches.
+  void launch(const LaunchConfig& config, void** args) const;
+  template <typename Args>
+  void launch(const LaunchConfig& config, Args& args) const {
+    launch(config, args.pointers());
+  }
+
+ private:
+  std::shared_ptr<LoadedModule> module_;
+  std::string name_;
+  FunctionHandle fn_ = nullptr;
+};
+
+// The arch to compile for on a driver: QJIT_ARCH if set, else the device's.
+jit::Arch target_arch(const Driver& driver);
+
+// Kernels by (driver, spec, entry), resolved once. The returned reference stays valid for
+// the cache's lifetime. Lookup of a resolved key takes a shared lock and one hash.
+class KernelCache {
+ public:
+  explicit KernelCache(jit::Jit& jit = jit::Jit::global()) : jit_(jit) {}
+
+  // `spec`'s arch is replaced by target_arch(driver). `kernel_template` is a family's kernel
+  // template ("qjit::kernels::act_quant_per_token").
+  const Kernel& get(const std::shared_ptr<Driver>& driver, jit::KernelSpec spec, const std::string& kernel_template);
+
+  // The process-wide cache used by the ops.
+  static KernelCache& global();
+
+ private:
+  jit::Jit& jit_;
+  std::shared_mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<LoadedModule>> modules_;  // driver|artifact key
+  std::unordered_map<std::string, std::unique_ptr<Kernel>> kernels_;        // driver|spec|entry
+};
+
+}  // namespace qjit
