@@ -1,0 +1,128 @@
+#include "runtime/device.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <map>
+#include <mutex>
+
+#include "common/error.hpp"
+#include "common/knobs.hpp"
+#include "runtime/driver.hpp"
+#include "runtime/driver/cuda_driver.hpp"
+#include "runtime/driver_registry.hpp"
+
+namespace qjit {
+
+namespace {
+
+constexpr const char* kValidForms = "cpu, cuda, cuda:N (N = 0, 1, ...), sim, auto";
+
+std::string normalized(std::string_view text) {
+  auto is_space = [](unsigned char c) { return std::isspace(c) != 0; };
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  std::string s(text);
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// One driver per device per process, created on first use.
+// NOTE: deliberately never destroyed: drivers release libcuda objects, and at process exit
+// libcuda may already have torn itself down; the OS reclaims everything anyway.
+struct Registry {
+  std::mutex mutex;
+  std::map<std::pair<DeviceKind, int>, std::shared_ptr<Driver>> drivers;
+  DriverFactory sim_factory;
+};
+
+Registry& registry() {
+  static Registry* r = new Registry;
+  return *r;
+}
+
+std::shared_ptr<Driver> create_driver(const Device& device, const DriverFactory& sim_factory) {
+  switch (device.kind) {
+    case DeviceKind::kCpu:
+      QJIT_THROW("device", "the cpu device has no Driver; host tensors use host memory");
+    case DeviceKind::kCuda:
+      QJIT_CHECK_GEN("cuda", cuda_available(), "no GPU: {}", cuda_unavailable_reason());
+      return std::make_shared<CudaDriver>(device.index);
+    case DeviceKind::kSim: {
+      QJIT_CHECK_GEN("device", sim_factory != nullptr,
+                     "the sim device is not built yet (no sim driver factory registered)");
+      std::shared_ptr<Driver> driver = sim_factory();
+      QJIT_CHECK_GEN("device", driver != nullptr, "the sim driver factory returned no driver");
+      return driver;
+    }
+  }
+  QJIT_THROW("device", "unknown device kind {}", static_cast<int>(device.kind));
+}
+
+}  // namespace
+
+Device Device::parse(std::string_view text) {
+  const std::string s = normalized(text);
+  if (s == "cpu") return cpu();
+  if (s == "sim") return sim();
+  if (s == "cuda") return cuda(0);
+  if (s == "auto") return cuda_available() ? cuda(0) : cpu();
+  if (s.starts_with("cuda:")) {
+    const char* first = s.data() + 5;
+    const char* last = s.data() + s.size();
+    int index = -1;
+    auto [end, ec] = std::from_chars(first, last, index);
+    if (first != last && ec == std::errc() && end == last && index >= 0) {
+      return cuda(index);
+    }
+  }
+  QJIT_THROW("device", "bad device '{}': expected one of {}", text, kValidForms);
+}
+
+Device Device::default_device() {
+  auto value = knobs::device();
+  if (!value || normalized(*value).empty()) return parse("auto");
+  try {
+    return parse(*value);
+  } catch (const Error& e) {
+    QJIT_THROW("device", "QJIT_DEVICE: {}", e.message());
+  }
+}
+
+std::string Device::str() const {
+  switch (kind) {
+    case DeviceKind::kCpu: return "cpu";
+    case DeviceKind::kCuda: return "cuda:" + std::to_string(index);
+    case DeviceKind::kSim: return "sim";
+  }
+  return "unknown";
+}
+
+std::string DeviceProps::arch_name() const {
+  return fmt::format("sm_{}{}", arch, arch_accel && arch == 90 ? "a" : "");
+}
+
+std::shared_ptr<Driver> driver_for(const Device& device) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  auto key = std::make_pair(device.kind, device.index);
+  if (auto it = r.drivers.find(key); it != r.drivers.end()) return it->second;
+  // A failure is not cached: the next call tries again (and says why again).
+  std::shared_ptr<Driver> driver = create_driver(device, r.sim_factory);
+  r.drivers.emplace(key, driver);
+  return driver;
+}
+
+void register_sim_driver_factory(DriverFactory factory) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  r.sim_factory = std::move(factory);
+}
+
+bool sim_driver_registered() {
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  return r.sim_factory != nullptr;
+}
+
+}  // namespace qjit
