@@ -1,0 +1,112 @@
+// qjit cache path|ls|stats|verify|clear [--json]
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cache/disk_cache.hpp"
+#include "commands.hpp"
+#include "common/knobs.hpp"
+
+namespace qjit::cli {
+
+namespace {
+
+struct CacheFlags {
+  bool json = false;
+};
+
+void print(const CacheFlags& f, const nlohmann::json& j, const std::string& text) {
+  if (f.json) fmt::print("{}\n", j.dump(2));
+  else fmt::print("{}", text);
+}
+
+std::string human_bytes(std::uint64_t b) {
+  if (b >= (1ull << 30)) return fmt::format("{:.2f} GiB", static_cast<double>(b) / (1ull << 30));
+  if (b >= (1ull << 20)) return fmt::format("{:.2f} MiB", static_cast<double>(b) / (1ull << 20));
+  if (b >= (1ull << 10)) return fmt::format("{:.1f} KiB", static_cast<double>(b) / (1ull << 10));
+  return fmt::format("{} B", b);
+}
+
+void cmd_path(const CacheFlags& f) {
+  const auto o = cache::Options::from_env();
+  nlohmann::json knobs = nlohmann::json::array();
+  for (const auto& k : knobs::all()) {
+    auto v = knobs::get(k.name);
+    knobs.push_back({{"name", k.name}, {"value", v ? nlohmann::json(*v) : nlohmann::json()}, {"meaning", k.meaning}});
+  }
+  print(f, {{"path", o.dir.string()}, {"enabled", o.enabled}, {"max_bytes", o.max_bytes}, {"knobs", knobs}},
+        o.dir.string() + (o.enabled ? "" : " (disabled by QJIT_CACHE_DISABLE)") + "\n");
+}
+
+void cmd_ls(const CacheFlags& f) {
+  cache::DiskCache disk(cache::Options::from_env());
+  const auto entries = disk.list();
+  nlohmann::json j = nlohmann::json::array();
+  std::string text = fmt::format("{:<16} {:>10}  {}\n", "key", "bytes", "kernel");
+  for (const auto& e : entries) {
+    j.push_back({{"key", e.key}, {"path", e.path.string()}, {"bytes", e.bytes}, {"last_used_ns", e.last_used_ns},
+                 {"summary", e.summary}});
+    text += fmt::format("{:<16} {:>10}  {}\n", e.key.substr(0, 16), e.bytes, e.summary);
+  }
+  text += fmt::format("{} entries\n", entries.size());
+  print(f, j, text);
+}
+
+void cmd_stats(const CacheFlags& f) {
+  cache::DiskCache disk(cache::Options::from_env());
+  const auto s = disk.stats();
+  print(f,
+        {{"path", disk.options().dir.string()}, {"entries", s.entries}, {"bytes", s.bytes}, {"max_bytes", s.max_bytes},
+         {"quarantined", s.quarantined}},
+        fmt::format("path        {}\nentries     {}\nbytes       {} ({})\nbudget      {}\nquarantined {}\n",
+                    disk.options().dir.string(), s.entries, s.bytes, human_bytes(s.bytes), human_bytes(s.max_bytes),
+                    s.quarantined));
+}
+
+int cmd_verify(const CacheFlags& f) {
+  cache::DiskCache disk(cache::Options::from_env());
+  const auto results = disk.verify();
+  nlohmann::json j = nlohmann::json::array();
+  std::string text;
+  size_t bad = 0;
+  for (const auto& r : results) {
+    j.push_back({{"key", r.key}, {"path", r.path.string()}, {"ok", r.ok}, {"problem", r.problem}});
+    if (!r.ok) {
+      ++bad;
+      text += fmt::format("BAD {} {}: {} (moved aside)\n", r.key.substr(0, 16), r.path.string(), r.problem);
+    }
+  }
+  text += fmt::format("{} entries verified, {} bad\n", results.size(), bad);
+  print(f, {{"entries", j}, {"checked", results.size()}, {"bad", bad}}, text);
+  return bad == 0 ? 0 : 2;
+}
+
+void cmd_clear(const CacheFlags& f) {
+  cache::DiskCache disk(cache::Options::from_env());
+  const auto n = disk.clear();
+  print(f, {{"removed", n}, {"path", disk.options().dir.string()}},
+        fmt::format("removed {} entries from {}\n", n, disk.options().dir.string()));
+}
+
+}  // namespace
+
+void add_cache(CLI::App& app) {
+  auto* cache = app.add_subcommand("cache", "inspect and maintain the on-disk kernel cache");
+  cache->require_subcommand(1);
+  auto flags = std::make_shared<CacheFlags>();
+  auto add = [&](const char* name, const char* help, std::function<void()> fn) {
+    auto* sub = cache->add_subcommand(name, help);
+    sub->add_flag("--json", flags->json, "print JSON");
+    sub->callback(std::move(fn));
+  };
+  add("path", "print the cache directory and the QJIT_* knobs", [flags] { cmd_path(*flags); });
+  add("ls", "list entries", [flags] { cmd_ls(*flags); });
+  add("stats", "entry count, bytes, budget", [flags] { cmd_stats(*flags); });
+  add("verify", "check every entry; corrupt ones are moved aside (exit 2 if any)", [flags] {
+    if (int rc = cmd_verify(*flags); rc != 0) throw CLI::RuntimeError(rc);
+  });
+  add("clear", "remove every entry", [flags] { cmd_clear(*flags); });
+}
+
+}  // namespace qjit::cli

@@ -1,0 +1,116 @@
+// qjit run: the main job. For now (issue 2) it compiles every kernel the default workload —
+// Wan2.1-1.3B's linear shapes under the presets of DESIGN.md section 7 — needs and that
+// exists yet, for the device's arch (or sm_80, sm_89 and sm_90 when no GPU answers), and
+// reports each: spec, arch, registers, spills, compile time, cache outcome.
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "jit/jit.hpp"
+#include "quant_ops/kernel_plan.hpp"
+#include "runtime/device.hpp"
+#include "runtime/driver.hpp"
+#include "runtime/driver/cuda_driver.hpp"
+#include "runtime/kernels.hpp"
+
+namespace qjit::cli {
+
+namespace {
+
+struct RunFlags {
+  bool json = false;
+  std::string model = "wan2.1-1.3b";
+  std::vector<std::string> presets;
+  std::vector<std::string> archs;
+};
+
+std::vector<jit::Arch> choose_archs(const RunFlags& f, std::string& why) {
+  std::vector<jit::Arch> out;
+  if (!f.archs.empty()) {
+    for (const auto& a : f.archs) out.push_back(jit::Arch::parse(a));
+    why = "--arch";
+    return out;
+  }
+  if (cuda_available()) {
+    const auto driver = driver_for(Device::cuda(0));
+    why = "the GPU " + driver->props().name;
+    return {target_arch(*driver)};
+  }
+  why = "no GPU answered (" + cuda_unavailable_reason() + ")";
+  return jit::default_archs();
+}
+
+void run(const RunFlags& f) {
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<Preset> selected;
+  if (f.presets.empty()) selected = presets();
+  for (const auto& p : f.presets) selected.push_back(find_preset(p));
+  std::string why;
+  const auto archs = choose_archs(f, why);
+  const auto config = WanConfig::by_name(f.model);
+  const auto plan = plan_kernels(wan_linear_shapes(config), selected, archs);
+  std::vector<jit::KernelSpec> specs;
+  for (const auto& k : plan) specs.push_back(k.spec);
+  std::string arch_list;
+  for (const auto& a : archs) arch_list += (arch_list.empty() ? "" : ", ") + a.str();
+  std::fprintf(stderr, "qjit run: %s, %zu presets, archs %s (%s): %zu kernels\n", config.name.c_str(),
+               selected.size(), arch_list.c_str(), why.c_str(), specs.size());
+  auto& jit = jit::Jit::global();
+  const auto results = jit.get_all(specs, [&](size_t done, size_t total, const jit::KernelSpec& s, const jit::JitResult& r) {
+    std::fprintf(stderr, "[%zu/%zu] %s %s (%s, %.0f ms)\n", done, total,
+                 r.outcome == jit::CacheOutcome::kDisk ? "loaded" : "compiled", s.summary().c_str(),
+                 jit::outcome_name(r.outcome), r.ms);
+  });
+  const double total_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+
+  nlohmann::json rows = nlohmann::json::array();
+  std::string text = fmt::format("{:<58} {:<7} {:>5} {:>7} {:>11} {:>8}\n", "kernel", "arch", "regs", "spills",
+                                 "compile ms", "cache");
+  size_t hits = 0;
+  for (size_t i = 0; i < results.size(); ++i) {
+    const auto& a = *results[i].artifact;
+    const bool hit = results[i].outcome == jit::CacheOutcome::kDisk || results[i].outcome == jit::CacheOutcome::kMemory;
+    hits += hit;
+    for (const auto& k : a.kernels) {
+      const int spills = std::max(0, k.spill_stores) + std::max(0, k.spill_loads);
+      rows.push_back({{"spec", a.spec.to_json()}, {"summary", a.spec.summary()}, {"kernel", k.name_expression},
+                      {"arch", a.spec.arch().str()}, {"registers", k.registers}, {"spill_bytes", spills},
+                      {"stack_bytes", k.stack_bytes}, {"shared_bytes", k.shared_bytes},
+                      {"compile_ms", a.compile_ms}, {"cache", hit ? "hit" : "miss"}, {"key", a.key},
+                      {"needed_by", plan[i].needed_by}});
+      std::string name = a.spec.summary();
+      name = name.substr(0, name.rfind(' '));  // the arch has its own column
+      const std::string entry = k.name_expression.substr(k.name_expression.rfind("::") + 2);
+      text += fmt::format("{:<58} {:<7} {:>5} {:>7} {:>11.1f} {:>8}\n",
+                          name + " " + entry.substr(0, entry.find('<')), a.spec.arch().str(), k.registers, spills,
+                          a.compile_ms, hit ? "hit" : "miss");
+    }
+  }
+  text += fmt::format("{} programs ({} cache hits) in {:.0f} ms\n", results.size(), hits, total_ms);
+  if (f.json) {
+    fmt::print("{}\n", nlohmann::json({{"model", config.name}, {"archs", arch_list}, {"arch_reason", why},
+                                       {"kernels", rows}, {"programs", results.size()}, {"cache_hits", hits},
+                                       {"total_ms", total_ms}})
+                           .dump(2));
+  } else {
+    fmt::print("{}", text);
+  }
+}
+
+}  // namespace
+
+void add_run(CLI::App& app) {
+  auto flags = std::make_shared<RunFlags>();
+  auto* run_cmd = app.add_subcommand("run", "build every kernel the default Wan2.1 workload needs and report them");
+  run_cmd->add_flag("--json", flags->json, "print JSON");
+  run_cmd->add_option("--model", flags->model, "wan2.1-1.3b | wan2.1-14b")->capture_default_str();
+  run_cmd->add_option("--preset", flags->presets, "presets to include (default: all)");
+  run_cmd->add_option("--arch", flags->archs, "target archs (default: the GPU's, else sm_80 sm_89 sm_90)");
+  run_cmd->callback([flags] { run(*flags); });
+}
+
+}  // namespace qjit::cli

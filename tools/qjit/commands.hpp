@@ -1,0 +1,11 @@
+#pragma once
+// Subcommands of the qjit command, each in its own file, registered by main.cpp.
+
+#include <CLI/CLI.hpp>
+
+namespace qjit::cli {
+
+void add_run(CLI::App& app);
+void add_cache(CLI::App& app);
+
+}  // namespace qjit::cli

@@ -1,0 +1,26 @@
+// qjit: one executable with subcommands (DESIGN.md section 7).
+
+#include <cstdio>
+#include <exception>
+
+#include "commands.hpp"
+#include "common/error.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"qjit: runtime kernel generator for quantized diffusion transformers"};
+  app.require_subcommand(1);
+  qjit::cli::add_run(app);
+  qjit::cli::add_cache(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const qjit::Error& e) {
+    std::fprintf(stderr, "qjit: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qjit: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
