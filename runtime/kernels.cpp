@@ -59,25 +59,36 @@ KernelCache& KernelCache::global() {
   return cache;
 }
 
+KernelCache::Key KernelCache::key(const Driver& driver, jit::KernelSpec spec, const std::string& kernel_template) {
+  spec.set_arch(target_arch(driver));
+  Key k;
+  k.text = fmt::format("{}|{}|{}", static_cast<const void*>(&driver), spec.canonical(), kernel_template);
+  k.hash = std::hash<std::string>{}(k.text);
+  return k;
+}
+
+const Kernel* KernelCache::find(const Key& key) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  auto it = kernels_.find(key);
+  return it == kernels_.end() ? nullptr : it->second.get();
+}
+
 const Kernel& KernelCache::get(const std::shared_ptr<Driver>& driver, jit::KernelSpec spec,
                                const std::string& kernel_template) {
   spec.set_arch(target_arch(*driver));
-  const std::string key = fmt::format("{}|{}|{}", static_cast<const void*>(driver.get()), spec.canonical(), kernel_template);
-  {
-    std::shared_lock<std::shared_mutex> lock(mu_);
-    if (auto it = kernels_.find(key); it != kernels_.end()) return *it->second;
-  }
+  const Key k = key(*driver, spec, kernel_template);
+  if (const Kernel* found = find(k)) return *found;
   // The sim interprets PTX, so it skips ptxas; cuda loads the cubin.
   const auto output = driver->device().kind == DeviceKind::kSim ? jit::CompileOutput::kPtxOnly
                                                                 : jit::CompileOutput::kPtxAndCubin;
   const jit::JitResult r = jit_.get(spec, output);
   const std::string module_key = fmt::format("{}|{}", static_cast<const void*>(driver.get()), r.artifact->key);
   std::unique_lock<std::shared_mutex> lock(mu_);
-  if (auto it = kernels_.find(key); it != kernels_.end()) return *it->second;
+  if (auto it = kernels_.find(k); it != kernels_.end()) return *it->second;
   auto& module = modules_[module_key];
   if (!module) module = std::make_shared<LoadedModule>(driver, r.artifact);
   auto kernel = std::make_unique<Kernel>(module, jit::name_expression(kernel_template));
-  return *kernels_.emplace(key, std::move(kernel)).first->second;
+  return *kernels_.emplace(k, std::move(kernel)).first->second;
 }
 
 }  // namespace qjit

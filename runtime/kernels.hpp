@@ -59,13 +59,24 @@ class Kernel {
 jit::Arch target_arch(const Driver& driver);
 
 // Kernels by (driver, spec, entry), resolved once. The returned reference stays valid for
-// the cache's lifetime. Lookup of a resolved key takes a shared lock and one hash.
+// the cache's lifetime. Callers on a hot path build the Key once (it hashes the canonical
+// spec) and then look up with find(): a shared lock, a precomputed hash and one compare.
 class KernelCache {
  public:
   explicit KernelCache(jit::Jit& jit = jit::Jit::global()) : jit_(jit) {}
 
+  struct Key {
+    std::string text;  // driver|canonical spec (arch = target_arch)|entry
+    std::size_t hash = 0;
+    bool operator==(const Key& o) const { return hash == o.hash && text == o.text; }
+  };
   // `spec`'s arch is replaced by target_arch(driver). `kernel_template` is a family's kernel
   // template ("qjit::kernels::act_quant_per_token").
+  static Key key(const Driver& driver, jit::KernelSpec spec, const std::string& kernel_template);
+
+  // The resolved kernel, or null if `key` was never resolved.
+  const Kernel* find(const Key& key) const;
+  // Resolves on first use: JIT, load the module once per driver and artifact, get the function.
   const Kernel& get(const std::shared_ptr<Driver>& driver, jit::KernelSpec spec, const std::string& kernel_template);
 
   // The process-wide cache used by the ops.
@@ -73,9 +84,12 @@ class KernelCache {
 
  private:
   jit::Jit& jit_;
-  std::shared_mutex mu_;
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const { return k.hash; }
+  };
+  mutable std::shared_mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<LoadedModule>> modules_;  // driver|artifact key
-  std::unordered_map<std::string, std::unique_ptr<Kernel>> kernels_;        // driver|spec|entry
+  std::unordered_map<Key, std::unique_ptr<Kernel>, KeyHash> kernels_;
 };
 
 }  // namespace qjit
