@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <mutex>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -70,6 +71,21 @@ std::vector<Header> include_closure(const std::string& root_source, const std::s
   return out;
 }
 
+namespace {
+// The closure of one family template never changes in a process: compute it once.
+const std::vector<Header>& family_closure(const Family& family) {
+  static std::mutex mu;
+  static std::map<std::string, std::vector<Header>> memo;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = memo.find(family.template_path);
+  if (it == memo.end()) {
+    const std::string root = "#include \"" + family.template_path + "\"\n";
+    it = memo.emplace(family.template_path, include_closure(root, "qjit_" + family.name + ".cu")).first;
+  }
+  return it->second;
+}
+}  // namespace
+
 std::string name_expression(const std::string& kernel_template) {
   return fmt::format("{}<{}>", kernel_template, kConfigStructName);
 }
@@ -89,7 +105,9 @@ Program build_program(const KernelSpec& spec, CompileOutput output) {
   }
   src += "};\n";
   p.source = std::move(src);
-  p.headers = include_closure(p.source, p.file_name);
+  // NOTE: the generated source includes only the family template, so its closure is the
+  // family's.
+  p.headers = family_closure(family);
   for (const auto& k : family.kernels) p.name_expressions.push_back(name_expression(k));
   p.output = output;
   const Arch& a = spec.arch();

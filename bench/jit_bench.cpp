@@ -1,0 +1,137 @@
+// JIT and cache speed (DESIGN.md section 9): cold NVRTC compile of the activation-
+// quantization program, a warm disk-cache hit (read, verify, decode), and the in-memory
+// kernel lookup per call. bench/README.md says how the ratios against the cold compile of
+// the same run are read off.
+
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+
+#include "jit/compiler.hpp"
+#include "jit/impls/act_quant.hpp"
+#include "jit/jit.hpp"
+#include "jit/manifest.hpp"
+#include "jit/source_gen.hpp"
+#include "runtime/kernels.hpp"
+
+namespace {
+
+using namespace qjit;
+
+jit::KernelSpec act_quant_spec(const char* arch = "sm_90") {
+  return jit::impls::act_quant_spec({"bf16", "int8", jit::impls::ActQuantMode::kDynamicPerToken, 1536}, {256},
+                                    jit::Arch::parse(arch));
+}
+
+std::filesystem::path bench_cache_dir() {
+  static const std::filesystem::path dir = [] {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "qjit-bench-XXXXXX").string();
+    return std::filesystem::path(::mkdtemp(tmpl.data()));
+  }();
+  return dir;
+}
+
+cache::Options disk_options() {
+  cache::Options o;
+  o.dir = bench_cache_dir();
+  o.max_bytes = 1ull << 30;
+  return o;
+}
+
+
+// Cold compile: source generation, NVRTC front end + NVVM + ptxas for sm_90, no cache.
+void BM_ColdCompile(benchmark::State& state) {
+  const auto arch = state.range(0) == 0 ? "sm_80" : state.range(0) == 1 ? "sm_89" : "sm_90";
+  const jit::Program p = jit::build_program(act_quant_spec(arch));
+  double total = 0;
+  for (auto _ : state) {
+    auto a = jit::compile(p);
+    benchmark::DoNotOptimize(a.cubin.data());
+    total += a.compile_ms;
+  }
+  state.counters["compile_ms"] = total / static_cast<double>(state.iterations());
+  state.SetLabel(arch);
+}
+BENCHMARK(BM_ColdCompile)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->Iterations(5);
+
+// PTX only (what the sim device needs): ptxas skipped.
+void BM_ColdCompilePtxOnly(benchmark::State& state) {
+  const jit::Program p = jit::build_program(act_quant_spec(), jit::CompileOutput::kPtxOnly);
+  for (auto _ : state) benchmark::DoNotOptimize(jit::compile(p).ptx.data());
+}
+BENCHMARK(BM_ColdCompilePtxOnly)->Unit(benchmark::kMillisecond)->Iterations(5);
+
+// Warm disk hit: a fresh Jit (as a new process would have) reads, verifies and decodes
+// the entry. Includes generating the source and hashing the manifest.
+void BM_DiskCacheHit(benchmark::State& state) {
+  jit::Jit(disk_options()).get(act_quant_spec());  // publish once
+  for (auto _ : state) {
+    jit::Jit jit(disk_options());
+    auto r = jit.get(act_quant_spec());
+    if (r.outcome != jit::CacheOutcome::kDisk) state.SkipWithError("expected a disk hit");
+    benchmark::DoNotOptimize(r.artifact.get());
+  }
+}
+BENCHMARK(BM_DiskCacheHit)->Unit(benchmark::kMicrosecond);
+
+// The same request answered from the Jit's memory (program + manifest + sha256).
+void BM_JitMemoryHit(benchmark::State& state) {
+  jit::Jit jit(disk_options());
+  jit.get(act_quant_spec());
+  for (auto _ : state) benchmark::DoNotOptimize(jit.get(act_quant_spec()).artifact.get());
+}
+BENCHMARK(BM_JitMemoryHit)->Unit(benchmark::kMicrosecond);
+
+// A host-memory driver that accepts modules: the lookup measured never reaches a device.
+class NullDriver : public Driver {
+ public:
+  NullDriver() { props_.arch = 90; }
+  Device device() const override { return Device::sim(); }
+  const DeviceProps& props() const override { return props_; }
+  DevicePtr alloc(std::size_t) override { return 0; }
+  void free(DevicePtr) override {}
+  void copy_to_device(DevicePtr, const void*, std::size_t) override {}
+  void copy_to_host(void*, DevicePtr, std::size_t) override {}
+  void copy_device(DevicePtr, DevicePtr, std::size_t) override {}
+  void memset8(DevicePtr, std::uint8_t, std::size_t) override {}
+  ModuleHandle load_module(const ModuleImage&) override { return this; }
+  void unload_module(ModuleHandle) override {}
+  FunctionHandle get_function(ModuleHandle, const std::string&) override { return this; }
+  int get_attribute(FunctionHandle, FuncAttr) override { return 0; }
+  void set_attribute(FunctionHandle, FuncAttr, int) override {}
+  void launch(FunctionHandle, const LaunchConfig&, void**) override {}
+  StreamHandle create_stream() override { return nullptr; }
+  void destroy_stream(StreamHandle) override {}
+  void synchronize(StreamHandle) override {}
+  EventHandle create_event() override { return nullptr; }
+  void destroy_event(EventHandle) override {}
+  void record_event(EventHandle, StreamHandle) override {}
+  void synchronize_event(EventHandle) override {}
+  float elapsed_ms(EventHandle, EventHandle) override { return 0; }
+
+ private:
+  DeviceProps props_;
+};
+
+// The per-call lookup an op does once its kernel is resolved: precomputed key, shared lock.
+void BM_KernelLookup(benchmark::State& state) {
+  jit::Jit jit(disk_options());
+  KernelCache kernels(jit);
+  auto driver = std::make_shared<NullDriver>();
+  kernels.get(driver, act_quant_spec(), "qjit::kernels::act_quant_per_token");
+  const auto key = KernelCache::key(*driver, act_quant_spec(), "qjit::kernels::act_quant_per_token");
+  for (auto _ : state) benchmark::DoNotOptimize(kernels.find(key));
+}
+BENCHMARK(BM_KernelLookup)->Unit(benchmark::kNanosecond);
+
+// Resolving the key itself (canonical JSON + hash), which a hot path does once.
+void BM_KernelKey(benchmark::State& state) {
+  NullDriver driver;
+  const auto spec = act_quant_spec();
+  for (auto _ : state) benchmark::DoNotOptimize(KernelCache::key(driver, spec, "qjit::kernels::act_quant_per_token"));
+}
+BENCHMARK(BM_KernelKey)->Unit(benchmark::kNanosecond);
+
+}  // namespace
