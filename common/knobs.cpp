@@ -20,6 +20,10 @@ const std::vector<KnobInfo>& all() {
       {"QJIT_ARCH", "target arch override, e.g. sm_90a", true},
       {"QJIT_LOG", "log level: error|warn|info|debug (default warn)", false},
       {"QJIT_COMPILE_THREADS", "parallel NVRTC compiles (default min(cores, 4))", false},
+      {"QJIT_SIM_ARCH", "arch the sim device models: sm_80|sm_86|sm_89|sm_90|sm_90a (default sm_89)", false},
+      {"QJIT_SIM_STATS", "1: print the sim device's counters after each launch", false},
+      {"QJIT_SIM_RACECHECK", "1: the sim device reports shared-memory races between barriers", false},
+      {"QJIT_SIM_THREADS", "host threads running a sim launch's CTAs (default: all cores)", false},
   };
   return knobs;
 }

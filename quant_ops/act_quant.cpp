@@ -58,7 +58,9 @@ QuantizedActivations run_reference(const Rows& r, QType qtype, ActScale mode, fl
 
 QuantizedActivations run_kernel(const Rows& r, QType qtype, ActScale mode, const Tensor* scale) {
   const Device dev = r.x2d.device();
-  auto driver = driver_for(dev);
+  // NOTE: the driver that owns the input's memory runs the kernel (tests put several sim
+  // devices, one per arch, side by side).
+  const std::shared_ptr<Driver> driver = r.x2d.storage()->driver();
   jit::impls::ActQuantDesc desc{in_name(r.x2d.dtype()), std::string(qtype_name(qtype)),
                                 mode == ActScale::kDynamicPerToken ? jit::impls::ActQuantMode::kDynamicPerToken
                                                                    : jit::impls::ActQuantMode::kStaticPerTensor,
@@ -67,22 +69,22 @@ QuantizedActivations run_kernel(const Rows& r, QType qtype, ActScale mode, const
   const Kernel& kernel = KernelCache::global().get(driver, jit::impls::act_quant_spec(desc, config, jit::Arch{}),
                                                    jit::impls::act_quant_kernel(desc.mode));
   QuantizedActivations out;
-  out.q = Tensor::empty({r.m, r.k}, qtype_storage(qtype), dev);
+  out.q = Tensor::empty({r.m, r.k}, qtype_storage(qtype), dev, driver);
   const std::int64_t x_stride = r.m > 1 ? r.x2d.stride(0) : r.k;
   const int m = static_cast<int>(r.m), k = static_cast<int>(r.k);
   if (r.m == 0 || r.k == 0) {
-    out.scales = Tensor::empty({mode == ActScale::kDynamicPerToken ? r.m : 1}, DType::kF32, dev);
+    out.scales = Tensor::empty({mode == ActScale::kDynamicPerToken ? r.m : 1}, DType::kF32, dev, driver);
     return out;
   }
   LaunchConfig lc;
   lc.block.x = static_cast<unsigned>(config.threads);
   if (mode == ActScale::kDynamicPerToken) {
-    out.scales = Tensor::empty({r.m}, DType::kF32, dev);
+    out.scales = Tensor::empty({r.m}, DType::kF32, dev, driver);
     lc.grid.x = static_cast<unsigned>(std::min<std::int64_t>(r.m, 65535));
     KernelArgs args(r.x2d.device_ptr(), x_stride, out.q.device_ptr(), r.k, out.scales.device_ptr(), m, k);
     kernel.launch(lc, args);
   } else {
-    out.scales = scale->device() == dev ? *scale : scale->to(dev);
+    out.scales = scale->device() == dev && scale->storage()->driver() == driver ? *scale : scale->to(dev, driver);
     const std::int64_t blocks = (r.m * r.k + config.threads - 1) / config.threads;
     lc.grid.x = static_cast<unsigned>(std::clamp<std::int64_t>(blocks, 1, 4096));
     KernelArgs args(r.x2d.device_ptr(), x_stride, out.q.device_ptr(), r.k, out.scales.device_ptr(), m, k);
