@@ -5,6 +5,15 @@
 // sha256 is the key) plus named byte sections. The jit layer maps artifacts onto entries.
 // A cache never takes the program down: every failure to read is a miss, every failure to
 // write is one warning and the caller keeps its in-memory result.
+//
+// On disk (see README.md):
+//   <dir>/<key[0:2]>/<key>.qjit          one entry (entry_format.cpp)
+//   <dir>/<key[0:2]>/<key>.lock          the cross-process per-key lock
+//   <dir>/<key[0:2]>/<key>.qjit.tmp.*    a publish in flight (or killed); never read
+//   <dir>/corrupt/                       entries moved aside after a bad read
+//
+// A DiskCache holds no mutable state: one object may be used from many threads, and many
+// objects (and processes) may share one directory.
 
 #include <cstdint>
 #include <filesystem>
@@ -24,14 +33,17 @@ inline constexpr std::uint32_t kEntryFormatVersion = 1;
 struct Entry {
   std::string manifest;                         // canonical JSON; key = sha256_hex(manifest)
   std::map<std::string, std::string> sections;  // e.g. "ptx", "cubin", "meta"
+
+  bool operator==(const Entry&) const = default;
 };
 
 struct Options {
   std::filesystem::path dir;
   bool enabled = true;
   std::uint64_t max_bytes = 2ull << 30;
-  std::shared_ptr<FileSystem> fs;  // null: the real file system
-  static Options from_env();       // QJIT_CACHE_DIR, QJIT_CACHE_DISABLE, QJIT_CACHE_MAX_BYTES
+  std::uint32_t lock_timeout_ms = 300'000;  // then lock() gives an unlocked guard
+  std::shared_ptr<FileSystem> fs;           // null: the real file system
+  static Options from_env();  // QJIT_CACHE_DIR, QJIT_CACHE_DISABLE, QJIT_CACHE_MAX_BYTES
 };
 
 struct EntryInfo {
@@ -57,6 +69,7 @@ struct VerifyResult {
 };
 
 enum class LoadStatus { kHit, kMiss, kCorrupt, kUntrusted, kDisabled };
+const char* to_string(LoadStatus status);
 
 struct LoadResult {
   LoadStatus status = LoadStatus::kMiss;
@@ -69,26 +82,35 @@ class DiskCache {
   explicit DiskCache(Options options);
 
   const Options& options() const { return options_; }
+  // Throws qjit::Error unless `key` is 64 lowercase hex digits (a sha256_hex).
   std::filesystem::path entry_path(const std::string& key) const;
+  std::filesystem::path quarantine_dir() const { return options_.dir / "corrupt"; }
 
   // Reads and verifies an entry (magic, version, checksum, manifest == expected manifest).
   // A corrupt entry is moved aside (reported once per key per process) and reported as
   // kCorrupt: the caller rebuilds. Entries in directories or files owned by another user or
   // writable by group/others are kUntrusted and never loaded. A hit refreshes the stamp.
+  // Throws qjit::Error only when key != sha256_hex(expected_manifest) (a caller bug).
   LoadResult load(const std::string& key, const std::string& expected_manifest);
 
   // Atomic publish: unique temp file in the same directory, fsync, rename, fsync dir.
   // Returns false (after one warning per process) if anything fails; never throws on I/O.
+  // Then evicts least recently used entries (never this one) down to max_bytes.
+  // Throws qjit::Error only when key != sha256_hex(entry.manifest) (a caller bug).
   bool store(const std::string& key, const Entry& entry);
 
   // Cross-process per-key advisory lock (flock on <key>.lock). Correctness never depends
-  // on it: a failure to lock yields an unlocked guard.
+  // on it: a failure to lock (or a wait past lock_timeout_ms) yields an unlocked guard.
+  // flock locks belong to the open file, so two threads of one process also exclude
+  // each other.
   class KeyLock {
    public:
     virtual ~KeyLock() = default;
+    virtual bool held() const { return false; }
   };
   std::unique_ptr<KeyLock> lock(const std::string& key);
 
+  // Maintenance works on the directory whether or not the cache is enabled.
   std::vector<EntryInfo> list() const;
   Stats stats() const;
   std::vector<VerifyResult> verify();  // every entry; bad ones are moved aside
@@ -96,6 +118,11 @@ class DiskCache {
   void evict_to_budget();              // LRU by stamp until bytes <= max_bytes
 
  private:
+  LoadResult quarantine(const std::string& key, const std::filesystem::path& path,
+                        const std::string& problem, bool report);
+  void evict_except(const std::string& keep_key);
+  bool write_failed(const char* step, const std::filesystem::path& path, int err);
+
   Options options_;
 };
 
