@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 #include <thread>
 
@@ -144,6 +145,39 @@ TEST(Jit, GetAllCompilesInParallelWithProgress) {
   EXPECT_EQ(seen, (std::vector<size_t>{1, 2, 3, 4}));
   EXPECT_EQ(results[0].artifact.get(), results[3].artifact.get());
   EXPECT_EQ(jit.stats().compiles, 3u);
+}
+
+// A cache directory that cannot take new entries (full disk, read-only): every compile
+// still succeeds in memory, with one warning for the whole process.
+class FailingWrites : public cache::FileSystem {
+ public:
+  explicit FailingWrites(int err) : err_(err) {}
+  int write_temp(const std::filesystem::path&, const std::string&, std::filesystem::path&) override { return err_; }
+
+ private:
+  int err_;
+};
+
+TEST(Jit, UnwritableCacheStillCompilesInMemory) {
+  for (int err : {ENOSPC, EROFS}) {
+    TempDir dir;
+    auto o = options_in(dir.path());
+    o.fs = std::make_shared<FailingWrites>(err);
+    Jit jit(o);
+    testing::internal::CaptureStderr();
+    const auto a = jit.get(spec("int8"));
+    const auto b = jit.get(spec("fp8_e4m3"));
+    const std::string log = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(a.outcome, CacheOutcome::kCompiled);
+    EXPECT_EQ(b.outcome, CacheOutcome::kCompiled);
+    EXPECT_FALSE(a.artifact->ptx.empty());
+    EXPECT_EQ(jit.stats().store_failures, 2u);
+    // One warning, not one per kernel.
+    size_t warnings = 0;
+    for (size_t at = log.find("warning"); at != std::string::npos; at = log.find("warning", at + 1)) ++warnings;
+    EXPECT_LE(warnings, 1u) << log;
+    EXPECT_EQ(jit.get(spec("int8")).outcome, CacheOutcome::kMemory);
+  }
 }
 
 // Child mode for the multi-process test below: compile one spec, exit 10 on a compile,
