@@ -1,4 +1,5 @@
 #include "runtime/device.hpp"
+#include "runtime/sim/sim_driver.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -10,7 +11,6 @@
 #include "common/knobs.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/driver/cuda_driver.hpp"
-#include "runtime/driver_registry.hpp"
 
 namespace qjit {
 
@@ -33,7 +33,6 @@ std::string normalized(std::string_view text) {
 struct Registry {
   std::mutex mutex;
   std::map<std::pair<DeviceKind, int>, std::shared_ptr<Driver>> drivers;
-  DriverFactory sim_factory;
 };
 
 Registry& registry() {
@@ -41,20 +40,15 @@ Registry& registry() {
   return *r;
 }
 
-std::shared_ptr<Driver> create_driver(const Device& device, const DriverFactory& sim_factory) {
+std::shared_ptr<Driver> create_driver(const Device& device) {
   switch (device.kind) {
     case DeviceKind::kCpu:
       QJIT_THROW("device", "the cpu device has no Driver; host tensors use host memory");
     case DeviceKind::kCuda:
       QJIT_CHECK_GEN("cuda", cuda_available(), "no GPU: {}", cuda_unavailable_reason());
       return std::make_shared<CudaDriver>(device.index);
-    case DeviceKind::kSim: {
-      QJIT_CHECK_GEN("device", sim_factory != nullptr,
-                     "the sim device is not built yet (no sim driver factory registered)");
-      std::shared_ptr<Driver> driver = sim_factory();
-      QJIT_CHECK_GEN("device", driver != nullptr, "the sim driver factory returned no driver");
-      return driver;
-    }
+    case DeviceKind::kSim:
+      return sim::make_sim_driver();
   }
   QJIT_THROW("device", "unknown device kind {}", static_cast<int>(device.kind));
 }
@@ -108,21 +102,10 @@ std::shared_ptr<Driver> driver_for(const Device& device) {
   auto key = std::make_pair(device.kind, device.index);
   if (auto it = r.drivers.find(key); it != r.drivers.end()) return it->second;
   // A failure is not cached: the next call tries again (and says why again).
-  std::shared_ptr<Driver> driver = create_driver(device, r.sim_factory);
+  std::shared_ptr<Driver> driver = create_driver(device);
   r.drivers.emplace(key, driver);
   return driver;
 }
 
-void register_sim_driver_factory(DriverFactory factory) {
-  Registry& r = registry();
-  std::lock_guard lock(r.mutex);
-  r.sim_factory = std::move(factory);
-}
-
-bool sim_driver_registered() {
-  Registry& r = registry();
-  std::lock_guard lock(r.mutex);
-  return r.sim_factory != nullptr;
-}
 
 }  // namespace qjit

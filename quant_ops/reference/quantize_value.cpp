@@ -50,6 +50,10 @@ std::int8_t quantize_int8(float x, float inv) {
 
 std::uint8_t quantize_fp8(QType qtype, float x, float inv) {
   const float y = x * inv;
+  // NOTE: a NaN quantizes to the canonical fp8 NaN 0x7F whatever its sign and payload, as
+  // cvt.rn.satfinite does on the GPU (and the toolkit's host conversion): every device
+  // then gives the same bits.
+  if (std::isnan(y)) return kCanonicalNaNFp8;
   switch (qtype) {
     case QType::kE4M3: return f32_to_e4m3(y, /*satfinite=*/true);
     case QType::kE5M2: return f32_to_e5m2(y, /*satfinite=*/true);

@@ -11,6 +11,9 @@
 
 namespace qjit::reference {
 
+// The fp8 code every device writes for a NaN (e4m3 and e5m2 alike).
+inline constexpr std::uint8_t kCanonicalNaNFp8 = 0x7f;
+
 /// One step of a NaN-propagating max of magnitudes: max(acc, |x|), NaN if either is NaN.
 /// (std::max and fmaxf drop NaN, which would hide a NaN token behind a finite scale.)
 /// Start from 0.0f.

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "runtime/sim/sim_decode.hpp"
 #include "runtime/sim/sim_program.hpp"
 
 namespace qjit::sim {
@@ -44,5 +45,8 @@ inline void write_reg(const DOperand& o, const LaneCtx& c, std::uint64_t v, int 
 // memory nor control flow nor other lanes) for one lane.
 void exec_alu(const DInst& in, LaneCtx& c);
 bool is_alu(Op op);
+
+// The value an atomic (atom/red) writes, given the old value and its operands.
+std::uint64_t atomic_combine(AtomOp op, ScalarType t, std::uint64_t old, std::uint64_t b, std::uint64_t c);
 
 }  // namespace qjit::sim

@@ -27,7 +27,8 @@ __device__ __forceinline__ u8 f32_to_fp8_soft(float x) {
   const u32 bits = __float_as_uint(x);
   const u32 sign = (bits >> 24) & 0x80u;
   const u32 mag = bits & 0x7fffffffu;
-  if (mag > 0x7f800000u) return static_cast<u8>(sign | F::kNanCode);
+  // NOTE: NaN gives the canonical code 0x7F whatever its sign, as cvt.rn.satfinite does.
+  if (mag > 0x7f800000u) return static_cast<u8>(F::kNanCode);
   if (mag == 0x7f800000u) return static_cast<u8>(sign | F::kMaxCode);
   const int exp = static_cast<int>(mag >> 23) - 127;  // unbiased f32 exponent
   const int min_exp = 1 - F::kBias;                   // smallest normal fp8 exponent

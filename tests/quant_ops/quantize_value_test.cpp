@@ -136,6 +136,7 @@ TEST(QuantizeFp8, E4M3SaturatesFiniteAndKeepsNaN) {
   EXPECT_EQ(quantize_fp8(QType::kE4M3, kInf, 1.0f), 0x7E);
   EXPECT_EQ(quantize_fp8(QType::kE4M3, -kInf, 1.0f), 0xFE);
   EXPECT_TRUE(std::isnan(decode_value(QType::kE4M3, quantize_fp8(QType::kE4M3, kNaN, 1.0f))));
+  EXPECT_EQ(quantize_fp8(QType::kE4M3, -kNaN, 1.0f), kCanonicalNaNFp8);  // sign dropped, as cvt does
 }
 
 // e5m2 (bias 15): 1.0 = 0x3C, 1.25 = 0x3D, 1.5 = 0x3E, 57344 = 0x7B (max finite).
@@ -148,6 +149,7 @@ TEST(QuantizeFp8, E5M2RoundsHalfToEvenAndSaturates) {
   EXPECT_EQ(quantize_fp8(QType::kE5M2, kInf, 1.0f), 0x7B);
   EXPECT_EQ(quantize_fp8(QType::kE5M2, -kInf, 1.0f), 0xFB);
   EXPECT_TRUE(std::isnan(decode_value(QType::kE5M2, quantize_fp8(QType::kE5M2, kNaN, 1.0f))));
+  EXPECT_EQ(quantize_fp8(QType::kE5M2, kNaN, 1.0f), kCanonicalNaNFp8);
 }
 
 TEST(QuantizeValue, BytesAndDecoding) {

@@ -13,7 +13,6 @@
 #include "common/error.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/driver/cuda_driver.hpp"
-#include "runtime/driver_registry.hpp"
 
 namespace qjit {
 namespace {
@@ -145,16 +144,12 @@ TEST(DriverFor, CpuHasNoDriver) {
       << what;
 }
 
-TEST(DriverFor, SimBeforeItIsRegistered) {
-  if (sim_driver_registered()) {
-    auto driver = driver_for(Device::sim());
-    ASSERT_NE(driver, nullptr);
-    EXPECT_EQ(driver->device(), Device::sim());
-    EXPECT_EQ(driver_for(Device::sim()), driver);
-    return;
-  }
-  std::string what = error_of([] { driver_for(Device::sim()); });
-  EXPECT_NE(what.find("the sim device is not built yet"), std::string::npos) << what;
+TEST(DriverFor, SimIsBuiltIn) {
+  auto driver = driver_for(Device::sim());
+  ASSERT_NE(driver, nullptr);
+  EXPECT_EQ(driver->device(), Device::sim());
+  EXPECT_EQ(driver_for(Device::sim()), driver);  // one per process
+  EXPECT_GE(driver->props().arch, 80);
 }
 
 TEST(DriverFor, CudaWithoutAGpuSaysWhy) {

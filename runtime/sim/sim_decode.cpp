@@ -10,6 +10,7 @@
 #include "common/error.hpp"
 #include "runtime/sim/sim_decode.hpp"
 #include "runtime/sim/sim_program.hpp"
+#include "runtime/sim/warp_ops.hpp"
 
 namespace qjit::sim {
 
@@ -207,18 +208,6 @@ struct Decoder {
     return ok ? it->second : Cmp::kEq;
   }
 
-  static Rounding rounding_of(const std::string& m) {
-    if (m == "rn") return Rounding::kRn;
-    if (m == "rz") return Rounding::kRz;
-    if (m == "rm") return Rounding::kRm;
-    if (m == "rp") return Rounding::kRp;
-    if (m == "rni") return Rounding::kRni;
-    if (m == "rzi") return Rounding::kRzi;
-    if (m == "rmi") return Rounding::kRmi;
-    if (m == "rpi") return Rounding::kRpi;
-    return Rounding::kNone;
-  }
-
   DInst decode(const ptx::Instruction& in) {
     DInst d;
     d.line = in.line;
@@ -264,9 +253,8 @@ struct Decoder {
       if (m == "hi") d.flags |= kFlagHi;
       if (m == "wide") d.flags |= kFlagWide;
       if (m == "sat") d.flags |= kFlagSat;
-      if (m == "satfinite") d.cvt.satfinite = true;
       if (m == "NaN") d.flags |= kFlagNaN;
-      if (m == "ftz") d.flags |= kFlagFtz, d.cvt.ftz = true;
+      if (m == "ftz") d.flags |= kFlagFtz;
       if (m == "approx") d.flags |= kFlagApprox;
       if (m == "full") d.flags |= kFlagFull;
       if (m == "cc") d.flags |= kFlagCc;
@@ -275,10 +263,9 @@ struct Decoder {
       if (m == "shiftamt") d.flags |= kFlagShiftamt;
       if (m == "clamp") d.flags |= kFlagClamp;
       if (m == "l") d.flags |= kFlagLeft;
-      if (m == "relu") d.flags |= kFlagRelu, d.cvt.relu = true;
-      if (auto r = rounding_of(m); r != Rounding::kNone) d.cvt.rnd = r;
+      if (m == "relu") d.flags |= kFlagRelu;
+      apply_cvt_mod(d.cvt, m);  // rounding, ftz, sat, satfinite, relu
     }
-    if (d.flags & kFlagSat) d.cvt.sat = true;
     if (d.op == Op::kAddc || d.op == Op::kSubc) d.flags |= kFlagCarryIn;
 
     for (const auto& o : in.operands) {
@@ -313,6 +300,11 @@ struct Decoder {
       case Op::kCvt:
         if (types.size() < 2) fail(in, "cvt needs destination and source types");
         if (d.nops == 3) d.op = Op::kCvtPack;
+        try {
+          check_cvt(d.type, d.type2, d.cvt, d.nops - 1);
+        } catch (const Error& e) {
+          fail(in, e.message());
+        }
         break;
       case Op::kMul:
       case Op::kMad:
@@ -389,8 +381,19 @@ struct Decoder {
         if (d.nops != 1 || d.ops[0].kind != DOperand::Kind::kImm) fail(in, "cp.async.wait_group needs an immediate");
         d.aux = static_cast<std::uint32_t>(d.ops[0].imm);
         break;
-      case Op::kRet:
-      case Op::kExit:
+      case Op::kPrmt:
+        d.aux = static_cast<std::uint32_t>(PrmtMode::kDefault);
+        for (const auto& m : mods) {
+          if (m == "f4e" || m == "b4e" || m == "rc8" || m == "ecl" || m == "ecr" || m == "rc16") {
+            d.aux = static_cast<std::uint32_t>(parse_prmt_mode(m));
+          }
+        }
+        break;
+      case Op::kTestp:
+        d.aux = static_cast<std::uint32_t>(parse_testp_op(mods.empty() ? "" : mods.front()));
+        break;
+      case Op::kMma:
+        parse_mma(mods);  // unsupported shapes and types fail at load time
         break;
       default:
         break;
@@ -465,7 +468,7 @@ SimFunction decode_function(const ptx::Module& m, const ptx::Function& fn, Globa
       local = align_up(local, std::max(1, v.align));
       d.locals[v.name] = local;
       local += static_cast<std::uint32_t>(v.bytes);
-    } else {
+    } else if (v.space != "param") {  // .param: a call sequence's, and calls fail to decode
       QJIT_THROW("sim", "{}: unsupported .{} variable {} at PTX line {}", fn.name, v.space, v.name, v.line);
     }
   }
