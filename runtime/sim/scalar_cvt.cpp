@@ -60,7 +60,8 @@ double round_integral(double x, Rounding r) {
     default: {
       const double t = std::trunc(x);
       const double d = std::fabs(x - t);  // exact: x and t share the binade's grid
-      if (d > 0.5 || (d == 0.5 && std::fmod(t, 2.0) != 0)) return t + std::copysign(1.0, x);
+      const bool odd = t * 0.5 != std::trunc(t * 0.5);
+      if (d > 0.5 || (d == 0.5 && odd)) return t + std::copysign(1.0, x);
       return t;
     }
   }
@@ -86,14 +87,14 @@ std::uint64_t float_to_int(ScalarType dst, ScalarType src, const CvtMods& m, std
   const double x = round_integral(to_double(f, v), r);
   // NOTE: float-to-integer conversions saturate by default (the ISA: ".sat is redundant").
   if (is_signed_int(dst)) {
-    const double lim = std::ldexp(1.0, n - 1);
+    const auto lim = static_cast<double>(std::uint64_t{1} << (n - 1));
     std::int64_t i = 0;
     if (x >= lim) i = n == 64 ? INT64_MAX : (std::int64_t{1} << (n - 1)) - 1;
     else if (x < -lim) i = n == 64 ? INT64_MIN : -(std::int64_t{1} << (n - 1));
     else i = static_cast<std::int64_t>(x);
     return mask_to(n, static_cast<std::uint64_t>(i));
   }
-  if (x >= std::ldexp(1.0, n)) return mask_to(n, ~std::uint64_t{0});
+  if (x >= (n == 64 ? 0x1p64 : static_cast<double>(std::uint64_t{1} << n))) return mask_to(n, ~std::uint64_t{0});
   if (x <= 0) return 0;
   return static_cast<std::uint64_t>(x);
 }

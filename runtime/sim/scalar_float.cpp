@@ -80,6 +80,8 @@ double host_fma(double a, double b, double c) {
   return r;
 }
 
+bool is_nearest(Rounding r) { return r == Rounding::kNone || r == Rounding::kRn; }
+
 std::uint64_t f64_result(double r) { return std::isnan(r) ? kCanonicalNaNF64 : f64_bits(r); }
 
 // x + y for one element; `x`, `y` already flushed.
@@ -90,6 +92,11 @@ std::uint64_t add_element(ScalarType e, const CvtMods& m, std::uint64_t x, std::
   const double dy = to_double(f, y);
   const double hi = dx + dy;
   if (!std::isfinite(hi)) return round_pair(f, m.rnd, hi, 0);  // NaN, Inf - Inf, or an Inf operand
+  if (e == ScalarType::kF32 && is_nearest(m.rnd)) {
+    // The hot path. NOTE: rounding the double sum again to f32 is innocuous (53 >= 2 * 24 + 2),
+    // and an exact zero sum gets +0 (or -0 for two -0 addends) as round-to-nearest requires.
+    return f32_bits(static_cast<float>(hi));
+  }
   const double lo = two_sum_error(dx, dy, hi);
   if (hi == 0) {
     // An exact zero (a double sum that rounds to zero is exact).
@@ -102,7 +109,9 @@ std::uint64_t mul_element(ScalarType e, const CvtMods& m, std::uint64_t x, std::
   const FloatFormat& f = format_of(e);
   if (e == ScalarType::kF64) return f64_result(with_host_rounding(m.rnd, host_mul, f64_from(x), f64_from(y), 0));
   // NOTE: exact: at most 2 x 24 significant bits, exponents far inside double's range.
-  return round_pair(f, m.rnd, to_double(f, x) * to_double(f, y), 0);
+  const double p = to_double(f, x) * to_double(f, y);
+  if (e == ScalarType::kF32 && is_nearest(m.rnd) && !std::isnan(p)) return f32_bits(static_cast<float>(p));
+  return round_pair(f, m.rnd, p, 0);
 }
 
 std::uint64_t fma_element(ScalarType e, const CvtMods& m, std::uint64_t x, std::uint64_t y, std::uint64_t z) {
@@ -116,6 +125,7 @@ std::uint64_t fma_element(ScalarType e, const CvtMods& m, std::uint64_t x, std::
   if (!std::isfinite(hi)) return round_pair(f, m.rnd, hi, 0);
   const double lo = two_sum_error(p, dz, hi);
   if (hi == 0) return zero_sum_negative(std::signbit(p), std::signbit(dz), m.rnd) ? f.sign_bit() : 0;
+  if (lo == 0 && e == ScalarType::kF32 && is_nearest(m.rnd)) return f32_bits(static_cast<float>(hi));  // exact sum
   return round_pair(f, m.rnd, hi, lo);
 }
 
@@ -125,7 +135,7 @@ std::uint64_t div_f32(Rounding r, std::uint64_t x, std::uint64_t y) {
   const double dy = f32_from(y);
   const double q = dx / dy;
   if (!std::isfinite(q) || q == 0) return round_pair(kF32, r, q, 0);  // NaN, Inf, x/0, 0/y, y Inf
-  if (r == Rounding::kNone || r == Rounding::kRn) {
+  if (is_nearest(r)) {
     // NOTE: double rounding through double is innocuous for +, -, *, /, sqrt of f32 values
     // (53 >= 2 * 24 + 2), so this is the correctly rounded quotient.
     return f32_bits(static_cast<float>(q));
@@ -140,7 +150,7 @@ std::uint64_t sqrt_f32(Rounding r, std::uint64_t x) {
   const double dx = f32_from(x);
   const double s = std::sqrt(dx);  // NaN for negative x, -0 for -0
   if (!std::isfinite(s) || s == 0) return round_pair(kF32, r, s, 0);
-  if (r == Rounding::kNone || r == Rounding::kRn) return f32_bits(static_cast<float>(s));
+  if (is_nearest(r)) return f32_bits(static_cast<float>(s));
   const double residual = std::fma(-s, s, dx);  // exact: x - s^2
   return round_pair(kF32, r, s, residual == 0 ? 0.0 : std::copysign(1.0, residual));
 }
@@ -190,9 +200,27 @@ std::uint64_t minmax_element(ScalarType e, bool want_max, bool ftz, bool nan_mod
 
 bool is_ordered_compare(Cmp c) { return c <= Cmp::kGe; }
 
+// The f32 round-to-nearest forms without .sat/.relu, which dominate kernels: host float
+// arithmetic is IEEE round-to-nearest-even (see the NOTE in scalar_ops.hpp).
+bool is_f32_fast(ScalarType t, const CvtMods& m) {
+  return t == ScalarType::kF32 && is_nearest(m.rnd) && !m.sat && !m.relu;
+}
+
+float f32_operand(bool ftz, std::uint64_t a) {
+  const auto v = static_cast<std::uint32_t>(a);
+  return f32_from(ftz && (v & 0x7f800000u) == 0 ? v & 0x80000000u : v);
+}
+
+std::uint64_t f32_fast_result(bool ftz, float r) {
+  const std::uint32_t v = f32_bits(r);
+  if ((v & 0x7fffffffu) > 0x7f800000u) return kCanonicalNaNF32;
+  return ftz && (v & 0x7f800000u) == 0 ? v & 0x80000000u : v;
+}
+
 }  // namespace
 
 std::uint64_t fadd(ScalarType t, const CvtMods& m, std::uint64_t a, std::uint64_t b) {
+  if (is_f32_fast(t, m)) return f32_fast_result(m.ftz, f32_operand(m.ftz, a) + f32_operand(m.ftz, b));
   return elementwise(t, [&](ScalarType e, int s) {
     const std::uint64_t r = add_element(e, m, operand(e, m.ftz, lane(a, s)), operand(e, m.ftz, lane(b, s)));
     return finish_result(format_of(e), m, ftz_applies(e), r);
@@ -204,6 +232,7 @@ std::uint64_t fsub(ScalarType t, const CvtMods& m, std::uint64_t a, std::uint64_
 }
 
 std::uint64_t fmul(ScalarType t, const CvtMods& m, std::uint64_t a, std::uint64_t b) {
+  if (is_f32_fast(t, m)) return f32_fast_result(m.ftz, f32_operand(m.ftz, a) * f32_operand(m.ftz, b));
   return elementwise(t, [&](ScalarType e, int s) {
     const std::uint64_t r = mul_element(e, m, operand(e, m.ftz, lane(a, s)), operand(e, m.ftz, lane(b, s)));
     return finish_result(format_of(e), m, ftz_applies(e), r);
@@ -211,6 +240,19 @@ std::uint64_t fmul(ScalarType t, const CvtMods& m, std::uint64_t a, std::uint64_
 }
 
 std::uint64_t ffma(ScalarType t, const CvtMods& m, std::uint64_t a, std::uint64_t b, std::uint64_t c) {
+  if (is_f32_fast(t, m)) {
+    const double p = static_cast<double>(f32_operand(m.ftz, a)) * f32_operand(m.ftz, b);  // exact
+    const double z = f32_operand(m.ftz, c);
+    const double hi = p + z;
+    // hi = RN(exact). Rounding it again to f32 is the correctly rounded result unless hi sits
+    // exactly on an f32 midpoint with a nonzero error (then the error's sign decides), see
+    // round_pair(). Zeros, Inf, NaN, subnormal and overflowing results take the general path.
+    const double ahi = std::fabs(hi);
+    if (ahi >= 0x1p-126 && ahi < 0x1p127 &&
+        ((f64_bits(hi) & 0x1fffffffu) != 0x10000000u || two_sum_error(p, z, hi) == 0)) {
+      return f32_fast_result(m.ftz, static_cast<float>(hi));
+    }
+  }
   return elementwise(t, [&](ScalarType e, int s) {
     const std::uint64_t r = fma_element(e, m, operand(e, m.ftz, lane(a, s)), operand(e, m.ftz, lane(b, s)),
                                         operand(e, m.ftz, lane(c, s)));
@@ -220,6 +262,7 @@ std::uint64_t ffma(ScalarType t, const CvtMods& m, std::uint64_t a, std::uint64_
 
 std::uint64_t fdiv(ScalarType t, const CvtMods& m, std::uint64_t a, std::uint64_t b) {
   if (t == ScalarType::kF64) return f64_result(with_host_rounding(m.rnd, host_div, f64_from(a), f64_from(b), 0));
+  if (is_f32_fast(t, m)) return f32_fast_result(m.ftz, f32_operand(m.ftz, a) / f32_operand(m.ftz, b));
   if (t != ScalarType::kF32) QJIT_THROW("sim", "div.{} is not a PTX instruction", scalar_type_name(t));
   const std::uint64_t r = div_f32(m.rnd, operand(t, m.ftz, a), operand(t, m.ftz, b));
   return finish_result(kF32, m, true, r);

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "common/error.hpp"
+#include "runtime/float_convert.hpp"
 #include "runtime/sim/scalar_ops_internal.hpp"
 
 namespace qjit::sim::detail {
@@ -116,21 +117,13 @@ ScalarType element_type(ScalarType t) {
 }
 
 double to_double(const FloatFormat& f, std::uint64_t v) {
-  if (f.mant_bits == kF64.mant_bits) return f64_from(v);
-  if (f.mant_bits == kF32.mant_bits) return static_cast<double>(f32_from(v));
-  const bool negative = (v & f.sign_bit()) != 0;
-  const std::uint64_t exp = (v >> f.mant_bits) & ((std::uint64_t{1} << f.exp_bits) - 1);
-  const std::uint64_t frac = v & ((std::uint64_t{1} << f.mant_bits) - 1);
-  double mag = 0;
-  if (exp == (std::uint64_t{1} << f.exp_bits) - 1) {
-    mag = frac != 0 ? std::numeric_limits<double>::quiet_NaN() : std::numeric_limits<double>::infinity();
-  } else if (exp == 0) {
-    mag = std::ldexp(static_cast<double>(frac), 1 - f.bias - f.mant_bits);
-  } else {
-    mag = std::ldexp(static_cast<double>(frac | (std::uint64_t{1} << f.mant_bits)),
-                     static_cast<int>(exp) - f.bias - f.mant_bits);
+  // All exact widenings (a NaN stays a NaN; its payload does not matter here).
+  switch (f.mant_bits) {
+    case kF64.mant_bits: return f64_from(v);
+    case kF32.mant_bits: return static_cast<double>(f32_from(v));
+    case kBF16.mant_bits: return static_cast<double>(f32_from((v & 0xffff) << 16));
+    default: return static_cast<double>(f16_to_f32(static_cast<std::uint16_t>(v)));
   }
-  return negative ? -mag : mag;
 }
 
 std::uint64_t round_pair(const FloatFormat& f, Rounding r, double hi, double lo) {

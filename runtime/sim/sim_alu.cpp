@@ -19,13 +19,13 @@ MulMode mul_mode(const DInst& in) {
 }
 
 int result_bits(const DInst& in) {
-  const int bits = type_bits(in.type);
+  const int bits = in.bits;
   return (in.flags & kFlagWide) ? 2 * bits : bits;
 }
 
 // mov with vector operands packs or unpacks: mov.b64 %rd, {%r1, %r2} / mov.b64 {%r1, %r2}, %rd.
 void exec_mov(const DInst& in, LaneCtx& c) {
-  const int bits = type_bits(in.type);
+  const int bits = in.bits;
   const DOperand& d = in.ops[0];
   const DOperand& s = in.ops[1];
   if (s.kind == DOperand::Kind::kVec) {
@@ -91,8 +91,8 @@ bool is_alu(Op op) {
 
 void exec_alu(const DInst& in, LaneCtx& c) {
   const ScalarType t = in.type;
-  const int bits = type_bits(t);
-  const bool fp = is_float(t);
+  const int bits = in.bits;
+  const bool fp = (in.flags & kFlagFloat) != 0;
   const bool ftz = (in.flags & kFlagFtz) != 0;
   const CvtMods& m = in.cvt;
   auto a = [&] { return operand(in, 1, c); };

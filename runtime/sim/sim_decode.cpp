@@ -245,6 +245,8 @@ struct Decoder {
       d.type = first_is_dest ? types.front() : types.back();
       d.type2 = types.size() > 1 ? types[1] : d.type;
     }
+    d.bits = static_cast<std::uint8_t>(type_bits(d.type));
+    if (is_float(d.type)) d.flags |= kFlagFloat;
     d.space = space_of(mods);
     for (const auto& m : mods) {
       if (m == "v2") d.vec = 2;

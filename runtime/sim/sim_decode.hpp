@@ -26,6 +26,7 @@ enum DecodeFlag : std::uint32_t {
   kFlagPredOut = 1u << 16,  // shfl / setp with a second (predicate) destination
   kFlagSigned = 1u << 17,
   kFlagFull = 1u << 18,     // div.full
+  kFlagFloat = 1u << 19,    // the instruction type is a float type (precomputed)
 };
 
 // setp comparison (DInst::aux low byte) and bool combination (aux >> 8).

@@ -82,6 +82,8 @@ class Cta {
     if (!race_.empty()) std::fill(race_.begin(), race_.end(), RaceCell{});
     epoch_ = 1;
     barrier_arrived_ = 0;
+    ctxs_.clear();
+    for (std::uint32_t t = 0; t < nthreads_; ++t) ctxs_.push_back(make_lane_ctx(t));
     for (;;) {
       bool progress = false;
       for (std::uint32_t w = 0; w < nwarps_; ++w) progress |= run_warp(w);
@@ -129,7 +131,11 @@ class Cta {
     }
   }
 
-  LaneCtx lane_ctx(std::uint32_t t) {
+  // NOTE: built once per CTA (make_lane_ctx) and handed out by reference: the per-lane
+  // loop of every instruction must not rebuild it.
+  LaneCtx& lane_ctx(std::uint32_t t) { return ctxs_[t]; }
+
+  LaneCtx make_lane_ctx(std::uint32_t t) {
     LaneCtx c;
     c.regs = regs_.data() + static_cast<size_t>(t) * fn_.nregs;
     c.carry = &carry_[t];
@@ -146,7 +152,7 @@ class Cta {
     c.smid = (ctaid_[0] + ctaid_[1] * l_.grid.x) % c.nsmid;
     c.dynamic_smem = l_.dynamic_smem;
     c.total_smem = smem_bytes_;
-    c.clock = clock_;
+    c.clock = &clock_;
     return c;
   }
 
@@ -387,7 +393,7 @@ class Cta {
     if (is_alu(in.op)) {
       for (std::uint32_t l = 0; l < kWarp; ++l) {
         if (!(exec >> l & 1)) continue;
-        LaneCtx c = lane_ctx(base + l);
+        LaneCtx& c = lane_ctx(base + l);
         exec_alu(in, c);
       }
       classify(in.op);
@@ -448,7 +454,7 @@ class Cta {
       case Op::kCvta:
         for (std::uint32_t l = 0; l < kWarp; ++l) {
           if (!(exec >> l & 1)) continue;
-          LaneCtx c = lane_ctx(base + l);
+          LaneCtx& c = lane_ctx(base + l);
           const std::uint64_t a = read_operand(in.ops[1], c);
           std::uint64_t window = 0;
           if (in.space == Space::kShared) window = kSharedWindow;
@@ -524,7 +530,7 @@ class Cta {
   // ld / st of any width and vector form.
   void mem_access(const DInst& in, std::uint32_t base, std::uint32_t exec) {
     const bool store = in.op == Op::kSt;
-    const int bits = type_bits(in.type);
+    const int bits = in.bits;
     const std::uint32_t elem = static_cast<std::uint32_t>(std::max(bits / 8, 1));
     const std::uint32_t size = elem * in.vec;
     const DOperand& addr_op = store ? in.ops[0] : in.ops[1];
@@ -535,7 +541,7 @@ class Cta {
     for (std::uint32_t l = 0; l < kWarp; ++l) {
       if (!(exec >> l & 1)) continue;
       const std::uint32_t t = base + l;
-      LaneCtx c = lane_ctx(t);
+      LaneCtx& c = lane_ctx(t);
       const Target tg = resolve(in.space, address(addr_op, c));
       space = tg.space;
       addrs[l] = tg.addr;
@@ -613,6 +619,7 @@ class Cta {
   std::vector<RaceCell> race_;
   std::vector<std::vector<PendingCopy>> pending_;
   std::vector<std::uint32_t> next_group_;
+  std::vector<LaneCtx> ctxs_;
   std::uint32_t epoch_ = 1, barrier_arrived_ = 0;
   std::uint64_t clock_ = 0;
 };

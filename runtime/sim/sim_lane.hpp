@@ -16,7 +16,7 @@ struct LaneCtx {
   std::uint32_t tid[3] = {0, 0, 0}, ntid[3] = {1, 1, 1}, ctaid[3] = {0, 0, 0}, nctaid[3] = {1, 1, 1};
   std::uint32_t laneid = 0, warpid = 0, nwarpid = 1, smid = 0, nsmid = 1;
   std::uint32_t dynamic_smem = 0, total_smem = 0;
-  std::uint64_t clock = 0;
+  const std::uint64_t* clock = nullptr;  // the CTA's instruction counter
 };
 
 std::uint64_t read_special(Special s, const LaneCtx& c);

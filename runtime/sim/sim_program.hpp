@@ -63,6 +63,7 @@ struct DInst {
   ScalarType type2 = ScalarType::kB32;  // cvt source type; setp/slct comparison type
   Space space = Space::kGeneric;
   std::uint8_t vec = 1;                 // ld/st .v2/.v4
+  std::uint8_t bits = 32;               // type_bits(type), precomputed for the inner loop
   std::uint8_t nops = 0;
   std::int32_t guard = -1;              // predicate slot, -1 = none
   bool guard_negated = false;

@@ -25,8 +25,8 @@ std::uint64_t read_special(Special s, const LaneCtx& c) {
     case Special::kNwarpid: return c.nwarpid;
     case Special::kSmid: return c.smid;
     case Special::kNsmid: return c.nsmid;
-    case Special::kClock: return static_cast<std::uint32_t>(c.clock);
-    case Special::kClock64: return c.clock;
+    case Special::kClock: return static_cast<std::uint32_t>(*c.clock);
+    case Special::kClock64: return *c.clock;
     case Special::kGlobaltimer:
       return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                             std::chrono::steady_clock::now().time_since_epoch())

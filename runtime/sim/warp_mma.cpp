@@ -72,7 +72,8 @@ __extension__ typedef unsigned __int128 U128;
 
 int bit_width(U128 v) {
   const auto hi = static_cast<std::uint64_t>(v >> 64);
-  return hi != 0 ? 64 + static_cast<int>(std::bit_width(hi)) : static_cast<int>(std::bit_width(static_cast<std::uint64_t>(v)));
+  const auto lo = static_cast<std::uint64_t>(v);
+  return hi != 0 ? 64 + static_cast<int>(std::bit_width(hi)) : static_cast<int>(std::bit_width(lo));
 }
 
 // An IEEE-like binary format: 1 sign bit, exp_bits, mant_bits (fraction). `fn` marks the
@@ -319,11 +320,12 @@ const std::array<Entry, 256>& table8() {
   return table;
 }
 
-Entry entry(std::uint32_t code, MmaInType t) {
+// The table of an 8-bit type, or null for the 16-bit ones (decoded per element).
+const Entry* table_of(MmaInType t) {
   switch (t) {
-    case MmaInType::kE4m3: return table8<kE4m3>()[code];
-    case MmaInType::kE5m2: return table8<kE5m2>()[code];
-    default: return make_entry(code, format_of(t));
+    case MmaInType::kE4m3: return table8<kE4m3>().data();
+    case MmaInType::kE5m2: return table8<kE5m2>().data();
+    default: return nullptr;
   }
 }
 
@@ -343,9 +345,11 @@ void mma_float(const MmaDesc& desc, const std::uint32_t am[kM][kMaxK], const std
   Decoded ad[kM][kMaxK], bd[kN][kMaxK];  // B transposed: one column per output column
   std::int64_t av[kM][kMaxK], bv[kN][kMaxK];
   bool row_special[kM] = {}, col_special[kN] = {};
+  const Entry* ta = table_of(desc.a_type);
+  const Entry* tb = table_of(desc.b_type);
   for (int i = 0; i < kM; ++i) {
     for (int kk = 0; kk < k; ++kk) {
-      const Entry e = entry(am[i][kk], desc.a_type);
+      const Entry e = ta != nullptr ? ta[am[i][kk]] : make_entry(am[i][kk], fa);
       ad[i][kk] = e.d;
       av[i][kk] = e.fixed;
       row_special[i] |= e.d.cls == Cls::kNaN || e.d.cls == Cls::kInf;
@@ -353,7 +357,7 @@ void mma_float(const MmaDesc& desc, const std::uint32_t am[kM][kMaxK], const std
   }
   for (int j = 0; j < kN; ++j) {
     for (int kk = 0; kk < k; ++kk) {
-      const Entry e = entry(bm[kk][j], desc.b_type);
+      const Entry e = tb != nullptr ? tb[bm[kk][j]] : make_entry(bm[kk][j], fb);
       bd[j][kk] = e.d;
       bv[j][kk] = e.fixed;
       col_special[j] |= e.d.cls == Cls::kNaN || e.d.cls == Cls::kInf;
@@ -501,7 +505,8 @@ void mma_sync(const MmaDesc& desc, const std::uint32_t a[kWarpSize][4], const st
   std::uint32_t dm[kM][kN];
   if (is_int(desc.a_type)) {
     auto value = [](std::uint32_t v, MmaInType type) {
-      return type == MmaInType::kS8 ? static_cast<std::int32_t>(static_cast<std::int8_t>(v)) : static_cast<std::int32_t>(v);
+      return type == MmaInType::kS8 ? static_cast<std::int32_t>(static_cast<std::int8_t>(v))
+                                    : static_cast<std::int32_t>(v);
     };
     std::int32_t av[kM][kMaxK], bv[kN][kMaxK];  // B transposed
     for (int i = 0; i < kM; ++i) {

@@ -3,7 +3,7 @@
 // register values: shfl.sync, vote.sync, match.sync, redux.sync, mma.sync, ldmatrix and
 // stmatrix. The interpreter (sim_exec) gathers the operands of every lane that arrived at
 // the rendezvous, calls these, and scatters the results; nothing here knows about
-// registers, predicates guards or memory checking, so each instruction's semantics can be
+// registers, guard predicates or memory checking, so each instruction's semantics can be
 // tested alone against the PTX ISA text.
 //
 // Lane arrays are indexed by %laneid. Every layout is derived from the PTX ISA (9.x):
