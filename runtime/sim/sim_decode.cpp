@@ -395,7 +395,7 @@ struct Decoder {
         d.aux = static_cast<std::uint32_t>(parse_testp_op(mods.empty() ? "" : mods.front()));
         break;
       case Op::kMma:
-        parse_mma(mods);  // unsupported shapes and types fail at load time
+        d.mma = parse_mma(mods);  // unsupported shapes and types fail at load time
         break;
       default:
         break;

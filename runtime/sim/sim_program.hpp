@@ -12,6 +12,7 @@
 
 #include "runtime/sim/ptx_ast.hpp"
 #include "runtime/sim/scalar_ops.hpp"
+#include "runtime/sim/warp_ops.hpp"
 
 namespace qjit::sim {
 
@@ -73,6 +74,7 @@ struct DInst {
   int line = 0;                         // PTX line
   std::uint32_t target = 0;             // bra: instruction index
   CvtMods cvt{};                        // cvt / rounding modifiers of float arithmetic
+  MmaDesc mma{};                        // mma: shape and types, parsed once
   const ptx::Instruction* source = nullptr;  // for messages and the collective parsers
 };
 
