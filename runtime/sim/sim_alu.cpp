@@ -51,8 +51,16 @@ void exec_setp(const DInst& in, LaneCtx& c) {
   const auto cmp = static_cast<Cmp>(in.aux & 0xff);
   const auto bop = static_cast<BoolOp>(in.aux >> 8);
   const bool ftz = (in.flags & kFlagFtz) != 0;
-  bool r = compare(cmp, in.type, ftz, operand(in, 1, c), operand(in, 2, c));
-  bool q = !r;
+  bool r, q;
+  if (in.type == ScalarType::kF16x2 || in.type == ScalarType::kBF16x2) {
+    // Packed comparisons: p from the low element, q from the high one.
+    const PairPredicate pp = compare_x2(cmp, in.type, ftz, operand(in, 1, c), operand(in, 2, c));
+    r = pp.lo;
+    q = pp.hi;
+  } else {
+    r = compare(cmp, in.type, ftz, operand(in, 1, c), operand(in, 2, c));
+    q = !r;
+  }
   if (bop != BoolOp::kNone) {
     const bool p3 = operand(in, 3, c) != 0;
     switch (bop) {

@@ -115,19 +115,43 @@ class Cta {
     const std::uint32_t last = std::min(first + kWarp, nthreads_);
     for (std::uint32_t t = first; t < last; ++t) waiting_[t] = 0;
     for (;;) {
-      std::uint32_t min_pc = UINT32_MAX;
+      // The lanes at the lowest PC run together; `next_pc` is where the next group waits.
+      std::uint32_t min_pc = UINT32_MAX, next_pc = UINT32_MAX, mask = 0;
       for (std::uint32_t t = first; t < last; ++t) {
-        if (status_[t] == Status::kReady && !waiting_[t]) min_pc = std::min(min_pc, pc_[t]);
+        if (status_[t] != Status::kReady || waiting_[t]) continue;
+        const std::uint32_t p = pc_[t];
+        if (p < min_pc) {
+          next_pc = min_pc;
+          min_pc = p;
+          mask = 1u << (t - first);
+        } else if (p == min_pc) {
+          mask |= 1u << (t - first);
+        } else if (p < next_pc) {
+          next_pc = p;
+        }
       }
       if (min_pc == UINT32_MAX) return any;
-      std::uint32_t mask = 0;
-      for (std::uint32_t t = first; t < last; ++t) {
-        if (status_[t] == Status::kReady && !waiting_[t] && pc_[t] == min_pc) mask |= 1u << (t - first);
+      // NOTE: straight-line code keeps the group unchanged until it reaches the next
+      // group's PC (where lanes may reconverge), so no rescan is needed in between.
+      for (std::uint32_t pc = min_pc;; ++pc) {
+        if (!execute(w, pc, mask)) break;  // a collective waits for lanes still elsewhere
+        if (!any) {
+          any = true;
+          for (std::uint32_t t = first; t < last; ++t) waiting_[t] = 0;
+        }
+        if (!straight_line(fn_.insts[pc].op) || pc + 1 >= next_pc) break;
       }
-      if (execute(w, min_pc, mask)) {
-        any = true;
-        for (std::uint32_t t = first; t < last; ++t) waiting_[t] = 0;
-      }
+    }
+  }
+
+  static bool straight_line(Op op) {
+    switch (op) {
+      case Op::kBra: case Op::kRet: case Op::kExit: case Op::kBar: case Op::kBarArrive: case Op::kBarWarp:
+      case Op::kShfl: case Op::kVote: case Op::kMatch: case Op::kRedux: case Op::kLdmatrix: case Op::kStmatrix:
+      case Op::kMma: case Op::kActivemask:
+        return false;
+      default:
+        return true;
     }
   }
 
@@ -631,6 +655,7 @@ class Cta {
 
 SimCounters run_grid(const GridLaunch& l) {
   const auto start = std::chrono::steady_clock::now();
+  check_host_fp_env();  // the scalar semantics assume the host's default rounding mode
   const std::uint64_t ctas = static_cast<std::uint64_t>(l.grid.x) * l.grid.y * l.grid.z;
   unsigned workers = l.options.host_threads > 0 ? static_cast<unsigned>(l.options.host_threads)
                                                 : std::max(1u, std::thread::hardware_concurrency());
