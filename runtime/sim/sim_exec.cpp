@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -66,6 +67,7 @@ class Cta {
     shadow_.assign(smem_bytes_, kUnwritten);
     if (l.options.race_check) race_.assign(smem_bytes_, RaceCell{});
     pending_.resize(nthreads_);
+    bar_of_.assign(nthreads_, 0);
     next_group_.assign(nthreads_, 0);
   }
 
@@ -81,25 +83,16 @@ class Cta {
     std::fill(next_group_.begin(), next_group_.end(), 0);
     if (!race_.empty()) std::fill(race_.begin(), race_.end(), RaceCell{});
     epoch_ = 1;
-    barrier_arrived_ = 0;
+    for (auto& b : bars_) b = BarrierState{};
     ctxs_.clear();
     for (std::uint32_t t = 0; t < nthreads_; ++t) ctxs_.push_back(make_lane_ctx(t));
     for (;;) {
       bool progress = false;
       for (std::uint32_t w = 0; w < nwarps_; ++w) progress |= run_warp(w);
-      std::uint32_t exited = 0, at_barrier = 0;
-      for (std::uint32_t t = 0; t < nthreads_; ++t) {
-        exited += status_[t] == Status::kExited;
-        at_barrier += status_[t] == Status::kBarrier;
-      }
+      std::uint32_t exited = 0;
+      for (std::uint32_t t = 0; t < nthreads_; ++t) exited += status_[t] == Status::kExited;
       if (exited == nthreads_) return;
-      if (at_barrier > 0 && at_barrier + exited == nthreads_) {
-        for (std::uint32_t t = 0; t < nthreads_; ++t) {
-          if (status_[t] == Status::kBarrier) status_[t] = Status::kReady;
-        }
-        ++epoch_;
-        continue;
-      }
+      if (release_barriers(nthreads_ - exited)) continue;
       if (!progress) deadlock();
     }
   }
@@ -201,6 +194,12 @@ class Cta {
           const DInst& in = fn_.insts[pc_[t]];
           detail += fmt::format("\n  warp {} lane {} waits at PTX line {}: {}", w, t % kWarp, in.line,
                                 in.source ? in.source->text : "");
+        } else if (status_[t] == Status::kBarrier && (t % kWarp == 0 || status_[t - 1] != Status::kBarrier)) {
+          const DInst& in = fn_.insts[pc_[t] - 1];
+          const BarrierState& b = bars_[bar_of_[t]];
+          detail += fmt::format("\n  warp {} from lane {} waits at barrier {} (PTX line {}: {}), {} of {} arrived", w,
+                                t % kWarp, bar_of_[t], in.line, in.source ? in.source->text : "", b.arrived,
+                                b.expected ? b.expected : nthreads_);
         }
       }
       if (detail.size() > 4000) break;
@@ -441,26 +440,46 @@ class Cta {
         }
         advance(base, mask & ~exec, pc + 1);
         return true;
-      case Op::kBar: {
+      case Op::kBar:
+      case Op::kBarArrive: {
+        // bar.sync / barrier.sync a{, b}: arrive and wait; bar.arrive a, b: arrive only.
         counters_.barriers += 1;
+        if (exec == 0) {
+          advance(base, mask, pc + 1);
+          return true;
+        }
+        const std::uint32_t lead = base + static_cast<std::uint32_t>(__builtin_ctz(exec));
+        LaneCtx& c = lane_ctx(lead);
+        const std::uint64_t id = in.nops >= 1 ? read_operand(in.ops[0], c) : 0;
+        if (id >= bars_.size()) fault(lead, in, fmt::format("barrier id {} is out of range (0..15)", id));
+        BarrierState& b = bars_[id];
+        std::uint32_t count = 0;
         if (in.nops >= 2) {
-          const std::uint64_t n = in.ops[1].kind == DOperand::Kind::kImm ? in.ops[1].imm : reg(base, in.ops[1].reg);
-          std::uint32_t live = 0;
-          for (std::uint32_t t = 0; t < nthreads_; ++t) live += status_[t] != Status::kExited;
-          if (n != live && n != nthreads_) {
-            fault(base + static_cast<std::uint32_t>(__builtin_ctz(exec ? exec : 1)), in,
-                  fmt::format("bar.sync with a thread count ({}) other than the block's is not supported", n));
+          count = static_cast<std::uint32_t>(read_operand(in.ops[1], c));
+          if (count == 0 || count % 32 != 0 || count > nthreads_) {
+            fault(lead, in, fmt::format("barrier thread count {} must be a non-zero multiple of 32 up to {}", count,
+                                        nthreads_));
           }
+          if (b.expected != 0 && b.expected != count) {
+            fault(lead, in, fmt::format("barrier {} used with thread counts {} and {} in one phase", id, b.expected,
+                                        count));
+          }
+          b.expected = count;
+        } else if (in.op == Op::kBarArrive) {
+          fault(lead, in, "bar.arrive needs a thread count");
         }
         for (std::uint32_t l = 0; l < kWarp; ++l) {
           if (!(mask >> l & 1)) continue;
           pc_[base + l] = pc + 1;
-          if (exec >> l & 1) status_[base + l] = Status::kBarrier;
+          if (!(exec >> l & 1)) continue;
+          ++b.arrived;
+          if (in.op == Op::kBar) {
+            status_[base + l] = Status::kBarrier;
+            bar_of_[base + l] = static_cast<std::uint8_t>(id);
+          }
         }
         return true;
       }
-      case Op::kBarArrive:
-        fault(base, in, "bar.arrive is not supported");
       case Op::kMembar:
       case Op::kNop:
         advance(base, mask, pc + 1);
@@ -525,6 +544,25 @@ class Cta {
       default:
         fault(base, in, "instruction not executable here");
     }
+  }
+
+  // Releases every barrier whose expected threads have all arrived (a count given by the
+  // instruction, else every thread still running). Returns whether any was released.
+  bool release_barriers(std::uint32_t live) {
+    bool released = false;
+    for (std::uint32_t id = 0; id < bars_.size(); ++id) {
+      BarrierState& b = bars_[id];
+      if (b.arrived == 0) continue;
+      const std::uint32_t expected = b.expected ? b.expected : live;
+      if (b.arrived < expected) continue;
+      for (std::uint32_t t = 0; t < nthreads_; ++t) {
+        if (status_[t] == Status::kBarrier && bar_of_[t] == id) status_[t] = Status::kReady;
+      }
+      b = BarrierState{};
+      released = true;
+    }
+    if (released) ++epoch_;
+    return released;
   }
 
   void advance(std::uint32_t base, std::uint32_t mask, std::uint32_t next) {
@@ -644,7 +682,13 @@ class Cta {
   std::vector<std::vector<PendingCopy>> pending_;
   std::vector<std::uint32_t> next_group_;
   std::vector<LaneCtx> ctxs_;
-  std::uint32_t epoch_ = 1, barrier_arrived_ = 0;
+  struct BarrierState {
+    std::uint32_t arrived = 0;
+    std::uint32_t expected = 0;  // 0: every running thread
+  };
+  std::array<BarrierState, 16> bars_{};
+  std::vector<std::uint8_t> bar_of_;  // the barrier a waiting thread waits on
+  std::uint32_t epoch_ = 1;
   std::uint64_t clock_ = 0;
 };
 

@@ -218,3 +218,39 @@ TEST(SimCounters, StridedLoadsLoseGlobalEfficiency) {
 
 }  // namespace
 }  // namespace qjit
+
+namespace qjit {
+namespace {
+
+constexpr const char* kNamedBarrier = R"(
+extern "C" __global__ void producer_consumer(int* out, int arrive) {
+  __shared__ int buf[32];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (warp == 0) {
+    buf[lane] = lane * 3;
+    if (arrive) asm volatile("bar.arrive 1, 64;" ::: "memory");
+  } else {
+    asm volatile("bar.sync 1, 64;" ::: "memory");
+    out[lane] = buf[31 - lane];
+  }
+})";
+
+TEST(SimBarriers, NamedBarrierWithArriveOrdersProducerAndConsumer) {
+  test::SimBench b("sm_89", /*race_check=*/true);
+  auto fn = b.load(kNamedBarrier, "producer_consumer");
+  const DevicePtr d = b.zeros(32 * 4);
+  b.launch(fn, {1, 1, 1}, {64, 1, 1}, 0, d, 1);
+  const auto out = b.download<int>(d, 32);
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(out[i], (31 - i) * 3);
+  // Without the producer's arrive the consumer waits forever: a deadlock, named.
+  std::string e;
+  try {
+    b.launch(fn, {1, 1, 1}, {64, 1, 1}, 0, d, 0);
+  } catch (const Error& err) {
+    e = err.what();
+  }
+  EXPECT_NE(e.find("deadlock"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace qjit
