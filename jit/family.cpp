@@ -5,12 +5,13 @@
 
 #include "common/error.hpp"
 #include "jit/impls/act_quant.hpp"
+#include "jit/impls/qgemm.hpp"
 
 namespace qjit::jit {
 
 namespace {
 const std::vector<Family>& families() {
-  static const std::vector<Family> all = {impls::act_quant_family()};
+  static const std::vector<Family> all = {impls::act_quant_family(), impls::qgemm_family()};
   return all;
 }
 }  // namespace

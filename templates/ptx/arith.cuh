@@ -11,6 +11,12 @@ __device__ __forceinline__ float mul_rn(float a, float b) {
   return d;
 }
 
+__device__ __forceinline__ float add_rn(float a, float b) {
+  float d;
+  asm("add.rn.f32 %0, %1, %2;" : "=f"(d) : "f"(a), "f"(b));
+  return d;
+}
+
 __device__ __forceinline__ float div_rn(float a, float b) {
   float d;
   asm("div.rn.f32 %0, %1, %2;" : "=f"(d) : "f"(a), "f"(b));

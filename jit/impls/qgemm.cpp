@@ -1,0 +1,159 @@
+#include "jit/impls/qgemm.hpp"
+
+#include <fmt/format.h>
+
+#include "common/error.hpp"
+#include "jit/impls/dtype_enum.hpp"
+
+namespace qjit::jit::impls {
+
+namespace {
+
+bool is_fp8(const std::string& q) { return q == "fp8_e4m3" || q == "fp8_e5m2"; }
+
+// The largest dynamic shared memory a block may opt in to (CUDA programming guide, "Compute
+// Capabilities"); unknown archs get the smallest of the shipped ones.
+int max_smem_optin(Arch arch) {
+  if (arch.number == 80 || arch.number == 87) return 163 * 1024;
+  if (arch.number >= 90 && arch.number < 100) return 227 * 1024;
+  return 99 * 1024;
+}
+
+// The smallest M tile: small-M problems (decode-like) use it.
+constexpr GemmConfig kSmall{16, 64, 64, 1, 2, 4};
+constexpr GemmConfig kMedium{64, 128, 64, 2, 2, 4};
+constexpr GemmConfig kLarge{128, 128, 64, 2, 4, 4};
+constexpr GemmConfig kWide{128, 256, 64, 2, 4, 3};  // int8 only: 64x64 warp tiles
+constexpr GemmConfig kNarrowWarps{64, 128, 64, 2, 4, 4};  // 32x32 warp tiles: fp8 on sm_90
+
+// Accumulator registers per thread: fp8 keeps the 128-K block's sum beside the main one.
+int accumulator_registers(const GemmDesc& d, const GemmConfig& c) {
+  return (c.tile_m / c.warps_m / 16) * (c.tile_n / c.warps_n / 8) * 4 * (d.qtype_a == "int8" ? 1 : 2);
+}
+
+// The most accumulator registers a config may keep without spilling (measured with ptxas of
+// NVRTC 13: tests/jit/qgemm_compile_test.cpp). NOTE: sm_90 has no native fp8 mma.sync;
+// ptxas widens the fragments to f16 and needs about 70 more registers, so fp8 warp tiles
+// there are at most 32x32.
+int accumulator_budget(const GemmDesc& d, Arch arch) {
+  return d.qtype_a != "int8" && arch.number >= 90 ? 64 : 128;
+}
+
+// CTAs that fill a GPU of this class about once (an A100 has 108 SMs): below that a larger
+// tile leaves SMs idle, and a smaller one is faster.
+constexpr long long kFillCtas = 108;
+
+}  // namespace
+
+std::string GemmConfig::str() const {
+  return fmt::format("{}x{}x{} w{}x{} s{}", tile_m, tile_n, tile_k, warps_m, warps_n, stages);
+}
+
+long long gemm_m_bucket(long long m) {
+  long long b = 16;
+  while (b < m && b < (1ll << 20)) b *= 2;
+  return b;
+}
+
+void check_gemm_desc(const GemmDesc& d, Arch arch) {
+  const bool int8 = d.qtype_a == "int8" && d.qtype_w == "int8";
+  QJIT_CHECK_GEN("qgemm", int8 || (is_fp8(d.qtype_a) && is_fp8(d.qtype_w)),
+                 "operand qtypes {} x {} are not both int8 or both fp8 (fp8_e4m3 / fp8_e5m2)", d.qtype_a, d.qtype_w);
+  QJIT_CHECK_GEN("qgemm", int8 || arch.number >= 89,
+                 "fp8 x fp8 mma (m16n8k32 .e4m3/.e5m2) needs sm_89 or newer; the target is {}", arch.str());
+  QJIT_CHECK_GEN("qgemm", d.n > 0 && d.n % 16 == 0, "N = {} must be a positive multiple of 16", d.n);
+  QJIT_CHECK_GEN("qgemm", d.k >= 0 && d.k % 16 == 0, "K = {} must be a multiple of 16", d.k);
+  // NOTE: |acc| <= 127 * 127 * K must fit int32 (int8 codes are within ±127, never -128).
+  QJIT_CHECK_GEN("qgemm", !int8 || 127ll * 127ll * d.k <= 2147483647ll,
+                 "int8 K = {} could overflow the int32 accumulator (127 * 127 * K > 2^31 - 1; K <= {})", d.k,
+                 2147483647ll / (127 * 127));
+  QJIT_CHECK_GEN("qgemm", d.scale_a == "per_token" || d.scale_a == "per_tensor",
+                 "activation scale granularity '{}' is not per_token or per_tensor", d.scale_a);
+  QJIT_CHECK_GEN("qgemm", d.scale_w == "per_channel" || d.scale_w == "per_tensor",
+                 "weight scale granularity '{}' is not per_channel or per_tensor", d.scale_w);
+  QJIT_CHECK_GEN("qgemm", d.bias == "none" || d.bias == "f32" || d.bias == "f16" || d.bias == "bf16",
+                 "bias dtype '{}' is not none, f32, f16 or bf16", d.bias);
+  QJIT_CHECK_GEN("qgemm", d.act == "none" || d.act == "gelu_tanh", "activation '{}' is not none or gelu_tanh", d.act);
+  QJIT_CHECK_GEN("qgemm", d.out == "f32" || d.out == "f16" || d.out == "bf16",
+                 "output dtype '{}' is not f32, f16 or bf16", d.out);
+}
+
+void check_gemm_config(const GemmDesc& d, const GemmConfig& c, Arch arch) {
+  const std::string s = c.str();
+  QJIT_CHECK_GEN("qgemm", c.tile_k == 32 || c.tile_k == 64 || c.tile_k == 128,
+                 "config {}: tile_k must be 32, 64 or 128", s);
+  QJIT_CHECK_GEN("qgemm", c.stages >= 2 && c.stages <= 5, "config {}: stages must be in [2, 5]", s);
+  QJIT_CHECK_GEN("qgemm", c.warps_m >= 1 && c.warps_n >= 1 && c.warps_m * c.warps_n <= 16,
+                 "config {}: 1 to 16 warps", s);
+  QJIT_CHECK_GEN("qgemm", c.tile_m % c.warps_m == 0 && (c.tile_m / c.warps_m) % 16 == 0,
+                 "config {}: the warp tile's M must be a multiple of 16", s);
+  QJIT_CHECK_GEN("qgemm", c.tile_n % c.warps_n == 0 && (c.tile_n / c.warps_n) % 16 == 0,
+                 "config {}: the warp tile's N must be a multiple of 16", s);
+  QJIT_CHECK_GEN("qgemm", (c.threads() / (c.tile_k / 16)) % 8 == 0,
+                 "config {}: threads / (tile_k / 16) must be a multiple of 8", s);
+  const int acc_regs = accumulator_registers(d, c);
+  QJIT_CHECK_GEN("qgemm", acc_regs <= accumulator_budget(d, arch),
+                 "config {}: {} accumulator registers per thread (at most {} for {} on {}; fp8 keeps two sets)", s,
+                 acc_regs, accumulator_budget(d, arch), d.qtype_a, arch.str());
+  QJIT_CHECK_GEN("qgemm", c.smem_bytes() <= max_smem_optin(arch),
+                 "config {}: {} bytes of shared memory exceed the {} bytes {} allows", s, c.smem_bytes(),
+                 max_smem_optin(arch), arch.str());
+}
+
+std::vector<GemmConfig> qgemm_shipped_configs() { return {kSmall, kMedium, kLarge, kWide, kNarrowWarps}; }
+
+GemmConfig qgemm_heuristic(const GemmDesc& d, Arch arch) {
+  auto fits = [&](const GemmConfig& c) {
+    return accumulator_registers(d, c) <= accumulator_budget(d, arch) && c.smem_bytes() <= max_smem_optin(arch);
+  };
+  if (d.m_bucket <= 16) return kSmall;
+  const GemmConfig medium = fits(kMedium) ? kMedium : kNarrowWarps;
+  if (d.m_bucket <= 64) return medium;
+  auto ctas = [&](const GemmConfig& c) {
+    return ((d.m_bucket + c.tile_m - 1) / c.tile_m) * ((d.n + c.tile_n - 1) / c.tile_n);
+  };
+  for (const GemmConfig& c : {kWide, kLarge}) {
+    if (fits(c) && ctas(c) >= kFillCtas) return c;
+  }
+  return medium;
+}
+
+Family qgemm_family() {
+  return {"qgemm",
+          "impls/qgemm.cuh",
+          {kQGemmKernel},
+          {"kQA", "kQW", "kScaleAPerToken", "kScaleWPerChannel", "kHasBias", "kBias", "kGelu", "kOut", "kTileM",
+           "kTileN", "kTileK", "kWarpsM", "kWarpsN", "kStages"}};
+}
+
+KernelSpec qgemm_spec(const GemmDesc& d, const GemmConfig& c, Arch arch) {
+  check_gemm_desc(d, arch);
+  check_gemm_config(d, c, arch);
+  KernelSpec spec("qgemm", arch);
+  // NOTE: M, N and K are launch arguments, not spec fields: one compiled kernel serves every
+  // shape its desc's bucket maps to.
+  spec.set("kQA", dtype_enum(d.qtype_a))
+      .set("kQW", dtype_enum(d.qtype_w))
+      .set("kScaleAPerToken", d.scale_a == "per_token")
+      .set("kScaleWPerChannel", d.scale_w == "per_channel")
+      .set("kHasBias", d.bias != "none")
+      .set("kBias", dtype_enum(d.bias == "none" ? "f32" : d.bias))  // canonical when unused
+      .set("kGelu", d.act == "gelu_tanh")
+      .set("kOut", dtype_enum(d.out))
+      .set("kTileM", c.tile_m)
+      .set("kTileN", c.tile_n)
+      .set("kTileK", c.tile_k)
+      .set("kWarpsM", c.warps_m)
+      .set("kWarpsN", c.warps_n)
+      .set("kStages", c.stages);
+  return spec;
+}
+
+GemmGrid qgemm_grid(const GemmConfig& c, long long m, long long n) {
+  const long long gx = (m + c.tile_m - 1) / c.tile_m, gy = (n + c.tile_n - 1) / c.tile_n;
+  QJIT_CHECK_GEN("qgemm", gx >= 1 && gx <= 2147483647ll && gy >= 1 && gy < 65536,
+                 "M = {}, N = {} give a grid of {} x {} CTAs, beyond the launch limits", m, n, gx, gy);
+  return {static_cast<unsigned>(gx), static_cast<unsigned>(gy)};
+}
+
+}  // namespace qjit::jit::impls

@@ -1,0 +1,69 @@
+#pragma once
+// Host generator of the W8A8 GEMM family on pre-quantized operands (device side:
+// templates/impls/qgemm.cuh): problem (GemmDesc) + tuning choice (GemmConfig) -> KernelSpec,
+// shared-memory size and grid. The heuristic is a pure function of the two structs.
+
+#include <string>
+#include <vector>
+
+#include "jit/arch.hpp"
+#include "jit/family.hpp"
+#include "jit/kernel_spec.hpp"
+
+namespace qjit::jit::impls {
+
+// The problem. Names are the canonical ones of DESIGN.md section 5 (the jit layer does not
+// include quant_ops or the runtime).
+struct GemmDesc {
+  long long m_bucket = 16;        // gemm_m_bucket(M): heuristics see M only through it
+  long long n = 0, k = 0;         // N, K (multiples of 16)
+  std::string qtype_a = "int8";   // int8 | fp8_e4m3 | fp8_e5m2
+  std::string qtype_w = "int8";   // int8 | fp8_e4m3 | fp8_e5m2 (both int8 or both fp8)
+  std::string scale_a = "per_token";    // per_token | per_tensor
+  std::string scale_w = "per_channel";  // per_channel | per_tensor
+  std::string bias = "none";      // none | f32 | f16 | bf16
+  std::string act = "none";       // none | gelu_tanh
+  std::string out = "bf16";       // bf16 | f16 | f32
+};
+
+// The tuning choice. NOTE: never changes results, only speed: every config runs the same
+// 32-wide k-steps in the same order and promotes fp8 at the same 128-K boundaries.
+struct GemmConfig {
+  int tile_m = 64, tile_n = 128, tile_k = 64;  // CTA tile: rows, columns, K bytes
+  int warps_m = 2, warps_n = 2;                // warp grid; warp tile = tile / warps
+  int stages = 4;                              // cp.async pipeline depth (2..5)
+
+  int threads() const { return 32 * warps_m * warps_n; }
+  int smem_bytes() const { return stages * (tile_m + tile_n) * tile_k; }  // dynamic shared memory
+  std::string str() const;  // "64x128x64 w2x2 s4"
+  bool operator==(const GemmConfig&) const = default;
+};
+
+// M rounded up to a power of two in [16, 2^20]: the part of M a config choice depends on.
+long long gemm_m_bucket(long long m);
+
+// Checks what the kernel needs of a desc and an arch (qtypes, fp8 mma only on sm_89+, N and
+// K multiples of 16, int8 K bound, names); throws qjit::Error naming the problem.
+void check_gemm_desc(const GemmDesc& desc, Arch arch);
+// Checks a config against the kernel's static_asserts and the arch's shared memory, and
+// against the desc (fp8 keeps two accumulator sets). Throws qjit::Error naming the field.
+void check_gemm_config(const GemmDesc& desc, const GemmConfig& config, Arch arch);
+
+// The configs qjit ships (each compiles without spills for sm_80, sm_89 and sm_90); some are
+// int8 only (check_gemm_config says which).
+std::vector<GemmConfig> qgemm_shipped_configs();
+// A shipped config that fits desc on arch: the largest tile that still gives enough CTAs to
+// fill a GPU, small tiles for small M.
+GemmConfig qgemm_heuristic(const GemmDesc& desc, Arch arch);
+
+Family qgemm_family();
+KernelSpec qgemm_spec(const GemmDesc& desc, const GemmConfig& config, Arch arch);
+inline constexpr const char* kQGemmKernel = "qjit::kernels::qgemm";
+
+// Launch grid: (ceil(M / tile_m), ceil(N / tile_n)).
+struct GemmGrid {
+  unsigned x = 1, y = 1;
+};
+GemmGrid qgemm_grid(const GemmConfig& config, long long m, long long n);
+
+}  // namespace qjit::jit::impls

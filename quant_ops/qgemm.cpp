@@ -1,0 +1,172 @@
+#include "quant_ops/qgemm.hpp"
+
+#include <span>
+
+#include "common/error.hpp"
+#include "quant_ops/reference/gemm.hpp"
+#include "runtime/kernel_args.hpp"
+#include "runtime/kernels.hpp"
+
+namespace qjit {
+
+namespace {
+
+QType operand_qtype(const Tensor& t, const char* what) {
+  switch (t.dtype()) {
+    case DType::kI8: return QType::kInt8;
+    case DType::kE4M3: return QType::kE4M3;
+    case DType::kE5M2: return QType::kE5M2;
+    default: QJIT_THROW("qgemm", "{} must hold int8, fp8_e4m3 or fp8_e5m2 codes, got {}", what, t.describe());
+  }
+}
+
+std::string dtype_str(DType t) { return std::string(dtype_name(t)); }
+
+// Shapes and dtypes of the operands, before anything else looks at them.
+void check_operands(const Tensor& a, const Tensor& w) {
+  QJIT_CHECK_GEN("qgemm", a.defined() && a.dim() == 2, "activations must be [M, K], got {}",
+                 a.defined() ? a.describe() : "an undefined tensor");
+  QJIT_CHECK_GEN("qgemm", w.defined() && w.dim() == 2, "weights must be [N, K], got {}",
+                 w.defined() ? w.describe() : "an undefined tensor");
+  operand_qtype(a, "activations");
+  operand_qtype(w, "weights");
+  QJIT_CHECK_GEN("qgemm", a.size(1) == w.size(1), "K differs: activations {} and weights {}", a.describe(),
+                 w.describe());
+  const std::int64_t n = w.size(0), k = w.size(1);
+  QJIT_CHECK_GEN("qgemm", n % 16 == 0 && n > 0, "N = {} (weights {}) must be a positive multiple of 16", n,
+                 w.describe());
+  QJIT_CHECK_GEN("qgemm", k % 16 == 0, "K = {} (activations {}, weights {}) must be a multiple of 16", k,
+                 a.describe(), w.describe());
+}
+
+void check_scales(const Tensor& s, const char* what, Granularity g, std::int64_t rows, const char* rows_name) {
+  QJIT_CHECK_GEN("qgemm", s.defined() && s.dtype() == DType::kF32 && s.dim() == 1,
+                 "{} scales must be a 1-D f32 tensor, got {}", what, s.defined() ? s.describe() : "none");
+  const std::int64_t want = g == Granularity::kPerTensor ? 1 : rows;
+  QJIT_CHECK_GEN("qgemm", s.numel() == want, "{} scales are {}, but {} needs [{}] ({} = {})", what, s.describe(),
+                 granularity_name(g), want, g == Granularity::kPerTensor ? "one scale" : rows_name, rows);
+}
+
+void check_bias(const std::optional<Tensor>& bias, std::int64_t n) {
+  if (!bias) return;
+  const Tensor& b = *bias;
+  QJIT_CHECK_GEN("qgemm", b.defined() && b.dim() == 1 && b.size(0) == n, "bias must be [N] = [{}], got {}", n,
+                 b.defined() ? b.describe() : "an undefined tensor");
+  QJIT_CHECK_GEN("qgemm", b.dtype() == DType::kF32 || b.dtype() == DType::kF16 || b.dtype() == DType::kBF16,
+                 "bias must be f32, f16 or bf16, got {}", b.describe());
+}
+
+std::span<const std::uint8_t> bytes_of(const Tensor& t) {
+  return {static_cast<const std::uint8_t*>(t.raw_data_ptr()), t.nbytes()};
+}
+
+Tensor run_reference(const Tensor& a_in, const Tensor& scale_a, const Tensor& w_in, const Tensor& scale_w,
+                     const QGemmOptions& o) {
+  const Tensor a = a_in.contiguous(), w = w_in.contiguous();
+  const Tensor sa = scale_a.to(Device::cpu()).contiguous(), sw = scale_w.to(Device::cpu()).contiguous();
+  std::optional<Tensor> bias;
+  if (o.bias) bias = o.bias->to(Device::cpu()).contiguous();
+  reference::GemmProblem p;
+  p.m = a.size(0), p.n = w.size(0), p.k = a.size(1);
+  p.act = {operand_qtype(a, "activations"), o.act_granularity, bytes_of(a),
+           {sa.data_ptr<float>(), static_cast<std::size_t>(sa.numel())}};
+  p.weight = {operand_qtype(w, "weights"), o.weight_granularity, bytes_of(w),
+              {sw.data_ptr<float>(), static_cast<std::size_t>(sw.numel())}};
+  p.epilogue.bias = bias ? bias->raw_data_ptr() : nullptr;
+  p.epilogue.bias_dtype = bias ? bias->dtype() : DType::kF32;
+  p.epilogue.activation = o.activation;
+  p.epilogue.out_dtype = o.out_dtype;
+  const reference::GemmOutput r = reference::reference_gemm(p);
+  if (o.out_dtype == DType::kF32) return Tensor::from_vector<float>({p.m, p.n}, r.values);
+  return Tensor::from_raw({p.m, p.n}, o.out_dtype, r.bits.data());
+}
+
+// `t` on the driver that runs the kernel (a copy when it lives elsewhere).
+Tensor on_driver(const Tensor& t, const Device& dev, const std::shared_ptr<Driver>& driver) {
+  if (!t.device().is_host() && t.storage()->driver() == driver) return t;
+  return t.to(dev, driver);
+}
+
+// Rows of a K-contiguous operand as the kernel reads them: cp.async copies 16-byte chunks.
+Tensor as_kernel_operand(const Tensor& t, const char* what) {
+  Tensor c = t.stride(1) == 1 && (t.size(0) <= 1 || t.stride(0) % 16 == 0) ? t : t.contiguous();
+  QJIT_CHECK_GEN("qgemm", c.device_ptr() % 16 == 0, "{} {} do not start 16-byte aligned", what, c.describe());
+  return c;
+}
+
+Tensor run_kernel(const Tensor& a_in, const Tensor& scale_a, const Tensor& w_in, const Tensor& scale_w,
+                  const QGemmOptions& o, const jit::impls::GemmDesc& desc) {
+  const Device dev = a_in.device();
+  // NOTE: the driver that owns the activations' memory runs the kernel (tests put several
+  // sim devices, one per arch, side by side).
+  const std::shared_ptr<Driver> driver = a_in.storage()->driver();
+  const jit::Arch arch = target_arch(*driver);
+  jit::impls::check_gemm_desc(desc, arch);  // fp8 below sm_89 is rejected here, before any copy
+  const jit::impls::GemmConfig config = o.config ? *o.config : jit::impls::qgemm_heuristic(desc, arch);
+  const jit::KernelSpec spec = jit::impls::qgemm_spec(desc, config, arch);
+  const std::int64_t m = a_in.size(0), n = w_in.size(0), k = a_in.size(1);
+  const auto grid = jit::impls::qgemm_grid(config, std::max<std::int64_t>(m, 1), n);
+  const Tensor a = as_kernel_operand(a_in, "activations");
+  const Tensor w = as_kernel_operand(on_driver(w_in, dev, driver), "weights");
+  const Tensor sa = on_driver(scale_a, dev, driver).contiguous(), sw = on_driver(scale_w, dev, driver).contiguous();
+  std::optional<Tensor> bias;
+  if (o.bias) bias = on_driver(*o.bias, dev, driver).contiguous();
+  Tensor y = Tensor::empty({m, n}, o.out_dtype, dev, driver);
+  if (m == 0) return y;
+  const Kernel& kernel = KernelCache::global().get(driver, spec, jit::impls::kQGemmKernel);
+  LaunchConfig lc;
+  lc.grid = {grid.x, grid.y, 1};
+  lc.block = {static_cast<unsigned>(config.threads()), 1, 1};
+  lc.dynamic_smem = static_cast<unsigned>(config.smem_bytes());
+  const std::int64_t a_ld = m > 1 ? a.stride(0) : k, w_ld = w.stride(0);
+  const DevicePtr bias_ptr = bias ? bias->device_ptr() : DevicePtr{0};
+  KernelArgs args(a.device_ptr(), a_ld, w.device_ptr(), w_ld, sa.device_ptr(), sw.device_ptr(), bias_ptr,
+                  y.device_ptr(), n, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k));
+  kernel.launch(lc, args);
+  driver->synchronize();
+  return y;
+}
+
+}  // namespace
+
+jit::impls::GemmDesc qgemm_desc(const Tensor& a, const Tensor& w, const QGemmOptions& o) {
+  jit::impls::GemmDesc d;
+  d.m_bucket = jit::impls::gemm_m_bucket(a.size(0));
+  d.n = w.size(0), d.k = w.size(1);
+  d.qtype_a = std::string(qtype_name(operand_qtype(a, "activations")));
+  d.qtype_w = std::string(qtype_name(operand_qtype(w, "weights")));
+  d.scale_a = std::string(granularity_name(o.act_granularity));
+  d.scale_w = std::string(granularity_name(o.weight_granularity));
+  d.bias = o.bias ? dtype_str(o.bias->dtype()) : "none";
+  d.act = std::string(reference::activation_name(o.activation));
+  d.out = dtype_str(o.out_dtype);
+  return d;
+}
+
+Tensor qgemm(const Tensor& a, const Tensor& scale_a, const Tensor& w, const Tensor& scale_w, const QGemmOptions& o) {
+  check_operands(a, w);
+  const std::int64_t m = a.size(0), n = w.size(0), k = a.size(1);
+  QJIT_CHECK_GEN("qgemm", m <= 2147483647ll && n <= 2147483647ll && k <= 2147483647ll,
+                 "activations {} or weights {} are too large", a.describe(), w.describe());
+  QJIT_CHECK_GEN("qgemm", o.act_granularity == Granularity::kPerToken || o.act_granularity == Granularity::kPerTensor,
+                 "activation granularity {} is not per_token or per_tensor (group128 is the block-fp8 family)",
+                 granularity_name(o.act_granularity));
+  QJIT_CHECK_GEN("qgemm",
+                 o.weight_granularity == Granularity::kPerChannel || o.weight_granularity == Granularity::kPerTensor,
+                 "weight granularity {} is not per_channel or per_tensor (block128 is the block-fp8 family)",
+                 granularity_name(o.weight_granularity));
+  check_scales(scale_a, "activation", o.act_granularity, m, "M");
+  check_scales(scale_w, "weight", o.weight_granularity, n, "N");
+  check_bias(o.bias, n);
+  QJIT_CHECK_GEN("qgemm", o.out_dtype == DType::kF32 || o.out_dtype == DType::kF16 || o.out_dtype == DType::kBF16,
+                 "output dtype {} is not f32, f16 or bf16", dtype_name(o.out_dtype));
+  const jit::impls::GemmDesc desc = qgemm_desc(a, w, o);
+  if (a.device().is_host()) {
+    QJIT_CHECK_GEN("qgemm", w.device().is_host(), "activations are on the cpu but weights {} are not", w.describe());
+    jit::impls::check_gemm_desc(desc, jit::Arch::parse("sm_90"));  // the shape rules; the cpu has no arch limit
+    return run_reference(a, scale_a, w, scale_w, o);
+  }
+  return run_kernel(a, scale_a, w, scale_w, o, desc);
+}
+
+}  // namespace qjit

@@ -1,0 +1,38 @@
+#pragma once
+// The W8A8 GEMM op on pre-quantized operands: validates, then dispatches — cpu runs the
+// reference (quant_ops/reference/gemm.hpp), cuda and sim launch the JIT-compiled qgemm kernel
+// (templates/impls/qgemm.cuh). Numerics: DESIGN.md section 5; int8 without GELU is
+// bit-identical on every device, fp8 and GELU agree by NMSE.
+
+#include <optional>
+
+#include "jit/impls/qgemm.hpp"
+#include "quant_ops/qtype.hpp"
+#include "quant_ops/reference/epilogue.hpp"
+#include "runtime/tensor.hpp"
+
+namespace qjit {
+
+struct QGemmOptions {
+  Granularity act_granularity = Granularity::kPerToken;       // per_token ([M]) or per_tensor ([1])
+  Granularity weight_granularity = Granularity::kPerChannel;  // per_channel ([N]) or per_tensor ([1])
+  std::optional<Tensor> bias;                                  // [N] f32, f16 or bf16
+  reference::Activation activation = reference::Activation::kNone;
+  DType out_dtype = DType::kBF16;  // bf16, f16 or f32
+  // The tuning choice; the heuristic's when absent. Never changes results, only speed.
+  std::optional<jit::impls::GemmConfig> config;
+};
+
+/// y [M, N] = epilogue(a · w^T) for a [M, K] and w [N, K] holding int8 (both) or fp8 (e4m3 /
+/// e5m2, any pairing) codes, K-contiguous with rows 16-byte aligned; scale_a / scale_w f32 in
+/// the layouts of the granularities. Scales and bias on the cpu are copied to a's device.
+/// Throws qjit::Error, before any work, naming the problem: dtypes, shapes (N and K must be
+/// multiples of 16), scale shapes, fp8 on a device older than sm_89, int8 K that could
+/// overflow int32.
+Tensor qgemm(const Tensor& a, const Tensor& scale_a, const Tensor& w, const Tensor& scale_w,
+             const QGemmOptions& options = {});
+
+/// The desc the op builds for these operands (for tests, benchmarks and `qjit compile`).
+jit::impls::GemmDesc qgemm_desc(const Tensor& a, const Tensor& w, const QGemmOptions& options);
+
+}  // namespace qjit

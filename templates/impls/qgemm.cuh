@@ -1,0 +1,316 @@
+#pragma once
+// W8A8 GEMM on pre-quantized operands with the dequantize epilogue:
+//   y[M, N] = out(act(fma(float(acc[m, n]), scale_a[m] * scale_w[n], bias[n])))
+//   acc[m, n] = sum_k A[m, k] * W[n, k]      A [M, K], W [N, K], both K-contiguous
+// int8: mma m16n8k32 s8 (sm_80+), exact int32. fp8 (e4m3/e5m2, any pairing): mma m16n8k32
+// f32 (sm_89+) into a block accumulator that restarts at zero every 128 K and is then added
+// to the main fp32 accumulator (DESIGN.md section 5, "promotion every 128 K").
+// Host generator: jit/impls/qgemm.cpp; op: quant_ops/qgemm.cpp.
+//
+// Main loop: a kStages-deep cp.async pipeline of A and W K-tiles in dynamic shared memory,
+// each tile row XOR-swizzled in 16-byte chunks so that cp.async stores and ldmatrix reads
+// are free of bank conflicts; ldmatrix.x4 loads the A fragments and (W stored [N, K] being
+// the "col" operand) the B fragments of two n8 tiles at once.
+
+#include "ptx/approx.cuh"
+#include "ptx/arith.cuh"
+#include "ptx/cp_async.cuh"
+#include "ptx/cvt.cuh"
+#include "ptx/ldmatrix.cuh"
+#include "ptx/mma.cuh"
+#include "ptx/smem.cuh"
+#include "ptx/warp.cuh"
+#include "qjit/types.cuh"
+
+namespace qjit::kernels {
+
+// Config fields the kernel reads (the generated struct defines them):
+//   kQA, kQW          dev::DType  operand codes: both kI8, or each kE4M3 / kE5M2
+//   kScaleAPerToken   bool        scale_a is [M] (else one value, per tensor)
+//   kScaleWPerChannel bool        scale_w is [N] (else one value, per tensor)
+//   kHasBias, kBias   bool, DType bias [N] of f32, f16 or bf16 (kBias ignored without bias)
+//   kGelu             bool        GELU-tanh after the bias
+//   kOut              dev::DType  f32, f16 or bf16
+//   kTileM, kTileN, kTileK, kWarpsM, kWarpsN, kStages: the CTA tile, its warp grid and the
+//                     pipeline depth.
+// NOTE: the tiling fields never change results, only speed: every config runs the same
+// sequence of 32-wide k-steps per output and promotes fp8 at the same 128-K boundaries.
+template <typename Config>
+struct QGemmTraits {
+  static constexpr dev::DType kQA = Config::kQA;
+  static constexpr dev::DType kQW = Config::kQW;
+  static constexpr bool kInt8 = kQA == dev::DType::kI8;
+  static constexpr bool kScaleAPerToken = Config::kScaleAPerToken;
+  static constexpr bool kScaleWPerChannel = Config::kScaleWPerChannel;
+  static constexpr bool kHasBias = Config::kHasBias;
+  static constexpr dev::DType kBias = Config::kBias;
+  static constexpr bool kGelu = Config::kGelu;
+  static constexpr dev::DType kOut = Config::kOut;
+  static constexpr int kTileM = Config::kTileM, kTileN = Config::kTileN, kTileK = Config::kTileK;
+  static constexpr int kWarpsM = Config::kWarpsM, kWarpsN = Config::kWarpsN, kStages = Config::kStages;
+
+  static_assert(kInt8 ? kQW == dev::DType::kI8 : dev::kIsFp8<kQA> && dev::kIsFp8<kQW>,
+                "qgemm: operands are both int8 or both fp8 (e4m3/e5m2)");
+  static_assert(!kHasBias || kBias == dev::DType::kF32 || kBias == dev::DType::kF16 || kBias == dev::DType::kBF16,
+                "qgemm: bias is f32, f16 or bf16");
+  static_assert(kOut == dev::DType::kF32 || kOut == dev::DType::kF16 || kOut == dev::DType::kBF16,
+                "qgemm: output is f32, f16 or bf16");
+  static_assert(kTileK == 32 || kTileK == 64 || kTileK == 128,
+                "qgemm: kTileK is 32, 64 or 128 bytes (a divisor of the 128-K fp8 promotion block)");
+  static_assert(kStages >= 2 && kStages <= 5, "qgemm: kStages in [2, 5]");
+  static_assert(kWarpsM >= 1 && kWarpsN >= 1 && kWarpsM * kWarpsN <= 16, "qgemm: 1 to 16 warps");
+
+  static constexpr int kWarps = kWarpsM * kWarpsN;
+  static constexpr int kThreads = 32 * kWarps;
+  static constexpr int kWarpM = kTileM / kWarpsM;  // warp tile rows
+  static constexpr int kWarpN = kTileN / kWarpsN;  // warp tile columns
+  static_assert(kTileM % kWarpsM == 0 && kWarpM % 16 == 0, "qgemm: warp tile M is a multiple of 16");
+  static_assert(kTileN % kWarpsN == 0 && kWarpN % 16 == 0, "qgemm: warp tile N is a multiple of 16");
+  static constexpr int kFragsM = kWarpM / 16;  // m16 fragments per warp
+  static constexpr int kFragsN = kWarpN / 8;   // n8 fragments per warp
+  static constexpr int kKSteps = kTileK / 32;  // mma k-steps per K-tile
+  // fp8 keeps two accumulator sets (block and main): bound them so nothing spills.
+  static_assert(kFragsM * kFragsN * 4 * (kInt8 ? 1 : 2) <= 128,
+                "qgemm: at most 128 accumulator registers per thread (fp8 counts two sets)");
+
+  // Shared-memory tile rows are kTileK bytes of kChunks 16-byte chunks; 128 bytes (all 32
+  // banks) hold kRowsPerLine rows. Chunk c of row r lives at chunk c ^ swizzle(r).
+  static constexpr int kChunks = kTileK / 16;
+  static constexpr int kRowsPerLine = 8 / kChunks;
+  // cp.async: thread t copies chunk t % kChunks of rows t / kChunks + i * kRowsPerPass.
+  static constexpr int kRowsPerPass = kThreads / kChunks;
+  // NOTE: a multiple of 8 rows (one swizzle period), so a thread's swizzle is the same in
+  // every pass; ldmatrix row groups start at multiples of 8 for the same reason.
+  static_assert(kRowsPerPass % 8 == 0, "qgemm: threads / (kTileK / 16) must be a multiple of 8");
+  static constexpr int kPassesA = (kTileM + kRowsPerPass - 1) / kRowsPerPass;
+  static constexpr int kPassesW = (kTileN + kRowsPerPass - 1) / kRowsPerPass;
+  static constexpr int kStageBytesA = kTileM * kTileK;
+  static constexpr int kStageBytesW = kTileN * kTileK;
+  static constexpr int kSmemBytes = kStages * (kStageBytesA + kStageBytesW);
+
+  using Acc = typename dev::Storage<kInt8 ? dev::DType::kI32 : dev::DType::kF32>::type;
+};
+
+// Byte offset of 16-byte chunk `chunk` of row `row` in a swizzled tile. NOTE: the 8 rows of
+// an ldmatrix matrix (same chunk) and the 8 chunks one 8-lane cp.async phase writes land in
+// 8 different 4-bank groups.
+template <typename T>
+__device__ __forceinline__ dev::u32 swizzled(int row, int chunk) {
+  return static_cast<dev::u32>(row * T::kTileK + ((chunk ^ ((row / T::kRowsPerLine) % T::kChunks)) << 4));
+}
+
+// GELU with the tanh approximation, in the reference's order of operations
+// (quant_ops/reference/epilogue.hpp): u = c * (y + 0.044715 * ((y * y) * y)),
+// gelu = (0.5 * y) * (1 + tanh(u)). NOTE: tanh.approx.f32 (relative error about 2^-11)
+// replaces the correctly rounded tanh, so results are compared by NMSE, never bit for bit.
+__device__ __forceinline__ float gelu_tanh(float y) {
+  const float y3 = ptx::mul_rn(ptx::mul_rn(y, y), y);
+  const float u = ptx::mul_rn(0.7978845608028654f, ptx::add_rn(y, ptx::mul_rn(0.044715f, y3)));
+  return ptx::mul_rn(ptx::mul_rn(0.5f, y), ptx::add_rn(1.0f, ptx::tanh_approx(u)));
+}
+
+template <dev::DType T>
+__device__ __forceinline__ float bias_at(const void* bias, int n) {
+  if constexpr (T == dev::DType::kF32) return static_cast<const float*>(bias)[n];
+  else if constexpr (T == dev::DType::kF16) return ptx::f16_to_f32(static_cast<const dev::u16*>(bias)[n]);
+  else return ptx::bf16_to_f32(static_cast<const dev::u16*>(bias)[n]);
+}
+
+// Stores the pair (v0, v1) at columns n, n + 1 of row `row` (n even: one 4- or 8-byte store).
+template <dev::DType T>
+__device__ __forceinline__ void store_pair(void* y, dev::i64 offset, float v0, float v1) {
+  if constexpr (T == dev::DType::kF32) {
+    dev::Vec<float, 2> v{{v0, v1}};
+    *reinterpret_cast<dev::Vec<float, 2>*>(static_cast<float*>(y) + offset) = v;
+  } else {
+    const dev::u32 lo = T == dev::DType::kF16 ? ptx::f32_to_f16(v0) : ptx::f32_to_bf16(v0);
+    const dev::u32 hi = T == dev::DType::kF16 ? ptx::f32_to_f16(v1) : ptx::f32_to_bf16(v1);
+    *reinterpret_cast<dev::u32*>(static_cast<dev::u16*>(y) + offset) = lo | (hi << 16);
+  }
+}
+
+// One CTA computes a kTileM x kTileN tile of y: grid (ceil(M / kTileM), ceil(N / kTileN)).
+// Dynamic shared memory: QGemmTraits<Config>::kSmemBytes.
+// NOTE: __launch_bounds__(threads, 1): with the thread count alone, ptxas of NVRTC 13 caps
+// some 256-thread instantiations at 128 registers and spills; one CTA per SM lets it use
+// what the block size allows.
+// NOTE: the host guarantees N % 16 == 0, K % 16 == 0, 16-byte aligned rows (a_ld, w_ld
+// multiples of 16), and for int8 127^2 * K <= INT32_MAX. Any M >= 1.
+template <typename Config>
+__global__ void __launch_bounds__(QGemmTraits<Config>::kThreads, 1)
+qgemm(const dev::u8* __restrict__ a, dev::i64 a_ld, const dev::u8* __restrict__ w, dev::i64 w_ld,
+      const float* __restrict__ scale_a, const float* __restrict__ scale_w, const void* __restrict__ bias,
+      void* __restrict__ y, dev::i64 y_ld, int m, int n, int k) {
+  using T = QGemmTraits<Config>;
+  using Acc = typename T::Acc;
+#if !QJIT_HAS_FP8_MMA
+  static_assert(T::kInt8, "qgemm: fp8 mma needs sm_89 or newer");
+#endif
+  extern __shared__ __align__(128) dev::u8 qgemm_smem[];
+  const dev::u32 smem_a = ptx::smem_u32(qgemm_smem);                   // kStages x (kTileM, kTileK)
+  const dev::u32 smem_w = smem_a + T::kStages * T::kStageBytesA;      // kStages x (kTileN, kTileK)
+
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int m0 = blockIdx.x * T::kTileM, n0 = blockIdx.y * T::kTileN;
+  const int warp_m = (warp % T::kWarpsM) * T::kWarpM;  // warp tile origin inside the CTA tile
+  const int warp_n = (warp / T::kWarpsM) * T::kWarpN;
+
+  // ---- cp.async producer: this thread's chunk, rows and source pointers -------------------
+  const int load_chunk = tid % T::kChunks, load_row = tid / T::kChunks;
+  const dev::u32 load_dst = swizzled<T>(load_row, load_chunk);  // + pass * kRowsPerPass * kTileK
+  const dev::u8* a_src = a + (m0 + load_row) * a_ld + load_chunk * 16;
+  const dev::u8* w_src = w + (n0 + load_row) * w_ld + load_chunk * 16;
+  // Rows past M or N are zero-filled (src-size 0) and never stored.
+  dev::u32 a_rows_ok = 0, w_rows_ok = 0;  // bit i: pass i's row exists
+#pragma unroll
+  for (int i = 0; i < T::kPassesA; ++i) {
+    const int r = load_row + i * T::kRowsPerPass;
+    if (r < T::kTileM && m0 + r < m) a_rows_ok |= 1u << i;
+  }
+#pragma unroll
+  for (int i = 0; i < T::kPassesW; ++i) {
+    const int r = load_row + i * T::kRowsPerPass;
+    if (r < T::kTileN && n0 + r < n) w_rows_ok |= 1u << i;
+  }
+  const int k_tiles = (k + T::kTileK - 1) / T::kTileK;
+
+  auto load_tile = [&](int stage, int tile) {
+    const int k_off = tile * T::kTileK;
+    // NOTE: K % 16 == 0, so a chunk is wholly inside K or wholly past it (zero-filled).
+    const bool k_ok = k_off + load_chunk * 16 < k;
+#pragma unroll
+    for (int i = 0; i < T::kPassesA; ++i) {
+      if (T::kTileM % T::kRowsPerPass != 0 && load_row + i * T::kRowsPerPass >= T::kTileM) break;
+      const bool ok = k_ok && (a_rows_ok >> i & 1u);
+      // A skipped row still needs a valid, aligned source address: the matrix start.
+      const dev::u8* src = ok ? a_src + i * T::kRowsPerPass * a_ld + k_off : a;
+      ptx::cp_async_16(smem_a + stage * T::kStageBytesA + load_dst + i * T::kRowsPerPass * T::kTileK, src,
+                       ok ? 16u : 0u);
+    }
+#pragma unroll
+    for (int i = 0; i < T::kPassesW; ++i) {
+      if (T::kTileN % T::kRowsPerPass != 0 && load_row + i * T::kRowsPerPass >= T::kTileN) break;
+      const bool ok = k_ok && (w_rows_ok >> i & 1u);
+      const dev::u8* src = ok ? w_src + i * T::kRowsPerPass * w_ld + k_off : w;
+      ptx::cp_async_16(smem_w + stage * T::kStageBytesW + load_dst + i * T::kRowsPerPass * T::kTileK, src,
+                       ok ? 16u : 0u);
+    }
+  };
+
+  // ---- ldmatrix consumer: this lane's row address inside the warp tile -------------------
+  // A (x4): matrices (rows 0-7, K 0-15), (rows 8-15, K 0-15), (rows 0-7, K 16-31), (rows 8-15,
+  // K 16-31) of an m16 x k32 fragment: lane l gives row l % 8 + 8 ((l / 8) % 2), chunk l / 16.
+  const int a_frag_row = warp_m + lane % 8 + 8 * ((lane / 8) % 2), a_frag_chunk = lane / 16;
+  // W (x4): (n 0-7, K 0-15), (n 0-7, K 16-31), (n 8-15, K 0-15), (n 8-15, K 16-31): the b[0],
+  // b[1] of two n8 fragments. Lane l gives row l % 8 + 8 (l / 16), chunk (l / 8) % 2.
+  const int w_frag_row = warp_n + lane % 8 + 8 * (lane / 16), w_frag_chunk = (lane / 8) % 2;
+
+  Acc acc[T::kFragsM][T::kFragsN][4];  // (kFragsM, kFragsN, 4): the main accumulator
+  float blk[T::kFragsM][T::kFragsN][4];  // fp8 only: the current 128-K block's sum
+#pragma unroll
+  for (int i = 0; i < T::kFragsM; ++i)
+#pragma unroll
+    for (int j = 0; j < T::kFragsN; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = Acc(0), blk[i][j][e] = 0.0f;
+
+  // ---- the pipeline: kStages - 1 tiles in flight ahead of the one being multiplied -----
+#pragma unroll
+  for (int s = 0; s < T::kStages - 1; ++s) {
+    if (s < k_tiles) load_tile(s, s);
+    ptx::cp_async_commit();  // NOTE: always commit, so group counting stays uniform
+  }
+  int read_stage = 0, write_stage = T::kStages - 1;
+  for (int tile = 0; tile < k_tiles; ++tile) {
+    ptx::cp_async_wait<T::kStages - 2>();  // this thread's copies of `tile` have landed
+    ptx::bar_sync();                       // ... everyone's; and `write_stage` is read out
+    if (tile + T::kStages - 1 < k_tiles) load_tile(write_stage, tile + T::kStages - 1);
+    ptx::cp_async_commit();
+
+    const dev::u32 a_stage = smem_a + read_stage * T::kStageBytesA;
+    const dev::u32 w_stage = smem_w + read_stage * T::kStageBytesW;
+#pragma unroll
+    for (int ks = 0; ks < T::kKSteps; ++ks) {
+      // NOTE: a k-step wholly past K is skipped rather than multiplied by zeros, so every
+      // config (whatever kTileK) runs exactly the k-steps 0 .. ceil(K / 32) - 1.
+      if (tile * T::kTileK + ks * 32 >= k) break;
+      dev::u32 af[T::kFragsM][4];
+#pragma unroll
+      for (int i = 0; i < T::kFragsM; ++i) {
+        ptx::ldmatrix_x4(af[i], a_stage + swizzled<T>(a_frag_row + 16 * i, 2 * ks + a_frag_chunk));
+      }
+      // NOTE: B fragments are loaded one pair of n8 tiles at a time and used at once, which
+      // keeps fewer registers live (sm_90 runs fp8 mma.sync through wider registers).
+#pragma unroll
+      for (int j = 0; j < T::kFragsN; j += 2) {
+        dev::u32 r[4];
+        ptx::ldmatrix_x4(r, w_stage + swizzled<T>(w_frag_row + 8 * j, 2 * ks + w_frag_chunk));
+        const dev::u32 b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
+#pragma unroll
+        for (int i = 0; i < T::kFragsM; ++i) {
+          if constexpr (T::kInt8) {
+            ptx::mma_m16n8k32_s8(acc[i][j], af[i], b0);
+            ptx::mma_m16n8k32_s8(acc[i][j + 1], af[i], b1);
+          } else {
+#if QJIT_HAS_FP8_MMA
+            ptx::mma_m16n8k32_fp8<T::kQA, T::kQW>(blk[i][j], af[i], b0);
+            ptx::mma_m16n8k32_fp8<T::kQA, T::kQW>(blk[i][j + 1], af[i], b1);
+#endif
+          }
+        }
+      }
+    }
+    if constexpr (!T::kInt8) {
+      // Promotion: the block's sum joins the main accumulator at every 128-K boundary and
+      // at the end of K.
+      if (((tile + 1) * T::kTileK) % 128 == 0 || tile == k_tiles - 1) {
+#pragma unroll
+        for (int i = 0; i < T::kFragsM; ++i)
+#pragma unroll
+          for (int j = 0; j < T::kFragsN; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              acc[i][j][e] = ptx::add_rn(acc[i][j][e], blk[i][j][e]);
+              blk[i][j][e] = 0.0f;
+            }
+      }
+    }
+    read_stage = read_stage == T::kStages - 1 ? 0 : read_stage + 1;
+    write_stage = write_stage == T::kStages - 1 ? 0 : write_stage + 1;
+  }
+  ptx::cp_async_wait<0>();  // only empty groups remain; leave nothing in flight
+
+  // ---- epilogue: this lane holds rows g, g + 8 and columns 2t, 2t + 1 of each fragment ----
+  const int g = lane / 4, t2 = (lane % 4) * 2;
+  float sa[T::kFragsM][2];  // scale_a of this lane's rows (0 for rows past M: never stored)
+#pragma unroll
+  for (int i = 0; i < T::kFragsM; ++i)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int row = m0 + warp_m + 16 * i + g + 8 * h;
+      sa[i][h] = row < m ? scale_a[T::kScaleAPerToken ? row : 0] : 0.0f;
+    }
+#pragma unroll
+  for (int j = 0; j < T::kFragsN; ++j) {
+    const int col = n0 + warp_n + 8 * j + t2;
+    if (col >= n) continue;  // NOTE: N % 16 == 0 and col is even: col + 1 < N too
+    const float sw0 = scale_w[T::kScaleWPerChannel ? col : 0];
+    const float sw1 = scale_w[T::kScaleWPerChannel ? col + 1 : 0];
+    float b0 = 0.0f, b1 = 0.0f;
+    if constexpr (T::kHasBias) b0 = bias_at<T::kBias>(bias, col), b1 = bias_at<T::kBias>(bias, col + 1);
+#pragma unroll
+    for (int i = 0; i < T::kFragsM; ++i)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = m0 + warp_m + 16 * i + g + 8 * h;
+        if (row >= m) continue;
+        // float(acc): cvt.rn.f32.s32 for int8 (exact below 2^24, RNE above), as the reference.
+        float v0 = ptx::fma_rn(static_cast<float>(acc[i][j][2 * h]), ptx::mul_rn(sa[i][h], sw0), b0);
+        float v1 = ptx::fma_rn(static_cast<float>(acc[i][j][2 * h + 1]), ptx::mul_rn(sa[i][h], sw1), b1);
+        if constexpr (T::kGelu) v0 = gelu_tanh(v0), v1 = gelu_tanh(v1);
+        store_pair<T::kOut>(y, row * y_ld + col, v0, v1);
+      }
+  }
+}
+
+}  // namespace qjit::kernels

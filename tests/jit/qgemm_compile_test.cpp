@@ -1,0 +1,130 @@
+// The qgemm family on the host side: generated source, desc and config validation, the
+// heuristic, and NVRTC compiles of every shipped config for sm_80 (int8), sm_89 and sm_90
+// (int8 and fp8) with zero spills, asserted from the artifact's ptxas metadata.
+
+#include <gtest/gtest.h>
+
+#include "common/error.hpp"
+#include "jit/compiler.hpp"
+#include "jit/impls/qgemm.hpp"
+#include "jit/source_gen.hpp"
+
+namespace qjit::jit {
+namespace {
+
+using impls::GemmConfig;
+using impls::GemmDesc;
+
+GemmDesc desc_of(const char* qa, const char* qw, long long m = 256, long long n = 1536, long long k = 1536) {
+  GemmDesc d;
+  d.m_bucket = impls::gemm_m_bucket(m);
+  d.n = n, d.k = k, d.qtype_a = qa, d.qtype_w = qw;
+  return d;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(QGemmSpec, WritesTheNamedConfigStruct) {
+  GemmDesc d = desc_of("fp8_e4m3", "fp8_e5m2");
+  d.bias = "bf16", d.act = "gelu_tanh", d.out = "f16", d.scale_a = "per_tensor";
+  const Program p = build_program(impls::qgemm_spec(d, {128, 128, 64, 2, 4, 4}, Arch::parse("sm_89")));
+  EXPECT_NE(p.source.find("#include \"impls/qgemm.cuh\""), std::string::npos);
+  for (const char* line : {"static constexpr qjit::dev::DType kQA = qjit::dev::DType::kE4M3;",
+                           "static constexpr qjit::dev::DType kQW = qjit::dev::DType::kE5M2;",
+                           "static constexpr bool kScaleAPerToken = false;", "static constexpr bool kGelu = true;",
+                           "static constexpr qjit::dev::DType kBias = qjit::dev::DType::kBF16;",
+                           "static constexpr long long kTileN = 128;", "static constexpr long long kStages = 4;"}) {
+    EXPECT_NE(p.source.find(line), std::string::npos) << line << "\n" << p.source;
+  }
+  ASSERT_EQ(p.name_expressions.size(), 1u);
+  EXPECT_EQ(p.name_expressions[0], "qjit::kernels::qgemm<QjitConfig>");
+}
+
+TEST(QGemmSpec, ValidationNamesTheProblem) {
+  const Arch sm80 = Arch::parse("sm_80"), sm89 = Arch::parse("sm_89");
+  const GemmConfig c{};
+  auto err = [&](GemmDesc d, Arch a, GemmConfig cfg = {}) { return error_of([&] { impls::qgemm_spec(d, cfg, a); }); };
+  EXPECT_NE(err(desc_of("fp8_e4m3", "fp8_e4m3"), sm80).find("needs sm_89"), std::string::npos);
+  EXPECT_EQ(err(desc_of("fp8_e4m3", "fp8_e4m3"), sm89), "");
+  EXPECT_NE(err(desc_of("int8", "fp8_e4m3"), sm89).find("int8 x fp8_e4m3"), std::string::npos);
+  EXPECT_NE(err(desc_of("int8", "int8", 16, 40, 64), sm89).find("N = 40"), std::string::npos);
+  EXPECT_NE(err(desc_of("int8", "int8", 16, 64, 72), sm89).find("K = 72"), std::string::npos);
+  EXPECT_NE(err(desc_of("int8", "int8", 16, 64, 133152), sm89).find("overflow"), std::string::npos);
+  EXPECT_EQ(err(desc_of("int8", "int8", 16, 64, 133136), sm89), "");  // 127^2 * 133136 < 2^31
+  EXPECT_EQ(err(desc_of("fp8_e5m2", "fp8_e5m2", 16, 64, 133152), sm89), "");  // fp32 accumulates any K
+  GemmDesc bad = desc_of("int8", "int8");
+  bad.scale_w = "block128";
+  EXPECT_NE(err(bad, sm89).find("block128"), std::string::npos);
+  // Configs: the kernel's static_asserts, the arch's shared memory, fp8's two accumulator sets.
+  EXPECT_NE(err(desc_of("int8", "int8"), sm89, {64, 128, 48, 2, 2, 4}).find("tile_k"), std::string::npos);
+  EXPECT_NE(err(desc_of("int8", "int8"), sm89, {64, 128, 64, 2, 2, 6}).find("stages"), std::string::npos);
+  EXPECT_NE(err(desc_of("int8", "int8"), sm89, {40, 128, 64, 2, 2, 4}).find("multiple of 16"), std::string::npos);
+  EXPECT_NE(err(desc_of("int8", "int8"), sm89, {128, 256, 128, 2, 4, 4}).find("shared memory"), std::string::npos);
+  EXPECT_EQ(err(desc_of("int8", "int8"), Arch::parse("sm_90"), {128, 256, 128, 2, 4, 4}), "");
+  EXPECT_NE(err(desc_of("fp8_e4m3", "fp8_e4m3"), sm89, {128, 256, 64, 2, 4, 3}).find("accumulator"),
+            std::string::npos);
+  EXPECT_EQ(c.smem_bytes(), 4 * (64 + 128) * 64);
+}
+
+TEST(QGemmHeuristic, PicksAValidConfigForAnyDesc) {
+  for (const char* arch : {"sm_80", "sm_89", "sm_90"}) {
+    for (const char* q : {"int8", "fp8_e4m3"}) {
+      if (Arch::parse(arch).number < 89 && std::string(q) != "int8") continue;
+      for (long long m : {1, 7, 16, 17, 64, 129, 300, 1024, 4096, 100000}) {
+        for (long long n : {16, 48, 1536, 8960, 13824}) {
+          const GemmDesc d = desc_of(q, q, m, n, 1536);
+          const GemmConfig c = impls::qgemm_heuristic(d, Arch::parse(arch));
+          EXPECT_NO_THROW(impls::check_gemm_config(d, c, Arch::parse(arch))) << c.str();
+          if (m <= 16) EXPECT_EQ(c.tile_m, 16) << m;
+        }
+      }
+    }
+  }
+  // Big problems get big tiles; int8 may take the 128x256 tile, fp8 not (two accumulator sets).
+  EXPECT_EQ(impls::qgemm_heuristic(desc_of("int8", "int8", 4096, 8960), Arch::parse("sm_89")).tile_n, 256);
+  EXPECT_EQ(impls::qgemm_heuristic(desc_of("fp8_e4m3", "fp8_e4m3", 4096, 8960), Arch::parse("sm_89")).tile_n, 128);
+  EXPECT_EQ(impls::gemm_m_bucket(1), 16);
+  EXPECT_EQ(impls::gemm_m_bucket(129), 256);
+}
+
+// Every shipped config compiles for every arch it runs on, with no spills and no stack. The
+// heaviest epilogue (bias, GELU, f32 output) is compiled: it keeps the most registers live.
+TEST(QGemmCompile, ShippedConfigsCompileWithoutSpills) {
+  struct Case {
+    const char* arch;
+    const char* qa;
+    const char* qw;
+  };
+  for (const Case cs : {Case{"sm_80", "int8", "int8"}, Case{"sm_89", "int8", "int8"}, Case{"sm_89", "fp8_e4m3", "fp8_e5m2"},
+                        Case{"sm_90", "int8", "int8"}, Case{"sm_90", "fp8_e4m3", "fp8_e4m3"}}) {
+    for (const GemmConfig& c : impls::qgemm_shipped_configs()) {
+      GemmDesc d = desc_of(cs.qa, cs.qw);
+      d.bias = "bf16", d.act = "gelu_tanh", d.out = "f32";
+      const Arch arch = Arch::parse(cs.arch);
+      if (!error_of([&] { impls::check_gemm_config(d, c, arch); }).empty()) continue;  // int8-only config
+      const KernelSpec spec = impls::qgemm_spec(d, c, arch);
+      SCOPED_TRACE(spec.summary());
+      const Artifact a = compile(build_program(spec));
+      ASSERT_EQ(a.kernels.size(), 1u);
+      const KernelInfo& k = a.kernels[0];
+      EXPECT_GT(k.registers, 0) << a.log;
+      EXPECT_LE(k.registers, 255);
+      EXPECT_EQ(k.spill_stores, 0) << a.log;
+      EXPECT_EQ(k.spill_loads, 0) << a.log;
+      EXPECT_EQ(k.stack_bytes, 0) << a.log;
+      EXPECT_EQ(k.shared_bytes, 0);  // all of it is dynamic
+      std::printf("%s %s x %s %s: %d registers, %.0f ms\n", cs.arch, cs.qa, cs.qw, c.str().c_str(), k.registers,
+                  a.compile_ms);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace qjit::jit
