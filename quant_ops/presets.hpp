@@ -1,5 +1,7 @@
 #pragma once
-// The named quantization presets of DESIGN.md section 7.
+// The named quantization presets of DESIGN.md section 7: the one table of them. Rule::preset
+// (quant_ops/rule.hpp) reads a preset from here as a Rule; `qjit run` and the kernel plan use
+// the table directly.
 
 #include <string>
 #include <vector>
