@@ -155,46 +155,55 @@ qgemm(const dev::u8* __restrict__ a, dev::i64 a_ld, const dev::u8* __restrict__ 
   const int warp_m = (warp % T::kWarpsM) * T::kWarpM;  // warp tile origin inside the CTA tile
   const int warp_n = (warp / T::kWarpsM) * T::kWarpN;
 
-  // ---- cp.async producer: this thread's chunk, rows and source pointers -------------------
+  // ---- cp.async producer: thread t copies chunk t % kChunks of rows t / kChunks + i kRowsPerPass
   const int load_chunk = tid % T::kChunks, load_row = tid / T::kChunks;
-  const dev::u32 load_dst = swizzled<T>(load_row, load_chunk);  // + pass * kRowsPerPass * kTileK
-  const dev::u8* a_src = a + (m0 + load_row) * a_ld + load_chunk * 16;
-  const dev::u8* w_src = w + (n0 + load_row) * w_ld + load_chunk * 16;
-  // Rows past M or N are zero-filled (src-size 0) and never stored.
+  const dev::u32 load_dst = swizzled<T>(load_row, load_chunk);  // + i * kRowsPerPass * kTileK
+  // Source pointers, one per pass, advanced by kTileK per loaded tile (loop-carried, so the
+  // compiler keeps them in registers instead of recomputing row * ld every tile). Rows past M
+  // or N are zero-filled (src-size 0) and never stored; their pointer walks row 0, a valid
+  // address for the copy that reads nothing.
+  const dev::u8* a_src[T::kPassesA];  // (kPassesA): this thread's A rows, at its chunk
+  const dev::u8* w_src[T::kPassesW];  // (kPassesW): this thread's W rows, at its chunk
   dev::u32 a_rows_ok = 0, w_rows_ok = 0;  // bit i: pass i's row exists
 #pragma unroll
   for (int i = 0; i < T::kPassesA; ++i) {
     const int r = load_row + i * T::kRowsPerPass;
-    if (r < T::kTileM && m0 + r < m) a_rows_ok |= 1u << i;
+    const bool ok = r < T::kTileM && m0 + r < m;
+    a_rows_ok |= ok ? 1u << i : 0u;
+    a_src[i] = a + (ok ? m0 + r : 0) * a_ld + load_chunk * 16;
   }
 #pragma unroll
   for (int i = 0; i < T::kPassesW; ++i) {
     const int r = load_row + i * T::kRowsPerPass;
-    if (r < T::kTileN && n0 + r < n) w_rows_ok |= 1u << i;
+    const bool ok = r < T::kTileN && n0 + r < n;
+    w_rows_ok |= ok ? 1u << i : 0u;
+    w_src[i] = w + (ok ? n0 + r : 0) * w_ld + load_chunk * 16;
   }
   const int k_tiles = (k + T::kTileK - 1) / T::kTileK;
 
-  auto load_tile = [&](int stage, int tile) {
-    const int k_off = tile * T::kTileK;
-    // NOTE: K % 16 == 0, so a chunk is wholly inside K or wholly past it (zero-filled).
-    const bool k_ok = k_off + load_chunk * 16 < k;
+  // Loads the next K-tile (tiles are loaded in order, once each) into `stage`.
+  int k_next = load_chunk * 16;  // K offset of this thread's chunk in the next tile
+  auto load_next_tile = [&](int stage) {
+    // NOTE: K % 16 == 0, so a chunk is wholly inside K or wholly past it: zero-filled, read
+    // from the matrix start.
+    const bool k_ok = k_next < k;
+    const dev::u32 a_dst = smem_a + stage * T::kStageBytesA + load_dst;
+    const dev::u32 w_dst = smem_w + stage * T::kStageBytesW + load_dst;
 #pragma unroll
     for (int i = 0; i < T::kPassesA; ++i) {
       if (T::kTileM % T::kRowsPerPass != 0 && load_row + i * T::kRowsPerPass >= T::kTileM) break;
-      const bool ok = k_ok && (a_rows_ok >> i & 1u);
-      // A skipped row still needs a valid, aligned source address: the matrix start.
-      const dev::u8* src = ok ? a_src + i * T::kRowsPerPass * a_ld + k_off : a;
-      ptx::cp_async_16(smem_a + stage * T::kStageBytesA + load_dst + i * T::kRowsPerPass * T::kTileK, src,
-                       ok ? 16u : 0u);
+      ptx::cp_async_16(a_dst + i * T::kRowsPerPass * T::kTileK, k_ok ? a_src[i] : a,
+                       k_ok && (a_rows_ok >> i & 1u) ? 16u : 0u);
+      a_src[i] += T::kTileK;
     }
 #pragma unroll
     for (int i = 0; i < T::kPassesW; ++i) {
       if (T::kTileN % T::kRowsPerPass != 0 && load_row + i * T::kRowsPerPass >= T::kTileN) break;
-      const bool ok = k_ok && (w_rows_ok >> i & 1u);
-      const dev::u8* src = ok ? w_src + i * T::kRowsPerPass * w_ld + k_off : w;
-      ptx::cp_async_16(smem_w + stage * T::kStageBytesW + load_dst + i * T::kRowsPerPass * T::kTileK, src,
-                       ok ? 16u : 0u);
+      ptx::cp_async_16(w_dst + i * T::kRowsPerPass * T::kTileK, k_ok ? w_src[i] : w,
+                       k_ok && (w_rows_ok >> i & 1u) ? 16u : 0u);
+      w_src[i] += T::kTileK;
     }
+    k_next += T::kTileK;
   };
 
   // ---- ldmatrix consumer: this lane's row address inside the warp tile -------------------
@@ -217,14 +226,14 @@ qgemm(const dev::u8* __restrict__ a, dev::i64 a_ld, const dev::u8* __restrict__ 
   // ---- the pipeline: kStages - 1 tiles in flight ahead of the one being multiplied -----
 #pragma unroll
   for (int s = 0; s < T::kStages - 1; ++s) {
-    if (s < k_tiles) load_tile(s, s);
+    if (s < k_tiles) load_next_tile(s);
     ptx::cp_async_commit();  // NOTE: always commit, so group counting stays uniform
   }
   int read_stage = 0, write_stage = T::kStages - 1;
   for (int tile = 0; tile < k_tiles; ++tile) {
     ptx::cp_async_wait<T::kStages - 2>();  // this thread's copies of `tile` have landed
     ptx::bar_sync();                       // ... everyone's; and `write_stage` is read out
-    if (tile + T::kStages - 1 < k_tiles) load_tile(write_stage, tile + T::kStages - 1);
+    if (tile + T::kStages - 1 < k_tiles) load_next_tile(write_stage);
     ptx::cp_async_commit();
 
     const dev::u32 a_stage = smem_a + read_stage * T::kStageBytesA;

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <map>
 #include <random>
 
 #include <fmt/format.h>
@@ -71,6 +73,13 @@ struct Problem {
   }
 };
 
+// A problem with the defaults above (int8, per_token x per_channel, no bias, bf16 out).
+Problem problem(std::int64_t m, std::int64_t n, std::int64_t k, QType q = QType::kInt8) {
+  Problem p{m, n, k, q, q, Granularity::kPerToken, Granularity::kPerChannel, std::nullopt, Activation::kNone,
+            DType::kBF16, std::nullopt, "sm_89"};
+  return p;
+}
+
 // Quantized operands (by the reference quantizers) as cpu tensors, plus the bias.
 struct Operands {
   reference::QuantizedActs a;
@@ -79,10 +88,17 @@ struct Operands {
   std::optional<Tensor> bias;
 };
 
-Operands make_operands(const Problem& p, unsigned seed) {
+// specials: a NaN in activation row 2 and an Inf in weight row 5, whose groups get NaN
+// scales and zero codes (DESIGN.md section 5).
+Operands make_operands(const Problem& p, unsigned seed, bool specials = false) {
   Operands o;
-  o.a = reference::quantize_dynamic(random_matrix(p.m, p.k, seed, true), p.m, p.k, p.qa, p.ga);
-  o.w = reference::quantize_weights(random_matrix(p.n, p.k, seed + 1, false), p.n, p.k, p.qw, p.gw);
+  std::vector<float> x = random_matrix(p.m, p.k, seed, true), w = random_matrix(p.n, p.k, seed + 1, false);
+  if (specials) {
+    x[2 * p.k + 1] = std::numeric_limits<float>::quiet_NaN();
+    w[5 * p.k + 3] = std::numeric_limits<float>::infinity();
+  }
+  o.a = reference::quantize_dynamic(x, p.m, p.k, p.qa, p.ga);
+  o.w = reference::quantize_weights(w, p.n, p.k, p.qw, p.gw);
   o.ta = Tensor::from_raw({p.m, p.k}, qtype_storage(p.qa), o.a.q.data());
   o.tw = Tensor::from_raw({p.n, p.k}, qtype_storage(p.qw), o.w.q.data());
   o.tsa = Tensor::from_vector<float>({static_cast<std::int64_t>(o.a.scales.size())}, o.a.scales);
@@ -152,6 +168,8 @@ TEST(QGemmSim, Int8IsBitIdenticalToTheReference) {
       {300, 48, 48, QType::kInt8, QType::kInt8, tok, ch, DType::kF32, Activation::kNone, DType::kBF16, kWide, "sm_89"},
       {64, 128, 128, QType::kInt8, QType::kInt8, ten, ch, none, Activation::kNone, DType::kF16, std::nullopt, "sm_80"},
       {1, 16, 16, QType::kInt8, QType::kInt8, tok, ch, DType::kF16, Activation::kNone, DType::kF32, kLarge, "sm_90"},
+      {300, 1536, 16, QType::kInt8, QType::kInt8, ten, ch, none, Activation::kNone, DType::kBF16, std::nullopt, "sm_90"},
+      {1, 1536, 1536, QType::kInt8, QType::kInt8, tok, ch, DType::kBF16, Activation::kNone, DType::kF16, kSmall, "sm_80"},
   };
   unsigned seed = 1;
   for (const Problem& p : problems) {
@@ -164,7 +182,8 @@ TEST(QGemmSim, Int8IsBitIdenticalToTheReference) {
 
 // One Wan2.1-1.3B-sized layer (M=256, N=K=1536), the heuristic's config.
 TEST(QGemmSim, Int8WanShapeIsBitIdentical) {
-  const Problem p{.m = 256, .n = 1536, .k = 1536, .bias = DType::kBF16};
+  Problem p = problem(256, 1536, 1536);
+  p.bias = DType::kBF16;
   const Operands o = make_operands(p, 77);
   const auto t0 = std::chrono::steady_clock::now();
   const Outputs r = run_both(p, o);
@@ -209,6 +228,7 @@ double nmse_bound(const Problem& p, const Operands& o, const std::vector<float>&
   double num = 0, den = 0;
   for (std::int64_t m = 0; m < p.m; ++m) {
     for (std::int64_t n = 0; n < p.n; ++n) {
+      if (std::isnan(ref[m * p.n + n])) continue;  // NaN groups: nmse() skips NaN on both sides
       double abs_sum = 0, sum = 0;
       for (std::int64_t k = 0; k < p.k; ++k) {
         const double prod = decode(p.qa, o.a.q[m * p.k + k]) * decode(p.qw, o.w.q[n * p.k + k]);
@@ -245,6 +265,8 @@ TEST(QGemmSim, Fp8AndGeluWithinDerivedNmse) {
       {16, 48, 128, e4, e4, ten, ch, DType::kBF16, Activation::kGeluTanh, DType::kBF16, std::nullopt, "sm_90"},
       {7, 48, 128, QType::kInt8, QType::kInt8, tok, ch, DType::kF32, Activation::kGeluTanh, DType::kF32, kSmall, "sm_89"},
       {129, 16, 48, QType::kInt8, QType::kInt8, ten, ten, none, Activation::kGeluTanh, DType::kBF16, kMedium, "sm_80"},
+      {300, 16, 1536, e4, e4, tok, ch, DType::kF32, Activation::kNone, DType::kBF16, std::nullopt, "sm_89"},
+      {300, 1536, 48, e5, e4, ten, ch, none, Activation::kGeluTanh, DType::kF32, std::nullopt, "sm_90"},
   };
   unsigned seed = 100;
   for (const Problem& p : problems) {
@@ -258,15 +280,30 @@ TEST(QGemmSim, Fp8AndGeluWithinDerivedNmse) {
   }
 }
 
+// The Wan2.1-1.3B-sized layer in fp8 (e4m3 x e4m3, the `fp8` preset), the heuristic's config.
+TEST(QGemmSim, Fp8WanShapeWithinDerivedNmse) {
+  Problem p = problem(256, 1536, 1536, QType::kE4M3);
+  p.bias = DType::kBF16;
+  const Operands o = make_operands(p, 78);
+  const auto t0 = std::chrono::steady_clock::now();
+  const Outputs r = run_both(p, o);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double got = nmse_of(r.sim, r.ref), bound = nmse_bound(p, o, r.ref);
+  EXPECT_LE(got, bound) << p.str();
+  std::printf("%s: NMSE %.3g (bound %.3g), %.1f s (sim %.1f s, %.1f M thread-instructions)\n", p.str().c_str(), got,
+              bound, s, r.counters.seconds, r.counters.thread_instructions / 1e6);
+}
+
 // ---- configs never change results ------------------------------------------------------
 
 TEST(QGemmSim, EveryConfigGivesTheSameBits) {
   for (QType q : {QType::kInt8, QType::kE4M3}) {
-    Problem p{.m = 33, .n = 64, .k = 528, .qa = q, .qw = q, .bias = DType::kBF16, .out = DType::kF32};
+    Problem p = problem(33, 64, 528, q);
+    p.bias = DType::kBF16, p.out = DType::kF32;
     const Operands o = make_operands(p, 500);
     std::vector<float> first;
-    for (const GemmConfig& c : {kSmall, kMedium, kLarge, kWide, GemmConfig{32, 64, 128, 2, 2, 2},
-                                GemmConfig{64, 64, 32, 2, 2, 5}}) {
+    for (const GemmConfig& c : {kSmall, kMedium, kLarge, kWide, GemmConfig{64, 128, 64, 2, 4, 4},
+                                GemmConfig{32, 64, 128, 2, 2, 2}, GemmConfig{64, 64, 32, 2, 2, 5}}) {
       if (q != QType::kInt8 && c == kWide) continue;  // int8 only
       p.config = c;
       SCOPED_TRACE(p.str());
@@ -281,6 +318,41 @@ TEST(QGemmSim, EveryConfigGivesTheSameBits) {
   }
 }
 
+// A NaN or Inf in a dynamically quantized group gives that group a NaN scale: its row (or
+// column) of y is NaN on every device, and the rest is untouched.
+TEST(QGemmSim, NanScalesGiveNanRowsAndColumnsOnly) {
+  for (QType q : {QType::kInt8, QType::kE4M3}) {
+    Problem p = problem(7, 48, 64, q);
+    p.bias = DType::kF32, p.config = kSmall;
+    SCOPED_TRACE(p.str());
+    const Operands o = make_operands(p, 41, /*specials=*/true);
+    ASSERT_TRUE(std::isnan(o.a.scales[2]) && std::isnan(o.w.scales[5]));
+    const Outputs r = run_both(p, o);
+    for (std::int64_t m = 0; m < p.m; ++m) {
+      for (std::int64_t n = 0; n < p.n; ++n) {
+        EXPECT_EQ(std::isnan(r.sim[m * p.n + n]), m == 2 || n == 5) << m << ", " << n;
+      }
+    }
+    if (q == QType::kInt8) expect_same_bits(r.sim, r.ref, p.str());
+    else EXPECT_LE(nmse_of(r.sim, r.ref), nmse_bound(p, o, r.ref));
+  }
+}
+
+// Activation rows with a stride (a view of a wider matrix) are read in place.
+TEST(QGemmSim, ReadsStridedActivationRows) {
+  const Problem p = problem(9, 32, 64);
+  const Operands o = make_operands(p, 43);
+  auto driver = sim_device("sm_89");
+  // The codes in columns [32, 96) of a [9, 128] matrix.
+  std::vector<std::uint8_t> wide(static_cast<size_t>(p.m * 128), 0x55);
+  for (std::int64_t m = 0; m < p.m; ++m) std::memcpy(&wide[m * 128 + 32], &o.a.q[m * p.k], p.k);
+  const Tensor view = Tensor::from_raw({p.m, 128}, DType::kI8, wide.data()).to(Device::sim(), driver).narrow(1, 32, 64);
+  ASSERT_EQ(view.stride(0), 128);
+  const QGemmOptions opt = options_of(p, o);
+  const Tensor y = qgemm(view, o.tsa, o.tw, o.tsw, opt);
+  expect_same_bits(y.to(Device::cpu()).to_f32_vector(), qgemm(o.ta, o.tsa, o.tw, o.tsw, opt).to_f32_vector(), p.str());
+}
+
 // ---- validation ------------------------------------------------------------------------
 
 std::string error_of(const std::function<void()>& f) {
@@ -293,7 +365,7 @@ std::string error_of(const std::function<void()>& f) {
 }
 
 TEST(QGemmSim, Sm80RejectsFp8) {
-  const Problem p{.m = 16, .n = 16, .k = 32, .qa = QType::kE4M3, .qw = QType::kE4M3};
+  const Problem p = problem(16, 16, 32, QType::kE4M3);
   const Operands o = make_operands(p, 9);
   auto d80 = sim_device("sm_80");
   const auto e = error_of([&] {
@@ -335,7 +407,7 @@ TEST(QGemmSim, RejectsBadShapesNamingThem) {
 
 TEST(QGemmSim, DefaultConfigHasNoBankConflictsAndCoalescedLoads) {
   for (QType q : {QType::kInt8, QType::kE4M3}) {
-    const Problem p{.m = 64, .n = 256, .k = 1536, .qa = q, .qw = q};
+    const Problem p = problem(64, 256, 1536, q);
     const Operands o = make_operands(p, 31);
     const Outputs r = run_both(p, o);
     SCOPED_TRACE(p.str());
