@@ -70,6 +70,10 @@ TEST(QGemmSpec, ValidationNamesTheProblem) {
   EXPECT_EQ(err(desc_of("int8", "int8"), Arch::parse("sm_90"), {128, 256, 128, 2, 4, 4}), "");
   EXPECT_NE(err(desc_of("fp8_e4m3", "fp8_e4m3"), sm89, {128, 256, 64, 2, 4, 3}).find("accumulator"),
             std::string::npos);
+  // sm_90 has no native fp8 mma.sync: fp8 warp tiles there are at most 32x32.
+  EXPECT_NE(err(desc_of("fp8_e4m3", "fp8_e4m3"), Arch::parse("sm_90"), {64, 128, 64, 2, 2, 4}).find("accumulator"),
+            std::string::npos);
+  EXPECT_EQ(err(desc_of("fp8_e4m3", "fp8_e4m3"), Arch::parse("sm_90"), {64, 128, 64, 2, 4, 4}), "");
   EXPECT_EQ(c.smem_bytes(), 4 * (64 + 128) * 64);
 }
 
@@ -82,7 +86,9 @@ TEST(QGemmHeuristic, PicksAValidConfigForAnyDesc) {
           const GemmDesc d = desc_of(q, q, m, n, 1536);
           const GemmConfig c = impls::qgemm_heuristic(d, Arch::parse(arch));
           EXPECT_NO_THROW(impls::check_gemm_config(d, c, Arch::parse(arch))) << c.str();
-          if (m <= 16) EXPECT_EQ(c.tile_m, 16) << m;
+          if (m <= 16) {
+            EXPECT_EQ(c.tile_m, 16) << m;
+          }
         }
       }
     }
@@ -102,8 +108,9 @@ TEST(QGemmCompile, ShippedConfigsCompileWithoutSpills) {
     const char* qa;
     const char* qw;
   };
-  for (const Case cs : {Case{"sm_80", "int8", "int8"}, Case{"sm_89", "int8", "int8"}, Case{"sm_89", "fp8_e4m3", "fp8_e5m2"},
-                        Case{"sm_90", "int8", "int8"}, Case{"sm_90", "fp8_e4m3", "fp8_e4m3"}}) {
+  for (const Case cs : {Case{"sm_80", "int8", "int8"}, Case{"sm_89", "int8", "int8"},
+                        Case{"sm_89", "fp8_e4m3", "fp8_e5m2"}, Case{"sm_90", "int8", "int8"},
+                        Case{"sm_90", "fp8_e4m3", "fp8_e4m3"}}) {
     for (const GemmConfig& c : impls::qgemm_shipped_configs()) {
       GemmDesc d = desc_of(cs.qa, cs.qw);
       d.bias = "bf16", d.act = "gelu_tanh", d.out = "f32";

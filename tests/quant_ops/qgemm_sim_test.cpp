@@ -131,8 +131,8 @@ Outputs run_both(const Problem& p, const Operands& o) {
   auto driver = sim_device(p.arch);
   const QGemmOptions opt = options_of(p, o);
   Outputs r;
-  const Tensor y = qgemm(o.ta.to(Device::sim(), driver), o.tsa.to(Device::sim(), driver), o.tw.to(Device::sim(), driver),
-                         o.tsw.to(Device::sim(), driver), opt);
+  auto on_sim = [&](const Tensor& t) { return t.to(Device::sim(), driver); };
+  const Tensor y = qgemm(on_sim(o.ta), on_sim(o.tsa), on_sim(o.tw), on_sim(o.tsw), opt);
   r.counters = driver->last_counters();
   EXPECT_EQ(y.shape(), (std::vector<std::int64_t>{p.m, p.n}));
   EXPECT_EQ(y.dtype(), p.out);
@@ -157,19 +157,21 @@ void expect_same_bits(const std::vector<float>& got, const std::vector<float>& w
 // Pairwise cover of (granularities, bias dtype, output dtype, config, tails in M / N / K).
 TEST(QGemmSim, Int8IsBitIdenticalToTheReference) {
   const auto none = std::optional<DType>{};
+  const QType i8 = QType::kInt8;
+  const Activation no = Activation::kNone;
   const Granularity tok = Granularity::kPerToken, ten = Granularity::kPerTensor, ch = Granularity::kPerChannel;
   const std::vector<Problem> problems = {
-      {1, 48, 128, QType::kInt8, QType::kInt8, tok, ch, none, Activation::kNone, DType::kBF16, kSmall, "sm_89"},
-      {7, 128, 48, QType::kInt8, QType::kInt8, ten, ch, DType::kF32, Activation::kNone, DType::kF16, kSmall, "sm_89"},
-      {64, 48, 16, QType::kInt8, QType::kInt8, tok, ten, DType::kBF16, Activation::kNone, DType::kF32, kMedium, "sm_89"},
-      {129, 128, 128, QType::kInt8, QType::kInt8, ten, ten, DType::kF16, Activation::kNone, DType::kBF16, kLarge, "sm_89"},
-      {129, 16, 400, QType::kInt8, QType::kInt8, tok, ch, DType::kBF16, Activation::kNone, DType::kF16, kMedium, "sm_89"},
-      {7, 48, 1536, QType::kInt8, QType::kInt8, tok, ten, none, Activation::kNone, DType::kF32, kLarge, "sm_89"},
-      {300, 48, 48, QType::kInt8, QType::kInt8, tok, ch, DType::kF32, Activation::kNone, DType::kBF16, kWide, "sm_89"},
-      {64, 128, 128, QType::kInt8, QType::kInt8, ten, ch, none, Activation::kNone, DType::kF16, std::nullopt, "sm_80"},
-      {1, 16, 16, QType::kInt8, QType::kInt8, tok, ch, DType::kF16, Activation::kNone, DType::kF32, kLarge, "sm_90"},
-      {300, 1536, 16, QType::kInt8, QType::kInt8, ten, ch, none, Activation::kNone, DType::kBF16, std::nullopt, "sm_90"},
-      {1, 1536, 1536, QType::kInt8, QType::kInt8, tok, ch, DType::kBF16, Activation::kNone, DType::kF16, kSmall, "sm_80"},
+      {1, 48, 128, i8, i8, tok, ch, none, no, DType::kBF16, kSmall, "sm_89"},
+      {7, 128, 48, i8, i8, ten, ch, DType::kF32, no, DType::kF16, kSmall, "sm_89"},
+      {64, 48, 16, i8, i8, tok, ten, DType::kBF16, no, DType::kF32, kMedium, "sm_89"},
+      {129, 128, 128, i8, i8, ten, ten, DType::kF16, no, DType::kBF16, kLarge, "sm_89"},
+      {129, 16, 400, i8, i8, tok, ch, DType::kBF16, no, DType::kF16, kMedium, "sm_89"},
+      {7, 48, 1536, i8, i8, tok, ten, none, no, DType::kF32, kLarge, "sm_89"},
+      {300, 48, 48, i8, i8, tok, ch, DType::kF32, no, DType::kBF16, kWide, "sm_89"},
+      {64, 128, 128, i8, i8, ten, ch, none, no, DType::kF16, std::nullopt, "sm_80"},
+      {1, 16, 16, i8, i8, tok, ch, DType::kF16, no, DType::kF32, kLarge, "sm_90"},
+      {300, 1536, 16, i8, i8, ten, ch, none, no, DType::kBF16, std::nullopt, "sm_90"},
+      {1, 1536, 1536, i8, i8, tok, ch, DType::kBF16, no, DType::kF16, kSmall, "sm_80"},
   };
   unsigned seed = 1;
   for (const Problem& p : problems) {
@@ -221,17 +223,22 @@ double nmse_bound(const Problem& p, const Operands& o, const std::vector<float>&
   const double u_out = p.out == DType::kBF16 ? std::ldexp(1.0, -9) : p.out == DType::kF16 ? std::ldexp(1.0, -11) : u;
   const double d_out = p.out == DType::kF16 ? std::ldexp(1.0, -25) : 0.0;
   const bool gelu = p.act == Activation::kGeluTanh;
-  auto decode = [](QType q, std::uint8_t b) -> double {
-    if (q == QType::kInt8) return static_cast<std::int8_t>(b);
-    return q == QType::kE4M3 ? e4m3_to_f32(b) : e5m2_to_f32(b);
+  auto decode = [](QType q, const std::vector<std::uint8_t>& codes) {
+    std::vector<double> v(codes.size());
+    for (size_t i = 0; i < codes.size(); ++i) {
+      const std::uint8_t b = codes[i];
+      v[i] = q == QType::kInt8 ? static_cast<std::int8_t>(b) : q == QType::kE4M3 ? e4m3_to_f32(b) : e5m2_to_f32(b);
+    }
+    return v;
   };
+  const std::vector<double> qa = decode(p.qa, o.a.q), qw = decode(p.qw, o.w.q);
   double num = 0, den = 0;
   for (std::int64_t m = 0; m < p.m; ++m) {
     for (std::int64_t n = 0; n < p.n; ++n) {
       if (std::isnan(ref[m * p.n + n])) continue;  // NaN groups: nmse() skips NaN on both sides
       double abs_sum = 0, sum = 0;
       for (std::int64_t k = 0; k < p.k; ++k) {
-        const double prod = decode(p.qa, o.a.q[m * p.k + k]) * decode(p.qw, o.w.q[n * p.k + k]);
+        const double prod = qa[m * p.k + k] * qw[n * p.k + k];
         abs_sum += std::fabs(prod), sum += prod;
       }
       const double s = static_cast<double>(o.a.scales[p.ga == Granularity::kPerToken ? m : 0]) *
@@ -256,17 +263,19 @@ double nmse_of(const std::vector<float>& got, const std::vector<float>& want) {
 TEST(QGemmSim, Fp8AndGeluWithinDerivedNmse) {
   const auto none = std::optional<DType>{};
   const Granularity tok = Granularity::kPerToken, ten = Granularity::kPerTensor, ch = Granularity::kPerChannel;
+  const QType i8 = QType::kInt8;
+  const Activation no = Activation::kNone, gelu = Activation::kGeluTanh;
   const QType e4 = QType::kE4M3, e5 = QType::kE5M2;
   const std::vector<Problem> problems = {
-      {7, 128, 400, e4, e4, tok, ch, none, Activation::kNone, DType::kF32, kSmall, "sm_89"},
-      {64, 48, 256, e5, e4, tok, ch, DType::kBF16, Activation::kNone, DType::kBF16, kMedium, "sm_89"},
-      {129, 48, 144, e4, e5, ten, ten, DType::kF32, Activation::kGeluTanh, DType::kF16, kLarge, "sm_89"},
-      {1, 128, 1536, e5, e5, tok, ten, DType::kF16, Activation::kNone, DType::kF32, kMedium, "sm_89"},
-      {16, 48, 128, e4, e4, ten, ch, DType::kBF16, Activation::kGeluTanh, DType::kBF16, std::nullopt, "sm_90"},
-      {7, 48, 128, QType::kInt8, QType::kInt8, tok, ch, DType::kF32, Activation::kGeluTanh, DType::kF32, kSmall, "sm_89"},
-      {129, 16, 48, QType::kInt8, QType::kInt8, ten, ten, none, Activation::kGeluTanh, DType::kBF16, kMedium, "sm_80"},
-      {300, 16, 1536, e4, e4, tok, ch, DType::kF32, Activation::kNone, DType::kBF16, std::nullopt, "sm_89"},
-      {300, 1536, 48, e5, e4, ten, ch, none, Activation::kGeluTanh, DType::kF32, std::nullopt, "sm_90"},
+      {7, 128, 400, e4, e4, tok, ch, none, no, DType::kF32, kSmall, "sm_89"},
+      {64, 48, 256, e5, e4, tok, ch, DType::kBF16, no, DType::kBF16, kMedium, "sm_89"},
+      {129, 48, 144, e4, e5, ten, ten, DType::kF32, gelu, DType::kF16, kLarge, "sm_89"},
+      {1, 128, 1536, e5, e5, tok, ten, DType::kF16, no, DType::kF32, kMedium, "sm_89"},
+      {16, 48, 128, e4, e4, ten, ch, DType::kBF16, gelu, DType::kBF16, std::nullopt, "sm_90"},
+      {7, 48, 128, i8, i8, tok, ch, DType::kF32, gelu, DType::kF32, kSmall, "sm_89"},
+      {129, 16, 48, i8, i8, ten, ten, none, gelu, DType::kBF16, kMedium, "sm_80"},
+      {300, 16, 1536, e4, e4, tok, ch, DType::kF32, no, DType::kBF16, std::nullopt, "sm_89"},
+      {300, 1536, 48, e5, e4, ten, ch, none, gelu, DType::kF32, std::nullopt, "sm_90"},
   };
   unsigned seed = 100;
   for (const Problem& p : problems) {
