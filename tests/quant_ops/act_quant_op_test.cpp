@@ -15,20 +15,12 @@
 #include "runtime/driver/cuda_driver.hpp"
 #include "runtime/float_convert.hpp"
 
+#include "device_test_util.hpp"
+
 namespace qjit {
 namespace {
 
-// Skips (visibly) when the device cannot run here.
-bool device_available(const Device& d, std::string& why) {
-  if (d.kind == DeviceKind::kCpu) return true;
-  try {
-    driver_for(d);
-    return true;
-  } catch (const Error& e) {
-    why = e.message();
-    return false;
-  }
-}
+using test::device_available;
 
 enum class RowKind { kRandom, kZeros, kTiny, kNaN, kPosInf, kNegInf, kOutlier };
 

@@ -15,19 +15,12 @@
 #include "quant_ops/reference/gemm.hpp"
 #include "runtime/kernels.hpp"
 
+#include "device_test_util.hpp"
+
 namespace qjit {
 namespace {
 
-bool device_available(const Device& d, std::string& why) {
-  if (d.kind == DeviceKind::kCpu) return true;
-  try {
-    driver_for(d);
-    return true;
-  } catch (const Error& e) {
-    why = e.message();
-    return false;
-  }
-}
+using test::device_available;
 
 struct Operands {
   Tensor a, sa, w, sw, bias;
