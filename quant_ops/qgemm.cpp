@@ -2,6 +2,8 @@
 
 #include <span>
 
+#include <fmt/ranges.h>
+
 #include "common/error.hpp"
 #include "quant_ops/reference/gemm.hpp"
 #include "runtime/kernel_args.hpp"
@@ -39,12 +41,34 @@ void check_operands(const Tensor& a, const Tensor& w) {
                  a.describe(), w.describe());
 }
 
-void check_scales(const Tensor& s, const char* what, Granularity g, std::int64_t rows, const char* rows_name) {
-  QJIT_CHECK_GEN("qgemm", s.defined() && s.dtype() == DType::kF32 && s.dim() == 1,
-                 "{} scales must be a 1-D f32 tensor, got {}", what, s.defined() ? s.describe() : "none");
-  const std::int64_t want = g == Granularity::kPerTensor ? 1 : rows;
-  QJIT_CHECK_GEN("qgemm", s.numel() == want, "{} scales are {}, but {} needs [{}] ({} = {})", what, s.describe(),
-                 granularity_name(g), want, g == Granularity::kPerTensor ? "one scale" : rows_name, rows);
+// The logical scale layout of a granularity (DESIGN.md section 5), for operand rows x K.
+std::vector<std::int64_t> scale_shape(Granularity g, std::int64_t rows, std::int64_t k) {
+  const std::int64_t groups = (k + reference::kKBlock - 1) / reference::kKBlock;
+  switch (g) {
+    case Granularity::kPerTensor: return {1};
+    case Granularity::kPerToken:
+    case Granularity::kPerChannel: return {rows};
+    case Granularity::kGroup128: return {rows, groups};
+    case Granularity::kBlock128: return {(rows + reference::kKBlock - 1) / reference::kKBlock, groups};
+  }
+  return {};
+}
+
+std::string shape_str(const std::vector<std::int64_t>& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
+
+// rows_name: "M" or "N". NOTE: group128 and block128 scales are 2-D in their logical layout
+// ([M, ceil(K/128)], [ceil(N/128), ceil(K/128)]); the others are 1-D.
+void check_scales(const Tensor& s, const char* what, Granularity g, std::int64_t rows, const char* rows_name,
+                  std::int64_t k) {
+  const std::vector<std::int64_t> want = scale_shape(g, rows, k);
+  QJIT_CHECK_GEN("qgemm", s.defined() && s.dtype() == DType::kF32,
+                 "{} scales must be an f32 tensor {}, got {}", what, shape_str(want),
+                 s.defined() ? s.describe() : "none");
+  std::string meaning = g == Granularity::kPerTensor ? "one scale" : fmt::format("{} = {}", rows_name, rows);
+  if (g == Granularity::kGroup128) meaning = fmt::format("M = {}, ceil(K / 128) = {}", rows, want[1]);
+  if (g == Granularity::kBlock128) meaning = fmt::format("ceil(N / 128) = {}, ceil(K / 128) = {}", want[0], want[1]);
+  QJIT_CHECK_GEN("qgemm", s.shape() == want, "{} scales are {}, but {} needs {} ({})", what, s.describe(),
+                 granularity_name(g), shape_str(want), meaning);
 }
 
 void check_bias(const std::optional<Tensor>& bias, std::int64_t n) {
@@ -148,15 +172,17 @@ Tensor qgemm(const Tensor& a, const Tensor& scale_a, const Tensor& w, const Tens
   const std::int64_t m = a.size(0), n = w.size(0), k = a.size(1);
   QJIT_CHECK_GEN("qgemm", m <= 2147483647ll && n <= 2147483647ll && k <= 2147483647ll,
                  "activations {} or weights {} are too large", a.describe(), w.describe());
-  QJIT_CHECK_GEN("qgemm", o.act_granularity == Granularity::kPerToken || o.act_granularity == Granularity::kPerTensor,
-                 "activation granularity {} is not per_token or per_tensor (group128 is the block-fp8 family)",
-                 granularity_name(o.act_granularity));
-  QJIT_CHECK_GEN("qgemm",
-                 o.weight_granularity == Granularity::kPerChannel || o.weight_granularity == Granularity::kPerTensor,
-                 "weight granularity {} is not per_channel or per_tensor (block128 is the block-fp8 family)",
-                 granularity_name(o.weight_granularity));
-  check_scales(scale_a, "activation", o.act_granularity, m, "M");
-  check_scales(scale_w, "weight", o.weight_granularity, n, "N");
+  const Granularity ga = o.act_granularity, gw = o.weight_granularity;
+  QJIT_CHECK_GEN("qgemm", ga == Granularity::kPerToken || ga == Granularity::kPerTensor || ga == Granularity::kGroup128,
+                 "activation granularity {} is not per_token, per_tensor or group128", granularity_name(ga));
+  QJIT_CHECK_GEN("qgemm", gw == Granularity::kPerChannel || gw == Granularity::kPerTensor || gw == Granularity::kBlock128,
+                 "weight granularity {} is not per_channel, per_tensor or block128", granularity_name(gw));
+  QJIT_CHECK_GEN("qgemm", (ga == Granularity::kGroup128) == (gw == Granularity::kBlock128),
+                 "activation granularity {} with weight granularity {}: group128 activations go only with block128 "
+                 "weights (the block-fp8 family)",
+                 granularity_name(ga), granularity_name(gw));
+  check_scales(scale_a, "activation", ga, m, "M", k);
+  check_scales(scale_w, "weight", gw, n, "N", k);
   check_bias(o.bias, n);
   QJIT_CHECK_GEN("qgemm", o.out_dtype == DType::kF32 || o.out_dtype == DType::kF16 || o.out_dtype == DType::kBF16,
                  "output dtype {} is not f32, f16 or bf16", dtype_name(o.out_dtype));

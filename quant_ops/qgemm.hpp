@@ -14,8 +14,10 @@
 namespace qjit {
 
 struct QGemmOptions {
-  Granularity act_granularity = Granularity::kPerToken;       // per_token ([M]) or per_tensor ([1])
-  Granularity weight_granularity = Granularity::kPerChannel;  // per_channel ([N]) or per_tensor ([1])
+  // per_token ([M]), per_tensor ([1]) or group128 ([M, ceil(K/128)], fp8 with block128 weights)
+  Granularity act_granularity = Granularity::kPerToken;
+  // per_channel ([N]), per_tensor ([1]) or block128 ([ceil(N/128), ceil(K/128)], fp8 with group128)
+  Granularity weight_granularity = Granularity::kPerChannel;
   std::optional<Tensor> bias;                                  // [N] f32, f16 or bf16
   reference::Activation activation = reference::Activation::kNone;
   DType out_dtype = DType::kBF16;  // bf16, f16 or f32
@@ -25,10 +27,11 @@ struct QGemmOptions {
 
 /// y [M, N] = epilogue(a · w^T) for a [M, K] and w [N, K] holding int8 (both) or fp8 (e4m3 /
 /// e5m2, any pairing) codes, K-contiguous with rows 16-byte aligned; scale_a / scale_w f32 in
-/// the layouts of the granularities. Scales and bias on the cpu are copied to a's device.
+/// the logical layouts of the granularities (DESIGN.md section 5; group128 x block128 is the
+/// block-fp8 family, fp8 only). Scales and bias on the cpu are copied to a's device.
 /// Throws qjit::Error, before any work, naming the problem: dtypes, shapes (N and K must be
-/// multiples of 16), scale shapes, fp8 on a device older than sm_89, int8 K that could
-/// overflow int32.
+/// multiples of 16), scale shapes (naming the expected one), granularity mixes, fp8 on a
+/// device older than sm_89, int8 K that could overflow int32.
 Tensor qgemm(const Tensor& a, const Tensor& scale_a, const Tensor& w, const Tensor& scale_w,
              const QGemmOptions& options = {});
 

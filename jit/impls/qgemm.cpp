@@ -10,6 +10,7 @@ namespace qjit::jit::impls {
 namespace {
 
 bool is_fp8(const std::string& q) { return q == "fp8_e4m3" || q == "fp8_e5m2"; }
+bool is_block_fp8(const GemmDesc& d) { return d.scale_w == "block128"; }
 
 // The largest dynamic shared memory a block may opt in to (CUDA programming guide, "Compute
 // Capabilities"); unknown archs get the smallest of the shipped ones.
@@ -67,10 +68,19 @@ void check_gemm_desc(const GemmDesc& d, Arch arch) {
   QJIT_CHECK_GEN("qgemm", !int8 || 127ll * 127ll * d.k <= 2147483647ll,
                  "int8 K = {} could overflow the int32 accumulator (127 * 127 * K > 2^31 - 1; K <= {})", d.k,
                  2147483647ll / (127 * 127));
-  QJIT_CHECK_GEN("qgemm", d.scale_a == "per_token" || d.scale_a == "per_tensor",
-                 "activation scale granularity '{}' is not per_token or per_tensor", d.scale_a);
-  QJIT_CHECK_GEN("qgemm", d.scale_w == "per_channel" || d.scale_w == "per_tensor",
-                 "weight scale granularity '{}' is not per_channel or per_tensor", d.scale_w);
+  QJIT_CHECK_GEN("qgemm", d.scale_a == "per_token" || d.scale_a == "per_tensor" || d.scale_a == "group128",
+                 "activation scale granularity '{}' is not per_token, per_tensor or group128", d.scale_a);
+  QJIT_CHECK_GEN("qgemm", d.scale_w == "per_channel" || d.scale_w == "per_tensor" || d.scale_w == "block128",
+                 "weight scale granularity '{}' is not per_channel, per_tensor or block128", d.scale_w);
+  // Block-fp8 (DESIGN.md section 5): the two block layouts go together, and only with fp8.
+  const bool group_a = d.scale_a == "group128", block_w = d.scale_w == "block128";
+  QJIT_CHECK_GEN("qgemm", group_a == block_w,
+                 "activation scales {} with weight scales {}: group128 activations go only with block128 weights "
+                 "(the block-fp8 family), and block128 weights only with group128 activations",
+                 d.scale_a, d.scale_w);
+  QJIT_CHECK_GEN("qgemm", !block_w || !int8,
+                 "group128 x block128 scales are the block-fp8 family: operands must be fp8, not {} x {}", d.qtype_a,
+                 d.qtype_w);
   QJIT_CHECK_GEN("qgemm", d.bias == "none" || d.bias == "f32" || d.bias == "f16" || d.bias == "bf16",
                  "bias dtype '{}' is not none, f32, f16 or bf16", d.bias);
   QJIT_CHECK_GEN("qgemm", d.act == "none" || d.act == "gelu_tanh", "activation '{}' is not none or gelu_tanh", d.act);
@@ -91,6 +101,9 @@ void check_gemm_config(const GemmDesc& d, const GemmConfig& c, Arch arch) {
                  "config {}: the warp tile's N must be a multiple of 16", s);
   QJIT_CHECK_GEN("qgemm", (c.threads() / (c.tile_k / 16)) % 8 == 0,
                  "config {}: threads / (tile_k / 16) must be a multiple of 8", s);
+  QJIT_CHECK_GEN("qgemm", !is_block_fp8(d) || 128 % (c.tile_n / c.warps_n) == 0,
+                 "config {}: block-fp8 needs a warp tile N ({}) that divides 128 (one block128 weight scale per warp)",
+                 s, c.tile_n / c.warps_n);
   const int acc_regs = accumulator_registers(d, c);
   QJIT_CHECK_GEN("qgemm", acc_regs <= accumulator_budget(d, arch),
                  "config {}: {} accumulator registers per thread (at most {} for {} on {}; fp8 keeps two sets)", s,
@@ -104,7 +117,8 @@ std::vector<GemmConfig> qgemm_shipped_configs() { return {kSmall, kMedium, kLarg
 
 GemmConfig qgemm_heuristic(const GemmDesc& d, Arch arch) {
   auto fits = [&](const GemmConfig& c) {
-    return accumulator_registers(d, c) <= accumulator_budget(d, arch) && c.smem_bytes() <= max_smem_optin(arch);
+    return accumulator_registers(d, c) <= accumulator_budget(d, arch) && c.smem_bytes() <= max_smem_optin(arch) &&
+           (!is_block_fp8(d) || 128 % (c.tile_n / c.warps_n) == 0);
   };
   if (d.m_bucket <= 16) return kSmall;
   const GemmConfig medium = fits(kMedium) ? kMedium : kNarrowWarps;
@@ -122,7 +136,7 @@ Family qgemm_family() {
   return {"qgemm",
           "impls/qgemm.cuh",
           {kQGemmKernel},
-          {"kQA", "kQW", "kScaleAPerToken", "kScaleWPerChannel", "kHasBias", "kBias", "kGelu", "kOut", "kTileM",
+          {"kQA", "kQW", "kScaleAPerToken", "kScaleWPerChannel", "kBlockScales", "kHasBias", "kBias", "kGelu", "kOut", "kTileM",
            "kTileN", "kTileK", "kWarpsM", "kWarpsN", "kStages"}};
 }
 
@@ -136,6 +150,7 @@ KernelSpec qgemm_spec(const GemmDesc& d, const GemmConfig& c, Arch arch) {
       .set("kQW", dtype_enum(d.qtype_w))
       .set("kScaleAPerToken", d.scale_a == "per_token")
       .set("kScaleWPerChannel", d.scale_w == "per_channel")
+      .set("kBlockScales", is_block_fp8(d))
       .set("kHasBias", d.bias != "none")
       .set("kBias", dtype_enum(d.bias == "none" ? "f32" : d.bias))  // canonical when unused
       .set("kGelu", d.act == "gelu_tanh")

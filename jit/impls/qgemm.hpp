@@ -19,8 +19,8 @@ struct GemmDesc {
   long long n = 0, k = 0;         // N, K (multiples of 16)
   std::string qtype_a = "int8";   // int8 | fp8_e4m3 | fp8_e5m2
   std::string qtype_w = "int8";   // int8 | fp8_e4m3 | fp8_e5m2 (both int8 or both fp8)
-  std::string scale_a = "per_token";    // per_token | per_tensor
-  std::string scale_w = "per_channel";  // per_channel | per_tensor
+  std::string scale_a = "per_token";    // per_token | per_tensor | group128 (block-fp8)
+  std::string scale_w = "per_channel";  // per_channel | per_tensor | block128 (block-fp8)
   std::string bias = "none";      // none | f32 | f16 | bf16
   std::string act = "none";       // none | gelu_tanh
   std::string out = "bf16";       // bf16 | f16 | f32
@@ -43,10 +43,12 @@ struct GemmConfig {
 long long gemm_m_bucket(long long m);
 
 // Checks what the kernel needs of a desc and an arch (qtypes, fp8 mma only on sm_89+, N and
-// K multiples of 16, int8 K bound, names); throws qjit::Error naming the problem.
+// K multiples of 16, int8 K bound, group128 activations only with block128 weights and fp8,
+// names); throws qjit::Error naming the problem.
 void check_gemm_desc(const GemmDesc& desc, Arch arch);
 // Checks a config against the kernel's static_asserts and the arch's shared memory, and
-// against the desc (fp8 keeps two accumulator sets). Throws qjit::Error naming the field.
+// against the desc (fp8 keeps two accumulator sets; block-fp8 needs warp tiles whose N divides
+// 128). Throws qjit::Error naming the field.
 void check_gemm_config(const GemmDesc& desc, const GemmConfig& config, Arch arch);
 
 // The configs qjit ships (each compiles without spills for sm_80, sm_89 and sm_90); some are

@@ -5,6 +5,10 @@
 // int8: mma m16n8k32 s8 (sm_80+), exact int32. fp8 (e4m3/e5m2, any pairing): mma m16n8k32
 // f32 (sm_89+) into a block accumulator that restarts at zero every 128 K and is then added
 // to the main fp32 accumulator (DESIGN.md section 5, "promotion every 128 K").
+// Block-fp8 (kBlockScales: group128 activation scales [M, ceil(K/128)], block128 weight scales
+// [ceil(N/128), ceil(K/128)]): at each promotion the block's sum is first multiplied by
+// scale_a[m, g] * scale_w[n / 128, g] (the two scales multiplied first), and the epilogue uses
+// s = 1, in the reference's order (quant_ops/reference/gemm.hpp).
 // Host generator: jit/impls/qgemm.cpp; op: quant_ops/qgemm.cpp.
 //
 // Main loop: a kStages-deep cp.async pipeline of A and W K-tiles in dynamic shared memory,
@@ -29,6 +33,8 @@ namespace qjit::kernels {
 //   kQA, kQW          dev::DType  operand codes: both kI8, or each kE4M3 / kE5M2
 //   kScaleAPerToken   bool        scale_a is [M] (else one value, per tensor)
 //   kScaleWPerChannel bool        scale_w is [N] (else one value, per tensor)
+//   kBlockScales      bool        fp8 only: scale_a group128, scale_w block128 (the two above
+//                                 are then false and unused)
 //   kHasBias, kBias   bool, DType bias [N] of f32, f16 or bf16 (kBias ignored without bias)
 //   kGelu             bool        GELU-tanh after the bias
 //   kOut              dev::DType  f32, f16 or bf16
@@ -43,6 +49,7 @@ struct QGemmTraits {
   static constexpr bool kInt8 = kQA == dev::DType::kI8;
   static constexpr bool kScaleAPerToken = Config::kScaleAPerToken;
   static constexpr bool kScaleWPerChannel = Config::kScaleWPerChannel;
+  static constexpr bool kBlockScales = Config::kBlockScales;
   static constexpr bool kHasBias = Config::kHasBias;
   static constexpr dev::DType kBias = Config::kBias;
   static constexpr bool kGelu = Config::kGelu;
@@ -52,6 +59,8 @@ struct QGemmTraits {
 
   static_assert(kInt8 ? kQW == dev::DType::kI8 : dev::kIsFp8<kQA> && dev::kIsFp8<kQW>,
                 "qgemm: operands are both int8 or both fp8 (e4m3/e5m2)");
+  static_assert(!kBlockScales || (!kInt8 && !kScaleAPerToken && !kScaleWPerChannel),
+                "qgemm: block scales (group128 x block128) are the fp8 family's, with no other granularity");
   static_assert(!kHasBias || kBias == dev::DType::kF32 || kBias == dev::DType::kF16 || kBias == dev::DType::kBF16,
                 "qgemm: bias is f32, f16 or bf16");
   static_assert(kOut == dev::DType::kF32 || kOut == dev::DType::kF16 || kOut == dev::DType::kBF16,
@@ -70,6 +79,9 @@ struct QGemmTraits {
   static constexpr int kFragsM = kWarpM / 16;  // m16 fragments per warp
   static constexpr int kFragsN = kWarpN / 8;   // n8 fragments per warp
   static constexpr int kKSteps = kTileK / 32;  // mma k-steps per K-tile
+  // NOTE: a warp's columns lie in one 128-wide block of N (its origin is a multiple of
+  // kWarpN), so each thread needs one block128 weight scale per K group.
+  static_assert(!kBlockScales || 128 % kWarpN == 0, "qgemm: block scales need 128 % warp tile N == 0");
   // fp8 keeps two accumulator sets (block and main): bound them so nothing spills.
   static_assert(kFragsM * kFragsN * 4 * (kInt8 ? 1 : 2) <= 128,
                 "qgemm: at most 128 accumulator registers per thread (fp8 counts two sets)");
@@ -186,6 +198,30 @@ qgemm(const dev::u8* __restrict__ a, dev::i64 a_ld, const dev::u8* __restrict__ 
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = Acc(0), blk[i][j][e] = 0.0f;
 
+  // ---- block-fp8: this lane's scales of the next K group to promote ----------------------
+  // Rows g, g + 8 of each m16 fragment (as the epilogue), and the warp's 128-block of N.
+  // NOTE: loaded one group ahead (right after the previous promotion used them) so their
+  // latency hides behind a group's mma work; rows past M and blocks past N read nothing.
+  const int k_groups = (k + 127) / 128;
+  float bsa[T::kBlockScales ? T::kFragsM : 1][2];  // (kFragsM, 2): scale_a[row, group]
+  float bsw = 0.0f;                                // scale_w[(n0 + warp_n) / 128, group]
+  auto load_block_scales = [&](int group) {
+    if constexpr (T::kBlockScales) {
+      const bool ok = group < k_groups;
+#pragma unroll
+      for (int i = 0; i < T::kFragsM; ++i)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int row = m0 + warp_m + 16 * i + lane / 4 + 8 * h;
+          bsa[i][h] = ok && row < m ? scale_a[static_cast<dev::i64>(row) * k_groups + group] : 0.0f;
+        }
+      const int col = n0 + warp_n;
+      bsw = ok && col < n ? scale_w[static_cast<dev::i64>(col / 128) * k_groups + group] : 0.0f;
+    }
+  };
+  load_block_scales(0);
+  int group = 0;  // the K group being summed into blk
+
   // ---- the pipeline: kStages - 1 tiles in flight ahead of the one being multiplied -----
 #pragma unroll
   for (int s = 0; s < T::kStages - 1; ++s) {
@@ -242,9 +278,17 @@ qgemm(const dev::u8* __restrict__ a, dev::i64 a_ld, const dev::u8* __restrict__ 
           for (int j = 0; j < T::kFragsN; ++j)
 #pragma unroll
             for (int e = 0; e < 4; ++e) {
-              acc[i][j][e] = ptx::add_rn(acc[i][j][e], blk[i][j][e]);
+              if constexpr (T::kBlockScales) {
+                // NOTE: s = scale_a * scale_w first, then partial * s, then the add: three
+                // roundings in the reference's order (no fma).
+                const float s = ptx::mul_rn(bsa[i][e / 2], bsw);
+                acc[i][j][e] = ptx::add_rn(acc[i][j][e], ptx::mul_rn(blk[i][j][e], s));
+              } else {
+                acc[i][j][e] = ptx::add_rn(acc[i][j][e], blk[i][j][e]);
+              }
               blk[i][j][e] = 0.0f;
             }
+        load_block_scales(++group);
       }
     }
     read_stage = read_stage == T::kStages - 1 ? 0 : read_stage + 1;
@@ -260,14 +304,15 @@ qgemm(const dev::u8* __restrict__ a, dev::i64 a_ld, const dev::u8* __restrict__ 
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int row = m0 + warp_m + 16 * i + g + 8 * h;
-      sa[i][h] = row < m ? scale_a[T::kScaleAPerToken ? row : 0] : 0.0f;
+      sa[i][h] = T::kBlockScales ? 1.0f : row < m ? scale_a[T::kScaleAPerToken ? row : 0] : 0.0f;
     }
 #pragma unroll
   for (int j = 0; j < T::kFragsN; ++j) {
     const int col = n0 + warp_n + 8 * j + t2;
     if (col >= n) continue;  // NOTE: N % 16 == 0 and col is even: col + 1 < N too
-    const float sw0 = scale_w[T::kScaleWPerChannel ? col : 0];
-    const float sw1 = scale_w[T::kScaleWPerChannel ? col + 1 : 0];
+    // Block-fp8 applied its scales at each promotion: s = 1 * 1 here, as the reference.
+    const float sw0 = T::kBlockScales ? 1.0f : scale_w[T::kScaleWPerChannel ? col : 0];
+    const float sw1 = T::kBlockScales ? 1.0f : scale_w[T::kScaleWPerChannel ? col + 1 : 0];
     float b0 = 0.0f, b1 = 0.0f;
     if constexpr (T::kHasBias) b0 = bias_at<T::kBias>(bias, col), b1 = bias_at<T::kBias>(bias, col + 1);
 #pragma unroll

@@ -62,6 +62,19 @@ TEST(QGemmSpec, ValidationNamesTheProblem) {
   GemmDesc bad = desc_of("int8", "int8");
   bad.scale_w = "block128";
   EXPECT_NE(err(bad, sm89).find("block128"), std::string::npos);
+  // Block-fp8: group128 only with block128, fp8 only, sm_89+, warp tiles within a 128 block.
+  GemmDesc block = desc_of("fp8_e4m3", "fp8_e4m3");
+  block.scale_a = "group128", block.scale_w = "block128";
+  EXPECT_EQ(err(block, sm89), "");
+  EXPECT_NE(err(block, sm80).find("needs sm_89"), std::string::npos);
+  GemmDesc mix = block;
+  mix.scale_w = "per_channel";
+  EXPECT_NE(err(mix, sm89).find("group128 activations go only with block128 weights"), std::string::npos);
+  mix = block, mix.scale_a = "per_token";
+  EXPECT_NE(err(mix, sm89).find("block128 weights only with group128 activations"), std::string::npos);
+  mix = block, mix.qtype_a = mix.qtype_w = "int8";
+  EXPECT_NE(err(mix, sm89).find("block-fp8 family: operands must be fp8"), std::string::npos);
+  EXPECT_NE(err(block, sm89, {64, 96, 64, 1, 1, 4}).find("divides 128"), std::string::npos);
   // Configs: the kernel's static_asserts, the arch's shared memory, fp8's two accumulator sets.
   EXPECT_NE(err(desc_of("int8", "int8"), sm89, {64, 128, 48, 2, 2, 4}).find("tile_k"), std::string::npos);
   EXPECT_NE(err(desc_of("int8", "int8"), sm89, {64, 128, 64, 2, 2, 6}).find("stages"), std::string::npos);
@@ -79,11 +92,14 @@ TEST(QGemmSpec, ValidationNamesTheProblem) {
 
 TEST(QGemmHeuristic, PicksAValidConfigForAnyDesc) {
   for (const char* arch : {"sm_80", "sm_89", "sm_90"}) {
-    for (const char* q : {"int8", "fp8_e4m3"}) {
+    for (const char* q : {"int8", "fp8_e4m3", "block"}) {
+      const bool block = std::string(q) == "block";
+      if (block) q = "fp8_e5m2";
       if (Arch::parse(arch).number < 89 && std::string(q) != "int8") continue;
       for (long long m : {1, 7, 16, 17, 64, 129, 300, 1024, 4096, 100000}) {
         for (long long n : {16, 48, 1536, 8960, 13824}) {
-          const GemmDesc d = desc_of(q, q, m, n, 1536);
+          GemmDesc d = desc_of(q, q, m, n, 1536);
+          if (block) d.scale_a = "group128", d.scale_w = "block128";
           const GemmConfig c = impls::qgemm_heuristic(d, Arch::parse(arch));
           EXPECT_NO_THROW(impls::check_gemm_config(d, c, Arch::parse(arch))) << c.str();
           if (m <= 16) {
@@ -107,13 +123,16 @@ TEST(QGemmCompile, ShippedConfigsCompileWithoutSpills) {
     const char* arch;
     const char* qa;
     const char* qw;
+    bool block = false;  // group128 x block128 scales (block-fp8)
   };
   for (const Case cs : {Case{"sm_80", "int8", "int8"}, Case{"sm_89", "int8", "int8"},
                         Case{"sm_89", "fp8_e4m3", "fp8_e5m2"}, Case{"sm_90", "int8", "int8"},
-                        Case{"sm_90", "fp8_e4m3", "fp8_e4m3"}}) {
+                        Case{"sm_90", "fp8_e4m3", "fp8_e4m3"}, Case{"sm_89", "fp8_e4m3", "fp8_e4m3", true},
+                        Case{"sm_90", "fp8_e5m2", "fp8_e4m3", true}}) {
     for (const GemmConfig& c : impls::qgemm_shipped_configs()) {
       GemmDesc d = desc_of(cs.qa, cs.qw);
       d.bias = "bf16", d.act = "gelu_tanh", d.out = "f32";
+      if (cs.block) d.scale_a = "group128", d.scale_w = "block128";
       const Arch arch = Arch::parse(cs.arch);
       if (!error_of([&] { impls::check_gemm_config(d, c, arch); }).empty()) continue;  // int8-only config
       const KernelSpec spec = impls::qgemm_spec(d, c, arch);
@@ -127,8 +146,8 @@ TEST(QGemmCompile, ShippedConfigsCompileWithoutSpills) {
       EXPECT_EQ(k.spill_loads, 0) << a.log;
       EXPECT_EQ(k.stack_bytes, 0) << a.log;
       EXPECT_EQ(k.shared_bytes, 0);  // all of it is dynamic
-      std::printf("%s %s x %s %s: %d registers, %.0f ms\n", cs.arch, cs.qa, cs.qw, c.str().c_str(), k.registers,
-                  a.compile_ms);
+      std::printf("%s %s x %s%s %s: %d registers, %.0f ms\n", cs.arch, cs.qa, cs.qw, cs.block ? " block" : "",
+                  c.str().c_str(), k.registers, a.compile_ms);
     }
   }
 }

@@ -16,141 +16,12 @@
 
 #include <fmt/format.h>
 
-#include "common/error.hpp"
-#include "quant_ops/qgemm.hpp"
-#include "quant_ops/reference/gemm.hpp"
-#include "runtime/float_convert.hpp"
-#include "runtime/sim/sim_driver.hpp"
+#include "qgemm_test_util.hpp"
 
 namespace qjit {
 namespace {
 
-using jit::impls::GemmConfig;
-using reference::Activation;
-
-constexpr GemmConfig kSmall{16, 64, 64, 1, 2, 4};
-constexpr GemmConfig kMedium{64, 128, 64, 2, 2, 4};
-constexpr GemmConfig kLarge{128, 128, 64, 2, 4, 4};
-constexpr GemmConfig kWide{128, 256, 64, 2, 4, 3};
-
-std::shared_ptr<sim::SimDriver> sim_device(const char* arch) {
-  static std::map<std::string, std::shared_ptr<sim::SimDriver>> devices;
-  auto& d = devices[arch];
-  if (!d) d = std::make_shared<sim::SimDriver>(sim::SimDeviceConfig::for_arch(arch));
-  return d;
-}
-
-// Data with some structure: a per-row and per-column magnitude, a few all-zero activation
-// rows (their output is exactly act(bias)) and one large outlier per row.
-std::vector<float> random_matrix(std::int64_t rows, std::int64_t cols, unsigned seed, bool zero_rows) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(rows * cols));
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const float row_mag = 0.25f + static_cast<float>(r % 7);
-    for (std::int64_t c = 0; c < cols; ++c) x[r * cols + c] = row_mag * normal(rng);
-    x[r * cols + (r * 13) % cols] *= 8.0f;
-    if (zero_rows && r % 5 == 3) std::fill(x.begin() + r * cols, x.begin() + (r + 1) * cols, 0.0f);
-  }
-  return x;
-}
-
-struct Problem {
-  std::int64_t m, n, k;
-  QType qa = QType::kInt8, qw = QType::kInt8;
-  Granularity ga = Granularity::kPerToken, gw = Granularity::kPerChannel;
-  std::optional<DType> bias;  // none, or its dtype
-  Activation act = Activation::kNone;
-  DType out = DType::kBF16;
-  std::optional<GemmConfig> config;  // the heuristic's when absent
-  const char* arch = "sm_89";
-
-  std::string str() const {
-    return fmt::format("{} M={} N={} K={} {}x{} {}/{} bias={} act={} out={} config={}", arch, m, n, k, qtype_name(qa),
-                       qtype_name(qw), granularity_name(ga), granularity_name(gw),
-                       bias ? dtype_name(*bias) : "none", reference::activation_name(act), dtype_name(out),
-                       config ? config->str() : "heuristic");
-  }
-};
-
-// A problem with the defaults above (int8, per_token x per_channel, no bias, bf16 out).
-Problem problem(std::int64_t m, std::int64_t n, std::int64_t k, QType q = QType::kInt8) {
-  Problem p{m, n, k, q, q, Granularity::kPerToken, Granularity::kPerChannel, std::nullopt, Activation::kNone,
-            DType::kBF16, std::nullopt, "sm_89"};
-  return p;
-}
-
-// Quantized operands (by the reference quantizers) as cpu tensors, plus the bias.
-struct Operands {
-  reference::QuantizedActs a;
-  reference::QuantizedWeights w;
-  Tensor ta, tsa, tw, tsw;
-  std::optional<Tensor> bias;
-};
-
-// specials: a NaN in activation row 2 and an Inf in weight row 5, whose groups get NaN
-// scales and zero codes (DESIGN.md section 5).
-Operands make_operands(const Problem& p, unsigned seed, bool specials = false) {
-  Operands o;
-  std::vector<float> x = random_matrix(p.m, p.k, seed, true), w = random_matrix(p.n, p.k, seed + 1, false);
-  if (specials) {
-    x[2 * p.k + 1] = std::numeric_limits<float>::quiet_NaN();
-    w[5 * p.k + 3] = std::numeric_limits<float>::infinity();
-  }
-  o.a = reference::quantize_dynamic(x, p.m, p.k, p.qa, p.ga);
-  o.w = reference::quantize_weights(w, p.n, p.k, p.qw, p.gw);
-  o.ta = Tensor::from_raw({p.m, p.k}, qtype_storage(p.qa), o.a.q.data());
-  o.tw = Tensor::from_raw({p.n, p.k}, qtype_storage(p.qw), o.w.q.data());
-  o.tsa = Tensor::from_vector<float>({static_cast<std::int64_t>(o.a.scales.size())}, o.a.scales);
-  o.tsw = Tensor::from_vector<float>({static_cast<std::int64_t>(o.w.scales.size())}, o.w.scales);
-  if (p.bias) {
-    std::vector<float> b(static_cast<size_t>(p.n));
-    for (std::int64_t i = 0; i < p.n; ++i) b[i] = 0.5f * std::sin(0.7f * static_cast<float>(i));
-    o.bias = Tensor::from_vector<float>({p.n}, b).to_dtype(*p.bias);
-  }
-  return o;
-}
-
-QGemmOptions options_of(const Problem& p, const Operands& o) {
-  QGemmOptions opt;
-  opt.act_granularity = p.ga, opt.weight_granularity = p.gw;
-  opt.bias = o.bias;
-  opt.activation = p.act;
-  opt.out_dtype = p.out;
-  opt.config = p.config;
-  return opt;
-}
-
-// The op on the sim device of p.arch (operands copied there) and on the cpu (the reference).
-struct Outputs {
-  std::vector<float> sim, ref;
-  sim::SimCounters counters;
-};
-
-Outputs run_both(const Problem& p, const Operands& o) {
-  auto driver = sim_device(p.arch);
-  const QGemmOptions opt = options_of(p, o);
-  Outputs r;
-  auto on_sim = [&](const Tensor& t) { return t.to(Device::sim(), driver); };
-  const Tensor y = qgemm(on_sim(o.ta), on_sim(o.tsa), on_sim(o.tw), on_sim(o.tsw), opt);
-  r.counters = driver->last_counters();
-  EXPECT_EQ(y.shape(), (std::vector<std::int64_t>{p.m, p.n}));
-  EXPECT_EQ(y.dtype(), p.out);
-  r.sim = y.to(Device::cpu()).to_f32_vector();
-  r.ref = qgemm(o.ta, o.tsa, o.tw, o.tsw, opt).to_f32_vector();  // the cpu runs the reference
-  return r;
-}
-
-// Same bits, NaN matching any NaN (its payload is not specified).
-void expect_same_bits(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  size_t bad = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const bool same = std::memcmp(&got[i], &want[i], 4) == 0 || (std::isnan(got[i]) && std::isnan(want[i]));
-    if (!same && ++bad <= 5) ADD_FAILURE() << what << ": element " << i << " is " << got[i] << ", want " << want[i];
-  }
-  EXPECT_EQ(bad, 0u) << what;
-}
+using namespace qgemm_test;
 
 // ---- int8: bit-identical ---------------------------------------------------------------
 
@@ -195,70 +66,7 @@ TEST(QGemmSim, Int8WanShapeIsBitIdentical) {
               r.counters.thread_instructions / 1e6);
 }
 
-// ---- fp8 and GELU: NMSE ----------------------------------------------------------------
-//
-// The kernel and the reference multiply the same codes, so each product is the same exact
-// fp32 number p_k; they differ only in how the products are summed and in approximations:
-//  - Summation. The reference sums a 128-K block sequentially (<= 127 roundings), then adds
-//    blocks (nb = ceil(K/128) roundings); the kernel's fp32-accumulating mma rounds at most
-//    once per 32-k step (<= 4 per block) and adds blocks in the same order. With u = 2^-24
-//    and Σ|p| = Σ_k |p_k|, each differs from the exact sum by at most (n u / (1 - n u)) Σ|p|
-//    for its n roundings, so |acc_sim - acc_ref| <= γ Σ|p| with γ = 1.01 (127 + 4 + 2 nb) u.
-//    The epilogue multiplies by |s| = |scale_a scale_w| (the same rounded s on both sides;
-//    the fma adds one relative rounding u of the result on each side: 2 u |y|).
-//  - GELU. tanh.approx.f32 has relative error <= 2^-10.987 (PTX ISA), so (0.5 y)(1 + t)
-//    moves by <= 0.5 |y| 2^-10.987 |tanh| <= 0.5 |y| 2^-10.98 (plus 2u for the reference's
-//    own tanhf and the add); GELU's slope is within
-//    [-0.13, 1.13], so an input error e becomes <= 1.13 e.
-//  - Output rounding. round(a) - round(b) <= |a - b| + u_out (|a| + |b|), u_out = 2^-9
-//    (bf16), 2^-11 (f16), 2^-24 (f32), plus half the smallest subnormal for f16.
-// Per element, |sim - ref| <= e = (1 + u_out) (L (γ |s| Σ|p| + 2 u |y|) + G) + 2 u_out |ref| + d_out,
-// where L = 1.13 and G the tanh term with GELU (L = 1, G = 0 without), so
-// NMSE = Σ (sim - ref)^2 / Σ ref^2 <= Σ e^2 / Σ ref^2: the bound the test checks. (Far below
-// anything a wrong index or a lost block produces, which gives NMSE ~ 1.)
-double nmse_bound(const Problem& p, const Operands& o, const std::vector<float>& ref) {
-  const double u = std::ldexp(1.0, -24);
-  const double nb = static_cast<double>((p.k + 127) / 128);
-  const double gamma = 1.01 * (127 + 4 + 2 * nb) * u;
-  const double u_out = p.out == DType::kBF16 ? std::ldexp(1.0, -9) : p.out == DType::kF16 ? std::ldexp(1.0, -11) : u;
-  const double d_out = p.out == DType::kF16 ? std::ldexp(1.0, -25) : 0.0;
-  const bool gelu = p.act == Activation::kGeluTanh;
-  auto decode = [](QType q, const std::vector<std::uint8_t>& codes) {
-    std::vector<double> v(codes.size());
-    for (size_t i = 0; i < codes.size(); ++i) {
-      const std::uint8_t b = codes[i];
-      v[i] = q == QType::kInt8 ? static_cast<std::int8_t>(b) : q == QType::kE4M3 ? e4m3_to_f32(b) : e5m2_to_f32(b);
-    }
-    return v;
-  };
-  const std::vector<double> qa = decode(p.qa, o.a.q), qw = decode(p.qw, o.w.q);
-  double num = 0, den = 0;
-  for (std::int64_t m = 0; m < p.m; ++m) {
-    for (std::int64_t n = 0; n < p.n; ++n) {
-      if (std::isnan(ref[m * p.n + n])) continue;  // NaN groups: nmse() skips NaN on both sides
-      double abs_sum = 0, sum = 0;
-      for (std::int64_t k = 0; k < p.k; ++k) {
-        const double prod = qa[m * p.k + k] * qw[n * p.k + k];
-        abs_sum += std::fabs(prod), sum += prod;
-      }
-      const double s = static_cast<double>(o.a.scales[p.ga == Granularity::kPerToken ? m : 0]) *
-                       o.w.scales[p.gw == Granularity::kPerChannel ? n : 0];
-      const double bias = o.bias ? o.bias->item_f32(n) : 0.0;
-      const double y = sum * s + bias;  // the epilogue's input to GELU, near enough for a bound
-      const double acc_err = p.qa == QType::kInt8 ? 0.0 : gamma * std::fabs(s) * abs_sum;
-      const double tanh_err = gelu ? 0.5 * std::fabs(y) * (std::pow(2.0, -10.98) + 2 * u) : 0.0;
-      const double e = (1 + u_out) * ((gelu ? 1.13 : 1.0) * (acc_err + 2 * u * std::fabs(y)) + tanh_err) +
-                       2 * u_out * std::fabs(ref[m * p.n + n]) + d_out;
-      num += e * e;
-      den += static_cast<double>(ref[m * p.n + n]) * ref[m * p.n + n];
-    }
-  }
-  return den == 0 ? 0 : num / den;
-}
-
-double nmse_of(const std::vector<float>& got, const std::vector<float>& want) {
-  return reference::nmse(got, std::vector<double>(want.begin(), want.end()));
-}
+// ---- fp8 and GELU: NMSE (bound derived in qgemm_test_util.hpp) ----------------------
 
 TEST(QGemmSim, Fp8AndGeluWithinDerivedNmse) {
   const auto none = std::optional<DType>{};
@@ -303,11 +111,112 @@ TEST(QGemmSim, Fp8WanShapeWithinDerivedNmse) {
               bound, s, r.counters.seconds, r.counters.thread_instructions / 1e6);
 }
 
+// ---- block-fp8: group128 x block128 scales applied at each 128-K promotion ------------
+
+TEST(QGemmSim, BlockFp8WithinDerivedNmse) {
+  const auto none = std::optional<DType>{};
+  const Granularity grp = Granularity::kGroup128, blk = Granularity::kBlock128;
+  const Activation no = Activation::kNone, gelu = Activation::kGeluTanh;
+  const QType e4 = QType::kE4M3, e5 = QType::kE5M2;
+  // Tails in M, N (not a multiple of 128: a partial last block128 row) and K (a partial last
+  // group), every fp8 pair, every bias and output dtype, GELU, sm_89 and sm_90.
+  const std::vector<Problem> problems = {
+      {7, 176, 400, e4, e4, grp, blk, none, no, DType::kF32, kSmall, "sm_89"},
+      {64, 48, 256, e5, e4, grp, blk, DType::kBF16, no, DType::kBF16, kMedium, "sm_89"},
+      {129, 272, 144, e4, e5, grp, blk, DType::kF32, gelu, DType::kF16, kLarge, "sm_89"},
+      {1, 128, 1536, e5, e5, grp, blk, DType::kF16, no, DType::kF32, kSmall, "sm_90"},
+      {33, 256, 48, e4, e4, grp, blk, DType::kBF16, gelu, DType::kBF16, kNarrowWarps, "sm_90"},
+      {300, 16, 528, e4, e4, grp, blk, DType::kF32, no, DType::kBF16, std::nullopt, "sm_89"},
+  };
+  unsigned seed = 200;
+  for (const Problem& p : problems) {
+    SCOPED_TRACE(p.str());
+    const Operands o = make_operands(p, seed++);
+    const Outputs r = run_both(p, o);
+    const double got = nmse_of(r.sim, r.ref), bound = nmse_bound(p, o, r.ref);
+    EXPECT_LE(got, bound) << p.str();
+    EXPECT_GT(bound, 0.0);
+    std::printf("%s: NMSE %.3g (bound %.3g)\n", p.str().c_str(), got, bound);
+  }
+}
+
+// A lost or misplaced block scale is caught: scales that differ by a factor of 2^g per group
+// and per block row make any mix-up an O(1) error, far above the bound.
+TEST(QGemmSim, BlockFp8UsesEachGroupsScales) {
+  Problem p = problem(20, 256, 384, QType::kE4M3, /*block=*/true);
+  p.out = DType::kF32, p.config = kSmall;
+  Operands o = make_operands(p, 210);
+  for (size_t i = 0; i < o.a.scales.size(); ++i) o.a.scales[i] *= std::ldexp(1.0f, static_cast<int>(i % 3));
+  for (size_t i = 0; i < o.w.scales.size(); ++i) o.w.scales[i] *= std::ldexp(1.0f, static_cast<int>(2 * i % 5));
+  o.tsa = scale_tensor(o.a.scales, p.ga, p.m, p.k), o.tsw = scale_tensor(o.w.scales, p.gw, p.n, p.k);
+  const Outputs r = run_both(p, o);
+  EXPECT_LE(nmse_of(r.sim, r.ref), nmse_bound(p, o, r.ref)) << p.str();
+}
+
+// The Wan2.1-1.3B-sized layer in block-fp8 (the `fp8-block128` preset), the heuristic's config.
+TEST(QGemmSim, BlockFp8WanShapeWithinDerivedNmse) {
+  Problem p = problem(256, 1536, 1536, QType::kE4M3, /*block=*/true);
+  p.bias = DType::kBF16;
+  const Operands o = make_operands(p, 79);
+  const auto t0 = std::chrono::steady_clock::now();
+  const Outputs r = run_both(p, o);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double got = nmse_of(r.sim, r.ref), bound = nmse_bound(p, o, r.ref);
+  EXPECT_LE(got, bound) << p.str();
+  std::printf("%s: NMSE %.3g (bound %.3g), %.1f s (sim %.1f s, %.1f M thread-instructions)\n", p.str().c_str(), got,
+              bound, s, r.counters.seconds, r.counters.thread_instructions / 1e6);
+}
+
+// A NaN in activation group (2, 0) makes row 2 NaN; an Inf in weight block (0, 0) makes
+// columns 0-127 NaN; the rest is untouched.
+TEST(QGemmSim, BlockFp8NanGroupsGiveNanRowsAndBlocksOnly) {
+  Problem p = problem(7, 256, 192, QType::kE4M3, /*block=*/true);
+  p.bias = DType::kF32, p.config = kSmall;
+  const Operands o = make_operands(p, 42, /*specials=*/true);
+  ASSERT_TRUE(std::isnan(o.a.scales[2 * 2]) && std::isnan(o.w.scales[0]));
+  const Outputs r = run_both(p, o);
+  for (std::int64_t m = 0; m < p.m; ++m) {
+    for (std::int64_t n = 0; n < p.n; ++n) {
+      EXPECT_EQ(std::isnan(r.sim[m * p.n + n]), m == 2 || n < 128) << m << ", " << n;
+    }
+  }
+  EXPECT_LE(nmse_of(r.sim, r.ref), nmse_bound(p, o, r.ref));
+}
+
+TEST(QGemmSim, BlockFp8ValidationNamesTheProblem) {
+  auto e4 = [](std::int64_t r, std::int64_t c) { return Tensor::zeros({r, c}, DType::kE4M3); };
+  auto f32 = [](std::vector<std::int64_t> shape) { return Tensor::zeros(shape, DType::kF32); };
+  QGemmOptions block;
+  block.act_granularity = Granularity::kGroup128, block.weight_granularity = Granularity::kBlock128;
+  // K = 160: 2 groups; N = 144: 2 block rows.
+  EXPECT_EQ(error_of([&] { qgemm(e4(4, 160), f32({4, 2}), e4(144, 160), f32({2, 2}), block); }), "");
+  const std::string bad_a = error_of([&] { qgemm(e4(4, 160), f32({4}), e4(144, 160), f32({2, 2}), block); });
+  EXPECT_NE(bad_a.find("group128 needs [4, 2] (M = 4, ceil(K / 128) = 2)"), std::string::npos) << bad_a;
+  const std::string bad_w = error_of([&] { qgemm(e4(4, 160), f32({4, 2}), e4(144, 160), f32({1, 2}), block); });
+  EXPECT_NE(bad_w.find("block128 needs [2, 2] (ceil(N / 128) = 2, ceil(K / 128) = 2)"), std::string::npos) << bad_w;
+  QGemmOptions mixed = block;
+  mixed.weight_granularity = Granularity::kPerChannel;
+  const std::string bad_mix = error_of([&] { qgemm(e4(4, 160), f32({4, 2}), e4(144, 160), f32({144}), mixed); });
+  EXPECT_NE(bad_mix.find("group128 activations go only with block128 weights"), std::string::npos) << bad_mix;
+  const std::string bad_int8 = error_of([&] {
+    qgemm(Tensor::zeros({4, 160}, DType::kI8), f32({4, 2}), Tensor::zeros({144, 160}, DType::kI8), f32({2, 2}),
+          block);
+  });
+  EXPECT_NE(bad_int8.find("block-fp8"), std::string::npos) << bad_int8;
+  auto d80 = sim_device("sm_80");
+  const std::string bad_arch = error_of([&] {
+    qgemm(e4(4, 160).to(Device::sim(), d80), f32({4, 2}), e4(144, 160).to(Device::sim(), d80), f32({2, 2}), block);
+  });
+  EXPECT_NE(bad_arch.find("needs sm_89"), std::string::npos) << bad_arch;
+}
+
 // ---- configs never change results ------------------------------------------------------
 
 TEST(QGemmSim, EveryConfigGivesTheSameBits) {
-  for (QType q : {QType::kInt8, QType::kE4M3}) {
-    Problem p = problem(33, 64, 528, q);
+  for (const Problem& base : {problem(33, 64, 528, QType::kInt8), problem(33, 64, 528, QType::kE4M3),
+                              problem(33, 64, 528, QType::kE5M2, /*block=*/true)}) {
+    Problem p = base;
+    const QType q = p.qa;
     p.bias = DType::kBF16, p.out = DType::kF32;
     const Operands o = make_operands(p, 500);
     std::vector<float> first;
@@ -363,15 +272,6 @@ TEST(QGemmSim, ReadsStridedActivationRows) {
 }
 
 // ---- validation ------------------------------------------------------------------------
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(QGemmSim, Sm80RejectsFp8) {
   const Problem p = problem(16, 16, 32, QType::kE4M3);
