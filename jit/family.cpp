@@ -6,12 +6,14 @@
 #include "common/error.hpp"
 #include "jit/impls/act_quant.hpp"
 #include "jit/impls/qgemm.hpp"
+#include "jit/impls/qgemm_wo.hpp"
 
 namespace qjit::jit {
 
 namespace {
 const std::vector<Family>& families() {
-  static const std::vector<Family> all = {impls::act_quant_family(), impls::qgemm_family()};
+  static const std::vector<Family> all = {impls::act_quant_family(), impls::qgemm_family(),
+                                          impls::qgemm_wo_family()};
   return all;
 }
 }  // namespace

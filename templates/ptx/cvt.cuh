@@ -28,6 +28,19 @@ __device__ __forceinline__ dev::u16 f32_to_bf16(float x) {
   return d;
 }
 
+// Two f32 -> one f16x2 / bf16x2 register, `lo` in the lower half (the lower K index of an
+// mma fragment register). NOTE: cvt packs its first source operand into the upper half.
+__device__ __forceinline__ dev::u32 f32x2_to_f16x2(float lo, float hi) {
+  dev::u32 d;
+  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
+  return d;
+}
+__device__ __forceinline__ dev::u32 f32x2_to_bf16x2(float lo, float hi) {
+  dev::u32 d;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
+  return d;
+}
+
 // f32 -> s32, round half to even; NaN -> 0, out of range saturates (PTX float-to-int
 // conversions clamp to the destination range).
 __device__ __forceinline__ dev::i32 f32_to_s32_rni(float x) {
@@ -47,6 +60,12 @@ __device__ __forceinline__ dev::u16 f32x2_to_e4m3x2(float lo, float hi) {
 __device__ __forceinline__ dev::u16 f32x2_to_e5m2x2(float lo, float hi) {
   dev::u16 d;
   asm("cvt.rn.satfinite.e5m2x2.f32 %0, %1, %2;" : "=h"(d) : "f"(hi), "f"(lo));
+  return d;
+}
+// Two e4m3 codes (low byte first) -> two exact f16 values, NaN code included (sm_89+).
+__device__ __forceinline__ dev::u32 e4m3x2_to_f16x2(dev::u16 codes) {
+  dev::u32 d;
+  asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(d) : "h"(codes));
   return d;
 }
 #define QJIT_HAS_CVT_FP8 1

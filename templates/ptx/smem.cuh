@@ -12,4 +12,9 @@ __device__ __forceinline__ dev::u32 smem_u32(const void* p) {
   return r;
 }
 
+// Two 32-bit words from shared address `addr` (8-byte aligned): one 8-byte access per lane.
+__device__ __forceinline__ void lds_v2_u32(dev::u32 (&r)[2], dev::u32 addr) {
+  asm volatile("ld.shared.v2.u32 {%0, %1}, [%2];" : "=r"(r[0]), "=r"(r[1]) : "r"(addr));
+}
+
 }  // namespace qjit::ptx

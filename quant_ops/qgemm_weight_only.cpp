@@ -1,0 +1,178 @@
+#include "quant_ops/qgemm_weight_only.hpp"
+
+#include <span>
+
+#include <fmt/format.h>
+
+#include "common/error.hpp"
+#include "quant_ops/reference/gemm.hpp"
+#include "runtime/kernel_args.hpp"
+#include "runtime/kernels.hpp"
+
+namespace qjit {
+
+namespace {
+
+constexpr const char* kOp = "qgemm_weight_only";
+
+QType weight_qtype(const Tensor& w) {
+  switch (w.dtype()) {
+    case DType::kI8: return QType::kInt8;
+    case DType::kE4M3: return QType::kE4M3;
+    case DType::kE5M2: return QType::kE5M2;
+    default:
+      QJIT_THROW(kOp, "weights must hold int8, fp8_e4m3 or fp8_e5m2 codes, got {}", w.describe());
+  }
+}
+
+std::string dtype_str(DType t) { return std::string(dtype_name(t)); }
+
+// Shapes and dtypes of the operands, before anything else looks at them.
+void check_operands(const Tensor& x, const Tensor& w) {
+  QJIT_CHECK_GEN(kOp, x.defined() && x.dim() == 2, "activations must be [M, K], got {}",
+                 x.defined() ? x.describe() : "an undefined tensor");
+  QJIT_CHECK_GEN(kOp, w.defined() && w.dim() == 2, "weights must be [N, K], got {}",
+                 w.defined() ? w.describe() : "an undefined tensor");
+  QJIT_CHECK_GEN(kOp, x.dtype() == DType::kBF16 || x.dtype() == DType::kF16,
+                 "activations must be bf16 or f16 (weight-only: act qtype none), got {}", x.describe());
+  weight_qtype(w);
+  QJIT_CHECK_GEN(kOp, x.size(1) == w.size(1), "K differs: activations {} and weights {}", x.describe(),
+                 w.describe());
+  const std::int64_t n = w.size(0), k = w.size(1);
+  QJIT_CHECK_GEN(kOp, n % 16 == 0 && n > 0, "N = {} (weights {}) must be a positive multiple of 16", n,
+                 w.describe());
+  QJIT_CHECK_GEN(kOp, k % 16 == 0, "K = {} (activations {}, weights {}) must be a multiple of 16", k, x.describe(),
+                 w.describe());
+  QJIT_CHECK_GEN(kOp, x.size(0) <= 2147483647ll && n <= 2147483647ll && k <= 2147483647ll,
+                 "activations {} or weights {} are too large", x.describe(), w.describe());
+}
+
+// scale_w in the logical layout of g (DESIGN.md section 5).
+void check_scales(const Tensor& s, Granularity g, std::int64_t n, std::int64_t k) {
+  QJIT_CHECK_GEN(kOp, g == Granularity::kPerChannel || g == Granularity::kPerTensor || g == Granularity::kBlock128,
+                 "weight granularity {} is not per_channel, per_tensor or block128", granularity_name(g));
+  QJIT_CHECK_GEN(kOp, s.defined() && s.dtype() == DType::kF32, "weight scales must be an f32 tensor, got {}",
+                 s.defined() ? s.describe() : "none");
+  if (g == Granularity::kBlock128) {
+    const std::int64_t nb = (n + 127) / 128, kb = (k + 127) / 128;
+    const bool ok = (s.dim() == 2 && s.size(0) == nb && s.size(1) == kb) || (s.dim() == 1 && s.numel() == nb * kb);
+    QJIT_CHECK_GEN(kOp, ok, "weight scales are {}, but block128 needs [{}, {}] ([ceil(N/128), ceil(K/128)], N = {}, K = {})",
+                   s.describe(), nb, kb, n, k);
+    return;
+  }
+  const std::int64_t want = g == Granularity::kPerTensor ? 1 : n;
+  QJIT_CHECK_GEN(kOp, s.dim() == 1 && s.numel() == want, "weight scales are {}, but {} needs [{}] ({})", s.describe(),
+                 granularity_name(g), want, g == Granularity::kPerTensor ? "one scale" : fmt::format("N = {}", n));
+}
+
+void check_bias(const std::optional<Tensor>& bias, std::int64_t n) {
+  if (!bias) return;
+  const Tensor& b = *bias;
+  QJIT_CHECK_GEN(kOp, b.defined() && b.dim() == 1 && b.size(0) == n, "bias must be [N] = [{}], got {}", n,
+                 b.defined() ? b.describe() : "an undefined tensor");
+  QJIT_CHECK_GEN(kOp, b.dtype() == DType::kF32 || b.dtype() == DType::kF16 || b.dtype() == DType::kBF16,
+                 "bias must be f32, f16 or bf16, got {}", b.describe());
+}
+
+std::span<const std::uint8_t> bytes_of(const Tensor& t) {
+  return {static_cast<const std::uint8_t*>(t.raw_data_ptr()), t.nbytes()};
+}
+
+Tensor run_reference(const Tensor& x_in, const Tensor& w_in, const Tensor& scale_w, const WeightOnlyOptions& o) {
+  const Tensor x = x_in.contiguous(), w = w_in.contiguous();
+  const Tensor sw = scale_w.to(Device::cpu()).contiguous();
+  std::optional<Tensor> bias;
+  if (o.bias) bias = o.bias->to(Device::cpu()).contiguous();
+  reference::GemmProblem p;
+  p.m = x.size(0), p.n = w.size(0), p.k = x.size(1);
+  p.act_float = reference::ActView::dense(x.raw_data_ptr(), x.dtype(), p.m, p.k);
+  p.weight = {weight_qtype(w), o.weight_granularity, bytes_of(w),
+              {sw.data_ptr<float>(), static_cast<std::size_t>(sw.numel())}};
+  p.epilogue.bias = bias ? bias->raw_data_ptr() : nullptr;
+  p.epilogue.bias_dtype = bias ? bias->dtype() : DType::kF32;
+  p.epilogue.activation = o.activation;
+  p.epilogue.out_dtype = o.out_dtype;
+  const reference::GemmOutput r = reference::reference_gemm(p);
+  if (o.out_dtype == DType::kF32) return Tensor::from_vector<float>({p.m, p.n}, r.values);
+  return Tensor::from_raw({p.m, p.n}, o.out_dtype, r.bits.data());
+}
+
+// `t` on the driver that runs the kernel (a copy when it lives elsewhere).
+Tensor on_driver(const Tensor& t, const Device& dev, const std::shared_ptr<Driver>& driver) {
+  if (!t.device().is_host() && t.storage()->driver() == driver) return t;
+  return t.to(dev, driver);
+}
+
+// Rows of a K-contiguous operand as the kernel reads them: cp.async copies 16-byte chunks.
+Tensor as_kernel_operand(const Tensor& t, const char* what) {
+  const std::int64_t row_bytes = t.stride(0) * static_cast<std::int64_t>(t.element_size());
+  Tensor c = t.stride(1) == 1 && (t.size(0) <= 1 || row_bytes % 16 == 0) ? t : t.contiguous();
+  QJIT_CHECK_GEN(kOp, c.device_ptr() % 16 == 0, "{} {} do not start 16-byte aligned", what, c.describe());
+  return c;
+}
+
+Tensor run_kernel(const Tensor& x_in, const Tensor& w_in, const Tensor& scale_w, const WeightOnlyOptions& o,
+                  const jit::impls::WeightOnlyDesc& desc) {
+  const Device dev = x_in.device();
+  // NOTE: the driver that owns the activations' memory runs the kernel (tests put several
+  // sim devices, one per arch, side by side).
+  const std::shared_ptr<Driver> driver = x_in.storage()->driver();
+  const jit::Arch arch = target_arch(*driver);
+  jit::impls::check_weight_only_desc(desc, arch);  // an arch below sm_80 is rejected here, before any copy
+  const jit::impls::WeightOnlyConfig config = o.config ? *o.config : jit::impls::qgemm_wo_heuristic(desc, arch);
+  const jit::KernelSpec spec = jit::impls::qgemm_wo_spec(desc, config, arch);
+  const std::int64_t m = x_in.size(0), n = w_in.size(0), k = x_in.size(1);
+  const auto grid = jit::impls::qgemm_wo_grid(config, std::max<std::int64_t>(m, 1), n);
+  const Tensor x = as_kernel_operand(x_in, "activations");
+  const Tensor w = as_kernel_operand(on_driver(w_in, dev, driver), "weights");
+  const Tensor sw = on_driver(scale_w, dev, driver).contiguous();
+  std::optional<Tensor> bias;
+  if (o.bias) bias = on_driver(*o.bias, dev, driver).contiguous();
+  Tensor y = Tensor::empty({m, n}, o.out_dtype, dev, driver);
+  if (m == 0) return y;
+  const Kernel& kernel = KernelCache::global().get(driver, spec, jit::impls::kQGemmWoKernel);
+  LaunchConfig lc;
+  lc.grid = {grid.x, grid.y, 1};
+  lc.block = {static_cast<unsigned>(config.threads()), 1, 1};
+  lc.dynamic_smem = static_cast<unsigned>(config.smem_bytes());
+  const std::int64_t x_ld = m > 1 ? x.stride(0) : k, w_ld = w.stride(0);
+  const DevicePtr bias_ptr = bias ? bias->device_ptr() : DevicePtr{0};
+  KernelArgs args(x.device_ptr(), x_ld, w.device_ptr(), w_ld, sw.device_ptr(), bias_ptr, y.device_ptr(), n,
+                  static_cast<int>(m), static_cast<int>(n), static_cast<int>(k));
+  kernel.launch(lc, args);
+  driver->synchronize();
+  return y;
+}
+
+}  // namespace
+
+jit::impls::WeightOnlyDesc qgemm_weight_only_desc(const Tensor& x, const Tensor& w, const WeightOnlyOptions& o) {
+  jit::impls::WeightOnlyDesc d;
+  d.m_bucket = jit::impls::gemm_m_bucket(x.size(0));
+  d.n = w.size(0), d.k = w.size(1);
+  d.x = dtype_str(x.dtype());
+  d.qtype_w = std::string(qtype_name(weight_qtype(w)));
+  d.scale_w = std::string(granularity_name(o.weight_granularity));
+  d.bias = o.bias ? dtype_str(o.bias->dtype()) : "none";
+  d.act = std::string(reference::activation_name(o.activation));
+  d.out = dtype_str(o.out_dtype);
+  return d;
+}
+
+Tensor qgemm_weight_only(const Tensor& x, const Tensor& w, const Tensor& scale_w, const WeightOnlyOptions& o) {
+  check_operands(x, w);
+  const std::int64_t n = w.size(0), k = w.size(1);
+  check_scales(scale_w, o.weight_granularity, n, k);
+  check_bias(o.bias, n);
+  QJIT_CHECK_GEN(kOp, o.out_dtype == DType::kF32 || o.out_dtype == DType::kF16 || o.out_dtype == DType::kBF16,
+                 "output dtype {} is not f32, f16 or bf16", dtype_name(o.out_dtype));
+  const jit::impls::WeightOnlyDesc desc = qgemm_weight_only_desc(x, w, o);
+  if (x.device().is_host()) {
+    QJIT_CHECK_GEN(kOp, w.device().is_host(), "activations are on the cpu but weights {} are not", w.describe());
+    jit::impls::check_weight_only_desc(desc, jit::Arch::parse("sm_90"));  // the shape rules; the cpu has no arch limit
+    return run_reference(x, w, scale_w, o);
+  }
+  return run_kernel(x, w, scale_w, o, desc);
+}
+
+}  // namespace qjit

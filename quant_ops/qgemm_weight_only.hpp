@@ -1,0 +1,38 @@
+#pragma once
+// The weight-only GEMM op (act qtype none): bf16/f16 activations times int8/fp8 weights with
+// their scales. Validates, then dispatches — cpu runs the reference
+// (quant_ops/reference/gemm.hpp, kWeightOnly), cuda and sim launch the JIT-compiled qgemm_wo
+// kernel (templates/impls/qgemm_wo.cuh). Both dequantize w = round_to_x_dtype(decode(q) *
+// scale) and sum in fp32, in different orders: devices agree with the reference by NMSE.
+
+#include <optional>
+
+#include "jit/impls/qgemm_wo.hpp"
+#include "quant_ops/qtype.hpp"
+#include "quant_ops/reference/epilogue.hpp"
+#include "runtime/tensor.hpp"
+
+namespace qjit {
+
+struct WeightOnlyOptions {
+  // per_channel ([N]), per_tensor ([1]) or block128 ([ceil(N/128), ceil(K/128)], row-major)
+  Granularity weight_granularity = Granularity::kPerChannel;
+  std::optional<Tensor> bias;  // [N] f32, f16 or bf16
+  reference::Activation activation = reference::Activation::kNone;
+  DType out_dtype = DType::kBF16;  // bf16, f16 or f32
+  // The tuning choice; the heuristic's when absent. Never changes results, only speed.
+  std::optional<jit::impls::WeightOnlyConfig> config;
+};
+
+/// y [M, N] = epilogue(x · dequant(w)^T) for x [M, K] bf16 or f16 and w [N, K] holding int8,
+/// fp8_e4m3 or fp8_e5m2 codes (K-contiguous, rows 16-byte aligned), scale_w f32 in the
+/// layout of the granularity (block128: 2-D [ceil(N/128), ceil(K/128)], or those elements
+/// 1-D). Weights, scales and bias on the cpu are copied to x's device. Throws qjit::Error,
+/// before any work, naming the problem: dtypes, shapes (N and K must be multiples of 16),
+/// scale shapes (naming the expected one), a device older than sm_80.
+Tensor qgemm_weight_only(const Tensor& x, const Tensor& w, const Tensor& scale_w, const WeightOnlyOptions& options = {});
+
+/// The desc the op builds for these operands (for tests, benchmarks and `qjit compile`).
+jit::impls::WeightOnlyDesc qgemm_weight_only_desc(const Tensor& x, const Tensor& w, const WeightOnlyOptions& options);
+
+}  // namespace qjit

@@ -1,0 +1,137 @@
+// The weight-only GEMM family on the host side: generated source, desc and config
+// validation, the heuristic, and NVRTC compiles of every shipped config for sm_80, sm_89 and
+// sm_90 with zero spills, asserted from the artifact's ptxas metadata.
+
+#include <gtest/gtest.h>
+
+#include "common/error.hpp"
+#include "jit/compiler.hpp"
+#include "jit/family.hpp"
+#include "jit/impls/qgemm_wo.hpp"
+#include "jit/source_gen.hpp"
+
+namespace qjit::jit {
+namespace {
+
+using impls::WeightOnlyConfig;
+using impls::WeightOnlyDesc;
+
+WeightOnlyDesc desc_of(const char* qw, const char* scale = "per_channel", long long m = 256, long long n = 1536,
+                       long long k = 1536) {
+  WeightOnlyDesc d;
+  d.m_bucket = impls::gemm_m_bucket(m);
+  d.n = n, d.k = k, d.qtype_w = qw, d.scale_w = scale;
+  return d;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(QGemmWoSpec, WritesTheNamedConfigStruct) {
+  WeightOnlyDesc d = desc_of("fp8_e5m2", "block128");
+  d.x = "f16", d.bias = "bf16", d.act = "gelu_tanh", d.out = "f32";
+  const Program p = build_program(impls::qgemm_wo_spec(d, {128, 128, 64, 2, 4, 3}, Arch::parse("sm_80")));
+  EXPECT_NE(p.source.find("#include \"impls/qgemm_wo.cuh\""), std::string::npos);
+  for (const char* line : {"static constexpr qjit::dev::DType kAct = qjit::dev::DType::kF16;",
+                           "static constexpr qjit::dev::DType kQW = qjit::dev::DType::kE5M2;",
+                           "static constexpr long long kScaleW = 2;", "static constexpr bool kGelu = true;",
+                           "static constexpr qjit::dev::DType kBias = qjit::dev::DType::kBF16;",
+                           "static constexpr qjit::dev::DType kOut = qjit::dev::DType::kF32;",
+                           "static constexpr long long kTileN = 128;", "static constexpr long long kStages = 3;"}) {
+    EXPECT_NE(p.source.find(line), std::string::npos) << line << "\n" << p.source;
+  }
+  ASSERT_EQ(p.name_expressions.size(), 1u);
+  EXPECT_EQ(p.name_expressions[0], "qjit::kernels::qgemm_wo<QjitConfig>");
+  EXPECT_EQ(find_family("qgemm_wo").template_path, "impls/qgemm_wo.cuh");
+}
+
+TEST(QGemmWoSpec, ValidationNamesTheProblem) {
+  const Arch sm80 = Arch::parse("sm_80");
+  auto err = [&](WeightOnlyDesc d, Arch a, WeightOnlyConfig cfg = {}) {
+    return error_of([&] { impls::qgemm_wo_spec(d, cfg, a); });
+  };
+  // Every weight qtype runs on sm_80 (fp8 is decoded in software there).
+  for (const char* q : {"int8", "fp8_e4m3", "fp8_e5m2"}) {
+    for (const char* g : {"per_channel", "per_tensor", "block128"}) EXPECT_EQ(err(desc_of(q, g), sm80), "") << q << g;
+  }
+  EXPECT_NE(err(desc_of("int8"), Arch::parse("sm_75")).find("needs sm_80"), std::string::npos);
+  EXPECT_NE(err(desc_of("int4"), sm80).find("weight qtype 'int4'"), std::string::npos);
+  EXPECT_NE(err(desc_of("int8", "per_token"), sm80).find("per_token"), std::string::npos);
+  EXPECT_NE(err(desc_of("int8", "per_channel", 16, 40, 64), sm80).find("N = 40"), std::string::npos);
+  EXPECT_NE(err(desc_of("int8", "per_channel", 16, 64, 72), sm80).find("K = 72"), std::string::npos);
+  WeightOnlyDesc f32x = desc_of("int8");
+  f32x.x = "f32";
+  EXPECT_NE(err(f32x, sm80).find("activation dtype 'f32'"), std::string::npos);
+  WeightOnlyDesc bad_out = desc_of("int8");
+  bad_out.out = "int8";
+  EXPECT_NE(err(bad_out, sm80).find("output dtype"), std::string::npos);
+  // Configs: the kernel's static_asserts and the arch's shared memory.
+  EXPECT_NE(err(desc_of("int8"), sm80, {64, 128, 48, 2, 2, 4}).find("tile_k"), std::string::npos);
+  EXPECT_NE(err(desc_of("int8"), sm80, {64, 128, 64, 2, 2, 6}).find("stages"), std::string::npos);
+  EXPECT_NE(err(desc_of("int8"), sm80, {40, 128, 64, 2, 2, 4}).find("multiple of 16"), std::string::npos);
+  EXPECT_NE(err(desc_of("int8"), sm80, {64, 64, 64, 2, 4, 4}).find("multiple of 32"), std::string::npos);
+  EXPECT_NE(err(desc_of("int8"), sm80, {16, 64, 128, 1, 2, 4}).find("tile_k / 8"), std::string::npos);
+  EXPECT_NE(err(desc_of("int8"), Arch::parse("sm_89"), {128, 256, 128, 2, 4, 3}).find("shared memory"),
+            std::string::npos);
+  EXPECT_EQ(err(desc_of("int8"), Arch::parse("sm_90"), {128, 256, 128, 2, 4, 3}), "");
+  EXPECT_EQ((WeightOnlyConfig{}.smem_bytes()), 4 * (2 * 64 + 128) * 64);
+}
+
+TEST(QGemmWoHeuristic, PicksAValidConfigForAnyDesc) {
+  for (const char* arch : {"sm_80", "sm_89", "sm_90"}) {
+    for (long long m : {1, 7, 16, 17, 64, 129, 300, 1024, 4096, 100000}) {
+      for (long long n : {16, 48, 1536, 8960, 13824}) {
+        const WeightOnlyDesc d = desc_of("fp8_e4m3", "block128", m, n, 1536);
+        const WeightOnlyConfig c = impls::qgemm_wo_heuristic(d, Arch::parse(arch));
+        EXPECT_NO_THROW(impls::check_weight_only_config(d, c, Arch::parse(arch))) << c.str();
+        if (m <= 16) {
+          EXPECT_EQ(c.tile_m, 16) << m;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(impls::qgemm_wo_heuristic(desc_of("int8", "per_channel", 4096, 8960), Arch::parse("sm_89")).tile_n, 256);
+  EXPECT_EQ(impls::qgemm_wo_heuristic(desc_of("int8", "per_channel", 64, 8960), Arch::parse("sm_89")).tile_m, 64);
+}
+
+// Every shipped config compiles for sm_80, sm_89 and sm_90 with no spills and no stack, for
+// each weight decode path (int8; e4m3: software on sm_80, cvt on sm_89+; e5m2) and each
+// scale layout. The heaviest epilogue (bias, GELU, f32 output) keeps the most registers live.
+TEST(QGemmWoCompile, ShippedConfigsCompileWithoutSpills) {
+  struct Case {
+    const char* arch;
+    const char* qw;
+    const char* scale;
+  };
+  for (const Case cs : {Case{"sm_80", "int8", "block128"}, Case{"sm_80", "fp8_e4m3", "per_channel"},
+                        Case{"sm_89", "fp8_e4m3", "block128"}, Case{"sm_89", "fp8_e5m2", "per_tensor"},
+                        Case{"sm_90", "int8", "per_channel"}, Case{"sm_90", "fp8_e4m3", "block128"}}) {
+    for (const WeightOnlyConfig& c : impls::qgemm_wo_shipped_configs()) {
+      WeightOnlyDesc d = desc_of(cs.qw, cs.scale);
+      d.bias = "bf16", d.act = "gelu_tanh", d.out = "f32";
+      const Arch arch = Arch::parse(cs.arch);
+      const KernelSpec spec = impls::qgemm_wo_spec(d, c, arch);
+      SCOPED_TRACE(spec.summary());
+      const Artifact a = compile(build_program(spec));
+      ASSERT_EQ(a.kernels.size(), 1u);
+      const KernelInfo& k = a.kernels[0];
+      EXPECT_GT(k.registers, 0) << a.log;
+      EXPECT_LE(k.registers, 255);
+      EXPECT_EQ(k.spill_stores, 0) << a.log;
+      EXPECT_EQ(k.spill_loads, 0) << a.log;
+      EXPECT_EQ(k.stack_bytes, 0) << a.log;
+      EXPECT_EQ(k.shared_bytes, 0);  // all of it is dynamic
+      std::printf("%s %s %s %s: %d registers, %.0f ms\n", cs.arch, cs.qw, cs.scale, c.str().c_str(), k.registers,
+                  a.compile_ms);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace qjit::jit
