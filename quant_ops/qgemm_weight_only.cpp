@@ -103,10 +103,12 @@ Tensor on_driver(const Tensor& t, const Device& dev, const std::shared_ptr<Drive
   return t.to(dev, driver);
 }
 
-// Rows of a K-contiguous operand as the kernel reads them: cp.async copies 16-byte chunks.
+// Rows of a K-contiguous operand as the kernel reads them: cp.async copies 16-byte chunks,
+// so a view whose rows or start are not 16-byte aligned is copied (a fresh allocation is).
 Tensor as_kernel_operand(const Tensor& t, const char* what) {
   const std::int64_t row_bytes = t.stride(0) * static_cast<std::int64_t>(t.element_size());
-  Tensor c = t.stride(1) == 1 && (t.size(0) <= 1 || row_bytes % 16 == 0) ? t : t.contiguous();
+  const bool in_place = t.stride(1) == 1 && (t.size(0) <= 1 || row_bytes % 16 == 0) && t.device_ptr() % 16 == 0;
+  const Tensor c = in_place ? t : t.clone();
   QJIT_CHECK_GEN(kOp, c.device_ptr() % 16 == 0, "{} {} do not start 16-byte aligned", what, c.describe());
   return c;
 }
