@@ -7,5 +7,6 @@ namespace qjit::cli {
 
 void add_run(CLI::App& app);
 void add_cache(CLI::App& app);
+void add_linear(CLI::App& app);
 
 }  // namespace qjit::cli

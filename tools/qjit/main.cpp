@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   qjit::cli::add_run(app);
   qjit::cli::add_cache(app);
+  qjit::cli::add_linear(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,344 @@
+#include "quant_ops/linear.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <limits>
+#include <span>
+
+#include "common/error.hpp"
+#include "quant_ops/qgemm.hpp"
+#include "quant_ops/reference/act_quant.hpp"
+#include "quant_ops/reference/weight_quant.hpp"
+#include "runtime/kernels.hpp"
+#include "runtime/safetensors.hpp"
+
+namespace qjit {
+
+namespace {
+
+using reference::GemmFamily;
+
+constexpr const char* kSub = "linear";
+
+bool is_high_precision(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
+
+std::string shape_str(const std::vector<std::int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+std::string describe(const Tensor& t) { return t.defined() ? t.describe() : "an undefined tensor"; }
+
+void check_quantizes(const ResolvedRule& rule) {
+  QJIT_CHECK_GEN(kSub, !rule.skips(),
+                 "rule '{}': weight none keeps the layer in high precision; a quantized linear needs a weight qtype "
+                 "(int8, fp8_e4m3 or fp8_e5m2)",
+                 rule.label);
+}
+
+// NOTE: the GPU kernels' shape rule, applied on every device (the cpu included) so that a
+// problem the cpu accepts never fails on sim or cuda.
+void check_weight_shape(const Tensor& w, const char* what) {
+  QJIT_CHECK_GEN(kSub, w.defined() && w.dim() == 2, "{} must be [N, K], got {}", what, describe(w));
+  const std::int64_t n = w.size(0), k = w.size(1);
+  QJIT_CHECK_GEN(kSub, n > 0 && n % 16 == 0, "{} {}: N = {} must be a positive multiple of 16", what, w.describe(), n);
+  QJIT_CHECK_GEN(kSub, k > 0 && k % 16 == 0, "{} {}: K = {} must be a positive multiple of 16", what, w.describe(), k);
+}
+
+// The logical scale shape of a weight granularity (DESIGN.md section 5).
+std::vector<std::int64_t> weight_scale_shape(Granularity g, std::int64_t n, std::int64_t k) {
+  const auto blocks = [](std::int64_t v) { return (v + reference::kBlockSize - 1) / reference::kBlockSize; };
+  switch (g) {
+    case Granularity::kPerChannel:
+      return {n};
+    case Granularity::kPerTensor:
+      return {1};
+    case Granularity::kBlock128:
+      return {blocks(n), blocks(k)};
+    default:
+      QJIT_THROW(kSub, "{} is not a weight granularity", granularity_name(g));
+  }
+}
+
+// The static activation scale: one finite f32 value > 0 (any device; one element is read).
+float static_scale_value(const Tensor& s) {
+  QJIT_CHECK_GEN(kSub, s.defined() && s.numel() == 1 && s.dtype() == DType::kF32,
+                 "the static activation scale must be one f32 value, got {}", describe(s));
+  const float v = s.to(Device::cpu()).contiguous().data_ptr<float>()[0];
+  QJIT_CHECK_GEN(kSub, std::isfinite(v) && v > 0, "the static activation scale {} must be finite and > 0", v);
+  return v;
+}
+
+DType out_dtype_of(const ResolvedRule& rule, const LinearOptions& o) { return o.out_dtype.value_or(rule.out_dtype); }
+
+// A dense cpu [M, K] copy of x and its reference view.
+struct HostRows {
+  Tensor x;
+  reference::ActView view;
+};
+
+HostRows host_rows(const Tensor& x) {
+  HostRows h;
+  const std::int64_t k = x.size(-1), m = k == 0 ? 0 : x.numel() / k;
+  h.x = x.to(Device::cpu()).contiguous().reshape({m, k});
+  h.view = reference::ActView::dense(h.x.raw_data_ptr(), h.x.dtype(), m, k);
+  return h;
+}
+
+// The reference activation quantization of a W8A8 rule: the bytes every device produces.
+reference::QuantizedActs reference_acts(const reference::ActView& v, const ResolvedRule& rule,
+                                        const std::optional<Tensor>& act_scale) {
+  if (rule.act_static_scale) return reference::quantize_static(v, rule.act, static_scale_value(*act_scale));
+  return reference::quantize_dynamic(v, rule.act, rule.act_granularity);
+}
+
+std::span<const std::uint8_t> bytes_of(const Tensor& t) {
+  return {static_cast<const std::uint8_t*>(t.raw_data_ptr()), t.nbytes()};
+}
+
+std::span<const float> floats_of(const Tensor& t) { return {t.data_ptr<float>(), static_cast<std::size_t>(t.numel())}; }
+
+Tensor run_reference(const Tensor& x, const QuantizedWeight& w, const ResolvedRule& rule, const LinearOptions& o,
+                     GemmFamily family, LinearTrace* trace) {
+  const HostRows h = host_rows(x);
+  const Tensor wq = w.q.to(Device::cpu()).contiguous(), ws = w.scales.to(Device::cpu()).contiguous();
+  std::optional<Tensor> bias;
+  if (o.bias) bias = o.bias->to(Device::cpu()).contiguous();
+  reference::GemmProblem p;
+  p.m = h.view.rows, p.n = wq.size(0), p.k = wq.size(1);
+  p.weight = {w.qtype, w.granularity, bytes_of(wq), floats_of(ws)};
+  reference::QuantizedActs qa;  // NOTE: outlives p, which points into it
+  if (family == GemmFamily::kWeightOnly) {
+    p.act.qtype = QType::kNone;
+    p.act_float = h.view;
+  } else {
+    qa = reference_acts(h.view, rule, o.act_scale);
+    p.act = reference::QuantOperand::of(qa);
+  }
+  p.epilogue.bias = bias ? bias->raw_data_ptr() : nullptr;
+  p.epilogue.bias_dtype = bias ? bias->dtype() : DType::kF32;
+  p.epilogue.activation = o.activation;
+  p.epilogue.out_dtype = out_dtype_of(rule, o);
+  const reference::GemmOutput r = reference::reference_gemm(p);
+  if (trace) trace->steps.push_back(fmt::format("reference {}", reference::gemm_family_name(family)));
+  if (r.dtype == DType::kF32) return Tensor::from_vector<float>({p.m, p.n}, r.values);
+  return Tensor::from_raw({p.m, p.n}, r.dtype, r.bits.data());
+}
+
+Tensor run_device(const Tensor& x, const QuantizedWeight& w, const ResolvedRule& rule, const LinearOptions& o,
+                  LinearTrace* trace) {
+  // NOTE: only the int8 / fp8 families with dynamic per-token or static per-tensor
+  // activations get here (check_linear rejected the rest through linear_support).
+  const ActScale mode = rule.act_static_scale ? ActScale::kStaticPerTensor : ActScale::kDynamicPerToken;
+  const QuantizedActivations qa = quantize_activations(x, rule.act, mode, o.act_scale);
+  QGemmOptions g;
+  g.act_granularity = rule.act_static_scale ? Granularity::kPerTensor : Granularity::kPerToken;
+  g.weight_granularity = w.granularity;
+  g.bias = o.bias;
+  g.activation = o.activation;
+  g.out_dtype = out_dtype_of(rule, o);
+  g.config = o.config;
+  Tensor y = qgemm(qa.q, qa.scales, w.q, w.scales, g);
+  if (trace) {
+    const jit::Arch arch = target_arch(*x.storage()->driver());
+    const auto config = o.config ? *o.config : jit::impls::qgemm_heuristic(qgemm_desc(qa.q, w.q, g), arch);
+    trace->steps.push_back(fmt::format("act_quant {} {}", rule.act_static_scale ? "static_per_tensor" : "per_token",
+                                       qtype_name(rule.act)));
+    trace->steps.push_back(fmt::format("qgemm {}", config.str()));
+  }
+  return y;
+}
+
+}  // namespace
+
+GemmFamily linear_family(const ResolvedRule& rule) {
+  check_quantizes(rule);
+  if (rule.act == QType::kNone) return GemmFamily::kWeightOnly;
+  if (rule.weight_granularity == Granularity::kBlock128) return GemmFamily::kBlockFp8;
+  return rule.weight == QType::kInt8 ? GemmFamily::kInt8 : GemmFamily::kFp8;
+}
+
+bool linear_support(const ResolvedRule& rule, const Device& device, std::string* why) {
+  const GemmFamily family = linear_family(rule);
+  if (device.is_host()) return true;  // the reference runs every family
+  auto no = [&](const std::string& what) {
+    if (why) {
+      *why = fmt::format("rule '{}' ({} family) is not supported on device {} yet: {}", rule.label,
+                         reference::gemm_family_name(family), device.str(), what);
+    }
+    return false;
+  };
+  switch (family) {
+    case GemmFamily::kWeightOnly:
+      return no("the weight-only GEMM kernel has not landed (runs on cpu)");
+    case GemmFamily::kBlockFp8:
+      return no("the block-fp8 GEMM kernel has not landed (runs on cpu)");
+    case GemmFamily::kInt8:
+    case GemmFamily::kFp8:
+      if (!rule.act_static_scale && rule.act_granularity == Granularity::kPerTensor) {
+        return no("dynamic per_tensor activation quantization has not landed (runs on cpu)");
+      }
+      return true;
+  }
+  return no("unknown family");
+}
+
+void check_linear(const Tensor& x, const Tensor& w, const ResolvedRule& rule, const LinearOptions& o) {
+  const GemmFamily family = linear_family(rule);
+  const std::string_view fam = reference::gemm_family_name(family);
+  QJIT_CHECK_GEN(kSub, x.defined() && x.dim() >= 1, "the input must be [..., K], got {}", describe(x));
+  QJIT_CHECK_GEN(kSub, is_high_precision(x.dtype()), "the input must be f32, f16 or bf16, got {}", x.describe());
+  QJIT_CHECK_GEN(kSub, family != GemmFamily::kWeightOnly || x.dtype() != DType::kF32,
+                 "rule '{}' is weight-only (act none): its GEMM runs on the f16 / bf16 input itself, so the input "
+                 "must be f16 or bf16, got {}",
+                 rule.label, x.describe());
+  check_weight_shape(w, "the weights");
+  const std::int64_t n = w.size(0), k = w.size(1);
+  QJIT_CHECK_GEN(kSub, x.size(-1) == k, "the input {} has K = {}, the weights {} have K = {}", x.describe(), x.size(-1),
+                 w.describe(), k);
+  const std::int64_t m = x.numel() / k;
+  QJIT_CHECK_GEN(kSub, m <= std::numeric_limits<int>::max(), "the input {} has {} rows; at most 2^31 - 1 are supported",
+                 x.describe(), m);
+  QJIT_CHECK_GEN(kSub, family != GemmFamily::kInt8 || k <= reference::kMaxInt8K,
+                 "rule '{}' ({} family): K = {} could overflow the int32 accumulator (127 * 127 * K > 2^31 - 1); "
+                 "K must be <= {}",
+                 rule.label, fam, k, reference::kMaxInt8K);
+  if (o.bias) {
+    const Tensor& b = *o.bias;
+    QJIT_CHECK_GEN(kSub, b.defined() && b.dim() == 1 && b.size(0) == n, "the bias must be [N] = [{}], got {}", n,
+                   describe(b));
+    QJIT_CHECK_GEN(kSub, is_high_precision(b.dtype()), "the bias must be f32, f16 or bf16, got {}", b.describe());
+  }
+  if (rule.act_static_scale) {
+    QJIT_CHECK_GEN(kSub, o.act_scale.has_value(),
+                   "rule '{}' has a static (calibrated) activation scale (act_static_scale=true): give the scale "
+                   "(qjit linear: --act-scale)",
+                   rule.label);
+    static_scale_value(*o.act_scale);
+  } else {
+    QJIT_CHECK_GEN(kSub, !o.act_scale.has_value(),
+                   "rule '{}' quantizes activations {}: a static activation scale was given, but the rule does not "
+                   "have act_static_scale=true",
+                   rule.label, family == GemmFamily::kWeightOnly ? "not at all (weight-only)" : "dynamically");
+  }
+  const DType out = out_dtype_of(rule, o);
+  QJIT_CHECK_GEN(kSub, is_high_precision(out), "the output dtype {} is not f32, f16 or bf16", dtype_name(out));
+  const Device dev = x.device();
+  std::string why;
+  QJIT_CHECK_GEN(kSub, linear_support(rule, dev, &why), "{}", why);
+  if (!dev.is_host() && family == GemmFamily::kFp8) {
+    const jit::Arch arch = target_arch(*x.storage()->driver());
+    QJIT_CHECK_GEN(kSub, arch.number >= 89, "rule '{}' ({} family) needs fp8 mma, sm_89 or newer; device {} is {}",
+                   rule.label, fam, dev.str(), arch.str());
+  }
+}
+
+QuantizedWeight quantize_weight(const Tensor& w, const ResolvedRule& rule) {
+  check_quantizes(rule);
+  check_weight_shape(w, "the weights");
+  QJIT_CHECK_GEN(kSub, is_high_precision(w.dtype()), "the weights to quantize must be f32, f16 or bf16, got {}",
+                 w.describe());
+  const Tensor host = w.to(Device::cpu()).contiguous();
+  const std::int64_t n = host.size(0), k = host.size(1);
+  const auto view = reference::WeightView::dense(host.raw_data_ptr(), host.dtype(), n, k);
+  const reference::QuantizedWeights qw = reference::quantize_weights(view, rule.weight, rule.weight_granularity);
+  QuantizedWeight out;
+  out.qtype = rule.weight;
+  out.granularity = rule.weight_granularity;
+  out.q = Tensor::from_raw({n, k}, qtype_storage(rule.weight), qw.q.data());
+  out.scales = Tensor::from_vector<float>(weight_scale_shape(rule.weight_granularity, n, k), qw.scales);
+  if (!w.device().is_host()) {
+    const auto driver = w.storage()->driver();
+    out.q = out.q.to(w.device(), driver);
+    out.scales = out.scales.to(w.device(), driver);
+  }
+  return out;
+}
+
+QuantizedWeight quantize_weight(const Tensor& w, const Rule& rule) { return quantize_weight(w, rule.resolve()); }
+
+QuantizedWeight quantized_weight_from(const Tensor& q, const Tensor& scales, const ResolvedRule& rule) {
+  check_quantizes(rule);
+  QJIT_CHECK_GEN(kSub, q.defined(), "pre-quantized weights: an undefined tensor");
+  const DType want = qtype_storage(rule.weight);
+  QJIT_CHECK_GEN(kSub, q.dtype() == want,
+                 "rule '{}' quantizes weights to {}: pre-quantized weights must be {} (safetensors {}), got {}",
+                 rule.label, qtype_name(rule.weight), dtype_name(want), safetensors_dtype_name(want), q.describe());
+  check_weight_shape(q, "pre-quantized weights");
+  const std::int64_t n = q.size(0), k = q.size(1);
+  const std::vector<std::int64_t> logical = weight_scale_shape(rule.weight_granularity, n, k);
+  const std::string_view g = granularity_name(rule.weight_granularity);
+  QJIT_CHECK_GEN(kSub, scales.defined() && scales.dtype() == DType::kF32,
+                 "weight scales must be f32 (rule '{}': {} scales {}), got {}", rule.label, g, shape_str(logical),
+                 describe(scales));
+  // The layouts vLLM and LightX2V store besides the logical one.
+  std::vector<std::vector<std::int64_t>> accepted = {logical};
+  if (rule.weight_granularity == Granularity::kPerChannel) accepted.push_back({n, 1});
+  if (rule.weight_granularity == Granularity::kPerTensor) accepted.insert(accepted.end(), {{}, {1, 1}});
+  bool ok = false;
+  for (const auto& s : accepted) ok = ok || scales.shape() == s;
+  QJIT_CHECK_GEN(kSub, ok, "weight scales {} do not fit rule '{}': {} scales of weights [{}, {}] are {}",
+                 scales.describe(), rule.label, g, n, k, shape_str(logical));
+  QuantizedWeight out;
+  out.qtype = rule.weight;
+  out.granularity = rule.weight_granularity;
+  out.q = q;
+  out.scales = scales.contiguous().reshape(logical);
+  return out;
+}
+
+Tensor linear_forward(const Tensor& x, const QuantizedWeight& w, const ResolvedRule& rule, const LinearOptions& o,
+                      LinearTrace* trace) {
+  check_linear(x, w.q, rule, o);
+  QJIT_CHECK_GEN(kSub, w.qtype == rule.weight && w.granularity == rule.weight_granularity,
+                 "the weights were quantized {} {}, rule '{}' wants {} {}", qtype_name(w.qtype),
+                 granularity_name(w.granularity), rule.label, qtype_name(rule.weight),
+                 granularity_name(rule.weight_granularity));
+  QJIT_CHECK_GEN(kSub, w.q.dtype() == qtype_storage(w.qtype), "{} weights hold {}", qtype_name(w.qtype),
+                 w.q.describe());
+  const auto logical = weight_scale_shape(w.granularity, w.n(), w.k());
+  QJIT_CHECK_GEN(kSub, w.scales.defined() && w.scales.dtype() == DType::kF32 && w.scales.shape() == logical,
+                 "{} weight scales must be f32 {}, got {}", granularity_name(w.granularity), shape_str(logical),
+                 describe(w.scales));
+  const GemmFamily family = linear_family(rule);
+  if (trace) {
+    trace->family = family;
+    trace->device = x.device().str();
+    trace->arch = x.device().is_host() ? "" : target_arch(*x.storage()->driver()).str();
+    trace->steps.clear();
+  }
+  Tensor y = x.device().is_host() ? run_reference(x, w, rule, o, family, trace) : run_device(x, w, rule, o, trace);
+  std::vector<std::int64_t> shape(x.shape().begin(), x.shape().end() - 1);
+  shape.push_back(w.n());
+  return y.view(shape);
+}
+
+Tensor linear_forward(const Tensor& x, const QuantizedWeight& w, const Rule& rule, const LinearOptions& o,
+                      LinearTrace* trace) {
+  return linear_forward(x, w, rule.resolve(), o, trace);
+}
+
+QuantizedActivations quantize_linear_input(const Tensor& x, const ResolvedRule& rule,
+                                           const std::optional<Tensor>& act_scale) {
+  const GemmFamily family = linear_family(rule);
+  QJIT_CHECK_GEN(kSub, family != GemmFamily::kWeightOnly,
+                 "rule '{}' is weight-only (act none): the input is not quantized", rule.label);
+  QJIT_CHECK_GEN(kSub, x.defined() && x.dim() >= 1 && is_high_precision(x.dtype()),
+                 "the input must be an f32, f16 or bf16 tensor [..., K], got {}", describe(x));
+  QJIT_CHECK_GEN(kSub, !rule.act_static_scale || act_scale.has_value(),
+                 "rule '{}' has a static activation scale: give it", rule.label);
+  const HostRows h = host_rows(x);
+  const reference::QuantizedActs qa = reference_acts(h.view, rule, act_scale);
+  QuantizedActivations out;
+  out.q = Tensor::from_raw({qa.rows, qa.cols}, qtype_storage(qa.qtype), qa.q.data());
+  std::vector<std::int64_t> scale_shape = {static_cast<std::int64_t>(qa.scales.size())};
+  if (qa.granularity == Granularity::kGroup128) {
+    scale_shape = {qa.rows, (qa.cols + reference::kGroupSize - 1) / reference::kGroupSize};
+  }
+  out.scales = Tensor::from_vector<float>(scale_shape, qa.scales);
+  return out;
+}
+
+}  // namespace qjit

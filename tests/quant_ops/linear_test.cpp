@@ -1,0 +1,398 @@
+// The linear layer op (quant_ops/linear.hpp): every rule family on cpu against the reference
+// composition written out here (reference activation and weight quantization +
+// reference_gemm), byte for byte; every family near the float64 ideal; pre-quantized weights;
+// every validation error; and on sim the families wired there against cpu (int8 bit for
+// bit, fp8 within a derived NMSE bound).
+
+#include "quant_ops/linear.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "device_test_util.hpp"
+#include "quant_ops/reference/gemm.hpp"
+#include "runtime/kernels.hpp"
+
+namespace qjit {
+namespace {
+
+using reference::Activation;
+using reference::GemmFamily;
+
+std::vector<float> gaussian(std::size_t n, unsigned seed, float sigma = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, sigma);
+  std::vector<float> v(n);
+  for (auto& x : v) x = normal(rng);
+  return v;
+}
+
+Tensor randn(std::vector<std::int64_t> shape, DType dtype, unsigned seed, float sigma = 1.0f) {
+  std::int64_t n = 1;
+  for (auto s : shape) n *= s;
+  return Tensor::from_vector<float>(std::move(shape), gaussian(static_cast<std::size_t>(n), seed, sigma), dtype);
+}
+
+ResolvedRule rule_of(const std::string& text) { return Rule::parse_one(text).resolve(); }
+
+// The reference composition of one linear layer, written out from the reference API alone:
+// what linear_forward on the cpu must reproduce byte for byte.
+Tensor compose(const Tensor& x, const Tensor& w, const ResolvedRule& rule, const LinearOptions& o) {
+  const std::int64_t k = x.size(-1), m = x.numel() / k, n = w.size(0);
+  const auto xv = reference::ActView::dense(x.raw_data_ptr(), x.dtype(), m, k);
+  const auto wv = reference::WeightView::dense(w.raw_data_ptr(), w.dtype(), n, k);
+  const reference::QuantizedWeights qw = reference::quantize_weights(wv, rule.weight, rule.weight_granularity);
+  reference::GemmEpilogue e;
+  if (o.bias) e.bias = o.bias->raw_data_ptr(), e.bias_dtype = o.bias->dtype();
+  e.activation = o.activation;
+  e.out_dtype = o.out_dtype.value_or(rule.out_dtype);
+  reference::QuantizedActs qa;
+  reference::GemmOutput r;
+  if (rule.act == QType::kNone) {
+    r = reference::reference_gemm(reference::make_gemm_problem(xv, qw, e));
+  } else {
+    qa = rule.act_static_scale ? reference::quantize_static(xv, rule.act, o.act_scale->item_f32(0))
+                               : reference::quantize_dynamic(xv, rule.act, rule.act_granularity);
+    r = reference::reference_gemm(reference::make_gemm_problem(qa, qw, e));
+  }
+  if (e.out_dtype == DType::kF32) return Tensor::from_vector<float>({m, n}, r.values);
+  return Tensor::from_raw({m, n}, e.out_dtype, r.bits.data());
+}
+
+void expect_same_bytes(const Tensor& got, const Tensor& want, const std::string& what) {
+  ASSERT_EQ(got.dtype(), want.dtype()) << what;
+  ASSERT_EQ(got.numel(), want.numel()) << what;
+  const Tensor g = got.to(Device::cpu()).contiguous();
+  EXPECT_EQ(std::memcmp(g.raw_data_ptr(), want.raw_data_ptr(), want.nbytes()), 0) << what;
+}
+
+struct FamilyCase {
+  std::string rule;
+  GemmFamily family;
+  DType x_dtype;
+};
+
+// One rule per family and activation scaling; shapes with N and K not multiples of 128 (partial
+// block128 blocks and group128 groups), x of rank 3 (flattened to M = 2 * 5 rows).
+const std::vector<FamilyCase>& family_cases() {
+  static const std::vector<FamilyCase> cases = {
+      {"int8", GemmFamily::kInt8, DType::kBF16},
+      {"int8-per-tensor", GemmFamily::kInt8, DType::kF32},
+      {"int8-static", GemmFamily::kInt8, DType::kF16},
+      {"weight=int8,weight_granularity=per_tensor,act_granularity=per_token", GemmFamily::kInt8, DType::kBF16},
+      {"fp8", GemmFamily::kFp8, DType::kBF16},
+      {"fp8-e5m2", GemmFamily::kFp8, DType::kF32},
+      {"weight=fp8_e4m3,act_static_scale=true", GemmFamily::kFp8, DType::kBF16},
+      {"weight=fp8_e5m2,act_granularity=per_tensor", GemmFamily::kFp8, DType::kBF16},
+      {"fp8-block128", GemmFamily::kBlockFp8, DType::kBF16},
+      {"int8-weight-only", GemmFamily::kWeightOnly, DType::kBF16},
+      {"weight=fp8_e4m3,act=none,weight_granularity=per_tensor", GemmFamily::kWeightOnly, DType::kF16},
+  };
+  return cases;
+}
+
+LinearOptions options_for(const ResolvedRule& rule, std::int64_t n, unsigned seed) {
+  LinearOptions o;
+  o.bias = randn({n}, DType::kBF16, seed + 7);
+  if (rule.act_static_scale) o.act_scale = Tensor::from_vector<float>({1}, std::vector<float>{3.5f / 127.0f});
+  return o;
+}
+
+TEST(Linear, EveryFamilyOnCpuIsTheReferenceComposition) {
+  const std::int64_t n = 144, k = 272;
+  unsigned seed = 1;
+  for (const FamilyCase& c : family_cases()) {
+    const ResolvedRule rule = rule_of(c.rule);
+    EXPECT_EQ(linear_family(rule), c.family) << c.rule;
+    for (DType out : {DType::kBF16, DType::kF32}) {
+      for (Activation act : {Activation::kNone, Activation::kGeluTanh}) {
+        const std::string what =
+            c.rule + " out=" + std::string(dtype_name(out)) + (act == Activation::kNone ? "" : " gelu");
+        SCOPED_TRACE(what);
+        const Tensor x = randn({2, 5, k}, c.x_dtype, ++seed);
+        const Tensor w = randn({n, k}, DType::kBF16, ++seed, 0.05f);
+        LinearOptions o = options_for(rule, n, seed);
+        o.out_dtype = out;
+        o.activation = act;
+        LinearTrace trace;
+        const Tensor y = linear_forward(x, quantize_weight(w, rule), rule, o, &trace);
+        EXPECT_EQ(y.shape(), (std::vector<std::int64_t>{2, 5, n}));
+        EXPECT_EQ(trace.family, c.family);
+        EXPECT_EQ(trace.device, "cpu");
+        expect_same_bytes(y, compose(x, w, rule, o), what);
+      }
+    }
+  }
+}
+
+// Accuracy against the float64 ideal (no quantization), for each family, as
+// gemm_nmse_test.cpp derives it: x ~ N(0, 1), w ~ N(0, 0.05²) (the scale cancels in the
+// NMSE); NMSE ≈ r_x + r_w + r_out with the relative noise power of each quantized operand:
+// int8 r <= (5/127)² / 12 = 1.29e-4 (amax < 5σ for groups of <= 16384 values), e4m3
+// 2^-6 / 12 = 1.30e-3, e5m2 2^-4 / 12 = 5.21e-3 (per value, fraction bits), and the f32
+// output adds nothing. A static per-tensor scale of 5 / qmax (the same amax bound) has the
+// int8 bound; for fp8 a static scale only moves values between binades (same relative
+// error). Weight-only: x is used as given, so only r_w. Here with f32 output and x in f32
+// (bf16 for weight-only, which the ideal sees exactly). Any layout or scale mix-up gives
+// NMSE ~ 1.
+TEST(Linear, EveryFamilyIsNearTheIdeal) {
+  const std::int64_t m = 33, n = 160, k = 384;
+  auto r_of = [](QType q) {
+    switch (q) {
+      case QType::kInt8:
+        return (5.0 / 127.0) * (5.0 / 127.0) / 12.0;
+      case QType::kE4M3:
+        return 0x1p-6 / 12.0;
+      case QType::kE5M2:
+        return 0x1p-4 / 12.0;
+      default:
+        return 0.0;
+    }
+  };
+  unsigned seed = 100;
+  for (const FamilyCase& c : family_cases()) {
+    SCOPED_TRACE(c.rule);
+    const ResolvedRule rule = rule_of(c.rule);
+    const DType xt = rule.act == QType::kNone ? c.x_dtype : DType::kF32;
+    const Tensor x = randn({m, k}, xt, ++seed), w = randn({n, k}, DType::kF32, ++seed, 0.05f);
+    LinearOptions o;
+    o.out_dtype = DType::kF32;
+    if (rule.act_static_scale) {
+      o.act_scale = Tensor::from_vector<float>({1}, std::vector<float>{5.0f / qtype_max(rule.act)});
+    }
+    const auto got = linear_forward(x, quantize_weight(w, rule), rule, o).to_f32_vector();
+    const auto ideal = reference::ideal_gemm(reference::ActView::dense(x.raw_data_ptr(), xt, m, k),
+                                             reference::WeightView::dense(w.raw_data_ptr(), DType::kF32, n, k), {});
+    const double bound = r_of(rule.act) + r_of(rule.weight);
+    const double e = reference::nmse(got, ideal);
+    EXPECT_LE(e, bound);
+    EXPECT_GT(e, 0.0);
+  }
+}
+
+TEST(Linear, PreQuantizedWeightsGiveTheSameResult) {
+  const ResolvedRule rule = rule_of("int8");
+  const Tensor x = randn({7, 64}, DType::kBF16, 3), w = randn({32, 64}, DType::kF32, 4);
+  const QuantizedWeight qw = quantize_weight(w, rule);
+  EXPECT_EQ(qw.q.dtype(), DType::kI8);
+  EXPECT_EQ(qw.scales.shape(), (std::vector<std::int64_t>{32}));
+  const Tensor want = linear_forward(x, qw, rule);
+  // The logical layout, and vLLM's [N, 1].
+  for (const Tensor& s : {qw.scales, qw.scales.reshape({32, 1})}) {
+    const QuantizedWeight given = quantized_weight_from(qw.q, s, rule);
+    EXPECT_EQ(given.scales.shape(), (std::vector<std::int64_t>{32}));
+    expect_same_bytes(linear_forward(x, given, rule), want, s.describe());
+  }
+  // block128 scales of N = 144, K = 272: [2, 3].
+  const ResolvedRule block = rule_of("fp8-block128");
+  const QuantizedWeight bw = quantize_weight(randn({144, 272}, DType::kF32, 5), block);
+  EXPECT_EQ(bw.q.dtype(), DType::kE4M3);
+  EXPECT_EQ(bw.scales.shape(), (std::vector<std::int64_t>{2, 3}));
+  EXPECT_NO_THROW(quantized_weight_from(bw.q, bw.scales, block));
+  // per_tensor: [1], [] and [1, 1].
+  const ResolvedRule pt = rule_of("int8-per-tensor");
+  const QuantizedWeight tw = quantize_weight(randn({16, 32}, DType::kF32, 6), pt);
+  EXPECT_EQ(tw.scales.shape(), (std::vector<std::int64_t>{1}));
+  for (std::vector<std::int64_t> shape : {std::vector<std::int64_t>{}, std::vector<std::int64_t>{1, 1}}) {
+    EXPECT_EQ(quantized_weight_from(tw.q, tw.scales.reshape(shape), pt).scales.shape(), (std::vector<std::int64_t>{1}));
+  }
+}
+
+// Runs fn, expecting a qjit::Error whose message holds every one of `parts`.
+void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
+  try {
+    fn();
+    ADD_FAILURE() << "no error; expected one mentioning " << parts.front();
+  } catch (const Error& e) {
+    for (const auto& p : parts) EXPECT_NE(e.message().find(p), std::string::npos) << e.message() << "\nwants: " << p;
+  }
+}
+
+TEST(Linear, ValidationErrorsNameTheProblem) {
+  const ResolvedRule int8 = rule_of("int8"), stat = rule_of("int8-static"), wo = rule_of("int8-weight-only");
+  const Tensor x = randn({4, 64}, DType::kBF16, 1), w = randn({32, 64}, DType::kF32, 2);
+  const QuantizedWeight qw = quantize_weight(w, int8);
+  const Tensor one = Tensor::from_vector<float>({1}, std::vector<float>{0.05f});
+
+  expect_error([&] { quantize_weight(w, rule_of("weight=none")); }, {"weight none", "high precision"});
+  expect_error([&] { linear_forward(Tensor::zeros({4, 64}, DType::kI8), qw, int8); }, {"f32, f16 or bf16", "int8"});
+  expect_error([&] { linear_forward(randn({4, 48}, DType::kBF16, 1), qw, int8); }, {"K = 48", "K = 64"});
+  expect_error([&] { quantize_weight(randn({40, 64}, DType::kF32, 1), int8); }, {"N = 40", "multiple of 16"});
+  expect_error([&] { quantize_weight(randn({32, 40}, DType::kF32, 1), int8); }, {"K = 40", "multiple of 16"});
+  expect_error([&] { quantize_weight(randn({32}, DType::kF32, 1), int8); }, {"[N, K]", "shape=[32]"});
+  expect_error([&] { quantize_weight(Tensor::zeros({32, 64}, DType::kI8), int8); }, {"f32, f16 or bf16"});
+  {
+    LinearOptions o;
+    o.bias = randn({31}, DType::kF32, 1);
+    expect_error([&] { linear_forward(x, qw, int8, o); }, {"bias", "[N] = [32]", "shape=[31]"});
+  }
+  expect_error([&] { linear_forward(x, quantize_weight(w, stat), stat); }, {"static", "act_static_scale"});
+  {
+    LinearOptions o;
+    o.act_scale = one;
+    expect_error([&] { linear_forward(x, qw, int8, o); }, {"dynamically", "act_static_scale=true"});
+    expect_error([&] { linear_forward(x, quantize_weight(w, wo), wo, o); }, {"weight-only"});
+    o.act_scale = Tensor::from_vector<float>({1}, std::vector<float>{-1.0f});
+    expect_error([&] { linear_forward(x, quantize_weight(w, stat), stat, o); }, {"finite and > 0"});
+    o.act_scale = Tensor::from_vector<float>({2}, std::vector<float>{1.0f, 1.0f});
+    expect_error([&] { linear_forward(x, quantize_weight(w, stat), stat, o); }, {"one f32 value"});
+  }
+  expect_error(
+      [&] {
+        linear_forward(randn({4, 64}, DType::kF32, 1), quantize_weight(w, wo), wo);
+      },
+      {"weight-only", "f16 or bf16"});
+  // Weights quantized under another rule.
+  expect_error([&] { linear_forward(x, quantize_weight(w, rule_of("fp8")), int8); }, {"fp8_e4m3", "int8"});
+  // Pre-quantized weights: dtype and scale shape, naming what is expected.
+  expect_error(
+      [&] {
+        quantized_weight_from(Tensor::zeros({32, 64}, DType::kE4M3), qw.scales, int8);
+      },
+      {"int8", "I8", "fp8_e4m3"});
+  expect_error([&] { quantized_weight_from(qw.q, Tensor::zeros({16}, DType::kF32), int8); },
+               {"per_channel", "[32]", "shape=[16]"});
+  expect_error([&] { quantized_weight_from(qw.q, Tensor::zeros({32}, DType::kBF16), int8); }, {"f32", "bf16"});
+  const ResolvedRule block = rule_of("fp8-block128");
+  expect_error(
+      [&] {
+        quantized_weight_from(Tensor::zeros({144, 272}, DType::kE4M3), Tensor::zeros({2}, DType::kF32), block);
+      },
+      {"block128", "[2, 3]"});
+  // int8 K bound (checked before any work, on the shapes alone).
+  expect_error(
+      [&] {
+        check_linear(Tensor::zeros({1, 133152}, DType::kBF16), Tensor::zeros({16, 133152}, DType::kI8), int8, {});
+      },
+      {"K = 133152", "int32"});
+  // A weight-only rule has no quantized input to dump.
+  expect_error([&] { quantize_linear_input(x, wo); }, {"weight-only"});
+}
+
+TEST(Linear, QuantizedInputHasTheLogicalLayouts) {
+  const Tensor x = randn({3, 2, 272}, DType::kBF16, 9);
+  const auto per_token = quantize_linear_input(x, rule_of("int8"));
+  EXPECT_EQ(per_token.q.shape(), (std::vector<std::int64_t>{6, 272}));
+  EXPECT_EQ(per_token.scales.shape(), (std::vector<std::int64_t>{6}));
+  const auto group = quantize_linear_input(x, rule_of("fp8-block128"));
+  EXPECT_EQ(group.q.dtype(), DType::kE4M3);
+  EXPECT_EQ(group.scales.shape(), (std::vector<std::int64_t>{6, 3}));
+  EXPECT_EQ(quantize_linear_input(x, rule_of("int8-per-tensor")).scales.shape(), (std::vector<std::int64_t>{1}));
+  const Tensor s = Tensor::from_vector<float>({1}, std::vector<float>{0.25f});
+  const auto stat = quantize_linear_input(x, rule_of("int8-static"), s);
+  EXPECT_EQ(stat.scales.item_f32(0), 0.25f);
+  // The bytes the reference gives.
+  const Tensor flat = x.reshape({6, 272});
+  const auto ref = reference::quantize_dynamic(reference::ActView::dense(flat.raw_data_ptr(), DType::kBF16, 6, 272),
+                                               QType::kInt8, Granularity::kPerToken);
+  EXPECT_EQ(std::memcmp(per_token.q.raw_data_ptr(), ref.q.data(), ref.q.size()), 0);
+  EXPECT_EQ(per_token.scales.to_f32_vector(), ref.scales);
+}
+
+// ---- sim --------------------------------------------------------------------------------
+
+bool sim_ready(std::string& why) { return test::device_available(Device::sim(), why); }
+
+// int8 W8A8 without GELU: bit-identical to the cpu (DESIGN.md section 5), for dynamic
+// per-token and static per-tensor activations, per-channel and per-tensor weights, with
+// tails (M = 7) and a rank-3 input.
+TEST(LinearSim, Int8IsBitIdenticalToTheCpu) {
+  std::string why;
+  if (!sim_ready(why)) GTEST_SKIP() << "sim unavailable: " << why;
+  const std::int64_t n = 48, k = 160;
+  unsigned seed = 20;
+  for (const std::string text : {"int8", "int8-static", "weight=int8,weight_granularity=per_tensor"}) {
+    for (DType out : {DType::kBF16, DType::kF32}) {
+      SCOPED_TRACE(text + " " + std::string(dtype_name(out)));
+      const ResolvedRule rule = rule_of(text);
+      const Tensor x = randn({1, 7, k}, DType::kBF16, ++seed), w = randn({n, k}, DType::kF32, ++seed, 0.05f);
+      LinearOptions o = options_for(rule, n, seed);
+      o.out_dtype = out;
+      const QuantizedWeight qw = quantize_weight(w, rule);
+      const Tensor want = linear_forward(x, qw, rule, o);
+      LinearTrace trace;
+      const Tensor y = linear_forward(x.to(Device::sim()), qw, rule, o, &trace);
+      EXPECT_EQ(y.device(), Device::sim());
+      EXPECT_EQ(y.shape(), want.shape());
+      EXPECT_EQ(trace.device, "sim");
+      EXPECT_FALSE(trace.arch.empty());
+      ASSERT_EQ(trace.steps.size(), 2u);
+      EXPECT_EQ(trace.steps[1].rfind("qgemm ", 0), 0u) << trace.steps[1];
+      expect_same_bytes(y, want, text);
+    }
+  }
+}
+
+// fp8 on sim against the cpu. The two multiply the same codes (activation quantization is
+// bit-identical on every device), so each product p_k is the same exact fp32 number; they
+// differ only in the summation (qgemm_sim_test.cpp derives it): the reference rounds <= 127
+// times per 128-K block and nb = ceil(K/128) times adding blocks, the kernel's mma at most 4
+// times per block, so |acc_sim - acc_cpu| <= γ Σ_k |p_k| |s| with γ = 1.01 (127 + 4 + 2 nb) u,
+// u = 2^-24, and |s| Σ_k |p_k| = Σ_k |deq(a)_k deq(w)_k| up to 2 u (the dequantized values
+// carry one rounding each; the factor 1.02 covers it). The epilogue's fma rounds once on
+// each side (2 u |y|) and the f32 output adds nothing: e_i = 1.02 γ A_i + 2 u |y_i|, and
+// NMSE <= Σ e_i² / Σ y_i².
+TEST(LinearSim, Fp8IsWithinTheSummationBound) {
+  std::string why;
+  if (!sim_ready(why)) GTEST_SKIP() << "sim unavailable: " << why;
+  if (target_arch(*driver_for(Device::sim())).number < 89) GTEST_SKIP() << "fp8 mma needs sm_89+";
+  const std::int64_t m = 7, n = 48, k = 384;
+  unsigned seed = 40;
+  for (const std::string text : {"fp8", "weight=fp8_e5m2,act_static_scale=true"}) {
+    SCOPED_TRACE(text);
+    const ResolvedRule rule = rule_of(text);
+    const Tensor x = randn({m, k}, DType::kBF16, ++seed), w = randn({n, k}, DType::kF32, ++seed, 0.05f);
+    LinearOptions o = options_for(rule, n, seed);
+    o.out_dtype = DType::kF32;
+    const QuantizedWeight qw = quantize_weight(w, rule);
+    const auto want = linear_forward(x, qw, rule, o).to_f32_vector();
+    const auto got = linear_forward(x.to(Device::sim()), qw, rule, o).to(Device::cpu()).to_f32_vector();
+    const QuantizedActivations qa = quantize_linear_input(x, rule, o.act_scale);
+    const auto a = qa.q.to_f32_vector(), wq = qw.q.to_f32_vector();  // decoded codes
+    const auto sa = qa.scales.to_f32_vector(), sw = qw.scales.to_f32_vector();
+    const double u = 0x1p-24, gamma = 1.01 * (127 + 4 + 2 * ((k + 127) / 128)) * u;
+    double num = 0, den = 0;
+    for (std::int64_t i = 0; i < m; ++i) {
+      for (std::int64_t j = 0; j < n; ++j) {
+        double abs_sum = 0;
+        for (std::int64_t kk = 0; kk < k; ++kk) abs_sum += std::fabs(double(a[i * k + kk]) * wq[j * k + kk]);
+        const double s = double(sa[sa.size() == 1 ? 0 : i]) * sw[j];
+        const double y = want[i * n + j];
+        const double e = 1.02 * gamma * std::fabs(s) * abs_sum + 2 * u * std::fabs(y);
+        num += e * e, den += y * y;
+      }
+    }
+    const double got_nmse = reference::nmse(got, std::vector<double>(want.begin(), want.end()));
+    EXPECT_LE(got_nmse, num / den);
+    std::printf("%s: NMSE %.3g (bound %.3g)\n", text.c_str(), got_nmse, num / den);
+  }
+}
+
+// The families whose device op has not landed: a clear error naming the rule, the family and
+// the device, before any work — never a silent fallback.
+TEST(LinearSim, UnwiredFamiliesSayWhatIsMissing) {
+  std::string why;
+  if (!sim_ready(why)) GTEST_SKIP() << "sim unavailable: " << why;
+  const Tensor x = randn({4, 128}, DType::kBF16, 1).to(Device::sim());
+  const Tensor w = randn({32, 128}, DType::kF32, 2);
+  for (const std::string text : {"fp8-block128", "int8-weight-only", "int8-per-tensor"}) {
+    const ResolvedRule rule = rule_of(text);
+    std::string msg;
+    if (linear_support(rule, Device::sim(), &msg)) continue;  // wired since
+    expect_error([&] { linear_forward(x, quantize_weight(w, rule), rule); },
+                 {rule.label, std::string(reference::gemm_family_name(linear_family(rule))), "sim"});
+  }
+  EXPECT_TRUE(linear_support(rule_of("int8"), Device::sim()));
+  EXPECT_TRUE(linear_support(rule_of("fp8-block128"), Device::cpu()));
+}
+
+}  // namespace
+}  // namespace qjit
