@@ -13,15 +13,19 @@ namespace qjit {
 enum class ActScale {
   kDynamicPerToken,   // one scale per row, computed from the row
   kStaticPerTensor,   // one given (calibrated) scale
+  kDynamicPerTensor,  // one scale computed from the whole tensor (any NaN/Inf: all outputs NaN)
+  kDynamicGroup128,   // one scale per 1x128 group along K (the last group of a row may be partial)
 };
 
 struct QuantizedActivations {
   Tensor q;       // [M, K] int8 or fp8 codes, on x's device
-  Tensor scales;  // f32: [M] (per-token) or [1] (static: the given scale)
+  Tensor scales;  // f32: [M] (per-token), [1] (per-tensor; static: the given scale) or
+                  // [M, ceil(K/128)] row-major (group128)
 };
 
 // x: [M, K] (or [..., K], flattened to rows) f32/f16/bf16 with unit stride along K.
-// static_scale: a 1-element f32 tensor on x's device (or on cpu), finite and > 0.
+// static_scale: a 1-element f32 tensor on x's device (or on cpu), finite and > 0; given with
+// kStaticPerTensor only.
 QuantizedActivations quantize_activations(const Tensor& x, QType qtype, ActScale mode,
                                           const std::optional<Tensor>& static_scale = std::nullopt);
 

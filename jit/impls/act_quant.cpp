@@ -8,14 +8,57 @@ namespace qjit::jit::impls {
 Family act_quant_family() {
   return {"act_quant",
           "impls/act_quant.cuh",
-          {"qjit::kernels::act_quant_per_token", "qjit::kernels::act_quant_static"},
-          {"kIn", "kOut", "kThreads"}};
+          {"qjit::kernels::act_quant_per_token", "qjit::kernels::act_quant_static",
+           "qjit::kernels::act_quant_tensor_amax", "qjit::kernels::act_quant_tensor_apply",
+           "qjit::kernels::act_quant_group128"},
+          {"kMode", "kIn", "kOut", "kThreads", "kVec"}};
+}
+
+namespace {
+
+int in_bytes(const std::string& dtype) { return dtype == "f32" ? 4 : 2; }
+
+EnumValue mode_enum(ActQuantMode mode) {
+  const char* name = nullptr;
+  switch (mode) {
+    case ActQuantMode::kDynamicPerToken: name = "kDynamicPerToken"; break;
+    case ActQuantMode::kStaticPerTensor: name = "kStaticPerTensor"; break;
+    case ActQuantMode::kDynamicPerTensor: name = "kDynamicPerTensor"; break;
+    case ActQuantMode::kDynamicGroup128: name = "kDynamicGroup128"; break;
+  }
+  QJIT_CHECK_GEN("jit", name != nullptr, "act_quant: unknown mode {}", static_cast<int>(mode));
+  return {"qjit::kernels::ActQuantMode", name};
+}
+
+}  // namespace
+
+long long act_quant_row_align(long long k) {
+  long long a = 1;
+  while (a < 16 && k % (2 * a) == 0) a *= 2;
+  return a;
 }
 
 ActQuantConfig act_quant_heuristic(const ActQuantDesc& desc) {
   ActQuantConfig c;
-  // One block per row: small rows waste threads, long rows want more of them.
-  c.threads = desc.k <= 512 ? 128 : desc.k <= 4096 ? 256 : 512;
+  switch (desc.mode) {
+    case ActQuantMode::kDynamicPerToken:
+    case ActQuantMode::kStaticPerTensor:
+      // One block per row: small rows waste threads, long rows want more of them. These
+      // kernels read element by element (kVec 1 keeps one spec per problem).
+      c.threads = desc.k <= 512 ? 128 : desc.k <= 4096 ? 256 : 512;
+      c.vec = 1;
+      break;
+    case ActQuantMode::kDynamicPerTensor:
+    case ActQuantMode::kDynamicGroup128: {
+      // Grid-strided element-wise passes (per-tensor) or a warp per group (group128): 16-byte
+      // loads where the rows allow them; 8 warps per block hide latency at any K.
+      c.threads = 256;
+      const long long align = desc.row_align > 0 ? desc.row_align : act_quant_row_align(desc.k);
+      const long long widest = 16 / in_bytes(desc.in_dtype);
+      c.vec = static_cast<int>(align < widest ? align : widest);
+      break;
+    }
+  }
   return c;
 }
 
@@ -28,14 +71,31 @@ KernelSpec act_quant_spec(const ActQuantDesc& desc, const ActQuantConfig& config
                  "act_quant: qtype '{}' is not int8, fp8_e4m3 or fp8_e5m2", out);
   QJIT_CHECK_GEN("jit", config.threads % 32 == 0 && config.threads >= 32 && config.threads <= 1024,
                  "act_quant: threads {} must be a multiple of 32 in [32, 1024]", config.threads);
+  QJIT_CHECK_GEN("jit", config.vec >= 1 && (config.vec & (config.vec - 1)) == 0 && config.vec * in_bytes(in) <= 16,
+                 "act_quant: vec {} must be a power of two with at most 16 bytes of {} input", config.vec, in);
+  const long long align = desc.row_align > 0 ? desc.row_align : act_quant_row_align(desc.k);
+  QJIT_CHECK_GEN("jit", align % config.vec == 0,
+                 "act_quant: vec {} needs rows aligned to it, but they are aligned to {} elements (K={})",
+                 config.vec, align, desc.k);
   KernelSpec spec("act_quant", arch);
-  spec.set("kIn", dtype_enum(in)).set("kOut", dtype_enum(out)).set("kThreads", config.threads);
+  spec.set("kMode", mode_enum(desc.mode))
+      .set("kIn", dtype_enum(in))
+      .set("kOut", dtype_enum(out))
+      .set("kThreads", config.threads)
+      .set("kVec", config.vec);
   return spec;
 }
 
 std::string act_quant_kernel(ActQuantMode mode) {
-  return mode == ActQuantMode::kDynamicPerToken ? "qjit::kernels::act_quant_per_token"
-                                                : "qjit::kernels::act_quant_static";
+  switch (mode) {
+    case ActQuantMode::kDynamicPerToken: return "qjit::kernels::act_quant_per_token";
+    case ActQuantMode::kStaticPerTensor: return "qjit::kernels::act_quant_static";
+    case ActQuantMode::kDynamicPerTensor: return "qjit::kernels::act_quant_tensor_apply";
+    case ActQuantMode::kDynamicGroup128: return "qjit::kernels::act_quant_group128";
+  }
+  QJIT_THROW("jit", "act_quant: unknown mode {}", static_cast<int>(mode));
 }
+
+std::string act_quant_tensor_amax_kernel() { return "qjit::kernels::act_quant_tensor_amax"; }
 
 }  // namespace qjit::jit::impls

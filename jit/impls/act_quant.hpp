@@ -10,24 +10,40 @@
 
 namespace qjit::jit::impls {
 
-// Mirrors qjit::DType by name; the jit layer does not include the runtime.
-enum class ActQuantMode { kDynamicPerToken, kStaticPerTensor };
+// Which scales the program computes; the spec's kMode (qjit::kernels::ActQuantMode, same
+// enumerator names). A program holds every kernel of the family, but only its mode's have a
+// body: launch only act_quant_kernel(desc.mode) (and, per-tensor, the amax pass) of a spec.
+enum class ActQuantMode {
+  kDynamicPerToken,   // act_quant_per_token: scales [M]
+  kStaticPerTensor,   // act_quant_static: the given scale
+  kDynamicPerTensor,  // act_quant_tensor_amax, then act_quant_tensor_apply: scales [1]
+  kDynamicGroup128,   // act_quant_group128: scales [M, ceil(K/128)]
+};
 
 struct ActQuantDesc {
   std::string in_dtype;   // f32 | f16 | bf16
   std::string out_qtype;  // int8 | fp8_e4m3 | fp8_e5m2
   ActQuantMode mode = ActQuantMode::kDynamicPerToken;
   long long k = 0;        // row length (sizes the block only; any M and K run on any spec)
+  // Elements (a power of two) that x's base address (in elements), its row stride and K are
+  // multiples of; 0: dense rows of K elements from an allocation (derived from K). Bounds
+  // the vector width, so the op measures it.
+  long long row_align = 0;
 };
 
 struct ActQuantConfig {
   int threads = 256;  // per block. NOTE: never changes results, only speed.
+  int vec = 1;        // elements per vector access (kVec); the desc's row_align must allow it
 };
 
 Family act_quant_family();
 ActQuantConfig act_quant_heuristic(const ActQuantDesc& desc);
 KernelSpec act_quant_spec(const ActQuantDesc& desc, const ActQuantConfig& config, Arch arch);
-// The template (fully qualified) the spec's launch uses.
+// The template (fully qualified) the spec's launch uses; per-tensor: the quantizing pass
+// (act_quant_tensor_amax_kernel() is its first pass).
 std::string act_quant_kernel(ActQuantMode mode);
+std::string act_quant_tensor_amax_kernel();
+// The largest power of two <= 16 dividing k: the row_align of dense rows of k elements.
+long long act_quant_row_align(long long k);
 
 }  // namespace qjit::jit::impls

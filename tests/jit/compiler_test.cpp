@@ -28,7 +28,7 @@ TEST(SourceGen, WritesNamedConfigStructAndIncludesTheFamily) {
   EXPECT_NE(std::find(names.begin(), names.end(), "impls/act_quant.cuh"), names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "ptx/cvt.cuh"), names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "qjit/types.cuh"), names.end());
-  EXPECT_EQ(p.name_expressions.size(), 2u);
+  EXPECT_EQ(p.name_expressions.size(), impls::act_quant_family().kernels.size());
 }
 
 TEST(SourceGen, UnknownIncludeIsAnError) {
@@ -65,16 +65,22 @@ TEST(Manifest, NvrtcIdentityHashesTheLibrary) {
   EXPECT_EQ(id.at("nvrtc").get<std::string>().size(), 64u);
 }
 
-// Every shipped act_quant config compiles for sm_80, sm_89 and sm_90 with zero spills.
+// Every shipped act_quant config compiles for sm_80, sm_89 and sm_90 with zero spills. Each
+// program holds every kernel of the family; the modes' heuristics give kVec 1 (per-token)
+// and 4 or 8 (per-tensor, group128), so every arch and input dtype sees both widths.
 TEST(Compiler, ActQuantCompilesWithoutSpillsForShippedArchs) {
+  const ActQuantMode modes[] = {ActQuantMode::kDynamicPerToken, ActQuantMode::kDynamicGroup128,
+                                ActQuantMode::kDynamicPerTensor};
   for (const char* arch : {"sm_80", "sm_89", "sm_90"}) {
     for (const char* in : {"f32", "bf16"}) {
+      int i = 0;
       for (const char* out : {"int8", "fp8_e4m3", "fp8_e5m2"}) {
-        const auto spec = impls::act_quant_spec({in, out, ActQuantMode::kDynamicPerToken, 1536}, {256}, Arch::parse(arch));
+        const ActQuantDesc desc{in, out, modes[i++], 1536};
+        const auto spec = impls::act_quant_spec(desc, impls::act_quant_heuristic(desc), Arch::parse(arch));
         const Artifact a = compile(build_program(spec));
         EXPECT_FALSE(a.ptx.empty());
         EXPECT_FALSE(a.cubin.empty());
-        ASSERT_EQ(a.kernels.size(), 2u);
+        ASSERT_EQ(a.kernels.size(), impls::act_quant_family().kernels.size());
         for (const auto& k : a.kernels) {
           EXPECT_FALSE(k.lowered_name.empty());
           EXPECT_NE(a.ptx.find(k.lowered_name), std::string::npos);

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <random>
 
 #include "common/error.hpp"
@@ -81,6 +82,22 @@ void expect_same_scales(const Tensor& got, const std::vector<float>& want, const
   }
 }
 
+const char* mode_name(ActScale mode) {
+  switch (mode) {
+    case ActScale::kDynamicPerToken: return "per-token";
+    case ActScale::kStaticPerTensor: return "static";
+    case ActScale::kDynamicPerTensor: return "per-tensor";
+    case ActScale::kDynamicGroup128: return "group128";
+  }
+  return "?";
+}
+
+Granularity granularity(ActScale mode) {
+  return mode == ActScale::kDynamicPerTensor ? Granularity::kPerTensor
+         : mode == ActScale::kDynamicGroup128 ? Granularity::kGroup128
+                                               : Granularity::kPerToken;
+}
+
 class ActQuantOnDevice : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(ActQuantOnDevice, BitIdenticalToReference) {
@@ -95,39 +112,99 @@ TEST_P(ActQuantOnDevice, BitIdenticalToReference) {
       {21, 64, DType::kBF16, QType::kInt8, ActScale::kStaticPerTensor},
       {257, 1536, DType::kBF16, QType::kInt8, ActScale::kDynamicPerToken},
       {33, 1536, DType::kF16, QType::kE5M2, ActScale::kStaticPerTensor},
+      {1, 1, DType::kF32, QType::kE4M3, ActScale::kDynamicPerTensor},
+      {7, 200, DType::kBF16, QType::kInt8, ActScale::kDynamicPerTensor},
+      {300, 48, DType::kF16, QType::kE5M2, ActScale::kDynamicPerTensor},
+      {1, 16, DType::kF16, QType::kInt8, ActScale::kDynamicGroup128},
+      {7, 200, DType::kF32, QType::kE4M3, ActScale::kDynamicGroup128},
+      {300, 1536, DType::kBF16, QType::kE5M2, ActScale::kDynamicGroup128},
+      {5, 131, DType::kBF16, QType::kInt8, ActScale::kDynamicGroup128},
   };
   for (const auto& c : cases) {
-    const std::string what = fmt::format("{}x{} {} -> {} {}", c.m, c.k, dtype_name(c.in), qtype_name(c.q),
-                                         c.mode == ActScale::kDynamicPerToken ? "per-token" : "static");
+    const std::string what =
+        fmt::format("{}x{} {} -> {} {}", c.m, c.k, dtype_name(c.in), qtype_name(c.q), mode_name(c.mode));
     SCOPED_TRACE(what);
     const auto xf = make_rows(c.m, c.k, static_cast<std::uint32_t>(c.m * 31 + c.k), true);
     const Tensor x_host = Tensor::from_vector<float>({c.m, c.k}, xf).to_dtype(c.in);
     const float s = 0.05f;
     const auto view = reference::ActView::dense(x_host.raw_data_ptr(), c.in, c.m, c.k);
-    const auto want = c.mode == ActScale::kDynamicPerToken
-                          ? reference::quantize_dynamic(view, c.q, Granularity::kPerToken)
-                          : reference::quantize_static(view, c.q, s);
-    const auto got = quantize_activations(x_host.to(dev), c.q, c.mode,
-                                          Tensor::from_vector<float>({1}, std::vector<float>{s}));
+    const bool is_static = c.mode == ActScale::kStaticPerTensor;
+    const auto want =
+        is_static ? reference::quantize_static(view, c.q, s) : reference::quantize_dynamic(view, c.q, granularity(c.mode));
+    const auto got =
+        quantize_activations(x_host.to(dev), c.q, c.mode,
+                             is_static ? std::optional<Tensor>(Tensor::from_vector<float>({1}, std::vector<float>{s}))
+                                       : std::nullopt);
     EXPECT_EQ(got.q.device(), dev);
+    EXPECT_EQ(got.scales.device(), dev);
     expect_same_codes(got.q, want, what);
-    if (c.mode == ActScale::kDynamicPerToken) expect_same_scales(got.scales, want.scales, what);
+    expect_same_scales(got.scales, want.scales, what);
   }
+}
+
+
+TEST(ActQuantOp, RejectsBadInputBeforeAnyWork) {
+  const Tensor x = Tensor::zeros({4, 8}, DType::kF32);
+  const auto one = [](float v) { return Tensor::from_vector<float>({1}, std::vector<float>{v}); };
+  auto expect_error = [](auto&& call, const std::string& needle) {
+    try {
+      call();
+      ADD_FAILURE() << "no error; expected one mentioning '" << needle << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error([&] { quantize_activations(x, QType::kNone, ActScale::kDynamicPerToken); }, "'none'");
+  expect_error([&] { quantize_activations(x, QType::kInt8, ActScale::kStaticPerTensor); }, "needs a scale");
+  expect_error([&] { quantize_activations(x, QType::kInt8, ActScale::kStaticPerTensor, one(-1.0f)); }, "> 0");
+  expect_error([&] { quantize_activations(x, QType::kInt8, ActScale::kStaticPerTensor, one(1e-40f)); }, "1e-40");
+  expect_error(
+      [&] { quantize_activations(x, QType::kInt8, ActScale::kStaticPerTensor, Tensor::zeros({2}, DType::kF32)); },
+      "one f32 value");
+  // A static scale with a dynamic mode is a caller's mix-up, not something to ignore.
+  for (ActScale mode : {ActScale::kDynamicPerToken, ActScale::kDynamicPerTensor, ActScale::kDynamicGroup128}) {
+    expect_error([&] { quantize_activations(x, QType::kE4M3, mode, one(0.5f)); }, "computes its scales");
+  }
+  for (DType bad : {DType::kI32, DType::kI8, DType::kE4M3}) {
+    expect_error([&] { quantize_activations(Tensor::zeros({4, 8}, bad), QType::kInt8, ActScale::kDynamicGroup128); },
+                 "must be f32, f16 or bf16");
+  }
+  expect_error([&] { quantize_activations(Tensor(), QType::kInt8, ActScale::kDynamicPerTensor); }, "undefined");
+  expect_error([&] { quantize_activations(Tensor::zeros({}, DType::kF32), QType::kInt8, ActScale::kDynamicPerTensor); },
+               "rank >= 1");
+  expect_error([&] { quantize_activations(x, QType::kInt8, static_cast<ActScale>(17)); }, "unknown");
+  // K (or M) beyond 32-bit indexing: a broadcast view of one element, rejected before any copy.
+  const Tensor elem = Tensor::zeros({1}, DType::kBF16);
+  const Tensor wide_k = Tensor::from_storage(elem.storage(), {2, (1ll << 31) + 1}, {0, 0}, 0, DType::kBF16);
+  expect_error([&] { quantize_activations(wide_k, QType::kInt8, ActScale::kDynamicGroup128); }, "too large");
+  const Tensor tall_m = Tensor::from_storage(elem.storage(), {(1ll << 31) + 1, 4}, {0, 0}, 0, DType::kBF16);
+  expect_error([&] { quantize_activations(tall_m, QType::kInt8, ActScale::kDynamicPerTensor); }, "too large");
+}
+
+// Empty activations: no element read, scales of the right shape (per-tensor: the floor's
+// scale 1e-30 / qmax, as the reference gives) on every device.
+TEST_P(ActQuantOnDevice, EmptyActivations) {
+  const Device dev = Device::parse(GetParam());
+  std::string why;
+  if (!device_available(dev, why)) GTEST_SKIP() << "device " << GetParam() << " unavailable: " << why;
+  const Tensor x = Tensor::zeros({0, 200}, DType::kBF16).to(dev);
+  const auto t = quantize_activations(x, QType::kInt8, ActScale::kDynamicPerTensor);
+  EXPECT_EQ(t.q.shape(), (std::vector<std::int64_t>{0, 200}));
+  ASSERT_EQ(t.scales.shape(), (std::vector<std::int64_t>{1}));
+  EXPECT_EQ(t.scales.to(Device::cpu()).item_f32(0), 1e-30f / 127.0f);
+  const auto g = quantize_activations(x, QType::kE4M3, ActScale::kDynamicGroup128);
+  EXPECT_EQ(g.scales.shape(), (std::vector<std::int64_t>{0, 2}));
+  const auto s = quantize_activations(x, QType::kE4M3, ActScale::kStaticPerTensor,
+                                      Tensor::from_vector<float>({1}, std::vector<float>{0.25f}));
+  EXPECT_EQ(s.scales.to(Device::cpu()).item_f32(0), 0.25f);
+  const auto rows = quantize_activations(Tensor::zeros({3, 0}, DType::kF32).to(dev), QType::kInt8,
+                                         ActScale::kDynamicPerToken);
+  EXPECT_EQ(rows.q.shape(), (std::vector<std::int64_t>{3, 0}));
+  EXPECT_EQ(rows.scales.to(Device::cpu()).to_f32_vector(), std::vector<float>(3, 1e-30f / 127.0f));
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, ActQuantOnDevice, ::testing::Values("cpu", "cuda", "sim"),
                          [](const auto& info) { return std::string(info.param); });
-
-TEST(ActQuantOp, RejectsBadInputBeforeAnyWork) {
-  const Tensor x = Tensor::zeros({4, 8}, DType::kF32);
-  EXPECT_THROW(quantize_activations(x, QType::kNone, ActScale::kDynamicPerToken), Error);
-  EXPECT_THROW(quantize_activations(x, QType::kInt8, ActScale::kStaticPerTensor), Error);
-  EXPECT_THROW(quantize_activations(x, QType::kInt8, ActScale::kStaticPerTensor,
-                                    Tensor::from_vector<float>({1}, std::vector<float>{-1.0f})),
-               Error);
-  EXPECT_THROW(quantize_activations(Tensor::zeros({4, 8}, DType::kI32), QType::kInt8, ActScale::kDynamicPerToken),
-               Error);
-}
 
 }  // namespace
 }  // namespace qjit
