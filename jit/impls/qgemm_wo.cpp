@@ -19,7 +19,9 @@ int max_smem_optin(Arch arch) {
 
 // Small M (decode-like): one 16-row fragment per warp, four n8 tiles.
 constexpr WeightOnlyConfig kSmall{16, 64, 64, 1, 2, 4};
-constexpr WeightOnlyConfig kMedium{64, 128, 64, 2, 2, 4};    // 32x64 warp tiles
+// NOTE: warps side by side along N (warps_m = 1) where the accumulators allow: each warp
+// dequantizes its own q fragments, so warps stacked along M would repeat that work.
+constexpr WeightOnlyConfig kMedium{64, 128, 64, 1, 4, 4};    // 64x32 warp tiles
 constexpr WeightOnlyConfig kLarge{128, 128, 64, 2, 4, 3};    // 64x32 warp tiles
 constexpr WeightOnlyConfig kWide{128, 256, 32, 2, 4, 4};     // 64x64 warp tiles
 

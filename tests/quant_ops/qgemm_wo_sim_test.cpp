@@ -33,7 +33,7 @@ using jit::impls::WeightOnlyConfig;
 using reference::Activation;
 
 constexpr WeightOnlyConfig kSmall{16, 64, 64, 1, 2, 4};
-constexpr WeightOnlyConfig kMedium{64, 128, 64, 2, 2, 4};
+constexpr WeightOnlyConfig kMedium{64, 128, 64, 1, 4, 4};
 constexpr WeightOnlyConfig kLarge{128, 128, 64, 2, 4, 3};
 constexpr WeightOnlyConfig kWide{128, 256, 32, 2, 4, 4};
 
@@ -333,7 +333,8 @@ TEST(QGemmWoSim, EveryConfigGivesTheSameBits) {
   const Operands o = make_operands(p, 500);
   std::vector<float> first;
   for (const WeightOnlyConfig& c : {kSmall, kMedium, kLarge, kWide, WeightOnlyConfig{32, 64, 128, 2, 2, 2},
-                                    WeightOnlyConfig{64, 64, 32, 2, 2, 5}, WeightOnlyConfig{16, 128, 64, 1, 4, 3}}) {
+                                    WeightOnlyConfig{64, 64, 32, 2, 2, 5}, WeightOnlyConfig{16, 128, 64, 1, 4, 3},
+                                    WeightOnlyConfig{64, 128, 64, 2, 2, 4}}) {
     p.config = c;
     SCOPED_TRACE(p.str());
     const Outputs r = run_both(p, o);
