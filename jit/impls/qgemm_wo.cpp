@@ -19,11 +19,12 @@ int max_smem_optin(Arch arch) {
 
 // Small M (decode-like): one 16-row fragment per warp, four n8 tiles.
 constexpr WeightOnlyConfig kSmall{16, 64, 64, 1, 2, 4};
-// NOTE: warps side by side along N (warps_m = 1) where the accumulators allow: each warp
-// dequantizes its own q fragments, so warps stacked along M would repeat that work.
+// NOTE: warps side by side along N (warps_m = 1): each warp dequantizes its own q fragments,
+// so warps stacked along M would repeat that work. The 128-row tiles take tile_k = 32, with
+// which their 128 accumulators per thread fit without spills (tile_k = 64 spills on sm_80).
 constexpr WeightOnlyConfig kMedium{64, 128, 64, 1, 4, 4};    // 64x32 warp tiles
-constexpr WeightOnlyConfig kLarge{128, 128, 64, 2, 4, 3};    // 64x32 warp tiles
-constexpr WeightOnlyConfig kWide{128, 256, 32, 2, 4, 4};     // 64x64 warp tiles
+constexpr WeightOnlyConfig kLarge{128, 128, 32, 1, 4, 4};    // 128x32 warp tiles
+constexpr WeightOnlyConfig kWide{128, 256, 32, 1, 8, 4};     // 128x32 warp tiles
 
 // CTAs that fill a GPU of this class about once (an A100 has 108 SMs): below that a larger
 // tile leaves SMs idle, and a smaller one is faster.

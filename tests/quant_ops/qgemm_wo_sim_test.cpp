@@ -34,8 +34,8 @@ using reference::Activation;
 
 constexpr WeightOnlyConfig kSmall{16, 64, 64, 1, 2, 4};
 constexpr WeightOnlyConfig kMedium{64, 128, 64, 1, 4, 4};
-constexpr WeightOnlyConfig kLarge{128, 128, 64, 2, 4, 3};
-constexpr WeightOnlyConfig kWide{128, 256, 32, 2, 4, 4};
+constexpr WeightOnlyConfig kLarge{128, 128, 32, 1, 4, 4};
+constexpr WeightOnlyConfig kWide{128, 256, 32, 1, 8, 4};
 
 std::shared_ptr<sim::SimDriver> sim_device(const char* arch) {
   static std::map<std::string, std::shared_ptr<sim::SimDriver>> devices;
@@ -332,9 +332,10 @@ TEST(QGemmWoSim, EveryConfigGivesTheSameBits) {
   p.gw = Granularity::kBlock128, p.bias = DType::kBF16, p.out = DType::kF32;
   const Operands o = make_operands(p, 500);
   std::vector<float> first;
-  for (const WeightOnlyConfig& c : {kSmall, kMedium, kLarge, kWide, WeightOnlyConfig{32, 64, 128, 2, 2, 2},
-                                    WeightOnlyConfig{64, 64, 32, 2, 2, 5}, WeightOnlyConfig{16, 128, 64, 1, 4, 3},
-                                    WeightOnlyConfig{64, 128, 64, 2, 2, 4}}) {
+  const std::vector<WeightOnlyConfig> configs = {
+      kSmall, kMedium, kLarge, kWide, {32, 64, 128, 2, 2, 2}, {64, 64, 32, 2, 2, 5}, {16, 128, 64, 1, 4, 3},
+      {64, 128, 64, 2, 2, 4}, {128, 128, 64, 2, 4, 3}};
+  for (const WeightOnlyConfig& c : configs) {
     p.config = c;
     SCOPED_TRACE(p.str());
     const Outputs r = run_both(p, o);
