@@ -8,6 +8,7 @@
 
 #include "common/error.hpp"
 #include "quant_ops/qgemm.hpp"
+#include "quant_ops/qgemm_weight_only.hpp"
 #include "quant_ops/reference/act_quant.hpp"
 #include "quant_ops/reference/weight_quant.hpp"
 #include "runtime/kernels.hpp"
@@ -127,10 +128,33 @@ Tensor run_reference(const Tensor& x, const QuantizedWeight& w, const ResolvedRu
   return Tensor::from_raw({p.m, p.n}, r.dtype, r.bits.data());
 }
 
-Tensor run_device(const Tensor& x, const QuantizedWeight& w, const ResolvedRule& rule, const LinearOptions& o,
-                  LinearTrace* trace) {
-  // NOTE: only the int8 / fp8 families with dynamic per-token or static per-tensor
-  // activations get here (check_linear rejected the rest through linear_support).
+// Weight-only on sim / cuda: the f16 / bf16 input times the codes, dequantized in the main loop.
+Tensor run_weight_only(const Tensor& x, const QuantizedWeight& w, const ResolvedRule& rule, const LinearOptions& o,
+                       LinearTrace* trace) {
+  const std::int64_t k = x.size(-1);
+  const Tensor x2d = x.reshape({k == 0 ? 0 : x.numel() / k, k});
+  WeightOnlyOptions g;
+  g.weight_granularity = w.granularity;
+  g.bias = o.bias;
+  g.activation = o.activation;
+  g.out_dtype = out_dtype_of(rule, o);
+  g.config = o.weight_only_config;
+  Tensor y = qgemm_weight_only(x2d, w.q, w.scales, g);
+  if (trace) {
+    const jit::Arch arch = target_arch(*x.storage()->driver());
+    const auto config = o.weight_only_config
+                            ? *o.weight_only_config
+                            : jit::impls::qgemm_wo_heuristic(qgemm_weight_only_desc(x2d, w.q, g), arch);
+    trace->steps.push_back(fmt::format("qgemm_wo {}", config.str()));
+  }
+  return y;
+}
+
+// W8A8 on sim / cuda: the activation quantization op, then the GEMM on the codes.
+Tensor run_w8a8(const Tensor& x, const QuantizedWeight& w, const ResolvedRule& rule, const LinearOptions& o,
+                LinearTrace* trace) {
+  // NOTE: only dynamic per-token or static per-tensor activations get here (check_linear
+  // rejected the rest through linear_support).
   const ActScale mode = rule.act_static_scale ? ActScale::kStaticPerTensor : ActScale::kDynamicPerToken;
   const QuantizedActivations qa = quantize_activations(x, rule.act, mode, o.act_scale);
   QGemmOptions g;
@@ -149,6 +173,12 @@ Tensor run_device(const Tensor& x, const QuantizedWeight& w, const ResolvedRule&
     trace->steps.push_back(fmt::format("qgemm {}", config.str()));
   }
   return y;
+}
+
+Tensor run_device(const Tensor& x, const QuantizedWeight& w, const ResolvedRule& rule, const LinearOptions& o,
+                  GemmFamily family, LinearTrace* trace) {
+  if (family == GemmFamily::kWeightOnly) return run_weight_only(x, w, rule, o, trace);
+  return run_w8a8(x, w, rule, o, trace);
 }
 
 }  // namespace
@@ -172,9 +202,9 @@ bool linear_support(const ResolvedRule& rule, const Device& device, std::string*
   };
   switch (family) {
     case GemmFamily::kWeightOnly:
-      return no("the weight-only GEMM kernel has not landed (runs on cpu)");
+      return true;
     case GemmFamily::kBlockFp8:
-      return no("the block-fp8 GEMM kernel has not landed (runs on cpu)");
+      return no("dynamic group128 activation quantization has not landed (runs on cpu)");
     case GemmFamily::kInt8:
     case GemmFamily::kFp8:
       if (!rule.act_static_scale && rule.act_granularity == Granularity::kPerTensor) {
@@ -309,7 +339,8 @@ Tensor linear_forward(const Tensor& x, const QuantizedWeight& w, const ResolvedR
     trace->arch = x.device().is_host() ? "" : target_arch(*x.storage()->driver()).str();
     trace->steps.clear();
   }
-  Tensor y = x.device().is_host() ? run_reference(x, w, rule, o, family, trace) : run_device(x, w, rule, o, trace);
+  Tensor y =
+      x.device().is_host() ? run_reference(x, w, rule, o, family, trace) : run_device(x, w, rule, o, family, trace);
   std::vector<std::int64_t> shape(x.shape().begin(), x.shape().end() - 1);
   shape.push_back(w.n());
   return y.view(shape);

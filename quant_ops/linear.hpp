@@ -7,7 +7,7 @@
 // rule's family (reference/gemm.hpp: int8, fp8, block_fp8, weight_only) and x's device:
 // - cpu: the reference composition (reference activation quantization + reference_gemm),
 //   every family;
-// - sim / cuda: the JIT ops (quantize_activations + qgemm today). A family whose op has not
+// - sim / cuda: the JIT ops (quantize_activations + qgemm for W8A8, qgemm_weight_only). A family whose op has not
 //   landed yet on these devices is a qjit::Error naming the rule, the family and the device
 //   — never a silent fallback to another path. linear_support() says which are wired.
 // Numerics: DESIGN.md section 5; int8 W8A8 without GELU is bit-identical on every device.
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "jit/impls/qgemm.hpp"
+#include "jit/impls/qgemm_wo.hpp"
 #include "quant_ops/act_quant.hpp"
 #include "quant_ops/qtype.hpp"
 #include "quant_ops/reference/epilogue.hpp"
@@ -59,8 +60,10 @@ struct LinearOptions {
   // The calibrated activation scale (one f32 value, finite, > 0). Required exactly when the
   // rule has act_static_scale, rejected otherwise.
   std::optional<Tensor> act_scale;
-  // The GEMM's tuning choice on sim / cuda; the heuristic's when absent. Never changes results.
+  // The GEMM's tuning choice on sim / cuda (W8A8 families, weight-only); the heuristic's
+  // when absent. Never changes results, only speed.
   std::optional<jit::impls::GemmConfig> config;
+  std::optional<jit::impls::WeightOnlyConfig> weight_only_config;
 };
 
 /// What a linear_forward call ran, for `qjit linear --json`, tests and logs.

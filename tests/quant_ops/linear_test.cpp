@@ -331,49 +331,90 @@ TEST(LinearSim, Int8IsBitIdenticalToTheCpu) {
   }
 }
 
-// fp8 on sim against the cpu. The two multiply the same codes (activation quantization is
-// bit-identical on every device), so each product p_k is the same exact fp32 number; they
-// differ only in the summation (qgemm_sim_test.cpp derives it): the reference rounds <= 127
-// times per 128-K block and nb = ceil(K/128) times adding blocks, the kernel's mma at most 4
-// times per block, so |acc_sim - acc_cpu| <= γ Σ_k |p_k| |s| with γ = 1.01 (127 + 4 + 2 nb) u,
-// u = 2^-24, and |s| Σ_k |p_k| = Σ_k |deq(a)_k deq(w)_k| up to 2 u (the dequantized values
-// carry one rounding each; the factor 1.02 covers it). The epilogue's fma rounds once on
-// each side (2 u |y|) and the f32 output adds nothing: e_i = 1.02 γ A_i + 2 u |y_i|, and
-// NMSE <= Σ e_i² / Σ y_i².
-TEST(LinearSim, Fp8IsWithinTheSummationBound) {
+// Every family wired on sim against the cpu: int8 W8A8 bit for bit; the others within the
+// bound of their summation order, derived as in qgemm_sim_test.cpp / qgemm_wo_sim_test.cpp.
+// Both sides multiply the same operands (activation and weight quantization give the same
+// codes and scales on every device; weight-only dequantizes w to x's dtype the same way), so
+// each product p_k is the same exact fp32 number, and with u = 2^-24 and
+// A = Σ_k |a_k w_k| over the dequantized operands (= |s| Σ_k |p_k| up to the one rounding of
+// each dequantized value: the factor 1.01 covers it):
+//  - fp8: the reference rounds <= 127 times per 128-K block and 2 nb times across the
+//    nb = ceil(K/128) blocks, the mma at most 4 times per block: |Δacc| <= 1.01 (131 + 2 nb) u A.
+//  - block-fp8: the same, plus the scaling of each block's partial (one rounding each side):
+//    1.01 (133 + 2 nb) u A.
+//  - weight-only: the reference's K - 1 sequential roundings against K / 16 mma steps allowed
+//    16 truncating additions each: 1.01 (3 K + 32) u A.
+// The epilogue's fma rounds once on each side (2 u |y|); the f32 output adds nothing. So
+// e_i = 1.01 γ A_i + 2 u |y_i| and NMSE <= Σ e_i² / Σ y_i². (A wrong index, scale or block
+// gives NMSE ~ 1.)
+double summation_bound(const Tensor& x, const Tensor& w, const ResolvedRule& rule, const LinearOptions& o,
+                       const std::vector<float>& want) {
+  const std::int64_t k = x.size(-1), m = x.numel() / k, n = w.size(0);
+  const auto xv = reference::ActView::dense(x.raw_data_ptr(), x.dtype(), m, k);
+  const auto qw = reference::quantize_weights(reference::WeightView::dense(w.raw_data_ptr(), w.dtype(), n, k),
+                                              rule.weight, rule.weight_granularity);
+  std::vector<float> wd = reference::dequantize(qw), ad;
+  const GemmFamily family = linear_family(rule);
+  if (family == GemmFamily::kWeightOnly) {
+    for (auto& v : wd) v = reference::round_to_dtype(v, x.dtype());
+    ad = x.to_f32_vector();
+  } else {
+    ad =
+        reference::dequantize(rule.act_static_scale ? reference::quantize_static(xv, rule.act, o.act_scale->item_f32(0))
+                                                    : reference::quantize_dynamic(xv, rule.act, rule.act_granularity));
+  }
+  const double u = 0x1p-24, nb = static_cast<double>((k + 127) / 128);
+  const double gamma = family == GemmFamily::kWeightOnly ? 1.01 * (3.0 * k + 32) * u
+                       : family == GemmFamily::kBlockFp8 ? 1.01 * (133 + 2 * nb) * u
+                       : family == GemmFamily::kFp8      ? 1.01 * (131 + 2 * nb) * u
+                                                         : 0.0;
+  double num = 0, den = 0;
+  for (std::int64_t i = 0; i < m; ++i) {
+    for (std::int64_t j = 0; j < n; ++j) {
+      double a = 0;
+      for (std::int64_t kk = 0; kk < k; ++kk) a += std::fabs(double(ad[i * k + kk]) * wd[j * k + kk]);
+      const double y = want[i * n + j];
+      const double e = 1.01 * gamma * a + 2 * u * std::fabs(y);
+      num += e * e, den += y * y;
+    }
+  }
+  return den == 0 ? 0 : num / den;
+}
+
+TEST(LinearSim, EveryWiredFamilyMatchesTheCpu) {
   std::string why;
   if (!sim_ready(why)) GTEST_SKIP() << "sim unavailable: " << why;
-  if (target_arch(*driver_for(Device::sim())).number < 89) GTEST_SKIP() << "fp8 mma needs sm_89+";
-  const std::int64_t m = 7, n = 48, k = 384;
-  unsigned seed = 40;
-  for (const std::string text : {"fp8", "weight=fp8_e5m2,act_static_scale=true"}) {
-    SCOPED_TRACE(text);
-    const ResolvedRule rule = rule_of(text);
-    const Tensor x = randn({m, k}, DType::kBF16, ++seed), w = randn({n, k}, DType::kF32, ++seed, 0.05f);
+  const bool fp8_mma = target_arch(*driver_for(Device::sim())).number >= 89;
+  const std::int64_t m = 7, n = 48, k = 272;  // tails: a partial M tile, block and group
+  unsigned seed = 60;
+  int ran = 0;
+  for (const FamilyCase& c : family_cases()) {
+    SCOPED_TRACE(c.rule);
+    const ResolvedRule rule = rule_of(c.rule);
+    if (!linear_support(rule, Device::sim())) continue;  // LinearSim.UnwiredFamiliesSayWhatIsMissing
+    if (!fp8_mma && rule.act != QType::kNone && rule.weight != QType::kInt8) continue;
+    const Tensor x = randn({m, k}, c.x_dtype, ++seed), w = randn({n, k}, DType::kF32, ++seed, 0.05f);
     LinearOptions o = options_for(rule, n, seed);
-    o.out_dtype = DType::kF32;
+    o.out_dtype = c.family == GemmFamily::kInt8 ? DType::kBF16 : DType::kF32;
     const QuantizedWeight qw = quantize_weight(w, rule);
-    const auto want = linear_forward(x, qw, rule, o).to_f32_vector();
-    const auto got = linear_forward(x.to(Device::sim()), qw, rule, o).to(Device::cpu()).to_f32_vector();
-    const QuantizedActivations qa = quantize_linear_input(x, rule, o.act_scale);
-    const auto a = qa.q.to_f32_vector(), wq = qw.q.to_f32_vector();  // decoded codes
-    const auto sa = qa.scales.to_f32_vector(), sw = qw.scales.to_f32_vector();
-    const double u = 0x1p-24, gamma = 1.01 * (127 + 4 + 2 * ((k + 127) / 128)) * u;
-    double num = 0, den = 0;
-    for (std::int64_t i = 0; i < m; ++i) {
-      for (std::int64_t j = 0; j < n; ++j) {
-        double abs_sum = 0;
-        for (std::int64_t kk = 0; kk < k; ++kk) abs_sum += std::fabs(double(a[i * k + kk]) * wq[j * k + kk]);
-        const double s = double(sa[sa.size() == 1 ? 0 : i]) * sw[j];
-        const double y = want[i * n + j];
-        const double e = 1.02 * gamma * std::fabs(s) * abs_sum + 2 * u * std::fabs(y);
-        num += e * e, den += y * y;
-      }
+    const Tensor want = linear_forward(x, qw, rule, o);
+    LinearTrace trace;
+    const Tensor got = linear_forward(x.to(Device::sim()), qw, rule, o, &trace).to(Device::cpu());
+    EXPECT_EQ(trace.family, c.family);
+    ++ran;
+    if (c.family == GemmFamily::kInt8) {
+      expect_same_bytes(got, want, c.rule);
+      continue;
     }
-    const double got_nmse = reference::nmse(got, std::vector<double>(want.begin(), want.end()));
-    EXPECT_LE(got_nmse, num / den);
-    std::printf("%s: NMSE %.3g (bound %.3g)\n", text.c_str(), got_nmse, num / den);
+    const auto want_f = want.to_f32_vector();
+    const double e = reference::nmse(got.to_f32_vector(), std::vector<double>(want_f.begin(), want_f.end()));
+    const double bound = summation_bound(x, w, rule, o, want_f);
+    EXPECT_LE(e, bound);
+    EXPECT_GT(bound, 0.0);
+    std::printf("%s on sim: NMSE %.3g (bound %.3g)\n", c.rule.c_str(), e, bound);
   }
+  // int8 and fp8 with per-token or static activations (3 + 3) and weight-only (2) are wired today.
+  EXPECT_GE(ran, fp8_mma ? 8 : 5);
 }
 
 // The families whose device op has not landed: a clear error naming the rule, the family and

@@ -18,6 +18,7 @@
 #include "common/error.hpp"
 #include "quant_ops/linear.hpp"
 #include "runtime/device.hpp"
+#include "runtime/kernels.hpp"
 #include "runtime/safetensors.hpp"
 
 namespace qjit {
@@ -179,6 +180,33 @@ TEST_F(LinearCli, Int8OnSimIsBitIdenticalToTheCpu) {
     expect_same_bytes(SafetensorsFile::open(path("y.safetensors")).get("output"), op_on_cpu(in.x, in.w, c.rule, o),
                       c.rule);
   }
+}
+
+// The other families wired on sim, through the command: the bits of the op on sim (the same
+// kernels; the op's own test, tests/quant_ops/linear_test.cpp, holds sim against the cpu
+// within derived bounds).
+TEST_F(LinearCli, OtherFamiliesOnSimAreTheOpOnSim) {
+  try {
+    driver_for(Device::sim());
+  } catch (const Error& e) {
+    GTEST_SKIP() << "sim unavailable: " << e.message();
+  }
+  const bool fp8_mma = target_arch(*driver_for(Device::sim())).number >= 89;
+  const Inputs in = write_inputs(*this, 7);
+  int ran = 0;
+  for (const std::string rule : {"fp8", "int8-per-tensor", "fp8-block128", "int8-weight-only"}) {
+    SCOPED_TRACE(rule);
+    const ResolvedRule rr = rule_of(rule);
+    if (!linear_support(rr, Device::sim()) || (!fp8_mma && rr.weight != QType::kInt8)) continue;
+    const auto r = qjit(base_args(in, rule, path("y.safetensors")) + " --device sim --bias '" + in.bf + "'");
+    ASSERT_EQ(r.code, 0) << r.err;
+    LinearOptions o;
+    o.bias = in.bias;
+    expect_same_bytes(SafetensorsFile::open(path("y.safetensors")).get("output"),
+                      linear_forward(in.x.to(Device::sim()), quantize_weight(in.w, rr), rr, o), rule);
+    ++ran;
+  }
+  EXPECT_GE(ran, 1);
 }
 
 TEST_F(LinearCli, DumpQuantizedNamesAndContents) {
