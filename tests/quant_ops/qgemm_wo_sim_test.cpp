@@ -198,7 +198,7 @@ double nmse_bound(const Problem& p, const Operands& o, const std::vector<float>&
   for (std::int64_t m = 0; m < p.m; ++m) {
     for (std::int64_t n = 0; n < p.n; ++n) {
       const float r = ref[m * p.n + n];
-      if (std::isnan(r)) continue;  // NaN groups: nmse() skips NaN on both sides
+      if (!std::isfinite(r)) continue;  // NaN and Inf: nmse() skips them when both sides agree
       double abs_sum = 0, sum = 0;
       for (std::int64_t k = 0; k < p.k; ++k) {
         const double prod = static_cast<double>(o.x[m * p.k + k]) * w[n * p.k + k];
@@ -371,6 +371,30 @@ TEST(QGemmWoSim, NanScalesGiveNanOutputsAsTheReference) {
     }
     EXPECT_LE(nmse_of(r.sim, r.ref), nmse_bound(p, o, r.ref));
   }
+}
+
+// Dequantized weights beyond the f16 range round to ±Inf on both sides (f16 activations):
+// channel 3's weights are 1e5 times the others', so its dequantized values overflow f16 and
+// column 3 is NaN (±Inf products of both signs, and 0 * Inf in the all-zero rows), as the
+// reference gives; the other columns are untouched.
+TEST(QGemmWoSim, F16OverflowingWeightsAsTheReference) {
+  Problem p = problem(6, 32, 64, QType::kE5M2);
+  p.x = DType::kF16, p.config = kSmall, p.out = DType::kF32;
+  SCOPED_TRACE(p.str());
+  Operands o = make_operands(p, 51);
+  std::vector<float> w = random_matrix(p.n, p.k, 52, false);
+  for (std::int64_t k = 0; k < p.k; ++k) w[3 * p.k + k] *= 1e5f;
+  o.w = reference::quantize_weights(w, p.n, p.k, p.qw, p.gw);
+  o.tw = Tensor::from_raw({p.n, p.k}, qtype_storage(p.qw), o.w.q.data());
+  o.tsw = Tensor::from_vector<float>({p.n}, o.w.scales);
+  const Outputs r = run_both(p, o);
+  for (std::int64_t m = 0; m < p.m; ++m) {
+    for (std::int64_t n = 0; n < p.n; ++n) {
+      EXPECT_EQ(std::isnan(r.ref[m * p.n + n]), n == 3) << m << ", " << n;
+      EXPECT_EQ(std::isnan(r.sim[m * p.n + n]), n == 3) << m << ", " << n;
+    }
+  }
+  EXPECT_LE(nmse_of(r.sim, r.ref), nmse_bound(p, o, r.ref));
 }
 
 // NaN codes (e4m3 S.1111.111, e5m2 exponent all ones) decode to NaN on every path (the
