@@ -20,6 +20,7 @@
 #include "device_test_util.hpp"
 #include "quant_ops/reference/gemm.hpp"
 #include "runtime/kernels.hpp"
+#include "runtime/sim/sim_driver.hpp"
 
 namespace qjit {
 namespace {
@@ -331,7 +332,7 @@ TEST(LinearSim, Int8IsBitIdenticalToTheCpu) {
   }
 }
 
-// Every family wired on sim against the cpu: int8 W8A8 bit for bit; the others within the
+// Every family on sim against the cpu: int8 W8A8 bit for bit; the others within the
 // bound of their summation order, derived as in qgemm_sim_test.cpp / qgemm_wo_sim_test.cpp.
 // Both sides multiply the same operands (activation and weight quantization give the same
 // codes and scales on every device; weight-only dequantizes w to x's dtype the same way), so
@@ -381,7 +382,7 @@ double summation_bound(const Tensor& x, const Tensor& w, const ResolvedRule& rul
   return den == 0 ? 0 : num / den;
 }
 
-TEST(LinearSim, EveryWiredFamilyMatchesTheCpu) {
+TEST(LinearSim, EveryFamilyMatchesTheCpu) {
   std::string why;
   if (!sim_ready(why)) GTEST_SKIP() << "sim unavailable: " << why;
   const bool fp8_mma = target_arch(*driver_for(Device::sim())).number >= 89;
@@ -391,7 +392,6 @@ TEST(LinearSim, EveryWiredFamilyMatchesTheCpu) {
   for (const FamilyCase& c : family_cases()) {
     SCOPED_TRACE(c.rule);
     const ResolvedRule rule = rule_of(c.rule);
-    if (!linear_support(rule, Device::sim())) continue;  // LinearSim.UnwiredFamiliesSayWhatIsMissing
     if (!fp8_mma && rule.act != QType::kNone && rule.weight != QType::kInt8) continue;
     const Tensor x = randn({m, k}, c.x_dtype, ++seed), w = randn({n, k}, DType::kF32, ++seed, 0.05f);
     LinearOptions o = options_for(rule, n, seed);
@@ -413,26 +413,34 @@ TEST(LinearSim, EveryWiredFamilyMatchesTheCpu) {
     EXPECT_GT(bound, 0.0);
     std::printf("%s on sim: NMSE %.3g (bound %.3g)\n", c.rule.c_str(), e, bound);
   }
-  // int8 and fp8 with per-token or static activations (3 + 3) and weight-only (2) are wired today.
-  EXPECT_GE(ran, fp8_mma ? 8 : 5);
+  // Every family is wired on sim today: int8 (4 rules), fp8 (4), block-fp8 (1), weight-only (2).
+  EXPECT_EQ(ran, fp8_mma ? 11 : 6);
 }
 
-// The families whose device op has not landed: a clear error naming the rule, the family and
-// the device, before any work — never a silent fallback.
-TEST(LinearSim, UnwiredFamiliesSayWhatIsMissing) {
+// Every family is wired on every device: no rule is refused for want of a device op (a
+// missing one would be a named error from check_linear, never a silent fallback).
+TEST(Linear, EveryFamilyIsWiredOnEveryDevice) {
+  for (const FamilyCase& c : family_cases()) {
+    for (const Device d : {Device::cpu(), Device::sim(), Device::cuda()}) {
+      std::string why;
+      EXPECT_TRUE(linear_support(rule_of(c.rule), d, &why)) << c.rule << " on " << d.str() << ": " << why;
+    }
+  }
+}
+
+// fp8 W8A8 (and block-fp8) on a device older than sm_89: an error naming the rule, the
+// family and the arch, before any work (weight-only fp8 dequantizes in software and runs).
+TEST(LinearSim, Fp8BelowSm89SaysSo) {
   std::string why;
   if (!sim_ready(why)) GTEST_SKIP() << "sim unavailable: " << why;
-  const Tensor x = randn({4, 128}, DType::kBF16, 1).to(Device::sim());
+  const auto sm80 = std::make_shared<sim::SimDriver>(sim::SimDeviceConfig::for_arch("sm_80"));
+  const Tensor x = randn({4, 128}, DType::kBF16, 1).to(Device::sim(), sm80);
   const Tensor w = randn({32, 128}, DType::kF32, 2);
-  for (const std::string text : {"fp8-block128", "int8-weight-only", "int8-per-tensor"}) {
+  for (const std::string text : {"fp8", "fp8-block128"}) {
     const ResolvedRule rule = rule_of(text);
-    std::string msg;
-    if (linear_support(rule, Device::sim(), &msg)) continue;  // wired since
     expect_error([&] { linear_forward(x, quantize_weight(w, rule), rule); },
-                 {rule.label, std::string(reference::gemm_family_name(linear_family(rule))), "sim"});
+                 {text, std::string(reference::gemm_family_name(linear_family(rule))), "sm_89", "sm_80"});
   }
-  EXPECT_TRUE(linear_support(rule_of("int8"), Device::sim()));
-  EXPECT_TRUE(linear_support(rule_of("fp8-block128"), Device::cpu()));
 }
 
 }  // namespace
