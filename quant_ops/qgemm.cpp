@@ -4,7 +4,11 @@
 
 #include <fmt/ranges.h>
 
+#include <cmath>
+
 #include "common/error.hpp"
+#include "quant_ops/act_quant.hpp"
+#include "quant_ops/reference/act_quant.hpp"
 #include "quant_ops/reference/gemm.hpp"
 #include "runtime/kernel_args.hpp"
 #include "runtime/kernels.hpp"
@@ -111,28 +115,31 @@ Tensor on_driver(const Tensor& t, const Device& dev, const std::shared_ptr<Drive
   return t.to(dev, driver);
 }
 
-// Rows of a K-contiguous operand as the kernel reads them: cp.async copies 16-byte chunks.
+// Rows of a K-contiguous operand as the kernel reads them: 16-byte chunks (cp.async, or the
+// float activations' vector loads).
 Tensor as_kernel_operand(const Tensor& t, const char* what) {
-  Tensor c = t.stride(1) == 1 && (t.size(0) <= 1 || t.stride(0) % 16 == 0) ? t : t.contiguous();
+  const std::int64_t per16 = 16 / static_cast<std::int64_t>(dtype_size(t.dtype()));
+  Tensor c = t.stride(1) == 1 && (t.size(0) <= 1 || t.stride(0) % per16 == 0) ? t : t.contiguous();
   QJIT_CHECK_GEN("qgemm", c.device_ptr() % 16 == 0, "{} {} do not start 16-byte aligned", what, c.describe());
   return c;
 }
 
-Tensor run_kernel(const Tensor& a_in, const Tensor& scale_a, const Tensor& w_in, const Tensor& scale_w,
-                  const QGemmOptions& o, const jit::impls::GemmDesc& desc) {
+// Launches the GEMM kernel of (desc, config) on a's driver. a: codes, or float x (a_source
+// static / dynamic fused); scale_a: the activation scales (static: the one scale; none for
+// the fused dynamic strategy, which computes them).
+Tensor run_kernel(const Tensor& a_in, const std::optional<Tensor>& scale_a, const Tensor& w_in, const Tensor& scale_w,
+                  const QGemmOptions& o, const jit::impls::GemmDesc& desc, const jit::impls::GemmConfig& config,
+                  const std::shared_ptr<Driver>& driver) {
   const Device dev = a_in.device();
-  // NOTE: the driver that owns the activations' memory runs the kernel (tests put several
-  // sim devices, one per arch, side by side).
-  const std::shared_ptr<Driver> driver = a_in.storage()->driver();
   const jit::Arch arch = target_arch(*driver);
-  jit::impls::check_gemm_desc(desc, arch);  // fp8 below sm_89 is rejected here, before any copy
-  const jit::impls::GemmConfig config = o.config ? *o.config : jit::impls::qgemm_heuristic(desc, arch);
   const jit::KernelSpec spec = jit::impls::qgemm_spec(desc, config, arch);
   const std::int64_t m = a_in.size(0), n = w_in.size(0), k = a_in.size(1);
   const auto grid = jit::impls::qgemm_grid(config, std::max<std::int64_t>(m, 1), n);
   const Tensor a = as_kernel_operand(a_in, "activations");
   const Tensor w = as_kernel_operand(on_driver(w_in, dev, driver), "weights");
-  const Tensor sa = on_driver(scale_a, dev, driver).contiguous(), sw = on_driver(scale_w, dev, driver).contiguous();
+  std::optional<Tensor> sa;
+  if (scale_a) sa = on_driver(*scale_a, dev, driver).contiguous();
+  const Tensor sw = on_driver(scale_w, dev, driver).contiguous();
   std::optional<Tensor> bias;
   if (o.bias) bias = on_driver(*o.bias, dev, driver).contiguous();
   Tensor y = Tensor::empty({m, n}, o.out_dtype, dev, driver);
@@ -141,14 +148,108 @@ Tensor run_kernel(const Tensor& a_in, const Tensor& scale_a, const Tensor& w_in,
   LaunchConfig lc;
   lc.grid = {grid.x, grid.y, 1};
   lc.block = {static_cast<unsigned>(config.threads()), 1, 1};
-  lc.dynamic_smem = static_cast<unsigned>(config.smem_bytes());
+  lc.dynamic_smem = static_cast<unsigned>(jit::impls::qgemm_smem_bytes(desc, config));
   const std::int64_t a_ld = m > 1 ? a.stride(0) : k, w_ld = w.stride(0);
   const DevicePtr bias_ptr = bias ? bias->device_ptr() : DevicePtr{0};
-  KernelArgs args(a.device_ptr(), a_ld, w.device_ptr(), w_ld, sa.device_ptr(), sw.device_ptr(), bias_ptr,
-                  y.device_ptr(), n, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k));
+  const DevicePtr sa_ptr = sa ? sa->device_ptr() : DevicePtr{0};
+  KernelArgs args(a.device_ptr(), a_ld, w.device_ptr(), w_ld, sa_ptr, sw.device_ptr(), bias_ptr, y.device_ptr(), n,
+                  static_cast<int>(m), static_cast<int>(n), static_cast<int>(k));
   kernel.launch(lc, args);
   driver->synchronize();
   return y;
+}
+
+Tensor run_quantized_kernel(const Tensor& a, const Tensor& scale_a, const Tensor& w, const Tensor& scale_w,
+                            const QGemmOptions& o, const jit::impls::GemmDesc& desc) {
+  // NOTE: the driver that owns the activations' memory runs the kernel (tests put several
+  // sim devices, one per arch, side by side).
+  const std::shared_ptr<Driver> driver = a.storage()->driver();
+  const jit::Arch arch = target_arch(*driver);
+  jit::impls::check_gemm_desc(desc, arch);  // fp8 below sm_89 is rejected here, before any copy
+  const jit::impls::GemmConfig config = o.config ? *o.config : jit::impls::qgemm_heuristic(desc, arch);
+  return run_kernel(a, scale_a, w, scale_w, o, desc, config, driver);
+}
+
+// ---- float activations quantized for the GEMM -------------------------------------------
+
+std::string act_mode_str(const ActQuant& q) {
+  return fmt::format("{} {} {}", q.static_scale ? "static" : "dynamic", granularity_name(q.granularity),
+                     qtype_name(q.qtype));
+}
+
+// The one static scale as a host float: finite and > 0 (DESIGN.md section 5).
+float static_scale_value(const Tensor& s) {
+  QJIT_CHECK_GEN("qgemm", s.defined() && s.dtype() == DType::kF32 && s.numel() == 1,
+                 "a static activation scale must be one f32 value ([1]), got {}", s.defined() ? s.describe() : "none");
+  const float v = s.to(Device::cpu()).item_f32(0);
+  QJIT_CHECK_GEN("qgemm", std::isfinite(v) && v > 0, "static activation scale {} must be finite and > 0", v);
+  return v;
+}
+
+void check_float_operands(const Tensor& x, const ActQuant& act, const Tensor& w) {
+  QJIT_CHECK_GEN("qgemm", x.defined() && x.dim() == 2, "activations must be [M, K], got {}",
+                 x.defined() ? x.describe() : "an undefined tensor");
+  QJIT_CHECK_GEN("qgemm", x.dtype() == DType::kBF16 || x.dtype() == DType::kF16 || x.dtype() == DType::kF32,
+                 "float activations must be bf16, f16 or f32, got {} (pre-quantized codes take the qgemm overload "
+                 "with scale_a)",
+                 x.describe());
+  QJIT_CHECK_GEN("qgemm", w.defined() && w.dim() == 2, "weights must be [N, K], got {}",
+                 w.defined() ? w.describe() : "an undefined tensor");
+  operand_qtype(w, "weights");
+  QJIT_CHECK_GEN("qgemm", act.qtype != QType::kNone,
+                 "activation qtype none has nothing to quantize (weight-only is qgemm_weight_only)");
+  QJIT_CHECK_GEN("qgemm", x.size(1) == w.size(1), "K differs: activations {} and weights {}", x.describe(),
+                 w.describe());
+  const std::int64_t n = w.size(0), k = w.size(1);
+  QJIT_CHECK_GEN("qgemm", n % 16 == 0 && n > 0, "N = {} (weights {}) must be a positive multiple of 16", n,
+                 w.describe());
+  QJIT_CHECK_GEN("qgemm", k % 16 == 0, "K = {} (activations {}, weights {}) must be a multiple of 16", k,
+                 x.describe(), w.describe());
+  const Granularity g = act.granularity;
+  if (act.static_scale) {
+    QJIT_CHECK_GEN("qgemm", g == Granularity::kPerTensor, "a static activation scale is per_tensor, not {}",
+                   granularity_name(g));
+  } else {
+    QJIT_CHECK_GEN("qgemm", g == Granularity::kPerToken || g == Granularity::kPerTensor || g == Granularity::kGroup128,
+                   "dynamic activation granularity {} is not per_token, per_tensor or group128", granularity_name(g));
+  }
+}
+
+// The reference: quantize x (reference act_quant), then the reference GEMM.
+Tensor run_float_reference(const Tensor& x_in, const ActQuant& act, float static_scale, const Tensor& w,
+                           const Tensor& scale_w, const QGemmOptions& o) {
+  const Tensor x = x_in.contiguous();
+  const std::int64_t m = x.size(0), k = x.size(1);
+  const auto view = reference::ActView::dense(x.raw_data_ptr(), x.dtype(), m, k);
+  const reference::QuantizedActs q = act.static_scale ? reference::quantize_static(view, act.qtype, static_scale)
+                                                      : reference::quantize_dynamic(view, act.qtype, act.granularity);
+  const Tensor codes = Tensor::from_raw({m, k}, qtype_storage(act.qtype), q.q.data());
+  const Granularity g = act.static_scale ? Granularity::kPerTensor : act.granularity;
+  const std::vector<std::int64_t> shape = scale_shape(g, m, k);
+  const Tensor scales = Tensor::from_vector<float>(shape, q.scales);
+  QGemmOptions po = o;
+  po.act_granularity = g;
+  return qgemm(codes, scales, w, scale_w, po);
+}
+
+// The separate strategy: the act_quant kernel, then the pre-quantized GEMM.
+Tensor run_separate(const Tensor& x, const ActQuant& act, const Tensor& w, const Tensor& scale_w, const QGemmOptions& o,
+                    const jit::impls::GemmConfig& config) {
+  ActScale mode = ActScale::kStaticPerTensor;
+  if (!act.static_scale) {
+    switch (act.granularity) {
+      case Granularity::kPerToken: mode = ActScale::kDynamicPerToken; break;
+      case Granularity::kPerTensor: mode = ActScale::kDynamicPerTensor; break;
+      case Granularity::kGroup128: mode = ActScale::kDynamicGroup128; break;
+      default: QJIT_THROW("qgemm", "activation granularity {} has no act_quant mode", granularity_name(act.granularity));
+    }
+  }
+  const QuantizedActivations q = quantize_activations(x, act.qtype, mode, act.static_scale);
+  QGemmOptions po = o;
+  po.act_granularity = act.static_scale ? Granularity::kPerTensor : act.granularity;
+  po.config = config;
+  po.config->fusion = jit::impls::GemmFusion::kFused;  // irrelevant for codes; the canonical value
+  return qgemm(q.q, q.scales, w, scale_w, po);
 }
 
 }  // namespace
@@ -192,7 +293,55 @@ Tensor qgemm(const Tensor& a, const Tensor& scale_a, const Tensor& w, const Tens
     jit::impls::check_gemm_desc(desc, jit::Arch::parse("sm_90"));  // the shape rules; the cpu has no arch limit
     return run_reference(a, scale_a, w, scale_w, o);
   }
-  return run_kernel(a, scale_a, w, scale_w, o, desc);
+  return run_quantized_kernel(a, scale_a, w, scale_w, o, desc);
+}
+
+jit::impls::GemmDesc qgemm_desc(const Tensor& x, const ActQuant& act, const Tensor& w, const QGemmOptions& o) {
+  jit::impls::GemmDesc d;
+  d.m_bucket = jit::impls::gemm_m_bucket(x.size(0));
+  d.n = w.size(0), d.k = w.size(1);
+  d.qtype_a = std::string(qtype_name(act.qtype));
+  d.qtype_w = std::string(qtype_name(operand_qtype(w, "weights")));
+  d.scale_a = std::string(granularity_name(act.static_scale ? Granularity::kPerTensor : act.granularity));
+  d.scale_w = std::string(granularity_name(o.weight_granularity));
+  d.bias = o.bias ? dtype_str(o.bias->dtype()) : "none";
+  d.act = std::string(reference::activation_name(o.activation));
+  d.out = dtype_str(o.out_dtype);
+  d.a_source = act.static_scale ? "static" : "dynamic";
+  d.x_dtype = dtype_str(x.dtype());
+  return d;
+}
+
+Tensor qgemm(const Tensor& x, const ActQuant& act, const Tensor& w, const Tensor& scale_w, const QGemmOptions& o) {
+  check_float_operands(x, act, w);
+  const std::int64_t m = x.size(0), n = w.size(0), k = x.size(1);
+  QJIT_CHECK_GEN("qgemm", m <= 2147483647ll && n <= 2147483647ll && k <= 2147483647ll,
+                 "activations {} or weights {} are too large", x.describe(), w.describe());
+  const Granularity ga = act.static_scale ? Granularity::kPerTensor : act.granularity, gw = o.weight_granularity;
+  QJIT_CHECK_GEN("qgemm", gw == Granularity::kPerChannel || gw == Granularity::kPerTensor || gw == Granularity::kBlock128,
+                 "weight granularity {} is not per_channel, per_tensor or block128", granularity_name(gw));
+  QJIT_CHECK_GEN("qgemm", (ga == Granularity::kGroup128) == (gw == Granularity::kBlock128),
+                 "{} activations with weight granularity {}: group128 activations go only with block128 weights (the "
+                 "block-fp8 family)",
+                 act_mode_str(act), granularity_name(gw));
+  check_scales(scale_w, "weight", gw, n, "N", k);
+  check_bias(o.bias, n);
+  QJIT_CHECK_GEN("qgemm", o.out_dtype == DType::kF32 || o.out_dtype == DType::kF16 || o.out_dtype == DType::kBF16,
+                 "output dtype {} is not f32, f16 or bf16", dtype_name(o.out_dtype));
+  const float s = act.static_scale ? static_scale_value(*act.static_scale) : 0.0f;
+  const jit::impls::GemmDesc desc = qgemm_desc(x, act, w, o);
+  if (x.device().is_host()) {
+    QJIT_CHECK_GEN("qgemm", w.device().is_host(), "activations are on the cpu but weights {} are not", w.describe());
+    jit::impls::check_gemm_desc(desc, jit::Arch::parse("sm_90"));  // the shape rules; the cpu has no arch limit
+    return run_float_reference(x, act, s, w, scale_w, o);
+  }
+  const std::shared_ptr<Driver> driver = x.storage()->driver();
+  const jit::Arch arch = target_arch(*driver);
+  jit::impls::check_gemm_desc(desc, arch);
+  const jit::impls::GemmConfig config = o.config ? *o.config : jit::impls::qgemm_heuristic(desc, arch);
+  jit::impls::check_gemm_config(desc, config, arch);
+  if (config.fusion == jit::impls::GemmFusion::kSeparate) return run_separate(x, act, w, scale_w, o, config);
+  return run_kernel(x, act.static_scale, w, scale_w, o, desc, config, driver);
 }
 
 }  // namespace qjit

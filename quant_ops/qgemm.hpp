@@ -38,4 +38,26 @@ Tensor qgemm(const Tensor& a, const Tensor& scale_a, const Tensor& w, const Tens
 /// The desc the op builds for these operands (for tests, benchmarks and `qjit compile`).
 jit::impls::GemmDesc qgemm_desc(const Tensor& a, const Tensor& w, const QGemmOptions& options);
 
+/// How the GEMM quantizes float activations (DESIGN.md section 5).
+struct ActQuant {
+  QType qtype = QType::kInt8;  // int8, fp8_e4m3 or fp8_e5m2 (matching the weights' family)
+  // Dynamic: per_token, per_tensor or group128 (with block128 weights). Static: per_tensor.
+  Granularity granularity = Granularity::kPerToken;
+  std::optional<Tensor> static_scale;  // present: static per_tensor, this [1] f32 scale (finite, > 0)
+};
+
+/// y [M, N] = epilogue(quantize(x) · w^T) for float activations x [M, K] (bf16, f16 or f32,
+/// K-contiguous): the activations are quantized as `act` says, with the reference's exact
+/// formulas (int8 without GELU is bit-identical to reference quantization + reference GEMM).
+/// cpu: the reference. cuda / sim: a static scale is applied inside the GEMM (x read and
+/// quantized in its main loop); a dynamic per_token scale either in a fused prologue of the
+/// GEMM or by the separate act_quant pass (the config's fusion; the heuristic picks); dynamic
+/// per_tensor and group128 by the separate pass. options.act_granularity is ignored (`act`
+/// says it). Throws qjit::Error, before any work, as the pre-quantized overload does, and for
+/// a static scale that is not one finite positive f32.
+Tensor qgemm(const Tensor& x, const ActQuant& act, const Tensor& w, const Tensor& scale_w,
+             const QGemmOptions& options = {});
+/// The desc the op builds for float activations.
+jit::impls::GemmDesc qgemm_desc(const Tensor& x, const ActQuant& act, const Tensor& w, const QGemmOptions& options);
+
 }  // namespace qjit

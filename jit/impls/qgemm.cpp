@@ -11,6 +11,10 @@ namespace {
 
 bool is_fp8(const std::string& q) { return q == "fp8_e4m3" || q == "fp8_e5m2"; }
 bool is_block_fp8(const GemmDesc& d) { return d.scale_w == "block128"; }
+bool is_float_a(const GemmDesc& d) { return d.a_source != "quantized"; }
+// Only a per-token dynamic scale can be computed inside the GEMM (each CTA sees whole rows,
+// never the whole tensor, and group128 belongs to block-fp8's pre-quantized operands).
+bool can_fuse(const GemmDesc& d) { return d.a_source == "static" || (d.a_source == "dynamic" && d.scale_a == "per_token"); }
 
 // The largest dynamic shared memory a block may opt in to (CUDA programming guide, "Compute
 // Capabilities"); unknown archs get the smallest of the shipped ones.
@@ -47,7 +51,20 @@ constexpr long long kFillCtas = 108;
 }  // namespace
 
 std::string GemmConfig::str() const {
-  return fmt::format("{}x{}x{} w{}x{} s{}", tile_m, tile_n, tile_k, warps_m, warps_n, stages);
+  return fmt::format("{}x{}x{} w{}x{} s{}{}", tile_m, tile_n, tile_k, warps_m, warps_n, stages,
+                     fusion == GemmFusion::kSeparate ? " separate" : "");
+}
+
+GemmDesc qgemm_kernel_desc(const GemmDesc& d, const GemmConfig& c) {
+  GemmDesc k = d;
+  if (is_float_a(d) && c.fusion == GemmFusion::kSeparate) k.a_source = "quantized", k.x_dtype = "bf16";
+  if (k.a_source == "quantized") k.x_dtype = "bf16";  // canonical when unused
+  return k;
+}
+
+int qgemm_smem_bytes(const GemmDesc& d, const GemmConfig& c) {
+  const GemmDesc k = qgemm_kernel_desc(d, c);
+  return c.smem_bytes() + (k.a_source == "dynamic" ? 4 * c.tile_m : 0);
 }
 
 long long gemm_m_bucket(long long m) {
@@ -84,6 +101,12 @@ void check_gemm_desc(const GemmDesc& d, Arch arch) {
   QJIT_CHECK_GEN("qgemm", d.bias == "none" || d.bias == "f32" || d.bias == "f16" || d.bias == "bf16",
                  "bias dtype '{}' is not none, f32, f16 or bf16", d.bias);
   QJIT_CHECK_GEN("qgemm", d.act == "none" || d.act == "gelu_tanh", "activation '{}' is not none or gelu_tanh", d.act);
+  QJIT_CHECK_GEN("qgemm", d.a_source == "quantized" || d.a_source == "static" || d.a_source == "dynamic",
+                 "activation source '{}' is not quantized, static or dynamic", d.a_source);
+  QJIT_CHECK_GEN("qgemm", !is_float_a(d) || d.x_dtype == "bf16" || d.x_dtype == "f16" || d.x_dtype == "f32",
+                 "float activations of dtype '{}' are not bf16, f16 or f32", d.x_dtype);
+  QJIT_CHECK_GEN("qgemm", d.a_source != "static" || d.scale_a == "per_tensor",
+                 "a static activation scale is per_tensor, not {}", d.scale_a);
   QJIT_CHECK_GEN("qgemm", d.out == "f32" || d.out == "f16" || d.out == "bf16",
                  "output dtype '{}' is not f32, f16 or bf16", d.out);
 }
@@ -104,20 +127,26 @@ void check_gemm_config(const GemmDesc& d, const GemmConfig& c, Arch arch) {
   QJIT_CHECK_GEN("qgemm", !is_block_fp8(d) || 128 % (c.tile_n / c.warps_n) == 0,
                  "config {}: block-fp8 needs a warp tile N ({}) that divides 128 (one block128 weight scale per warp)",
                  s, c.tile_n / c.warps_n);
+  QJIT_CHECK_GEN("qgemm", !is_float_a(d) || c.fusion == GemmFusion::kSeparate || can_fuse(d),
+                 "config {}: dynamic {} activation scales cannot be fused into the GEMM (only per_token can: a CTA "
+                 "sees whole rows, not the tensor); use the separate act_quant pass",
+                 s, d.scale_a);
   const int acc_regs = accumulator_registers(d, c);
   QJIT_CHECK_GEN("qgemm", acc_regs <= accumulator_budget(d, arch),
                  "config {}: {} accumulator registers per thread (at most {} for {} on {}; fp8 keeps two sets)", s,
                  acc_regs, accumulator_budget(d, arch), d.qtype_a, arch.str());
-  QJIT_CHECK_GEN("qgemm", c.smem_bytes() <= max_smem_optin(arch),
-                 "config {}: {} bytes of shared memory exceed the {} bytes {} allows", s, c.smem_bytes(),
+  QJIT_CHECK_GEN("qgemm", qgemm_smem_bytes(d, c) <= max_smem_optin(arch),
+                 "config {}: {} bytes of shared memory exceed the {} bytes {} allows", s, qgemm_smem_bytes(d, c),
                  max_smem_optin(arch), arch.str());
 }
 
 std::vector<GemmConfig> qgemm_shipped_configs() { return {kSmall, kMedium, kLarge, kWide, kNarrowWarps}; }
 
-GemmConfig qgemm_heuristic(const GemmDesc& d, Arch arch) {
+namespace {
+
+GemmConfig heuristic_tiles(const GemmDesc& d, Arch arch) {
   auto fits = [&](const GemmConfig& c) {
-    return accumulator_registers(d, c) <= accumulator_budget(d, arch) && c.smem_bytes() <= max_smem_optin(arch) &&
+    return accumulator_registers(d, c) <= accumulator_budget(d, arch) && qgemm_smem_bytes(d, c) <= max_smem_optin(arch) &&
            (!is_block_fp8(d) || 128 % (c.tile_n / c.warps_n) == 0);
   };
   if (d.m_bucket <= 16) return kSmall;
@@ -132,17 +161,45 @@ GemmConfig qgemm_heuristic(const GemmDesc& d, Arch arch) {
   return medium;
 }
 
+// Column tiles up to which the fused dynamic strategy wins. Fused, each of the
+// ceil(N / tile_n) CTAs of a row band reads its rows of x twice (amax, then the main loop,
+// 2 bytes an element for bf16) where the separate strategy reads x twice once, writes the
+// codes once and the GEMM reads 1-byte codes per CTA: fused reads about 3 (N / tile_n) - 2
+// more bytes per element, mostly from L2, and saves a launch and the codes' round trip
+// through memory. With few column tiles that is cheap; with many the separate pass wins.
+constexpr long long kFusedMaxColumnTiles = 4;
+// Up to this M bucket a layer is launch-bound (a few microseconds of work), so fusing the
+// quantization (one launch, not two) wins whatever N is.
+constexpr long long kFusedMaxMBucket = 64;
+
+}  // namespace
+
+GemmConfig qgemm_heuristic(const GemmDesc& d, Arch arch) {
+  GemmConfig c = heuristic_tiles(d, arch);
+  // NOTE: the fusion strategy never changes results (the act_quant kernel and the fused
+  // prologue compute the same scales and codes, bit for bit); it only moves work.
+  if (d.a_source == "dynamic") {
+    const long long column_tiles = (d.n + c.tile_n - 1) / c.tile_n;
+    const bool fuse = can_fuse(d) && (column_tiles <= kFusedMaxColumnTiles || d.m_bucket <= kFusedMaxMBucket);
+    c.fusion = fuse ? GemmFusion::kFused : GemmFusion::kSeparate;
+  }
+  // A static scale is always fused: no pass over x is needed before the GEMM.
+  return c;
+}
+
 Family qgemm_family() {
   return {"qgemm",
           "impls/qgemm.cuh",
           {kQGemmKernel},
-          {"kQA", "kQW", "kScaleAPerToken", "kScaleWPerChannel", "kBlockScales", "kHasBias", "kBias", "kGelu", "kOut", "kTileM",
+          {"kQA", "kQW", "kScaleAPerToken", "kScaleWPerChannel", "kBlockScales", "kASource", "kX", "kHasBias", "kBias", "kGelu", "kOut", "kTileM",
            "kTileN", "kTileK", "kWarpsM", "kWarpsN", "kStages"}};
 }
 
-KernelSpec qgemm_spec(const GemmDesc& d, const GemmConfig& c, Arch arch) {
-  check_gemm_desc(d, arch);
-  check_gemm_config(d, c, arch);
+KernelSpec qgemm_spec(const GemmDesc& problem, const GemmConfig& c, Arch arch) {
+  check_gemm_desc(problem, arch);
+  check_gemm_config(problem, c, arch);
+  const GemmDesc d = qgemm_kernel_desc(problem, c);
+  const char* source = d.a_source == "static" ? "kStatic" : d.a_source == "dynamic" ? "kDynamicFused" : "kQuantized";
   KernelSpec spec("qgemm", arch);
   // NOTE: M, N and K are launch arguments, not spec fields: one compiled kernel serves every
   // shape its desc's bucket maps to.
@@ -151,6 +208,8 @@ KernelSpec qgemm_spec(const GemmDesc& d, const GemmConfig& c, Arch arch) {
       .set("kScaleAPerToken", d.scale_a == "per_token")
       .set("kScaleWPerChannel", d.scale_w == "per_channel")
       .set("kBlockScales", is_block_fp8(d))
+      .set("kASource", EnumValue{"qjit::kernels::QGemmASource", source})
+      .set("kX", dtype_enum(d.x_dtype))
       .set("kHasBias", d.bias != "none")
       .set("kBias", dtype_enum(d.bias == "none" ? "f32" : d.bias))  // canonical when unused
       .set("kGelu", d.act == "gelu_tanh")

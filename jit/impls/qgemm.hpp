@@ -1,7 +1,9 @@
 #pragma once
-// Host generator of the W8A8 GEMM family on pre-quantized operands (device side:
-// templates/impls/qgemm.cuh): problem (GemmDesc) + tuning choice (GemmConfig) -> KernelSpec,
-// shared-memory size and grid. The heuristic is a pure function of the two structs.
+// Host generator of the W8A8 GEMM family (device side: templates/impls/qgemm.cuh): problem
+// (GemmDesc) + tuning choice (GemmConfig) -> KernelSpec, shared-memory size and grid. The
+// activations are pre-quantized, or float and quantized by the GEMM (static scale, or
+// dynamic per-token scales in a fused prologue or a separate act_quant pass: the config's
+// fusion strategy). The heuristic is a pure function of the two structs.
 
 #include <string>
 #include <vector>
@@ -24,6 +26,18 @@ struct GemmDesc {
   std::string bias = "none";      // none | f32 | f16 | bf16
   std::string act = "none";       // none | gelu_tanh
   std::string out = "bf16";       // bf16 | f16 | f32
+  // Where the activations come from: quantized (int8 / fp8 codes and scales given), static
+  // (float x and a calibrated per_tensor scale) or dynamic (float x, scales computed from it:
+  // per_token fused or separate, per_tensor and group128 separate).
+  std::string a_source = "quantized";
+  std::string x_dtype = "bf16";   // float x: bf16 | f16 | f32 (a_source static or dynamic)
+};
+
+// How float activations meet the GEMM (a_source static or dynamic; ignored for quantized).
+enum class GemmFusion {
+  kFused,     // the GEMM reads x and quantizes it in its main loop (dynamic: after a prologue
+              // pass computing each of its rows' amax over K)
+  kSeparate,  // the act_quant kernel writes codes and scales, then the pre-quantized GEMM
 };
 
 // The tuning choice. NOTE: never changes results, only speed: every config runs the same
@@ -32,12 +46,20 @@ struct GemmConfig {
   int tile_m = 64, tile_n = 128, tile_k = 64;  // CTA tile: rows, columns, K bytes
   int warps_m = 2, warps_n = 2;                // warp grid; warp tile = tile / warps
   int stages = 4;                              // cp.async pipeline depth (2..5)
+  GemmFusion fusion = GemmFusion::kFused;      // float activations only
 
   int threads() const { return 32 * warps_m * warps_n; }
-  int smem_bytes() const { return stages * (tile_m + tile_n) * tile_k; }  // dynamic shared memory
-  std::string str() const;  // "64x128x64 w2x2 s4"
+  int smem_bytes() const { return stages * (tile_m + tile_n) * tile_k; }  // the pipeline's stages
+  std::string str() const;  // "64x128x64 w2x2 s4", " separate" appended for kSeparate
   bool operator==(const GemmConfig&) const = default;
 };
+
+// The dynamic shared memory of the kernel (desc, config) launches: the stages, plus the
+// fused dynamic strategy's row scales.
+int qgemm_smem_bytes(const GemmDesc& desc, const GemmConfig& config);
+// The desc of the GEMM kernel that (desc, config) launches: with the separate strategy the
+// act_quant pass quantizes x, so the GEMM's activations are pre-quantized.
+GemmDesc qgemm_kernel_desc(const GemmDesc& desc, const GemmConfig& config);
 
 // M rounded up to a power of two in [16, 2^20]: the part of M a config choice depends on.
 long long gemm_m_bucket(long long m);
@@ -55,10 +77,11 @@ void check_gemm_config(const GemmDesc& desc, const GemmConfig& config, Arch arch
 // int8 only (check_gemm_config says which).
 std::vector<GemmConfig> qgemm_shipped_configs();
 // A shipped config that fits desc on arch: the largest tile that still gives enough CTAs to
-// fill a GPU, small tiles for small M.
+// fill a GPU, small tiles for small M; and for float activations the fusion strategy.
 GemmConfig qgemm_heuristic(const GemmDesc& desc, Arch arch);
 
 Family qgemm_family();
+// The spec of the GEMM kernel (desc, config) launches (see qgemm_kernel_desc).
 KernelSpec qgemm_spec(const GemmDesc& desc, const GemmConfig& config, Arch arch);
 inline constexpr const char* kQGemmKernel = "qjit::kernels::qgemm";
 

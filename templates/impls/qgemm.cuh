@@ -9,6 +9,8 @@
 // [ceil(N/128), ceil(K/128)]): at each promotion the block's sum is first multiplied by
 // scale_a[m, g] * scale_w[n / 128, g] (the two scales multiplied first), and the epilogue uses
 // s = 1, in the reference's order (quant_ops/reference/gemm.hpp).
+// Activations: pre-quantized codes (cp.async, as W), or float x quantized by the GEMM itself
+// with a static scale or fused dynamic per-row scales (impls/qgemm_float_a.cuh).
 // Host generator: jit/impls/qgemm.cpp; op: quant_ops/qgemm.cpp.
 //
 // Main loop: a kStages-deep cp.async pipeline of A and W K-tiles in dynamic shared memory,
@@ -26,6 +28,7 @@
 #include "ptx/warp.cuh"
 #include "qjit/types.cuh"
 #include "impls/gemm_epilogue.cuh"
+#include "impls/qgemm_float_a.cuh"
 
 namespace qjit::kernels {
 
@@ -38,6 +41,10 @@ namespace qjit::kernels {
 //   kHasBias, kBias   bool, DType bias [N] of f32, f16 or bf16 (kBias ignored without bias)
 //   kGelu             bool        GELU-tanh after the bias
 //   kOut              dev::DType  f32, f16 or bf16
+//   kASource          QGemmASource  kQuantized (a holds codes), kStatic (a holds float x, scale_a
+//                                 the one static scale s) or kDynamicFused (a holds float x;
+//                                 per-row scales computed here, scale_a unused)
+//   kX                dev::DType  float x: f32, f16 or bf16 (unused for kQuantized)
 //   kTileM, kTileN, kTileK, kWarpsM, kWarpsN, kStages: the CTA tile, its warp grid and the
 //                     pipeline depth.
 // NOTE: the tiling fields never change results, only speed: every config runs the same
@@ -54,6 +61,9 @@ struct QGemmTraits {
   static constexpr dev::DType kBias = Config::kBias;
   static constexpr bool kGelu = Config::kGelu;
   static constexpr dev::DType kOut = Config::kOut;
+  static constexpr QGemmASource kASource = Config::kASource;
+  static constexpr dev::DType kX = Config::kX;
+  static constexpr bool kFloatA = kASource != QGemmASource::kQuantized;
   static constexpr int kTileM = Config::kTileM, kTileN = Config::kTileN, kTileK = Config::kTileK;
   static constexpr int kWarpsM = Config::kWarpsM, kWarpsN = Config::kWarpsN, kStages = Config::kStages;
 
@@ -68,6 +78,12 @@ struct QGemmTraits {
   static_assert(kTileK == 32 || kTileK == 64 || kTileK == 128,
                 "qgemm: kTileK is 32, 64 or 128 bytes (a divisor of the 128-K fp8 promotion block)");
   static_assert(kStages >= 2 && kStages <= 5, "qgemm: kStages in [2, 5]");
+  static_assert(!kFloatA || kX == dev::DType::kF32 || kX == dev::DType::kF16 || kX == dev::DType::kBF16,
+                "qgemm: float activations are f32, f16 or bf16");
+  static_assert(!kFloatA || !kBlockScales, "qgemm: block-fp8 takes pre-quantized group128 activations");
+  static_assert(kASource != QGemmASource::kStatic || !kScaleAPerToken, "qgemm: a static scale is per tensor");
+  static_assert(kASource != QGemmASource::kDynamicFused || kScaleAPerToken,
+                "qgemm: fused dynamic quantization is per token");
   static_assert(kWarpsM >= 1 && kWarpsN >= 1 && kWarpsM * kWarpsN <= 16, "qgemm: 1 to 16 warps");
 
   static constexpr int kWarps = kWarpsM * kWarpsN;
@@ -99,7 +115,16 @@ struct QGemmTraits {
   static constexpr int kPassesW = (kTileN + kRowsPerPass - 1) / kRowsPerPass;
   static constexpr int kStageBytesA = kTileM * kTileK;
   static constexpr int kStageBytesW = kTileN * kTileK;
-  static constexpr int kSmemBytes = kStages * (kStageBytesA + kStageBytesW);
+  // Float x: 16-byte loads of kXPerLoad elements, kXChunks per tile row (kTileK elements),
+  // thread t loading chunk t % kXChunks of rows t / kXChunks + i * kXRowsPerPass.
+  static constexpr int kXPerLoad = 16 / dev::kSizeOf<kFloatA ? kX : dev::DType::kF32>;
+  static constexpr int kXChunks = kTileK / kXPerLoad;
+  static constexpr int kXRowsPerPass = kThreads / kXChunks;
+  static constexpr int kXPasses = (kTileM + kXRowsPerPass - 1) / kXRowsPerPass;
+  static_assert(kXChunks <= 32 && kThreads % kXChunks == 0, "qgemm: a float x tile row is read by one warp at most");
+  // The fused dynamic strategy keeps each tile row's scale for the epilogue after the stages.
+  static constexpr int kRowScaleBytes = kASource == QGemmASource::kDynamicFused ? 4 * kTileM : 0;
+  static constexpr int kSmemBytes = kStages * (kStageBytesA + kStageBytesW) + kRowScaleBytes;
 
   using Acc = typename dev::Storage<kInt8 ? dev::DType::kI32 : dev::DType::kF32>::type;
 };
@@ -109,11 +134,11 @@ struct QGemmTraits {
 // NOTE: __launch_bounds__(threads, 1): with the thread count alone, ptxas of NVRTC 13 caps
 // some 256-thread instantiations at 128 registers and spills; one CTA per SM lets it use
 // what the block size allows.
-// NOTE: the host guarantees N % 16 == 0, K % 16 == 0, 16-byte aligned rows (a_ld, w_ld
-// multiples of 16), and for int8 127^2 * K <= INT32_MAX. Any M >= 1.
+// NOTE: the host guarantees N % 16 == 0, K % 16 == 0, 16-byte aligned rows (a_ld, w_ld in
+// elements, rows 16-byte multiples), and for int8 127^2 * K <= INT32_MAX. Any M >= 1.
 template <typename Config>
 __global__ void __launch_bounds__(QGemmTraits<Config>::kThreads, 1)
-qgemm(const dev::u8* __restrict__ a, dev::i64 a_ld, const dev::u8* __restrict__ w, dev::i64 w_ld,
+qgemm(const void* __restrict__ a_in, dev::i64 a_ld, const dev::u8* __restrict__ w, dev::i64 w_ld,
       const float* __restrict__ scale_a, const float* __restrict__ scale_w, const void* __restrict__ bias,
       void* __restrict__ y, dev::i64 y_ld, int m, int n, int k) {
   using T = QGemmTraits<Config>;
@@ -124,6 +149,9 @@ qgemm(const dev::u8* __restrict__ a, dev::i64 a_ld, const dev::u8* __restrict__ 
   extern __shared__ __align__(128) dev::u8 qgemm_smem[];
   const dev::u32 smem_a = ptx::smem_u32(qgemm_smem);                   // kStages x (kTileM, kTileK)
   const dev::u32 smem_w = smem_a + T::kStages * T::kStageBytesA;      // kStages x (kTileN, kTileK)
+  // (kTileM): fused dynamic scales of the tile's rows
+  float* const row_scale = reinterpret_cast<float*>(qgemm_smem + T::kStages * (T::kStageBytesA + T::kStageBytesW));
+  const dev::u8* const a = static_cast<const dev::u8*>(a_in);  // kQuantized: the codes
 
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int m0 = blockIdx.x * T::kTileM, n0 = blockIdx.y * T::kTileN;
@@ -165,7 +193,7 @@ qgemm(const dev::u8* __restrict__ a, dev::i64 a_ld, const dev::u8* __restrict__ 
     const dev::u32 a_dst = smem_a + stage * T::kStageBytesA + load_dst;
     const dev::u32 w_dst = smem_w + stage * T::kStageBytesW + load_dst;
 #pragma unroll
-    for (int i = 0; i < T::kPassesA; ++i) {
+    for (int i = 0; i < (T::kFloatA ? 0 : T::kPassesA); ++i) {
       if (T::kTileM % T::kRowsPerPass != 0 && load_row + i * T::kRowsPerPass >= T::kTileM) break;
       ptx::cp_async_16(a_dst + i * T::kRowsPerPass * T::kTileK, k_ok ? a_src[i] : a,
                        k_ok && (a_rows_ok >> i & 1u) ? 16u : 0u);
@@ -228,12 +256,34 @@ qgemm(const dev::u8* __restrict__ a, dev::i64 a_ld, const dev::u8* __restrict__ 
     if (s < k_tiles) load_next_tile(s);
     ptx::cp_async_commit();  // NOTE: always commit, so group counting stays uniform
   }
+  // Float x: W's first tiles are in flight; the dynamic row scales (a pass over the tile's
+  // rows), then tile 0 quantized into stage 0 and tile 1 staged in registers.
+  FloatATile<T> xa;
+  float static_inv = 0.0f;
+  if constexpr (T::kFloatA) {
+    xa.init(a_in, a_ld, m0, m, k, tid);
+    if constexpr (T::kASource == QGemmASource::kDynamicFused) xa.dynamic_scales(row_scale);
+    else static_inv = dev::static_inverse(scale_a[0]);
+    xa.load();
+    if (k_tiles > 0) xa.store(smem_a, static_inv);
+    xa.load();
+  }
   int read_stage = 0, write_stage = T::kStages - 1;
   for (int tile = 0; tile < k_tiles; ++tile) {
     ptx::cp_async_wait<T::kStages - 2>();  // this thread's copies of `tile` have landed
     ptx::bar_sync();                       // ... everyone's; and `write_stage` is read out
     if (tile + T::kStages - 1 < k_tiles) load_next_tile(write_stage);
     ptx::cp_async_commit();
+    if constexpr (T::kFloatA) {
+      // NOTE: tile + 1's stage was last read in iteration tile + 1 - kStages < tile, which
+      // every warp left before the barrier above; the next barrier publishes the store. The
+      // loads of tile + 2 then have this whole iteration's mma work to land.
+      if (tile + 1 < k_tiles) {
+        const int next_stage = read_stage == T::kStages - 1 ? 0 : read_stage + 1;
+        xa.store(smem_a + next_stage * T::kStageBytesA, static_inv);
+        if (tile + 2 < k_tiles) xa.load();
+      }
+    }
 
     const dev::u32 a_stage = smem_a + read_stage * T::kStageBytesA;
     const dev::u32 w_stage = smem_w + read_stage * T::kStageBytesW;
@@ -295,6 +345,7 @@ qgemm(const dev::u8* __restrict__ a, dev::i64 a_ld, const dev::u8* __restrict__ 
     write_stage = write_stage == T::kStages - 1 ? 0 : write_stage + 1;
   }
   ptx::cp_async_wait<0>();  // only empty groups remain; leave nothing in flight
+  if constexpr (T::kASource == QGemmASource::kDynamicFused) ptx::bar_sync();  // row_scale is written
 
   // ---- epilogue: this lane holds rows g, g + 8 and columns 2t, 2t + 1 of each fragment ----
   const int g = lane / 4, t2 = (lane % 4) * 2;
@@ -304,7 +355,8 @@ qgemm(const dev::u8* __restrict__ a, dev::i64 a_ld, const dev::u8* __restrict__ 
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int row = m0 + warp_m + 16 * i + g + 8 * h;
-      sa[i][h] = T::kBlockScales ? 1.0f : row < m ? scale_a[T::kScaleAPerToken ? row : 0] : 0.0f;
+      if constexpr (T::kASource == QGemmASource::kDynamicFused) sa[i][h] = row_scale[row - m0];
+      else sa[i][h] = T::kBlockScales ? 1.0f : row < m ? scale_a[T::kScaleAPerToken ? row : 0] : 0.0f;
     }
 #pragma unroll
   for (int j = 0; j < T::kFragsN; ++j) {

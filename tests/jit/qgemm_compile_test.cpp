@@ -124,15 +124,32 @@ TEST(QGemmCompile, ShippedConfigsCompileWithoutSpills) {
     const char* qa;
     const char* qw;
     bool block = false;  // group128 x block128 scales (block-fp8)
+    const char* source = "quantized";  // or float x quantized by the GEMM: static / dynamic (fused)
+    const char* x = "bf16";
   };
   for (const Case cs : {Case{"sm_80", "int8", "int8"}, Case{"sm_89", "int8", "int8"},
                         Case{"sm_89", "fp8_e4m3", "fp8_e5m2"}, Case{"sm_90", "int8", "int8"},
                         Case{"sm_90", "fp8_e4m3", "fp8_e4m3"}, Case{"sm_89", "fp8_e4m3", "fp8_e4m3", true},
-                        Case{"sm_90", "fp8_e5m2", "fp8_e4m3", true}}) {
+                        Case{"sm_90", "fp8_e5m2", "fp8_e4m3", true},
+                        // Float activations: static (bf16) and fused dynamic (f32: the most
+                        // staged registers) everywhere, the other dtype where registers are tightest.
+                        Case{"sm_80", "int8", "int8", false, "static", "bf16"},
+                        Case{"sm_80", "int8", "int8", false, "dynamic", "f32"},
+                        Case{"sm_89", "int8", "int8", false, "static", "f16"},
+                        Case{"sm_89", "int8", "int8", false, "dynamic", "bf16"},
+                        Case{"sm_89", "fp8_e4m3", "fp8_e4m3", false, "static", "bf16"},
+                        Case{"sm_89", "fp8_e5m2", "fp8_e4m3", false, "dynamic", "f32"},
+                        Case{"sm_90", "int8", "int8", false, "static", "f32"},
+                        Case{"sm_90", "int8", "int8", false, "dynamic", "bf16"},
+                        Case{"sm_90", "fp8_e4m3", "fp8_e4m3", false, "static", "f32"},
+                        Case{"sm_90", "fp8_e4m3", "fp8_e4m3", false, "dynamic", "bf16"},
+                        Case{"sm_90", "fp8_e4m3", "fp8_e4m3", false, "dynamic", "f32"}}) {
     for (const GemmConfig& c : impls::qgemm_shipped_configs()) {
       GemmDesc d = desc_of(cs.qa, cs.qw);
       d.bias = "bf16", d.act = "gelu_tanh", d.out = "f32";
       if (cs.block) d.scale_a = "group128", d.scale_w = "block128";
+      d.a_source = cs.source, d.x_dtype = cs.x;
+      if (d.a_source == std::string("static")) d.scale_a = "per_tensor";
       const Arch arch = Arch::parse(cs.arch);
       if (!error_of([&] { impls::check_gemm_config(d, c, arch); }).empty()) continue;  // int8-only config
       const KernelSpec spec = impls::qgemm_spec(d, c, arch);
@@ -146,8 +163,8 @@ TEST(QGemmCompile, ShippedConfigsCompileWithoutSpills) {
       EXPECT_EQ(k.spill_loads, 0) << a.log;
       EXPECT_EQ(k.stack_bytes, 0) << a.log;
       EXPECT_EQ(k.shared_bytes, 0);  // all of it is dynamic
-      std::printf("%s %s x %s%s %s: %d registers, %.0f ms\n", cs.arch, cs.qa, cs.qw, cs.block ? " block" : "",
-                  c.str().c_str(), k.registers, a.compile_ms);
+      std::printf("%s %s x %s%s %s %s: %d registers, %.0f ms\n", cs.arch, cs.qa, cs.qw, cs.block ? " block" : "",
+                  cs.source, c.str().c_str(), k.registers, a.compile_ms);
     }
   }
 }

@@ -101,6 +101,100 @@ TEST_P(QGemmOnDevice, Fp8IsNearTheReference) {
   EXPECT_LE(reference::nmse(got, std::vector<double>(want.begin(), want.end())), 1e-4);
 }
 
+// Float activations quantized by the op (static, dynamic per_token fused and separate,
+// dynamic per_tensor): int8 bit-identical to the cpu (the reference) on every device.
+TEST_P(QGemmOnDevice, FloatActivationsInt8IsBitIdentical) {
+  const Device dev = Device::parse(GetParam());
+  std::string why;
+  if (!device_available(dev, why)) GTEST_SKIP() << "device " << GetParam() << " unavailable: " << why;
+  const std::int64_t m = 67, n = 96, k = 272;
+  const Operands o = make(m, n, k, QType::kInt8, 11);
+  std::mt19937 rng(12);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> xv(static_cast<size_t>(m * k));
+  for (auto& v : xv) v = 3.0f * normal(rng);
+  const Tensor x = Tensor::from_vector<float>({m, k}, xv).to_dtype(DType::kBF16);
+  const Tensor s = Tensor::from_vector<float>({1}, std::vector<float>{0.05f});
+  struct Mode {
+    ActQuant act;
+    std::optional<jit::impls::GemmFusion> fusion;  // forced, or the heuristic's
+  };
+  const std::vector<Mode> modes = {
+      {{QType::kInt8, Granularity::kPerTensor, s}, std::nullopt},
+      {{QType::kInt8, Granularity::kPerToken, std::nullopt}, jit::impls::GemmFusion::kFused},
+      {{QType::kInt8, Granularity::kPerToken, std::nullopt}, jit::impls::GemmFusion::kSeparate},
+      {{QType::kInt8, Granularity::kPerTensor, std::nullopt}, std::nullopt},
+  };
+  for (const Mode& mode : modes) {
+    QGemmOptions opt;
+    opt.bias = o.bias;
+    const Tensor want = qgemm(x, mode.act, o.w, o.sw, opt);
+    std::vector<std::optional<jit::impls::GemmConfig>> configs = {std::nullopt};
+    if (dev.kind == DeviceKind::kCuda) {
+      for (const auto& c : jit::impls::qgemm_shipped_configs()) configs.push_back(c);
+    }
+    for (auto config : configs) {
+      if (config && mode.fusion) config->fusion = *mode.fusion;
+      if (!config && mode.fusion) config = jit::impls::GemmConfig{}, config->fusion = *mode.fusion;
+      if (config && !mode.fusion && !mode.act.static_scale) config->fusion = jit::impls::GemmFusion::kSeparate;
+      opt.config = config;
+      const std::string what = fmt::format("{} {} {} config={}", GetParam(),
+                                           mode.act.static_scale ? "static" : "dynamic",
+                                           granularity_name(mode.act.granularity), config ? config->str() : "heuristic");
+      SCOPED_TRACE(what);
+      const Tensor got = qgemm(x.to(dev), mode.act, o.w.to(dev), o.sw, opt).to(Device::cpu());
+      ASSERT_EQ(got.nbytes(), want.nbytes());
+      EXPECT_EQ(std::memcmp(got.raw_data_ptr(), want.raw_data_ptr(), want.nbytes()), 0) << what;
+    }
+  }
+}
+
+// On the cpu the float overload is the reference quantization followed by the reference
+// GEMM, for every activation mode (static, dynamic per_token / per_tensor / group128).
+TEST(QGemmFloatActivations, CpuIsReferenceQuantizeThenReferenceGemm) {
+  const std::int64_t m = 9, n = 144, k = 272;
+  std::mt19937 rng(21);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> xv(static_cast<size_t>(m * k)), wv(static_cast<size_t>(n * k));
+  for (auto& v : xv) v = normal(rng);
+  for (auto& v : wv) v = 0.05f * normal(rng);
+  const Tensor x = Tensor::from_vector<float>({m, k}, xv).to_dtype(DType::kF16);
+  const Tensor xf = x.to_dtype(DType::kF32);
+  const auto view = reference::ActView::dense(xf.raw_data_ptr(), DType::kF32, m, k);
+  struct Mode {
+    QType q;
+    Granularity ga, gw;
+    bool is_static;
+  };
+  for (const Mode md : {Mode{QType::kInt8, Granularity::kPerTensor, Granularity::kPerChannel, true},
+                        Mode{QType::kE4M3, Granularity::kPerToken, Granularity::kPerChannel, false},
+                        Mode{QType::kInt8, Granularity::kPerTensor, Granularity::kPerTensor, false},
+                        Mode{QType::kE5M2, Granularity::kGroup128, Granularity::kBlock128, false}}) {
+    SCOPED_TRACE(fmt::format("{} {} static={}", qtype_name(md.q), granularity_name(md.ga), md.is_static));
+    const auto qw = reference::quantize_weights(wv, n, k, QType::kE4M3 == md.q || md.q == QType::kE5M2 ? QType::kE4M3
+                                                                                                       : QType::kInt8,
+                                                md.gw);
+    const auto qa = md.is_static ? reference::quantize_static(view, md.q, 0.02f)
+                                 : reference::quantize_dynamic(view, md.q, md.ga);
+    reference::GemmEpilogue e;
+    e.out_dtype = DType::kF32;
+    const auto want = reference::reference_gemm(reference::make_gemm_problem(qa, qw, e)).values;
+    const Tensor tw = Tensor::from_raw({n, k}, qtype_storage(qw.qtype), qw.q.data());
+    const std::int64_t groups = (k + 127) / 128;
+    const Tensor tsw = md.gw == Granularity::kBlock128
+                           ? Tensor::from_vector<float>({(n + 127) / 128, groups}, qw.scales)
+                           : Tensor::from_vector<float>({static_cast<std::int64_t>(qw.scales.size())}, qw.scales);
+    ActQuant act{md.q, md.ga, std::nullopt};
+    if (md.is_static) act.static_scale = Tensor::from_vector<float>({1}, std::vector<float>{0.02f});
+    QGemmOptions opt;
+    opt.weight_granularity = md.gw;
+    opt.out_dtype = DType::kF32;
+    const std::vector<float> got = qgemm(x, act, tw, tsw, opt).to_f32_vector();
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), 4 * want.size()), 0);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Devices, QGemmOnDevice, ::testing::Values("cpu", "cuda", "sim"),
                          [](const auto& info) { return std::string(info.param); });
 

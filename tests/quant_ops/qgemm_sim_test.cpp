@@ -210,6 +210,200 @@ TEST(QGemmSim, BlockFp8ValidationNamesTheProblem) {
   EXPECT_NE(bad_arch.find("needs sm_89"), std::string::npos) << bad_arch;
 }
 
+// ---- float activations quantized by the GEMM ------------------------------------------
+
+// Static per-tensor scales (x read and quantized in the main loop) and dynamic per-token
+// scales (fused prologue or the separate act_quant pass): int8 bit-identical to reference
+// quantization + the reference GEMM, whatever the x dtype, config or strategy.
+TEST(QGemmSim, FloatActivationsInt8IsBitIdentical) {
+  struct Case {
+    std::int64_t m, n, k;
+    Source source;
+    DType x;
+    std::optional<GemmConfig> config;
+    const char* arch;
+  };
+  const std::vector<Case> cases = {
+      {1, 48, 128, Source::kStatic, DType::kBF16, kSmall, "sm_89"},
+      {7, 128, 400, Source::kStatic, DType::kF16, kMedium, "sm_80"},
+      {129, 48, 144, Source::kStatic, DType::kF32, kLarge, "sm_90"},
+      {300, 64, 48, Source::kStatic, DType::kBF16, kWide, "sm_89"},
+      {1, 48, 128, Source::kDynamicFused, DType::kBF16, kSmall, "sm_89"},
+      {7, 128, 400, Source::kDynamicFused, DType::kF32, kMedium, "sm_89"},
+      {129, 48, 144, Source::kDynamicFused, DType::kF16, kLarge, "sm_80"},
+      {300, 64, 48, Source::kDynamicFused, DType::kBF16, kWide, "sm_90"},
+      {129, 48, 144, Source::kDynamicSeparate, DType::kBF16, kMedium, "sm_89"},
+      {7, 64, 64, Source::kDynamicFused, DType::kBF16, std::nullopt, "sm_89"},
+  };
+  unsigned seed = 300;
+  for (const Case& c : cases) {
+    Problem p = with_source(problem(c.m, c.n, c.k), c.source, c.x);
+    p.config = c.config, p.arch = c.arch;
+    p.bias = DType::kBF16;
+    SCOPED_TRACE(p.str());
+    const Operands o = make_operands(p, seed++);
+    const Outputs r = run_both(p, o);
+    expect_same_bits(r.sim, r.ref, p.str());
+  }
+}
+
+// fp8 (every pair) and GELU with float activations: within the derived bound (the codes
+// and scales are the reference's bits, so qgemm_test_util.hpp's bound holds as is).
+TEST(QGemmSim, FloatActivationsFp8AndGeluWithinDerivedNmse) {
+  const QType e4 = QType::kE4M3, e5 = QType::kE5M2, i8 = QType::kInt8;
+  struct Case {
+    std::int64_t m, n, k;
+    QType qa, qw;
+    Source source;
+    DType x;
+    Activation act;
+    DType out;
+    std::optional<GemmConfig> config;
+    const char* arch;
+  };
+  const Activation no = Activation::kNone, gelu = Activation::kGeluTanh;
+  const std::vector<Case> cases = {
+      {7, 128, 400, e4, e4, Source::kStatic, DType::kBF16, no, DType::kF32, kSmall, "sm_89"},
+      {64, 48, 256, e5, e4, Source::kDynamicFused, DType::kF16, gelu, DType::kBF16, kMedium, "sm_89"},
+      {129, 48, 144, e4, e5, Source::kDynamicSeparate, DType::kF32, no, DType::kF16, kLarge, "sm_89"},
+      {1, 128, 1536, e5, e5, Source::kStatic, DType::kF32, gelu, DType::kF32, kNarrowWarps, "sm_90"},
+      {33, 64, 128, e4, e4, Source::kDynamicFused, DType::kBF16, no, DType::kBF16, kSmall, "sm_90"},
+      {129, 16, 48, i8, i8, Source::kDynamicFused, DType::kBF16, gelu, DType::kF32, kMedium, "sm_80"},
+  };
+  unsigned seed = 400;
+  for (const Case& c : cases) {
+    Problem p = with_source(problem(c.m, c.n, c.k, c.qa), c.source, c.x);
+    p.qw = c.qw, p.act = c.act, p.out = c.out, p.config = c.config, p.arch = c.arch, p.bias = DType::kF32;
+    SCOPED_TRACE(p.str());
+    const Operands o = make_operands(p, seed++);
+    const Outputs r = run_both(p, o);
+    const double got = nmse_of(r.sim, r.ref), bound = nmse_bound(p, o, r.ref);
+    EXPECT_LE(got, bound) << p.str();
+    std::printf("%s: NMSE %.3g (bound %.3g)\n", p.str().c_str(), got, bound);
+  }
+}
+
+// Dynamic per_tensor and group128 scales need the whole tensor or block-fp8's pre-quantized
+// operands: the heuristic picks the separate act_quant pass, and the results match the
+// reference (int8 bit for bit, block-fp8 within the bound).
+TEST(QGemmSim, DynamicPerTensorAndGroup128RunTheSeparatePass) {
+  Problem tensor = with_source(problem(129, 48, 400), Source::kDynamicSeparate);
+  tensor.ga = Granularity::kPerTensor, tensor.bias = DType::kF32;
+  Problem block = with_source(problem(33, 144, 272, QType::kE4M3, /*block=*/true), Source::kDynamicSeparate);
+  block.bias = DType::kBF16, block.out = DType::kF32;
+  unsigned seed = 630;
+  for (const Problem& p : {tensor, block}) {
+    SCOPED_TRACE(p.str());
+    const Operands o = make_operands(p, seed++);
+    const auto desc = qgemm_desc(o.tx, ActQuant{p.qa, p.ga, std::nullopt}, o.tw, options_of(p, o));
+    EXPECT_EQ(jit::impls::qgemm_heuristic(desc, jit::Arch::parse(p.arch)).fusion, GemmFusion::kSeparate);
+    const Outputs r = run_both(p, o);
+    expect_matches_reference(p, o, r);
+  }
+}
+
+// The fusion strategy never changes results: fused and separate give the same bits, for
+// int8 and fp8, on every config.
+TEST(QGemmSim, FusedAndSeparateGiveTheSameBits) {
+  for (QType q : {QType::kInt8, QType::kE4M3}) {
+    Problem p = with_source(problem(37, 64, 272, q), Source::kDynamicFused);
+    p.bias = DType::kF16, p.out = DType::kF32;
+    const Operands o = make_operands(p, 600);
+    std::vector<float> first;
+    for (const GemmConfig& c : {kSmall, kMedium, GemmConfig{32, 64, 128, 2, 2, 2}, GemmConfig{64, 64, 32, 2, 2, 5}}) {
+      for (Source s : {Source::kDynamicFused, Source::kDynamicSeparate}) {
+        p.source = s, p.config = c;
+        SCOPED_TRACE(p.str());
+        const Outputs r = run_both(p, o);
+        if (first.empty()) {
+          first = r.sim;
+          if (q == QType::kInt8) expect_same_bits(r.sim, r.ref, p.str());
+        }
+        expect_same_bits(r.sim, first, p.str());
+      }
+    }
+  }
+}
+
+// The heuristic's strategy: fused for a few column tiles or a small M, separate otherwise
+// (jit/impls/qgemm.cpp says why); both run.
+TEST(QGemmSim, HeuristicPicksAFusionStrategy) {
+  const jit::Arch sm89 = jit::Arch::parse("sm_89");
+  Problem small = with_source(problem(7, 128, 64), Source::kDynamicFused);
+  Problem wide = with_source(problem(300, 1536, 64), Source::kDynamicFused);
+  for (Problem* p : {&small, &wide}) {
+    const Operands o = make_operands(*p, 610);
+    const QGemmOptions opt = options_of(*p, o);
+    const auto desc = qgemm_desc(o.tx, ActQuant{p->qa, p->ga, std::nullopt}, o.tw, opt);
+    const GemmConfig c = jit::impls::qgemm_heuristic(desc, sm89);
+    EXPECT_EQ(c.fusion, p == &small ? GemmFusion::kFused : GemmFusion::kSeparate) << c.str();
+    const Outputs r = run_both(*p, o);
+    expect_same_bits(r.sim, r.ref, p->str());
+  }
+}
+
+// Reading and quantizing float x in the main loop keeps the main loop free of bank
+// conflicts and the global loads coalesced (the fused prologue's amax pass too).
+TEST(QGemmSim, FloatActivationsHaveNoBankConflictsAndCoalescedLoads) {
+  for (Source s : {Source::kStatic, Source::kDynamicFused}) {
+    for (DType x : {DType::kBF16, DType::kF32}) {
+      Problem p = with_source(problem(64, 256, 1536), s, x);
+      p.config = kMedium;
+      const Operands o = make_operands(p, 620);
+      const Outputs r = run_both(p, o);
+      SCOPED_TRACE(p.str());
+      const auto& c = r.counters;
+      EXPECT_GT(c.mma, 0u);
+      EXPECT_GT(c.shared_stores, 0u);
+      EXPECT_EQ(c.bank_conflicts(), 0u) << c.str();
+      EXPECT_GE(c.global_load_efficiency(), 0.9) << c.str();
+      EXPECT_EQ(c.local_accesses, 0u) << c.str();
+      expect_same_bits(r.sim, r.ref, p.str());
+      std::printf("%s: %s\n", p.str().c_str(), c.str().c_str());
+    }
+  }
+}
+
+TEST(QGemmSim, FloatActivationsValidationNamesTheProblem) {
+  auto bf16 = [](std::int64_t r, std::int64_t c) { return Tensor::zeros({r, c}, DType::kBF16); };
+  auto i8 = [](std::int64_t r, std::int64_t c) { return Tensor::zeros({r, c}, DType::kI8); };
+  auto f32 = [](std::vector<std::int64_t> shape) { return Tensor::zeros(shape, DType::kF32); };
+  auto one = [](float v) { return Tensor::from_vector<float>({1}, std::vector<float>{v}); };
+  const ActQuant dyn{QType::kInt8, Granularity::kPerToken, std::nullopt};
+  EXPECT_EQ(error_of([&] { qgemm(bf16(4, 32), dyn, i8(48, 32), f32({48})); }), "");
+  auto err = [](const std::function<void()>& f) { return error_of(f); };
+  EXPECT_NE(err([&] { qgemm(i8(4, 32), dyn, i8(48, 32), f32({48})); }).find("float activations must be bf16, f16 or f32"),
+            std::string::npos);
+  EXPECT_NE(err([&] { qgemm(bf16(4, 40), dyn, i8(48, 40), f32({48})); }).find("K = 40"), std::string::npos);
+  EXPECT_NE(err([&] { qgemm(bf16(4, 32), dyn, i8(48, 32), f32({47})); }).find("per_channel needs [48]"),
+            std::string::npos);
+  EXPECT_NE(err([&] { qgemm(bf16(4, 32), ActQuant{QType::kNone}, i8(48, 32), f32({48})); }).find("qtype none"),
+            std::string::npos);
+  for (float bad : {0.0f, -1.0f, std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()}) {
+    const ActQuant st{QType::kInt8, Granularity::kPerTensor, one(bad)};
+    EXPECT_NE(err([&] { qgemm(bf16(4, 32), st, i8(48, 32), f32({48})); }).find("must be finite and > 0"),
+              std::string::npos)
+        << bad;
+  }
+  const ActQuant st_token{QType::kInt8, Granularity::kPerToken, one(0.5f)};
+  EXPECT_NE(err([&] { qgemm(bf16(4, 32), st_token, i8(48, 32), f32({48})); }).find("static activation scale is per_tensor"),
+            std::string::npos);
+  const ActQuant two{QType::kInt8, Granularity::kPerTensor, f32({2})};
+  EXPECT_NE(err([&] { qgemm(bf16(4, 32), two, i8(48, 32), f32({48})); }).find("one f32 value"), std::string::npos);
+  // Group128 activations only with block128 weights; a per_tensor dynamic scale cannot be fused.
+  const ActQuant grp{QType::kE4M3, Granularity::kGroup128, std::nullopt};
+  EXPECT_NE(err([&] { qgemm(bf16(4, 32), grp, Tensor::zeros({48, 32}, DType::kE4M3), f32({48})); })
+                .find("group128 activations go only with block128 weights"),
+            std::string::npos);
+  auto d89 = sim_device("sm_89");
+  QGemmOptions fused;
+  fused.config = kSmall;
+  const ActQuant tensor{QType::kInt8, Granularity::kPerTensor, std::nullopt};
+  EXPECT_NE(err([&] { qgemm(bf16(4, 32).to(Device::sim(), d89), tensor, i8(48, 32), f32({48}), fused); })
+                .find("cannot be fused"),
+            std::string::npos);
+}
+
 // ---- configs never change results ------------------------------------------------------
 
 TEST(QGemmSim, EveryConfigGivesTheSameBits) {

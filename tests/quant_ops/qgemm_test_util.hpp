@@ -26,6 +26,7 @@
 namespace qjit::qgemm_test {
 
 using jit::impls::GemmConfig;
+using jit::impls::GemmFusion;
 using reference::Activation;
 
 inline constexpr GemmConfig kSmall{16, 64, 64, 1, 2, 4};
@@ -89,6 +90,13 @@ inline Problem problem(std::int64_t m, std::int64_t n, std::int64_t k, QType q =
   return p;
 }
 
+// p with float activations of dtype x from `source` (a static scale is per_tensor).
+inline Problem with_source(Problem p, Source source, DType x = DType::kBF16) {
+  p.source = source, p.x = x;
+  if (source == Source::kStatic) p.ga = Granularity::kPerTensor;
+  return p;
+}
+
 // Data with some structure: a per-row and per-column magnitude, a few all-zero activation
 // rows (their output is exactly act(bias)) and one large outlier per row.
 inline std::vector<float> random_matrix(std::int64_t rows, std::int64_t cols, unsigned seed, bool zero_rows) {
@@ -138,6 +146,7 @@ inline Operands make_operands(const Problem& p, unsigned seed, bool specials = f
   o.tx = Tensor::from_vector<float>({p.m, p.k}, x).to_dtype(p.x);
   const Tensor xf = o.tx.to_dtype(DType::kF32);  // the values the quantizers see
   const reference::ActView view = reference::ActView::dense(xf.raw_data_ptr(), DType::kF32, p.m, p.k);
+  EXPECT_TRUE(p.source != Source::kStatic || p.ga == Granularity::kPerTensor) << "static scales are per_tensor";
   if (p.source == Source::kStatic) {
     // A calibrated scale that clips the outliers a little: amax / qmax * 0.75.
     float amax = 0;
@@ -155,7 +164,7 @@ inline Operands make_operands(const Problem& p, unsigned seed, bool specials = f
   o.w = reference::quantize_weights(w, p.n, p.k, p.qw, p.gw);
   o.ta = Tensor::from_raw({p.m, p.k}, qtype_storage(p.qa), o.a.q.data());
   o.tw = Tensor::from_raw({p.n, p.k}, qtype_storage(p.qw), o.w.q.data());
-  o.tsa = scale_tensor(o.a.scales, p.source == Source::kStatic ? Granularity::kPerTensor : p.ga, p.m, p.k);
+  o.tsa = scale_tensor(o.a.scales, p.ga, p.m, p.k);
   o.tsw = scale_tensor(o.w.scales, p.gw, p.n, p.k);
   if (p.bias) {
     std::vector<float> b(static_cast<size_t>(p.n));
@@ -167,13 +176,15 @@ inline Operands make_operands(const Problem& p, unsigned seed, bool specials = f
 
 inline QGemmOptions options_of(const Problem& p, const Operands& o) {
   QGemmOptions opt;
-  opt.act_granularity = p.source == Source::kStatic ? Granularity::kPerTensor : p.ga;
+  opt.act_granularity = p.ga;
   opt.weight_granularity = p.gw;
   opt.bias = o.bias;
   opt.activation = p.act;
   opt.out_dtype = p.out;
   opt.config = p.config;
-//STEP2-FUSION
+  if (opt.config && p.source != Source::kQuantized) {
+    opt.config->fusion = p.source == Source::kDynamicSeparate ? GemmFusion::kSeparate : GemmFusion::kFused;
+  }
   return opt;
 }
 
@@ -181,7 +192,9 @@ inline QGemmOptions options_of(const Problem& p, const Operands& o) {
 inline Tensor run_op(const Problem& p, const Operands& o, const std::function<Tensor(const Tensor&)>& to_dev) {
   const QGemmOptions opt = options_of(p, o);
   if (p.source == Source::kQuantized) return qgemm(to_dev(o.ta), to_dev(o.tsa), to_dev(o.tw), to_dev(o.tsw), opt);
-  QJIT_THROW("test", "STEP2");
+  ActQuant aq{p.qa, p.ga, std::nullopt};
+  if (o.static_scale) aq.static_scale = to_dev(*o.static_scale);
+  return qgemm(to_dev(o.tx), aq, to_dev(o.tw), to_dev(o.tsw), opt);
 }
 
 struct Outputs {
@@ -192,7 +205,13 @@ struct Outputs {
 inline Outputs run_both(const Problem& p, const Operands& o) {
   auto driver = sim_device(p.arch);
   Outputs r;
-  const Tensor y = run_op(p, o, [&](const Tensor& t) { return t.to(Device::sim(), driver); });
+  Tensor y;
+  try {
+    y = run_op(p, o, [&](const Tensor& t) { return t.to(Device::sim(), driver); });
+  } catch (const Error& e) {
+    ADD_FAILURE() << p.str() << ": " << e.what();
+    return r;
+  }
   r.counters = driver->last_counters();
   EXPECT_EQ(y.shape(), (std::vector<std::int64_t>{p.m, p.n}));
   EXPECT_EQ(y.dtype(), p.out);
