@@ -150,45 +150,42 @@ Tensor run_weight_only(const Tensor& x, const QuantizedWeight& w, const Resolved
   return y;
 }
 
-// The activation-quantization mode of a W8A8 rule, and the name a trace gives it.
-ActScale act_scale_mode(const ResolvedRule& rule) {
-  if (rule.act_static_scale) return ActScale::kStaticPerTensor;
-  switch (rule.act_granularity) {
-    case Granularity::kPerToken:
-      return ActScale::kDynamicPerToken;
-    case Granularity::kPerTensor:
-      return ActScale::kDynamicPerTensor;
-    case Granularity::kGroup128:
-      return ActScale::kDynamicGroup128;
-    default:
-      QJIT_THROW(kSub, "rule '{}': {} is not an activation granularity", rule.label,
-                 granularity_name(rule.act_granularity));
-  }
-}
-
 std::string act_scale_name(const ResolvedRule& rule) {
   return fmt::format("{} {}", rule.act_static_scale ? "static_per_tensor" : granularity_name(rule.act_granularity),
                      qtype_name(rule.act));
 }
 
-// W8A8 on sim / cuda: the activation quantization op, then the GEMM on the codes (int8, fp8,
-// or block-fp8 with group128 x block128 scales).
+// W8A8 on sim / cuda (int8, fp8, or block-fp8 with group128 x block128 scales): qgemm on the
+// float activations, which quantizes them as the rule says — a static scale inside the GEMM's
+// main loop, dynamic per-token in a fused prologue or a separate act_quant pass (the config's
+// fusion, the heuristic's choice unless options.config says), per-tensor and group128 in a
+// separate pass. Every choice gives the same codes and scales (DESIGN.md section 5).
 Tensor run_w8a8(const Tensor& x, const QuantizedWeight& w, const ResolvedRule& rule, const LinearOptions& o,
                 LinearTrace* trace) {
-  const QuantizedActivations qa = quantize_activations(x, rule.act, act_scale_mode(rule), o.act_scale);
+  const std::int64_t k = x.size(-1);
+  const Tensor x2d = x.reshape({k == 0 ? 0 : x.numel() / k, k});
+  ActQuant aq;
+  aq.qtype = rule.act;
+  aq.granularity = rule.act_granularity;  // per_tensor when static (resolve() guarantees it)
+  if (rule.act_static_scale) aq.static_scale = o.act_scale->reshape({1});
   QGemmOptions g;
-  g.act_granularity = rule.act_granularity;  // per_tensor when static (resolve() guarantees it)
   g.weight_granularity = w.granularity;
   g.bias = o.bias;
   g.activation = o.activation;
   g.out_dtype = out_dtype_of(rule, o);
   g.config = o.config;
-  Tensor y = qgemm(qa.q, qa.scales, w.q, w.scales, g);
+  Tensor y = qgemm(x2d, aq, w.q, w.scales, g);
   if (trace) {
     const jit::Arch arch = target_arch(*x.storage()->driver());
-    const auto config = o.config ? *o.config : jit::impls::qgemm_heuristic(qgemm_desc(qa.q, w.q, g), arch);
-    trace->steps.push_back("act_quant " + act_scale_name(rule));
-    trace->steps.push_back(fmt::format("qgemm {}", config.str()));
+    const auto config = o.config ? *o.config : jit::impls::qgemm_heuristic(qgemm_desc(x2d, aq, w.q, g), arch);
+    const bool separate = !rule.act_static_scale && (rule.act_granularity != Granularity::kPerToken ||
+                                                     config.fusion == jit::impls::GemmFusion::kSeparate);
+    if (separate) {
+      trace->steps.push_back("act_quant " + act_scale_name(rule));
+      trace->steps.push_back(fmt::format("qgemm {}", config.str()));
+    } else {
+      trace->steps.push_back(fmt::format("qgemm {} (quantizes x itself: {})", config.str(), act_scale_name(rule)));
+    }
   }
   return y;
 }
@@ -218,8 +215,8 @@ bool linear_support(const ResolvedRule& rule, const Device& device, std::string*
     }
     return false;
   };
-  // NOTE: every family is wired on sim and cuda today (act_quant: every activation mode;
-  // qgemm: int8, fp8, block-fp8; qgemm_weight_only). A family whose device op is missing
+  // NOTE: every family is wired on sim and cuda today (qgemm on float activations: int8,
+  // fp8 and block-fp8 with every activation mode; qgemm_weight_only). A family whose device op is missing
   // answers no here with what is missing, and check_linear turns that into the error.
   switch (family) {
     case GemmFamily::kWeightOnly:

@@ -7,9 +7,10 @@
 // rule's family (reference/gemm.hpp: int8, fp8, block_fp8, weight_only) and x's device:
 // - cpu: the reference composition (reference activation quantization + reference_gemm),
 //   every family;
-// - sim / cuda: the JIT ops (quantize_activations + qgemm for W8A8, qgemm_weight_only). A family whose op has not
-//   landed yet on these devices is a qjit::Error naming the rule, the family and the device
-//   — never a silent fallback to another path. linear_support() says which are wired.
+// - sim / cuda: the JIT ops (qgemm on the float activations for W8A8, which quantizes them
+//   in its main loop, in a fused prologue or in a separate act_quant pass; qgemm_weight_only). A family whose op has
+//   not landed yet on these devices is a qjit::Error naming the rule, the family and the device — never a silent
+//   fallback to another path. linear_support() says which are wired.
 // Numerics: DESIGN.md section 5; int8 W8A8 without GELU is bit-identical on every device.
 
 #include <cstdint>
@@ -71,7 +72,7 @@ struct LinearTrace {
   reference::GemmFamily family = reference::GemmFamily::kInt8;
   std::string device;              // x's device: "cpu", "sim", "cuda:0"
   std::string arch;                // the target arch on sim / cuda; empty on cpu
-  std::vector<std::string> steps;  // e.g. "act_quant per_token int8", "qgemm 64x128x64 w2x2 s4"
+  std::vector<std::string> steps;  // e.g. "act_quant group128 fp8_e4m3", "qgemm 64x128x64 w2x2 s4"
 };
 
 /// The family a (quantizing) rule runs in. Throws for a rule with weight none.

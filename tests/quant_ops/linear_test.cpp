@@ -18,6 +18,7 @@
 
 #include "common/error.hpp"
 #include "device_test_util.hpp"
+#include "quant_ops/qgemm.hpp"
 #include "quant_ops/reference/gemm.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/sim/sim_driver.hpp"
@@ -333,9 +334,28 @@ TEST_P(LinearOnDevice, Int8IsBitIdenticalToTheCpu) {
       EXPECT_EQ(y.shape(), want.shape());
       EXPECT_EQ(trace.device, dev_.str());
       EXPECT_FALSE(trace.arch.empty());
-      ASSERT_EQ(trace.steps.size(), 2u);
-      EXPECT_EQ(trace.steps[1].rfind("qgemm ", 0), 0u) << trace.steps[1];
+      ASSERT_FALSE(trace.steps.empty());
+      EXPECT_EQ(trace.steps.back().rfind("qgemm ", 0), 0u) << trace.steps.back();
       expect_same_bytes(y, want, text);
+      if (rule.act_static_scale) continue;
+      // Both ways of quantizing dynamic per-token activations give these bits: the fused
+      // prologue and the separate act_quant pass (options.config's fusion).
+      for (const auto fusion : {jit::impls::GemmFusion::kFused, jit::impls::GemmFusion::kSeparate}) {
+        const Tensor xd = x.to(dev_).reshape({7, k});
+        QGemmOptions g;
+        g.weight_granularity = qw.granularity;
+        g.bias = o.bias;
+        g.out_dtype = out;
+        jit::impls::GemmConfig config =
+            jit::impls::qgemm_heuristic(qgemm_desc(xd, ActQuant{rule.act, rule.act_granularity, std::nullopt}, qw.q, g),
+                                        target_arch(*xd.storage()->driver()));
+        config.fusion = fusion;
+        LinearOptions of = o;
+        of.config = config;
+        LinearTrace t;
+        expect_same_bytes(linear_forward(x.to(dev_), qw, rule, of, &t), want, text + " " + config.str());
+        EXPECT_EQ(t.steps.size(), fusion == jit::impls::GemmFusion::kSeparate ? 2u : 1u);
+      }
     }
   }
 }
