@@ -448,6 +448,26 @@ TEST_P(LinearOnDevice, EveryFamilyMatchesTheCpu) {
   EXPECT_EQ(ran, fp8_mma ? 11 : 6);
 }
 
+// Edge shapes: no rows gives an empty [0, N] (no work, no error); a rank-1 input is one row
+// and gives [N]; the same on the device as on the cpu.
+TEST_P(LinearOnDevice, ZeroRowsAndRankOneInputs) {
+  for (const std::string text : {"int8", "int8-weight-only", "fp8-block128"}) {
+    SCOPED_TRACE(text);
+    const ResolvedRule rule = rule_of(text);
+    if (linear_family(rule) == GemmFamily::kBlockFp8 && target_arch(*driver_for(dev_)).number < 89) continue;
+    const QuantizedWeight qw = quantize_weight(randn({32, 128}, DType::kF32, 1), rule);
+    const Tensor empty = Tensor::zeros({0, 128}, DType::kBF16);
+    EXPECT_EQ(linear_forward(empty, qw, rule).shape(), (std::vector<std::int64_t>{0, 32}));
+    EXPECT_EQ(linear_forward(empty.to(dev_), qw, rule).shape(), (std::vector<std::int64_t>{0, 32}));
+    const Tensor row = randn({128}, DType::kBF16, 2);
+    const Tensor want = linear_forward(row, qw, rule);
+    EXPECT_EQ(want.shape(), (std::vector<std::int64_t>{32}));
+    const Tensor got = linear_forward(row.to(dev_), qw, rule);
+    EXPECT_EQ(got.shape(), want.shape());
+    if (linear_family(rule) == GemmFamily::kInt8) expect_same_bytes(got, want, text);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Devices, LinearOnDevice, ::testing::Values("sim", "cuda"),
                          [](const auto& info) { return std::string(info.param); });
 
