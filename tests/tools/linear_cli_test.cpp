@@ -288,6 +288,10 @@ TEST_F(LinearCli, ErrorsAreMessagesWithANonZeroExit) {
   // Missing file.
   expect_fails("--weight '" + path("nope.safetensors") + "' --input '" + in.xf + "' --rule int8 --out '" + y + "'",
                {"--weight", "nope.safetensors", "cannot open"});
+  // An output directory that does not exist.
+  expect_fails(base_args(in, "int8", path("no/such/dir/y.safetensors")), {"--out", "does not exist"});
+  expect_fails(base_args(in, "int8", y) + " --dump-quantized '" + path("nodir/q.safetensors") + "'",
+               {"--dump-quantized", "does not exist"});
   // Unknown rule.
   expect_fails(base_args(in, "int9", y), {"int9"});
   // Wrong shapes: K of the input differs from the weights', N not a multiple of 16.

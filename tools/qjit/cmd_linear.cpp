@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -164,6 +165,14 @@ void run(const LinearFlags& f) {
     } catch (const Error& e) {
       QJIT_THROW("linear", "--weight {} / --weight-scale {}: {}", f.weight, f.weight_scale, e.message());
     }
+  }
+  // The outputs' directories, so that a typo fails now rather than after the work.
+  for (const auto& [option, file] :
+       {std::pair<const char*, std::string>{"--out", f.out}, {"--dump-quantized", f.dump}}) {
+    if (file.empty()) continue;
+    const std::filesystem::path dir = std::filesystem::absolute(file).parent_path();
+    QJIT_CHECK_GEN("linear", std::filesystem::is_directory(dir), "{} {}: the directory {} does not exist", option, file,
+                   dir.string());
   }
   const Device device = parse_device(f.device);
   const Tensor x = device.is_host() ? x_host : x_host.to(device);
