@@ -302,6 +302,67 @@ TEST(QGemmSim, DynamicPerTensorAndGroup128RunTheSeparatePass) {
   }
 }
 
+// DESIGN.md section 5 through the GEMM, for static and dynamic scales: rows holding a NaN, an
+// Inf or -Inf, an all-zero row, rows of tiny values (below the 1e-30 amax floor, and one
+// lone 1e-38). int8 is bit-identical to the reference, which implements every rule; fp8
+// matches its NaN pattern and stays within the bound; and the patterns are the documented
+// ones: a dynamic per-token (or group128) scale turns the row of a NaN/Inf into NaN; a
+// dynamic per-tensor scale turns everything into NaN; a static int8 scale maps NaN to 0 and
+// Inf to +-127 (no NaN out); a static fp8 scale keeps NaN (its row is NaN) and saturates
+// Inf; a zero row gives exactly the bias.
+TEST(QGemmSim, SpecialRowsFollowTheNumericsOfDesignSection5) {
+  const std::int64_t m = 8, n = 48, k = 160;
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> x = random_matrix(m, k, 700, false);
+  std::fill(x.begin() + 1 * k, x.begin() + 2 * k, 0.0f);                   // row 1: zeros
+  x[2 * k + 17] = std::numeric_limits<float>::quiet_NaN();                // row 2: a NaN
+  x[3 * k + 150] = inf;                                                   // row 3: +Inf
+  for (std::int64_t c = 0; c < k; ++c) x[4 * k + c] = c % 2 ? 1e-35f : -2e-35f;  // row 4: tiny
+  x[5 * k + 3] = -inf;                                                    // row 5: -Inf
+  std::fill(x.begin() + 7 * k, x.begin() + 8 * k, 0.0f);                  // row 7: one 1e-38
+  x[7 * k + 100] = 1e-38f;
+  const std::vector<float> w = random_matrix(n, k, 701, false);
+  const bool nan_rows[m] = {false, false, true, true, false, true, false, false};
+  struct Mode {
+    Source source;
+    QType q;
+    Granularity g;
+    const char* arch;
+  };
+  for (const Mode md : {Mode{Source::kStatic, QType::kInt8, Granularity::kPerTensor, "sm_80"},
+                        Mode{Source::kStatic, QType::kE4M3, Granularity::kPerTensor, "sm_89"},
+                        Mode{Source::kDynamicFused, QType::kInt8, Granularity::kPerToken, "sm_89"},
+                        Mode{Source::kDynamicFused, QType::kE5M2, Granularity::kPerToken, "sm_90"},
+                        Mode{Source::kDynamicSeparate, QType::kE4M3, Granularity::kPerToken, "sm_89"},
+                        Mode{Source::kDynamicSeparate, QType::kInt8, Granularity::kPerTensor, "sm_89"},
+                        Mode{Source::kDynamicSeparate, QType::kE4M3, Granularity::kGroup128, "sm_90"},
+                        Mode{Source::kQuantized, QType::kInt8, Granularity::kPerToken, "sm_89"}}) {
+    Problem p = with_source(problem(m, n, k, md.q, md.g == Granularity::kGroup128), md.source, DType::kF32);
+    p.ga = md.g, p.arch = md.arch, p.bias = DType::kF32, p.out = DType::kF32, p.config = kSmall;
+    SCOPED_TRACE(p.str());
+    const Operands o = make_operands_of(p, x, w);
+    const Outputs r = run_both(p, o);
+    ASSERT_EQ(r.sim.size(), static_cast<size_t>(m * n));
+    expect_matches_reference(p, o, r);
+    const bool dynamic = md.source != Source::kStatic;
+    for (std::int64_t i = 0; i < m; ++i) {
+      bool want_nan = false;
+      if (dynamic) want_nan = md.g == Granularity::kPerTensor || nan_rows[i];
+      else if (md.q != QType::kInt8) want_nan = i == 2;  // fp8 keeps NaN; Inf saturates
+      for (std::int64_t j = 0; j < n; ++j) {
+        const float y = r.sim[i * n + j];
+        EXPECT_EQ(std::isnan(y), want_nan) << "row " << i << " column " << j << ": " << y;
+        if (!want_nan && (i == 1 || (i == 4 && !dynamic))) {
+          // A zero row (and, with a static scale, a row of tiny values: all codes 0) is
+          // exactly the epilogue of a zero accumulator: the bias.
+          EXPECT_EQ(y, o.bias->item_f32(j)) << "row " << i << " column " << j;
+        }
+        if (!want_nan) EXPECT_TRUE(std::isfinite(y)) << "row " << i << " column " << j;
+      }
+    }
+  }
+}
+
 // The fusion strategy never changes results: fused and separate give the same bits, for
 // int8 and fp8, on every config.
 TEST(QGemmSim, FusedAndSeparateGiveTheSameBits) {

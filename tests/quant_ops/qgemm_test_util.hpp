@@ -138,11 +138,10 @@ inline void set_specials(std::vector<float>& x, const Problem& p, std::vector<fl
   w[5 * p.k + 3] = std::numeric_limits<float>::infinity();
 }
 
-// specials: see set_specials (needs M > 2, N > 5, K > 3).
-inline Operands make_operands(const Problem& p, unsigned seed, bool specials = false) {
+// Operands of the given activations x [M, K] and weights w [N, K] (f32 values; x is rounded
+// to p.x). A static scale is calibrated on x's finite values.
+inline Operands make_operands_of(const Problem& p, const std::vector<float>& x, const std::vector<float>& w) {
   Operands o;
-  std::vector<float> x = random_matrix(p.m, p.k, seed, true), w = random_matrix(p.n, p.k, seed + 1, false);
-  if (specials) set_specials(x, p, w);
   o.tx = Tensor::from_vector<float>({p.m, p.k}, x).to_dtype(p.x);
   const Tensor xf = o.tx.to_dtype(DType::kF32);  // the values the quantizers see
   const reference::ActView view = reference::ActView::dense(xf.raw_data_ptr(), DType::kF32, p.m, p.k);
@@ -172,6 +171,13 @@ inline Operands make_operands(const Problem& p, unsigned seed, bool specials = f
     o.bias = Tensor::from_vector<float>({p.n}, b).to_dtype(*p.bias);
   }
   return o;
+}
+
+// specials: see set_specials (needs M > 2, N > 5, K > 3).
+inline Operands make_operands(const Problem& p, unsigned seed, bool specials = false) {
+  std::vector<float> x = random_matrix(p.m, p.k, seed, true), w = random_matrix(p.n, p.k, seed + 1, false);
+  if (specials) set_specials(x, p, w);
+  return make_operands_of(p, x, w);
 }
 
 inline QGemmOptions options_of(const Problem& p, const Operands& o) {
