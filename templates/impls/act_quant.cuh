@@ -186,7 +186,11 @@ __device__ __forceinline__ void tensor_apply_body(const typename ActQuantTraits<
                                                   const dev::u32* __restrict__ amax_bits,
                                                   float* __restrict__ scale, int m, int k) {
   using T = ActQuantTraits<Config>;
-  const dev::GroupScale g = dev::dynamic_scale<T::kOut>(__uint_as_float(*amax_bits));
+  // One read of the word per block, not one per warp (a 4-byte read costs a whole sector).
+  __shared__ dev::u32 amax_shared;
+  if (threadIdx.x == 0) amax_shared = *amax_bits;
+  ptx::bar_sync();
+  const dev::GroupScale g = dev::dynamic_scale<T::kOut>(__uint_as_float(amax_shared));
   if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) *scale = g.scale;
   const int chunks = (k + T::kVec - 1) / T::kVec;
   for (int row = blockIdx.y; row < m; row += gridDim.y) {
