@@ -45,6 +45,19 @@ TEST(QGemmSpec, WritesTheNamedConfigStruct) {
   }
   ASSERT_EQ(p.name_expressions.size(), 1u);
   EXPECT_EQ(p.name_expressions[0], "qjit::kernels::qgemm<QjitConfig>");
+  // Float activations: the source and x dtype; the separate strategy's GEMM reads codes.
+  GemmDesc f = desc_of("int8", "int8");
+  f.a_source = "dynamic", f.x_dtype = "f16";
+  const std::string fused = build_program(impls::qgemm_spec(f, {}, Arch::parse("sm_89"))).source;
+  EXPECT_NE(fused.find("kASource = qjit::kernels::QGemmASource::kDynamicFused;"), std::string::npos) << fused;
+  EXPECT_NE(fused.find("kX = qjit::dev::DType::kF16;"), std::string::npos) << fused;
+  GemmConfig sep;
+  sep.fusion = impls::GemmFusion::kSeparate;
+  const std::string separate = build_program(impls::qgemm_spec(f, sep, Arch::parse("sm_89"))).source;
+  EXPECT_NE(separate.find("kASource = qjit::kernels::QGemmASource::kQuantized;"), std::string::npos) << separate;
+  EXPECT_EQ(impls::qgemm_smem_bytes(f, {}), GemmConfig{}.smem_bytes() + 4 * GemmConfig{}.tile_m);
+  EXPECT_EQ(impls::qgemm_smem_bytes(f, sep), GemmConfig{}.smem_bytes());
+  EXPECT_EQ(sep.str(), "64x128x64 w2x2 s4 separate");
 }
 
 TEST(QGemmSpec, ValidationNamesTheProblem) {
@@ -75,6 +88,21 @@ TEST(QGemmSpec, ValidationNamesTheProblem) {
   mix = block, mix.qtype_a = mix.qtype_w = "int8";
   EXPECT_NE(err(mix, sm89).find("block-fp8 family: operands must be fp8"), std::string::npos);
   EXPECT_NE(err(block, sm89, {64, 96, 64, 1, 1, 4}).find("divides 128"), std::string::npos);
+  // Float activations: a static scale is per_tensor; only per_token dynamic scales fuse.
+  GemmDesc fl = desc_of("int8", "int8");
+  fl.a_source = "static";
+  EXPECT_NE(err(fl, sm89).find("static activation scale is per_tensor"), std::string::npos);
+  fl.scale_a = "per_tensor";
+  EXPECT_EQ(err(fl, sm89), "");
+  fl.x_dtype = "int8";
+  EXPECT_NE(err(fl, sm89).find("float activations of dtype 'int8'"), std::string::npos);
+  fl.x_dtype = "f16", fl.a_source = "dynamic";
+  EXPECT_NE(err(fl, sm89).find("cannot be fused"), std::string::npos);
+  GemmConfig separate;
+  separate.fusion = impls::GemmFusion::kSeparate;
+  EXPECT_EQ(err(fl, sm89, separate), "");
+  fl.a_source = "fp8";
+  EXPECT_NE(err(fl, sm89).find("activation source 'fp8'"), std::string::npos);
   // Configs: the kernel's static_asserts, the arch's shared memory, fp8's two accumulator sets.
   EXPECT_NE(err(desc_of("int8", "int8"), sm89, {64, 128, 48, 2, 2, 4}).find("tile_k"), std::string::npos);
   EXPECT_NE(err(desc_of("int8", "int8"), sm89, {64, 128, 64, 2, 2, 6}).find("stages"), std::string::npos);
@@ -113,6 +141,29 @@ TEST(QGemmHeuristic, PicksAValidConfigForAnyDesc) {
   EXPECT_EQ(impls::qgemm_heuristic(desc_of("int8", "int8", 4096, 8960), Arch::parse("sm_89")).tile_n, 256);
   EXPECT_EQ(impls::qgemm_heuristic(desc_of("fp8_e4m3", "fp8_e4m3", 4096, 8960), Arch::parse("sm_89")).tile_n, 128);
   EXPECT_EQ(impls::gemm_m_bucket(1), 16);
+  // Float activations: static always fused; dynamic per_token fused for small M or few column
+  // tiles, separate otherwise; dynamic per_tensor and group128 always separate. Valid configs.
+  for (const char* arch : {"sm_80", "sm_89", "sm_90"}) {
+    for (long long m : {1, 64, 300, 32760}) {
+      for (long long n : {48, 512, 1536, 13824}) {
+        for (const char* mode : {"static", "dynamic", "dynamic per_tensor", "dynamic group128"}) {
+          const std::string md = mode;
+          const bool block = md == "dynamic group128";
+          if (block && Arch::parse(arch).number < 89) continue;
+          GemmDesc d = desc_of(block ? "fp8_e4m3" : "int8", block ? "fp8_e4m3" : "int8", m, n, 1536);
+          d.a_source = md == "static" ? "static" : "dynamic";
+          d.scale_a = md == "static" || md == "dynamic per_tensor" ? "per_tensor" : block ? "group128" : "per_token";
+          if (block) d.scale_w = "block128";
+          const GemmConfig c = impls::qgemm_heuristic(d, Arch::parse(arch));
+          EXPECT_NO_THROW(impls::check_gemm_config(d, c, Arch::parse(arch))) << c.str() << " " << md;
+          const bool fused = c.fusion == impls::GemmFusion::kFused;
+          if (md == "static") EXPECT_TRUE(fused);
+          if (md == "dynamic per_tensor" || block) EXPECT_FALSE(fused) << md;
+          if (md == "dynamic") EXPECT_EQ(fused, m <= 64 || (n + c.tile_n - 1) / c.tile_n <= 4) << m << " " << n;
+        }
+      }
+    }
+  }
   EXPECT_EQ(impls::gemm_m_bucket(129), 256);
 }
 
