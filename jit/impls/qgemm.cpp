@@ -161,12 +161,12 @@ GemmConfig heuristic_tiles(const GemmDesc& d, Arch arch) {
   return medium;
 }
 
-// Column tiles up to which the fused dynamic strategy wins. Fused, each of the
-// ceil(N / tile_n) CTAs of a row band reads its rows of x twice (amax, then the main loop,
-// 2 bytes an element for bf16) where the separate strategy reads x twice once, writes the
-// codes once and the GEMM reads 1-byte codes per CTA: fused reads about 3 (N / tile_n) - 2
-// more bytes per element, mostly from L2, and saves a launch and the codes' round trip
-// through memory. With few column tiles that is cheap; with many the separate pass wins.
+// Column tiles up to which the fused dynamic strategy wins. Per element of bf16 x and with
+// C = ceil(N / tile_n) CTAs per row band: fused, each CTA reads its rows twice (amax, then
+// the main loop): 4 C bytes; separate, act_quant reads x twice and writes the 1-byte code
+// (5 bytes), then each CTA reads the code (C bytes): 5 + C. Fused moves 3 C - 5 more bytes
+// (mostly L2 hits) and quantizes each element C times instead of once, but saves a launch
+// and the codes' round trip through DRAM: cheap for few column tiles, a loss for many.
 constexpr long long kFusedMaxColumnTiles = 4;
 // Up to this M bucket a layer is launch-bound (a few microseconds of work), so fusing the
 // quantization (one launch, not two) wins whatever N is.
