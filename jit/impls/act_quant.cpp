@@ -98,4 +98,9 @@ std::string act_quant_kernel(ActQuantMode mode) {
 
 std::string act_quant_tensor_amax_kernel() { return "qjit::kernels::act_quant_tensor_amax"; }
 
+std::vector<std::string> act_quant_mode_kernels(ActQuantMode mode) {
+  if (mode == ActQuantMode::kDynamicPerTensor) return {act_quant_tensor_amax_kernel(), act_quant_kernel(mode)};
+  return {act_quant_kernel(mode)};
+}
+
 }  // namespace qjit::jit::impls

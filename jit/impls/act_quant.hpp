@@ -3,6 +3,7 @@
 // templates/impls/act_quant.cuh): problem -> KernelSpec and launch shape.
 
 #include <string>
+#include <vector>
 
 #include "jit/arch.hpp"
 #include "jit/family.hpp"
@@ -43,6 +44,9 @@ KernelSpec act_quant_spec(const ActQuantDesc& desc, const ActQuantConfig& config
 // (act_quant_tensor_amax_kernel() is its first pass).
 std::string act_quant_kernel(ActQuantMode mode);
 std::string act_quant_tensor_amax_kernel();
+// The kernels (fully qualified templates) that have a body in a program of this mode, in
+// launch order; the family's other entries compile to nothing (for listings).
+std::vector<std::string> act_quant_mode_kernels(ActQuantMode mode);
 // The largest power of two <= 16 dividing k: the row_align of dense rows of k elements.
 long long act_quant_row_align(long long k);
 

@@ -95,6 +95,28 @@ TEST(Compiler, ActQuantCompilesWithoutSpillsForShippedArchs) {
   }
 }
 
+// A program holds every entry of the family, but only its mode's read memory: the others
+// compile to an empty body (what keeps one act_quant compile at the cost of one mode).
+TEST(Compiler, ActQuantProgramsHaveBodiesOnlyForTheirMode) {
+  for (ActQuantMode mode : {ActQuantMode::kDynamicPerToken, ActQuantMode::kStaticPerTensor,
+                            ActQuantMode::kDynamicPerTensor, ActQuantMode::kDynamicGroup128}) {
+    const ActQuantDesc desc{"bf16", "int8", mode, 1536};
+    const auto spec = impls::act_quant_spec(desc, impls::act_quant_heuristic(desc), Arch::parse("sm_90"));
+    const Artifact a = compile(build_program(spec, CompileOutput::kPtxOnly));
+    const auto live = impls::act_quant_mode_kernels(mode);
+    ASSERT_EQ(a.kernels.size(), impls::act_quant_family().kernels.size());
+    for (const auto& k : a.kernels) {
+      const size_t begin = a.ptx.find(".entry " + k.lowered_name);
+      ASSERT_NE(begin, std::string::npos) << k.name_expression;
+      const std::string body = a.ptx.substr(begin, a.ptx.find("\n}", begin) - begin);
+      const bool has_body = std::find_if(live.begin(), live.end(), [&](const std::string& t) {
+                              return name_expression(t) == k.name_expression;
+                            }) != live.end();
+      EXPECT_EQ(body.find("ld.global") != std::string::npos, has_body) << spec.summary() << " " << k.name_expression;
+    }
+  }
+}
+
 TEST(Compiler, PtxOnlyOutputSkipsPtxas) {
   const auto spec = impls::act_quant_spec({"f16", "int8", ActQuantMode::kStaticPerTensor, 64}, {128}, Arch::parse("sm_89"));
   const Artifact a = compile(build_program(spec, CompileOutput::kPtxOnly));
