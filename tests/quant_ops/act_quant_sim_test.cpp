@@ -160,7 +160,8 @@ constexpr ActScale tensor = ActScale::kDynamicPerTensor, group = ActScale::kDyna
 
 // A pairwise cover (every pair of values of any two of M, K, dtype, qtype, mode and fill
 // appears; checked by PairwiseCoverIsComplete), then odd and unaligned rows for the scalar
-// load paths (K = 130: 2-element alignment, group128 reads lane-strided; 131: none).
+// load paths (K = 130: 2-element alignment, so 2-element vectors per-tensor and lane-strided
+// reads in group128; 131 and the offset views: none).
 const std::vector<DynCase>& dynamic_cases() {
   static const std::vector<DynCase> cases = {
       {1, 16, f32, i8, tensor, Fill::kMixed},       {1, 48, f16, e4m3, group, Fill::kNaN},
@@ -174,6 +175,7 @@ const std::vector<DynCase>& dynamic_cases() {
       {1, 1536, bf16, e5m2, tensor, Fill::kNaN},    {1, 48, f32, e4m3, tensor, Fill::kZero},
       {1, 200, f32, i8, tensor, Fill::kMixed},      {1, 200, f32, i8, tensor, Fill::kTiny},
       {7, 130, bf16, e4m3, group, Fill::kNaN},      {5, 131, f32, i8, tensor, Fill::kMixed},
+      {3, 130, f16, e5m2, tensor, Fill::kInf},
       {9, 300, f16, e5m2, group, Fill::kInf, true}, {9, 256, bf16, i8, tensor, Fill::kMixed, true},
   };
   return cases;
