@@ -2,83 +2,81 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <map>
-#include <set>
 
-#include "jit/impls/act_quant.hpp"
-#include "jit/impls/qgemm.hpp"
+#include "quant_ops/rule.hpp"
 
 namespace qjit {
 
 namespace {
 
-// Rows each linear of the default workload sees: Wan2.1 at 480x832, 81 frames has 32760
-// video tokens after patching; the text context is 512 tokens; the time embedding one row.
-std::int64_t workload_tokens(const std::string& layer) {
-  if (layer.find("cross_attn.k") != std::string::npos || layer.find("cross_attn.v") != std::string::npos) return 512;
-  if (layer.rfind("text_embedding", 0) == 0) return 512;
-  if (layer.rfind("time_", 0) == 0) return 1;
-  return 32760;
+// "blocks.17.ffn.0" -> "blocks.*.ffn.0": the blocks share shapes, so one line says it.
+std::string layer_pattern(const std::string& name) {
+  const std::string prefix = "blocks.";
+  if (name.rfind(prefix, 0) != 0) return name;
+  size_t i = prefix.size();
+  while (i < name.size() && std::isdigit(static_cast<unsigned char>(name[i]))) ++i;
+  return i > prefix.size() ? prefix + "*" + name.substr(i) : name;
 }
 
-// The layers whose output goes through GELU-tanh, fused into the GEMM epilogue.
-bool gelu_after(const std::string& layer) {
-  return layer.find("ffn.0") != std::string::npos || layer == "text_embedding.0";
+template <typename T>
+void add_unique(std::vector<T>& v, const T& x) {
+  if (std::find(v.begin(), v.end(), x) == v.end()) v.push_back(x);
 }
 
 }  // namespace
 
-std::vector<PlannedKernel> plan_kernels(const std::vector<LinearShape>& shapes, const std::vector<Preset>& presets,
-                                        const std::vector<jit::Arch>& archs, const std::string& act_dtype) {
+std::int64_t workload_tokens(const LinearShape& layer) {
+  const std::string& n = layer.name;
+  if (n.find("cross_attn.k") != std::string::npos || n.find("cross_attn.v") != std::string::npos) return 512;
+  if (n.rfind("text_embedding", 0) == 0) return 512;
+  if (n.rfind("time_", 0) == 0) return 1;
+  return 32760;
+}
+
+bool workload_gelu(const LinearShape& layer) {
+  return layer.name.find("ffn.0") != std::string::npos || layer.name == "text_embedding.0";
+}
+
+LinearProblem workload_problem(const LinearShape& layer, std::int64_t tokens, DType act_dtype) {
+  LinearProblem p;
+  p.m = tokens;
+  p.n = layer.out_features;
+  p.k = layer.in_features;
+  p.x_dtype = act_dtype;
+  p.bias = act_dtype;
+  p.activation = workload_gelu(layer) ? reference::Activation::kGeluTanh : reference::Activation::kNone;
+  return p;
+}
+
+KernelPlan plan_kernels(const std::vector<LinearShape>& shapes, const std::vector<Preset>& presets,
+                        const std::vector<jit::Arch>& archs, DType act_dtype, const LayerTokens& tokens) {
+  KernelPlan plan;
   std::map<std::string, size_t> index;  // canonical spec -> position
-  std::vector<PlannedKernel> out;
-  std::set<std::int64_t> ks;
-  for (const auto& s : shapes) ks.insert(s.in_features);
   for (const auto& arch : archs) {
-    for (const auto& p : presets) {
-      // Activation quantization exists for dynamic per-token and static per-tensor scales.
-      const bool dynamic_token = !p.act_static && p.act_granularity == Granularity::kPerToken;
-      const bool static_tensor = p.act_static && p.act_granularity == Granularity::kPerTensor;
-      if (p.act == QType::kNone || !(dynamic_token || static_tensor)) continue;
-      for (std::int64_t k : ks) {
-        jit::impls::ActQuantDesc desc{act_dtype, std::string(qtype_name(p.act)),
-                                      dynamic_token ? jit::impls::ActQuantMode::kDynamicPerToken
-                                                    : jit::impls::ActQuantMode::kStaticPerTensor,
-                                      k};
-        auto spec = jit::impls::act_quant_spec(desc, jit::impls::act_quant_heuristic(desc), arch);
-        const std::string why = fmt::format("{} K={}", p.name, k);
-        auto [it, fresh] = index.emplace(spec.canonical(), out.size());
-        if (fresh) out.push_back({std::move(spec), {}});
-        out[it->second].needed_by.push_back(why);
+    for (const auto& preset : presets) {
+      const ResolvedRule rule = Rule::preset(preset.name).resolve();
+      std::string why;
+      if (!linear_arch_support(rule, arch, &why)) {
+        plan.skipped.push_back({preset.name, arch.str(), why});
+        continue;
       }
-    }
-    // W8A8 GEMMs (pre-quantized operands; int8 on sm_80+, fp8 on sm_89+).
-    for (const auto& p : presets) {
-      const bool w8a8 = p.act != QType::kNone && p.weight != QType::kNone &&
-                        (p.act_granularity == Granularity::kPerToken || p.act_granularity == Granularity::kPerTensor) &&
-                        (p.weight_granularity == Granularity::kPerChannel || p.weight_granularity == Granularity::kPerTensor);
-      if (!w8a8) continue;
-      if (p.act != QType::kInt8 && arch.number < 89) continue;
-      for (const auto& s : shapes) {
-        jit::impls::GemmDesc d;
-        d.m_bucket = jit::impls::gemm_m_bucket(workload_tokens(s.name));
-        d.n = s.out_features;
-        d.k = s.in_features;
-        d.qtype_a = std::string(qtype_name(p.act));
-        d.qtype_w = std::string(qtype_name(p.weight));
-        d.scale_a = std::string(granularity_name(p.act_granularity));
-        d.scale_w = std::string(granularity_name(p.weight_granularity));
-        d.bias = act_dtype;
-        d.act = gelu_after(s.name) ? "gelu_tanh" : "none";
-        d.out = act_dtype;
-        auto spec = jit::impls::qgemm_spec(d, jit::impls::qgemm_heuristic(d, arch), arch);
-        auto [it, fresh] = index.emplace(spec.canonical(), out.size());
-        if (fresh) out.push_back({std::move(spec), {}});
-        out[it->second].needed_by.push_back(fmt::format("{} {} (N={}, K={})", p.name, s.name, s.out_features, s.in_features));
+      for (const auto& layer : shapes) {
+        const LinearProblem problem = workload_problem(layer, tokens(layer), act_dtype);
+        for (auto& launch : linear_kernels(rule, problem, arch)) {
+          auto [it, fresh] = index.emplace(launch.spec.canonical(), plan.kernels.size());
+          if (fresh) plan.kernels.push_back({launch.spec, launch.kernels, {}, {}});
+          PlannedKernel& k = plan.kernels[it->second];
+          add_unique(k.presets, preset.name);
+          add_unique(k.needed_by, fmt::format("{} {} (M={}, N={}, K={}): {}", preset.name, layer_pattern(layer.name),
+                                              problem.m, problem.n, problem.k, launch.step));
+        }
       }
     }
   }
-  return out;
+  return plan;
 }
 
 }  // namespace qjit

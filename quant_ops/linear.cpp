@@ -142,9 +142,7 @@ Tensor run_weight_only(const Tensor& x, const QuantizedWeight& w, const Resolved
   Tensor y = qgemm_weight_only(x2d, w.q, w.scales, g);
   if (trace) {
     const jit::Arch arch = target_arch(*x.storage()->driver());
-    const auto config = o.weight_only_config
-                            ? *o.weight_only_config
-                            : jit::impls::qgemm_wo_heuristic(qgemm_weight_only_desc(x2d, w.q, g), arch);
+    const auto config = qgemm_weight_only_launches(qgemm_weight_only_problem(x2d, w.q, g), arch, o.weight_only_config).config;
     trace->steps.push_back(fmt::format("qgemm_wo {}", config.str()));
   }
   return y;
@@ -177,9 +175,9 @@ Tensor run_w8a8(const Tensor& x, const QuantizedWeight& w, const ResolvedRule& r
   Tensor y = qgemm(x2d, aq, w.q, w.scales, g);
   if (trace) {
     const jit::Arch arch = target_arch(*x.storage()->driver());
-    const auto config = o.config ? *o.config : jit::impls::qgemm_heuristic(qgemm_desc(x2d, aq, w.q, g), arch);
-    const bool separate = !rule.act_static_scale && (rule.act_granularity != Granularity::kPerToken ||
-                                                     config.fusion == jit::impls::GemmFusion::kSeparate);
+    const QGemmLaunches launches = qgemm_launches(qgemm_problem(x2d, aq, w.q, g), arch, o.config);
+    const auto& config = launches.config;
+    const bool separate = launches.separate();
     if (separate) {
       trace->steps.push_back("act_quant " + act_scale_name(rule));
       trace->steps.push_back(fmt::format("qgemm {}", config.str()));
@@ -271,11 +269,46 @@ void check_linear(const Tensor& x, const Tensor& w, const ResolvedRule& rule, co
   const Device dev = x.device();
   std::string why;
   QJIT_CHECK_GEN(kSub, linear_support(rule, dev, &why), "{}", why);
-  if (!dev.is_host() && (family == GemmFamily::kFp8 || family == GemmFamily::kBlockFp8)) {
-    const jit::Arch arch = target_arch(*x.storage()->driver());
-    QJIT_CHECK_GEN(kSub, arch.number >= 89, "rule '{}' ({} family) needs fp8 mma, sm_89 or newer; device {} is {}",
-                   rule.label, fam, dev.str(), arch.str());
+  if (!dev.is_host()) {
+    QJIT_CHECK_GEN(kSub, linear_arch_support(rule, target_arch(*x.storage()->driver()), &why), "{} (device {})", why,
+                   dev.str());
   }
+}
+
+bool linear_arch_support(const ResolvedRule& rule, jit::Arch arch, std::string* why) {
+  const GemmFamily family = linear_family(rule);
+  if (family != GemmFamily::kFp8 && family != GemmFamily::kBlockFp8) return true;
+  if (arch.number >= 89) return true;
+  if (why) {
+    *why = fmt::format("rule '{}' ({} family) needs fp8 mma, sm_89 or newer; the arch is {}", rule.label,
+                       reference::gemm_family_name(family), arch.str());
+  }
+  return false;
+}
+
+std::vector<KernelLaunch> linear_kernels(const ResolvedRule& rule, const LinearProblem& p, jit::Arch arch) {
+  const GemmFamily family = linear_family(rule);
+  std::string why;
+  QJIT_CHECK_GEN(kSub, linear_arch_support(rule, arch, &why), "{}", why);
+  const DType out = p.out_dtype.value_or(rule.out_dtype);
+  // NOTE: the same problems run_weight_only and run_w8a8 hand the ops (through the ops'
+  // qgemm_weight_only_problem / qgemm_problem on the tensors).
+  if (family == GemmFamily::kWeightOnly) {
+    const WeightOnlyProblem wo{p.m, p.n, p.k, p.x_dtype, rule.weight, rule.weight_granularity, p.bias, p.activation, out};
+    return qgemm_weight_only_launches(wo, arch, p.weight_only_config).kernels;
+  }
+  QGemmProblem q;
+  q.m = p.m, q.n = p.n, q.k = p.k;
+  q.x_dtype = p.x_dtype;
+  q.act = rule.act;
+  q.act_granularity = rule.act_granularity;  // per_tensor when static (resolve() guarantees it)
+  q.act_static = rule.act_static_scale;
+  q.weight = rule.weight;
+  q.weight_granularity = rule.weight_granularity;
+  q.bias = p.bias;
+  q.activation = p.activation;
+  q.out_dtype = out;
+  return qgemm_launches(q, arch, p.config).kernels;
 }
 
 QuantizedWeight quantize_weight(const Tensor& w, const ResolvedRule& rule) {

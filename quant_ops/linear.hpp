@@ -21,6 +21,7 @@
 #include "jit/impls/qgemm.hpp"
 #include "jit/impls/qgemm_wo.hpp"
 #include "quant_ops/act_quant.hpp"
+#include "quant_ops/kernel_launch.hpp"
 #include "quant_ops/qtype.hpp"
 #include "quant_ops/reference/epilogue.hpp"
 #include "quant_ops/reference/gemm.hpp"
@@ -81,6 +82,31 @@ reference::GemmFamily linear_family(const ResolvedRule& rule);
 /// Whether linear_forward runs `rule` on `device` (cpu, sim or cuda). When it does not, and
 /// `why` is given, says which family and op is missing.
 bool linear_support(const ResolvedRule& rule, const Device& device, std::string* why = nullptr);
+
+/// Whether the sim / cuda kernels of `rule` run on `arch`: the fp8 and block-fp8 families
+/// need fp8 mma (sm_89 or newer). When they do not, and `why` is given, says why (naming the
+/// rule, the family and the arch).
+bool linear_arch_support(const ResolvedRule& rule, jit::Arch arch, std::string* why = nullptr);
+
+/// A linear_forward call without its data: everything the kernels it launches depend on.
+struct LinearProblem {
+  std::int64_t m = 0;  // rows of x (the product of its leading dimensions)
+  std::int64_t n = 0, k = 0;
+  DType x_dtype = DType::kBF16;
+  std::optional<DType> bias;  // its dtype; none: no bias
+  reference::Activation activation = reference::Activation::kNone;
+  std::optional<DType> out_dtype;  // default: the rule's
+  std::optional<jit::impls::GemmConfig> config;
+  std::optional<jit::impls::WeightOnlyConfig> weight_only_config;
+};
+
+/// The kernels linear_forward launches for `problem` under `rule` on a sim / cuda device of
+/// `arch`, in launch order (x dense, as from an allocation): W8A8 — the act_quant pass of the
+/// rule's activation mode when the quantization is separate, then qgemm (qgemm_launches);
+/// weight-only — qgemm_wo. Pure (no device, no data): what `qjit run` compiles ahead. Throws
+/// qjit::Error for a rule with weight none, a family `arch` cannot run (linear_arch_support)
+/// or a problem the kernels reject.
+std::vector<KernelLaunch> linear_kernels(const ResolvedRule& rule, const LinearProblem& problem, jit::Arch arch);
 
 /// Everything linear_forward checks before any work, for callers that want the errors before
 /// they spend time (quantizing weights): the rule quantizes; x is [..., K] f32/f16/bf16

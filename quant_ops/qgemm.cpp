@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "common/error.hpp"
+#include "jit/impls/act_quant.hpp"
 #include "quant_ops/act_quant.hpp"
 #include "quant_ops/reference/act_quant.hpp"
 #include "quant_ops/reference/gemm.hpp"
@@ -297,19 +298,72 @@ Tensor qgemm(const Tensor& a, const Tensor& scale_a, const Tensor& w, const Tens
 }
 
 jit::impls::GemmDesc qgemm_desc(const Tensor& x, const ActQuant& act, const Tensor& w, const QGemmOptions& o) {
+  return qgemm_desc(qgemm_problem(x, act, w, o));
+}
+
+QGemmProblem qgemm_problem(const Tensor& x, const ActQuant& act, const Tensor& w, const QGemmOptions& o) {
+  QGemmProblem p;
+  p.m = x.size(0), p.n = w.size(0), p.k = w.size(1);
+  p.x_dtype = x.dtype();
+  p.act = act.qtype;
+  p.act_static = act.static_scale.has_value();
+  p.act_granularity = p.act_static ? Granularity::kPerTensor : act.granularity;
+  p.weight = operand_qtype(w, "weights");
+  p.weight_granularity = o.weight_granularity;
+  if (o.bias) p.bias = o.bias->dtype();
+  p.activation = o.activation;
+  p.out_dtype = o.out_dtype;
+  return p;
+}
+
+jit::impls::GemmDesc qgemm_desc(const QGemmProblem& p) {
   jit::impls::GemmDesc d;
-  d.m_bucket = jit::impls::gemm_m_bucket(x.size(0));
-  d.n = w.size(0), d.k = w.size(1);
-  d.qtype_a = std::string(qtype_name(act.qtype));
-  d.qtype_w = std::string(qtype_name(operand_qtype(w, "weights")));
-  d.scale_a = std::string(granularity_name(act.static_scale ? Granularity::kPerTensor : act.granularity));
-  d.scale_w = std::string(granularity_name(o.weight_granularity));
-  d.bias = o.bias ? dtype_str(o.bias->dtype()) : "none";
-  d.act = std::string(reference::activation_name(o.activation));
-  d.out = dtype_str(o.out_dtype);
-  d.a_source = act.static_scale ? "static" : "dynamic";
-  d.x_dtype = dtype_str(x.dtype());
+  d.m_bucket = jit::impls::gemm_m_bucket(p.m);
+  d.n = p.n, d.k = p.k;
+  d.qtype_a = std::string(qtype_name(p.act));
+  d.qtype_w = std::string(qtype_name(p.weight));
+  d.scale_a = std::string(granularity_name(p.act_static ? Granularity::kPerTensor : p.act_granularity));
+  d.scale_w = std::string(granularity_name(p.weight_granularity));
+  d.bias = p.bias ? dtype_str(*p.bias) : "none";
+  d.act = std::string(reference::activation_name(p.activation));
+  d.out = dtype_str(p.out_dtype);
+  d.a_source = p.act_static ? "static" : "dynamic";
+  d.x_dtype = dtype_str(p.x_dtype);
   return d;
+}
+
+QGemmLaunches qgemm_launches(const QGemmProblem& p, jit::Arch arch, const std::optional<jit::impls::GemmConfig>& config) {
+  const jit::impls::GemmDesc desc = qgemm_desc(p);
+  jit::impls::check_gemm_desc(desc, arch);
+  QGemmLaunches out;
+  out.config = config ? *config : jit::impls::qgemm_heuristic(desc, arch);
+  jit::impls::check_gemm_config(desc, out.config, arch);
+  const std::string mode =
+      fmt::format("{} {} {}", p.act_static ? "static" : "dynamic",
+                  granularity_name(p.act_static ? Granularity::kPerTensor : p.act_granularity), qtype_name(p.act));
+  if (out.config.fusion == jit::impls::GemmFusion::kSeparate) {
+    // NOTE: the mode run_separate hands quantize_activations, and the desc it builds there.
+    using M = jit::impls::ActQuantMode;
+    M m = M::kStaticPerTensor;
+    if (!p.act_static) {
+      switch (p.act_granularity) {
+        case Granularity::kPerToken: m = M::kDynamicPerToken; break;
+        case Granularity::kPerTensor: m = M::kDynamicPerTensor; break;
+        case Granularity::kGroup128: m = M::kDynamicGroup128; break;
+        default: QJIT_THROW("qgemm", "activation granularity {} has no act_quant mode", granularity_name(p.act_granularity));
+      }
+    }
+    const jit::impls::ActQuantDesc aq{dtype_str(p.x_dtype), std::string(qtype_name(p.act)), m, p.k, p.x_row_align};
+    KernelLaunch pass{jit::impls::act_quant_spec(aq, jit::impls::act_quant_heuristic(aq), arch), {}, "act_quant " + mode};
+    if (m == M::kDynamicPerTensor) pass.kernels.push_back(jit::impls::act_quant_tensor_amax_kernel());
+    pass.kernels.push_back(jit::impls::act_quant_kernel(m));
+    out.kernels.push_back(std::move(pass));
+  }
+  const bool quantizes_x = out.config.fusion != jit::impls::GemmFusion::kSeparate;
+  out.kernels.push_back({jit::impls::qgemm_spec(desc, out.config, arch),
+                         {jit::impls::kQGemmKernel},
+                         fmt::format("qgemm {}{}", out.config.str(), quantizes_x ? " (quantizes x itself: " + mode + ")" : "")});
+  return out;
 }
 
 Tensor qgemm(const Tensor& x, const ActQuant& act, const Tensor& w, const Tensor& scale_w, const QGemmOptions& o) {
@@ -338,10 +392,10 @@ Tensor qgemm(const Tensor& x, const ActQuant& act, const Tensor& w, const Tensor
   const std::shared_ptr<Driver> driver = x.storage()->driver();
   const jit::Arch arch = target_arch(*driver);
   jit::impls::check_gemm_desc(desc, arch);
-  const jit::impls::GemmConfig config = o.config ? *o.config : jit::impls::qgemm_heuristic(desc, arch);
-  jit::impls::check_gemm_config(desc, config, arch);
-  if (config.fusion == jit::impls::GemmFusion::kSeparate) return run_separate(x, act, w, scale_w, o, config);
-  return run_kernel(x, act.static_scale, w, scale_w, o, desc, config, driver);
+  // NOTE: qgemm_launches is what `qjit run` plans with: the op launches exactly its kernels.
+  const QGemmLaunches launches = qgemm_launches(qgemm_problem(x, act, w, o), arch, o.config);
+  if (launches.separate()) return run_separate(x, act, w, scale_w, o, launches.config);
+  return run_kernel(x, act.static_scale, w, scale_w, o, desc, launches.config, driver);
 }
 
 }  // namespace qjit

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "jit/impls/qgemm.hpp"
+#include "quant_ops/kernel_launch.hpp"
 #include "quant_ops/qtype.hpp"
 #include "quant_ops/reference/epilogue.hpp"
 #include "runtime/tensor.hpp"
@@ -59,5 +60,43 @@ Tensor qgemm(const Tensor& x, const ActQuant& act, const Tensor& w, const Tensor
              const QGemmOptions& options = {});
 /// The desc the op builds for float activations.
 jit::impls::GemmDesc qgemm_desc(const Tensor& x, const ActQuant& act, const Tensor& w, const QGemmOptions& options);
+
+/// A float-activation qgemm call without its data: everything its kernel choice depends on.
+/// For plans (`qjit run` compiles ahead what a model's layers will launch) and the op itself.
+struct QGemmProblem {
+  std::int64_t m = 0, n = 0, k = 0;
+  DType x_dtype = DType::kBF16;  // the float activations: bf16, f16 or f32
+  QType act = QType::kInt8;
+  Granularity act_granularity = Granularity::kPerToken;  // dynamic: per_token | per_tensor | group128
+  bool act_static = false;                               // a static (calibrated) per_tensor scale
+  QType weight = QType::kInt8;
+  Granularity weight_granularity = Granularity::kPerChannel;
+  std::optional<DType> bias;  // its dtype; none: no bias
+  reference::Activation activation = reference::Activation::kNone;
+  DType out_dtype = DType::kBF16;
+  // Elements (a power of two <= 16) that x's base address, row stride and K are multiples
+  // of; 0: dense rows of an allocation (derived from K). Sizes the separate act_quant pass's
+  // vector loads, as quantize_activations measures it.
+  std::int64_t x_row_align = 0;
+};
+/// The problem of qgemm(x, act, w, scale_w, options) (x_row_align left 0).
+QGemmProblem qgemm_problem(const Tensor& x, const ActQuant& act, const Tensor& w, const QGemmOptions& options);
+/// The desc the op builds for the problem (what qgemm_desc(x, act, w, options) returns).
+jit::impls::GemmDesc qgemm_desc(const QGemmProblem& problem);
+
+/// What qgemm(x, act, w, scale_w, options) launches on sim / cuda of `arch`: the config
+/// (`config`, else the heuristic's, with its fusion) and the kernels in launch order: the
+/// act_quant pass of the activation mode when quantization is separate (dynamic per_tensor
+/// and group128 always, per_token when the config says so), then the GEMM (its A source:
+/// static or dynamic fused when it quantizes x itself, quantized after the pass). Pure: no
+/// device, no data; the op dispatches on it. Throws qjit::Error as the op does for a desc or
+/// config `arch` cannot run (fp8 below sm_89, a config that does not fit).
+struct QGemmLaunches {
+  jit::impls::GemmConfig config;
+  std::vector<KernelLaunch> kernels;
+  bool separate() const { return kernels.size() == 2; }
+};
+QGemmLaunches qgemm_launches(const QGemmProblem& problem, jit::Arch arch,
+                             const std::optional<jit::impls::GemmConfig>& config = std::nullopt);
 
 }  // namespace qjit

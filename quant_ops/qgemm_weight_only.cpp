@@ -121,8 +121,10 @@ Tensor run_kernel(const Tensor& x_in, const Tensor& w_in, const Tensor& scale_w,
   const std::shared_ptr<Driver> driver = x_in.storage()->driver();
   const jit::Arch arch = target_arch(*driver);
   jit::impls::check_weight_only_desc(desc, arch);  // an arch below sm_80 is rejected here, before any copy
-  const jit::impls::WeightOnlyConfig config = o.config ? *o.config : jit::impls::qgemm_wo_heuristic(desc, arch);
-  const jit::KernelSpec spec = jit::impls::qgemm_wo_spec(desc, config, arch);
+  // NOTE: qgemm_weight_only_launches is what `qjit run` plans with: the op launches exactly its kernel.
+  const WeightOnlyLaunches launches = qgemm_weight_only_launches(qgemm_weight_only_problem(x_in, w_in, o), arch, o.config);
+  const jit::impls::WeightOnlyConfig config = launches.config;
+  const jit::KernelSpec spec = launches.kernels.front().spec;
   const std::int64_t m = x_in.size(0), n = w_in.size(0), k = x_in.size(1);
   const auto grid = jit::impls::qgemm_wo_grid(config, std::max<std::int64_t>(m, 1), n);
   const Tensor x = as_kernel_operand(x_in, "activations");
@@ -149,16 +151,44 @@ Tensor run_kernel(const Tensor& x_in, const Tensor& w_in, const Tensor& scale_w,
 }  // namespace
 
 jit::impls::WeightOnlyDesc qgemm_weight_only_desc(const Tensor& x, const Tensor& w, const WeightOnlyOptions& o) {
+  return qgemm_weight_only_desc(qgemm_weight_only_problem(x, w, o));
+}
+
+WeightOnlyProblem qgemm_weight_only_problem(const Tensor& x, const Tensor& w, const WeightOnlyOptions& o) {
+  WeightOnlyProblem p;
+  p.m = x.size(0), p.n = w.size(0), p.k = w.size(1);
+  p.x_dtype = x.dtype();
+  p.weight = weight_qtype(w);
+  p.weight_granularity = o.weight_granularity;
+  if (o.bias) p.bias = o.bias->dtype();
+  p.activation = o.activation;
+  p.out_dtype = o.out_dtype;
+  return p;
+}
+
+jit::impls::WeightOnlyDesc qgemm_weight_only_desc(const WeightOnlyProblem& p) {
   jit::impls::WeightOnlyDesc d;
-  d.m_bucket = jit::impls::gemm_m_bucket(x.size(0));
-  d.n = w.size(0), d.k = w.size(1);
-  d.x = dtype_str(x.dtype());
-  d.qtype_w = std::string(qtype_name(weight_qtype(w)));
-  d.scale_w = std::string(granularity_name(o.weight_granularity));
-  d.bias = o.bias ? dtype_str(o.bias->dtype()) : "none";
-  d.act = std::string(reference::activation_name(o.activation));
-  d.out = dtype_str(o.out_dtype);
+  d.m_bucket = jit::impls::gemm_m_bucket(p.m);
+  d.n = p.n, d.k = p.k;
+  d.x = dtype_str(p.x_dtype);
+  d.qtype_w = std::string(qtype_name(p.weight));
+  d.scale_w = std::string(granularity_name(p.weight_granularity));
+  d.bias = p.bias ? dtype_str(*p.bias) : "none";
+  d.act = std::string(reference::activation_name(p.activation));
+  d.out = dtype_str(p.out_dtype);
   return d;
+}
+
+WeightOnlyLaunches qgemm_weight_only_launches(const WeightOnlyProblem& p, jit::Arch arch,
+                                              const std::optional<jit::impls::WeightOnlyConfig>& config) {
+  const jit::impls::WeightOnlyDesc desc = qgemm_weight_only_desc(p);
+  jit::impls::check_weight_only_desc(desc, arch);
+  WeightOnlyLaunches out;
+  out.config = config ? *config : jit::impls::qgemm_wo_heuristic(desc, arch);
+  out.kernels.push_back({jit::impls::qgemm_wo_spec(desc, out.config, arch),
+                         {jit::impls::kQGemmWoKernel},
+                         fmt::format("qgemm_wo {}", out.config.str())});
+  return out;
 }
 
 Tensor qgemm_weight_only(const Tensor& x, const Tensor& w, const Tensor& scale_w, const WeightOnlyOptions& o) {

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "jit/impls/qgemm_wo.hpp"
+#include "quant_ops/kernel_launch.hpp"
 #include "quant_ops/qtype.hpp"
 #include "quant_ops/reference/epilogue.hpp"
 #include "runtime/tensor.hpp"
@@ -34,5 +35,31 @@ Tensor qgemm_weight_only(const Tensor& x, const Tensor& w, const Tensor& scale_w
 
 /// The desc the op builds for these operands (for tests, benchmarks and `qjit compile`).
 jit::impls::WeightOnlyDesc qgemm_weight_only_desc(const Tensor& x, const Tensor& w, const WeightOnlyOptions& options);
+
+/// A qgemm_weight_only call without its data: everything its kernel choice depends on (for
+/// plans, and the op itself).
+struct WeightOnlyProblem {
+  std::int64_t m = 0, n = 0, k = 0;
+  DType x_dtype = DType::kBF16;  // bf16 or f16
+  QType weight = QType::kInt8;
+  Granularity weight_granularity = Granularity::kPerChannel;
+  std::optional<DType> bias;  // its dtype; none: no bias
+  reference::Activation activation = reference::Activation::kNone;
+  DType out_dtype = DType::kBF16;
+};
+/// The problem of qgemm_weight_only(x, w, scale_w, options).
+WeightOnlyProblem qgemm_weight_only_problem(const Tensor& x, const Tensor& w, const WeightOnlyOptions& options);
+/// The desc the op builds for the problem (what qgemm_weight_only_desc(x, w, options) returns).
+jit::impls::WeightOnlyDesc qgemm_weight_only_desc(const WeightOnlyProblem& problem);
+
+/// What qgemm_weight_only launches on sim / cuda of `arch`: the config (`config`, else the
+/// heuristic's) and its one kernel. Pure; the op launches exactly it. Throws qjit::Error as
+/// the op does for a desc or config `arch` cannot run.
+struct WeightOnlyLaunches {
+  jit::impls::WeightOnlyConfig config;
+  std::vector<KernelLaunch> kernels;
+};
+WeightOnlyLaunches qgemm_weight_only_launches(const WeightOnlyProblem& problem, jit::Arch arch,
+                                              const std::optional<jit::impls::WeightOnlyConfig>& config = std::nullopt);
 
 }  // namespace qjit

@@ -1,9 +1,12 @@
-// The qjit command end to end: run and cache subcommands, text and --json.
+// The qjit command end to end: run (the kernel plan of each preset, cold then warm, fp8
+// skipped below sm_89) and cache subcommands, text and --json.
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -28,39 +31,92 @@ Output qjit_cmd(const std::string& args, const std::string& cache_dir) {
   return o;
 }
 
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// qjit run plans what linear_forward launches (quant_ops/kernel_plan.hpp): for int8 the
+// per-token act_quant pass and the pre-quantized GEMM on the large layers, the GEMM with
+// the fused per-token prologue on the one-row time embedding; for fp8-block128 the
+// group128 pass and the block-fp8 GEMM.
 TEST(Cli, RunCompilesThenHitsTheCache) {
   qjit::test::TempDir dir;
-  const auto cold = qjit_cmd("run --json --preset int8 --preset fp8 --arch sm_89", dir.path().string());
+  const std::string args = "run --json --preset int8 --preset fp8-block128 --arch sm_89";
+  const auto cold = qjit_cmd(args, dir.path().string());
   ASSERT_EQ(cold.code, 0) << cold.out;
   const auto j = nlohmann::json::parse(cold.out);
-  // int8 and fp8 per-token activation quantization for K in {256, 1536, 4096, 8960}: the
-  // heuristic gives 3 block sizes, so 2 qtypes x 3 = 6 programs of 2 kernels each; plus
-  // the W8A8 GEMMs (one kernel per program) of both presets.
-  int act_quant = 0, qgemm_int8 = 0, qgemm_fp8 = 0;
+  int per_token = 0, group128 = 0, int8_separate = 0, int8_fused = 0, block_fp8 = 0, other = 0;
+  std::set<std::string> programs;
+  std::map<std::string, std::set<std::string>> by_preset;
   for (const auto& k : j.at("kernels")) {
-    const std::string summary = k.at("summary");
-    act_quant += summary.rfind("act_quant", 0) == 0;
-    qgemm_int8 += summary.rfind("qgemm", 0) == 0 && summary.find("kQA=kI8") != std::string::npos;
-    qgemm_fp8 += summary.rfind("qgemm", 0) == 0 && summary.find("kQA=kE4M3") != std::string::npos;
+    const std::string s = k.at("summary");
+    programs.insert(s);
+    for (const auto& p : k.at("presets")) by_preset[p.get<std::string>()].insert(s);
+    if (s.rfind("act_quant", 0) == 0) {
+      per_token += has(s, "kMode=kDynamicPerToken kOut=kI8");
+      group128 += has(s, "kMode=kDynamicGroup128 kOut=kE4M3");
+    } else if (has(s, "kQA=kI8")) {
+      int8_separate += has(s, "kASource=kQuantized") && has(s, "kBlockScales=false");
+      int8_fused += has(s, "kASource=kDynamicFused");
+    } else {
+      block_fp8 += has(s, "kQA=kE4M3") && has(s, "kASource=kQuantized") && has(s, "kBlockScales=true");
+      other += !has(s, "kBlockScales=true");
+    }
   }
-  EXPECT_EQ(act_quant, 12);
-  EXPECT_GT(qgemm_int8, 0);
-  EXPECT_EQ(qgemm_fp8, qgemm_int8);
-  EXPECT_EQ(j.at("programs").get<int>(), 6 + qgemm_int8 + qgemm_fp8);
+  EXPECT_GT(per_token, 0);
+  EXPECT_GT(group128, 0);
+  EXPECT_GT(int8_separate, 0);
+  EXPECT_GT(int8_fused, 0);
+  EXPECT_GT(block_fp8, 0);
+  EXPECT_EQ(other, 0);
+  EXPECT_EQ(j.at("programs").get<size_t>(), programs.size());
+  ASSERT_EQ(j.at("presets").size(), 2u);
+  for (const auto& p : j.at("presets")) {
+    const std::string name = p.at("preset");
+    EXPECT_EQ(p.at("programs").get<size_t>(), by_preset[name].size()) << name;
+    EXPECT_EQ(p.at("compiled").get<size_t>(), by_preset[name].size()) << name;
+    EXPECT_TRUE(p.at("skipped").empty()) << name;
+  }
   for (const auto& k : j.at("kernels")) {
     EXPECT_EQ(k.at("arch"), "sm_89");
     EXPECT_EQ(k.at("cache"), "miss");
     EXPECT_EQ(k.at("spill_bytes").get<int>(), 0);
     EXPECT_GT(k.at("registers").get<int>(), 0);
     EXPECT_GT(k.at("compile_ms").get<double>(), 0);
+    EXPECT_FALSE(k.at("needed_by").empty());
   }
-  const auto warm = nlohmann::json::parse(qjit_cmd("run --json --preset int8 --preset fp8 --arch sm_89", dir.path().string()).out);
+  const auto warm = nlohmann::json::parse(qjit_cmd(args, dir.path().string()).out);
   EXPECT_EQ(warm.at("cache_hits"), j.at("programs"));
+}
 
-  const auto text = qjit_cmd("run --preset int8 --arch sm_80", dir.path().string());
+// fp8 mma needs sm_89: on sm_80 the fp8 presets are skipped with the reason, the others run.
+// int8-static quantizes x inside the GEMM (no act_quant); weight-only is qgemm_wo alone.
+TEST(Cli, RunSkipsFp8BelowSm89AndPlansEachPresetsPath) {
+  qjit::test::TempDir dir;
+  const auto r = qjit_cmd("run --json --preset fp8 --preset int8-static --preset int8-weight-only --arch sm_80",
+                          dir.path().string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.at("presets").size(), 3u);
+  const auto& fp8 = j.at("presets").at(0);
+  EXPECT_EQ(fp8.at("preset"), "fp8");
+  EXPECT_EQ(fp8.at("programs").get<int>(), 0);
+  ASSERT_EQ(fp8.at("skipped").size(), 1u);
+  EXPECT_EQ(fp8.at("skipped").at(0).at("arch"), "sm_80");
+  EXPECT_TRUE(has(fp8.at("skipped").at(0).at("reason"), "sm_89")) << fp8.dump();
+  EXPECT_GT(j.at("presets").at(1).at("programs").get<int>(), 0);
+  EXPECT_GT(j.at("presets").at(2).at("programs").get<int>(), 0);
+  for (const auto& k : j.at("kernels")) {
+    const std::string s = k.at("summary");
+    const std::string preset = k.at("presets").at(0);
+    if (preset == "int8-static") EXPECT_TRUE(s.rfind("qgemm ", 0) == 0 && has(s, "kASource=kStatic")) << s;
+    if (preset == "int8-weight-only") EXPECT_EQ(s.rfind("qgemm_wo ", 0), 0u) << s;
+    EXPECT_EQ(k.at("presets").size(), 1u);
+    EXPECT_EQ(k.at("arch"), "sm_80");
+  }
+  // The text report says it too.
+  const auto text = qjit_cmd("run --preset fp8 --arch sm_80", dir.path().string());
   EXPECT_EQ(text.code, 0);
-  EXPECT_NE(text.out.find("act_quant kIn=kBF16 kOut=kI8"), std::string::npos) << text.out;
-  EXPECT_NE(text.out.find("sm_80"), std::string::npos);
+  EXPECT_TRUE(has(text.out, "preset fp8: 0 programs")) << text.out;
+  EXPECT_TRUE(has(text.out, "skipped on sm_80")) << text.out;
 }
 
 TEST(Cli, CacheSubcommands) {

@@ -1,10 +1,13 @@
-// qjit run: the main job. For now (issue 2) it compiles every kernel the default workload —
-// Wan2.1-1.3B's linear shapes under the presets of DESIGN.md section 7 — needs and that
-// exists yet, for the device's arch (or sm_80, sm_89 and sm_90 when no GPU answers), and
-// reports each: spec, arch, registers, spills, compile time, cache outcome.
+// qjit run: the main job. For now it compiles every kernel the default workload — Wan2.1's
+// linear layers under the presets of DESIGN.md section 7 — launches (the kernel plan:
+// exactly what linear_forward runs for each layer, quant_ops/kernel_plan.hpp), for the
+// device's arch (or sm_80, sm_89 and sm_90 when no GPU answers), and reports each: spec,
+// arch, registers, spills, compile time, cache outcome; per preset how many programs it
+// needs, or why an arch cannot run it (fp8 below sm_89).
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -52,13 +55,17 @@ void run(const RunFlags& f) {
   std::string why;
   const auto archs = choose_archs(f, why);
   const auto config = WanConfig::by_name(f.model);
-  const auto plan = plan_kernels(wan_linear_shapes(config), selected, archs);
+  const KernelPlan kplan = plan_kernels(wan_linear_shapes(config), selected, archs);
+  const auto& plan = kplan.kernels;
   std::vector<jit::KernelSpec> specs;
   for (const auto& k : plan) specs.push_back(k.spec);
   std::string arch_list;
   for (const auto& a : archs) arch_list += (arch_list.empty() ? "" : ", ") + a.str();
   std::fprintf(stderr, "qjit run: %s, %zu presets, archs %s (%s): %zu kernels\n", config.name.c_str(),
                selected.size(), arch_list.c_str(), why.c_str(), specs.size());
+  for (const auto& s : kplan.skipped) {
+    std::fprintf(stderr, "qjit run: skipping %s on %s: %s\n", s.preset.c_str(), s.arch.c_str(), s.reason.c_str());
+  }
   auto& jit = jit::Jit::global();
   const auto results = jit.get_all(specs, [&](size_t done, size_t total, const jit::KernelSpec& s, const jit::JitResult& r) {
     std::fprintf(stderr, "[%zu/%zu] %s %s (%s, %.0f ms)\n", done, total,
@@ -76,12 +83,19 @@ void run(const RunFlags& f) {
     const bool hit = results[i].outcome == jit::CacheOutcome::kDisk || results[i].outcome == jit::CacheOutcome::kMemory;
     hits += hit;
     for (const auto& k : a.kernels) {
+      // NOTE: a program holds every kernel of its family, but only those its launches use
+      // have a body (act_quant's other modes are empty): report those.
+      const auto& launched = plan[i].kernels;
+      const bool used = std::any_of(launched.begin(), launched.end(), [&](const std::string& t) {
+        return k.name_expression.rfind(t + "<", 0) == 0 || k.name_expression == t;
+      });
+      if (!used) continue;
       const int spills = std::max(0, k.spill_stores) + std::max(0, k.spill_loads);
       rows.push_back({{"spec", a.spec.to_json()}, {"summary", a.spec.summary()}, {"kernel", k.name_expression},
                       {"arch", a.spec.arch().str()}, {"registers", k.registers}, {"spill_bytes", spills},
                       {"stack_bytes", k.stack_bytes}, {"shared_bytes", k.shared_bytes},
                       {"compile_ms", a.compile_ms}, {"cache", hit ? "hit" : "miss"}, {"key", a.key},
-                      {"needed_by", plan[i].needed_by}});
+                      {"presets", plan[i].presets}, {"needed_by", plan[i].needed_by}});
       std::string name = a.spec.summary();
       name = name.substr(0, name.rfind(' '));  // the arch has its own column
       const std::string entry = k.name_expression.substr(k.name_expression.rfind("::") + 2);
@@ -90,11 +104,31 @@ void run(const RunFlags& f) {
                           a.compile_ms, hit ? "hit" : "miss");
     }
   }
+  // Per preset: the programs it needs (a program several presets share counts for each),
+  // and the archs that cannot run it.
+  nlohmann::json per_preset = nlohmann::json::array();
+  for (const auto& p : selected) {
+    size_t programs = 0, cold = 0;
+    for (size_t i = 0; i < plan.size(); ++i) {
+      if (std::find(plan[i].presets.begin(), plan[i].presets.end(), p.name) == plan[i].presets.end()) continue;
+      ++programs;
+      cold += results[i].outcome == jit::CacheOutcome::kCompiled || results[i].outcome == jit::CacheOutcome::kRebuilt;
+    }
+    nlohmann::json skipped = nlohmann::json::array();
+    std::string skipped_text;
+    for (const auto& s : kplan.skipped) {
+      if (s.preset != p.name) continue;
+      skipped.push_back({{"arch", s.arch}, {"reason", s.reason}});
+      skipped_text += fmt::format("; skipped on {}: {}", s.arch, s.reason);
+    }
+    per_preset.push_back({{"preset", p.name}, {"programs", programs}, {"compiled", cold}, {"skipped", skipped}});
+    text += fmt::format("preset {}: {} programs ({} compiled){}\n", p.name, programs, cold, skipped_text);
+  }
   text += fmt::format("{} programs ({} cache hits) in {:.0f} ms\n", results.size(), hits, total_ms);
   if (f.json) {
     fmt::print("{}\n", nlohmann::json({{"model", config.name}, {"archs", arch_list}, {"arch_reason", why},
-                                       {"kernels", rows}, {"programs", results.size()}, {"cache_hits", hits},
-                                       {"total_ms", total_ms}})
+                                       {"kernels", rows}, {"presets", per_preset}, {"programs", results.size()},
+                                       {"cache_hits", hits}, {"total_ms", total_ms}})
                            .dump(2));
   } else {
     fmt::print("{}", text);
