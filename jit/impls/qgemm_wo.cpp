@@ -31,7 +31,9 @@ constexpr WeightOnlyConfig kWide{128, 256, 32, 1, 8, 4};     // 128x32 warp tile
 constexpr long long kFillCtas = 108;
 
 // The enumerator value of templates/impls/qgemm_wo.cuh's kScaleW.
-int scale_w_code(const std::string& g) { return g == "per_tensor" ? 0 : g == "per_channel" ? 1 : 2; }
+int scale_w_code(const std::string& g) {
+  return g == "per_tensor" ? 0 : g == "per_channel" ? 1 : g == "block128" ? 2 : 3;  // 3: none
+}
 
 }  // namespace
 
@@ -39,15 +41,23 @@ std::string WeightOnlyConfig::str() const {
   return fmt::format("{}x{}x{} w{}x{} s{}", tile_m, tile_n, tile_k, warps_m, warps_n, stages);
 }
 
+bool qgemm_wo_is_float(const WeightOnlyDesc& d) { return d.qtype_w == d.x; }
+int qgemm_wo_weight_bytes(const WeightOnlyDesc& d) { return qgemm_wo_is_float(d) ? 2 : 1; }
+
 void check_weight_only_desc(const WeightOnlyDesc& d, Arch arch) {
   QJIT_CHECK_GEN("qgemm_wo", arch.number >= 80,
                  "the weight-only GEMM (cp.async, bf16/f16 mma m16n8k16) needs sm_80 or newer; the target is {}",
                  arch.str());
   QJIT_CHECK_GEN("qgemm_wo", d.x == "bf16" || d.x == "f16", "activation dtype '{}' is not bf16 or f16", d.x);
-  QJIT_CHECK_GEN("qgemm_wo", d.qtype_w == "int8" || d.qtype_w == "fp8_e4m3" || d.qtype_w == "fp8_e5m2",
-                 "weight qtype '{}' is not int8, fp8_e4m3 or fp8_e5m2", d.qtype_w);
-  QJIT_CHECK_GEN("qgemm_wo", d.scale_w == "per_channel" || d.scale_w == "per_tensor" || d.scale_w == "block128",
-                 "weight scale granularity '{}' is not per_channel, per_tensor or block128", d.scale_w);
+  if (qgemm_wo_is_float(d)) {
+    QJIT_CHECK_GEN("qgemm_wo", d.scale_w == "none", "unquantized {} weights take no scales, but scale_w is '{}'",
+                   d.qtype_w, d.scale_w);
+  } else {
+    QJIT_CHECK_GEN("qgemm_wo", d.qtype_w == "int8" || d.qtype_w == "fp8_e4m3" || d.qtype_w == "fp8_e5m2",
+                   "weight qtype '{}' is not int8, fp8_e4m3, fp8_e5m2 or the activation dtype {}", d.qtype_w, d.x);
+    QJIT_CHECK_GEN("qgemm_wo", d.scale_w == "per_channel" || d.scale_w == "per_tensor" || d.scale_w == "block128",
+                   "weight scale granularity '{}' is not per_channel, per_tensor or block128", d.scale_w);
+  }
   QJIT_CHECK_GEN("qgemm_wo", d.n > 0 && d.n % 16 == 0, "N = {} must be a positive multiple of 16", d.n);
   QJIT_CHECK_GEN("qgemm_wo", d.k >= 0 && d.k % 16 == 0, "K = {} must be a multiple of 16", d.k);
   QJIT_CHECK_GEN("qgemm_wo", d.bias == "none" || d.bias == "f32" || d.bias == "f16" || d.bias == "bf16",
@@ -58,7 +68,7 @@ void check_weight_only_desc(const WeightOnlyDesc& d, Arch arch) {
                  "output dtype '{}' is not f32, f16 or bf16", d.out);
 }
 
-void check_weight_only_config(const WeightOnlyDesc&, const WeightOnlyConfig& c, Arch arch) {
+void check_weight_only_config(const WeightOnlyDesc& d, const WeightOnlyConfig& c, Arch arch) {
   const std::string s = c.str();
   QJIT_CHECK_GEN("qgemm_wo", c.tile_k == 32 || c.tile_k == 64 || c.tile_k == 128,
                  "config {}: tile_k must be 32, 64 or 128", s);
@@ -73,9 +83,10 @@ void check_weight_only_config(const WeightOnlyDesc&, const WeightOnlyConfig& c, 
                  "config {}: threads / (tile_k / 8) must be a multiple of 8", s);
   QJIT_CHECK_GEN("qgemm_wo", (c.tile_m / c.warps_m / 16) * (c.tile_n / c.warps_n / 8) * 4 <= 128,
                  "config {}: more than 128 accumulator registers per thread", s);
-  QJIT_CHECK_GEN("qgemm_wo", c.smem_bytes() <= max_smem_optin(arch),
-                 "config {}: {} bytes of shared memory exceed the {} bytes {} allows", s, c.smem_bytes(),
-                 max_smem_optin(arch), arch.str());
+  const int smem = c.smem_bytes(qgemm_wo_weight_bytes(d));
+  QJIT_CHECK_GEN("qgemm_wo", smem <= max_smem_optin(arch),
+                 "config {}: {} bytes of shared memory exceed the {} bytes {} allows", s, smem, max_smem_optin(arch),
+                 arch.str());
 }
 
 std::vector<WeightOnlyConfig> qgemm_wo_shipped_configs() { return {kSmall, kMedium, kLarge, kWide}; }
@@ -87,7 +98,7 @@ WeightOnlyConfig qgemm_wo_heuristic(const WeightOnlyDesc& d, Arch arch) {
     return ((d.m_bucket + c.tile_m - 1) / c.tile_m) * ((d.n + c.tile_n - 1) / c.tile_n);
   };
   for (const WeightOnlyConfig& c : {kWide, kLarge}) {
-    if (c.smem_bytes() <= max_smem_optin(arch) && ctas(c) >= kFillCtas) return c;
+    if (c.smem_bytes(qgemm_wo_weight_bytes(d)) <= max_smem_optin(arch) && ctas(c) >= kFillCtas) return c;
   }
   return kMedium;
 }

@@ -1,6 +1,8 @@
 #pragma once
 // Host generator of the weight-only GEMM family (device side: templates/impls/qgemm_wo.cuh):
-// bf16/f16 activations times int8/fp8 weights dequantized in the main loop. Problem
+// bf16/f16 activations times int8/fp8 weights dequantized in the main loop, or times
+// unquantized weights of the activation dtype (qtype_w == x, scale_w "none": the float GEMM
+// of runtime/ops/gemm.hpp). Problem
 // (WeightOnlyDesc) + tuning choice (WeightOnlyConfig) -> KernelSpec, shared-memory size and
 // grid. The heuristic is a pure function of the two structs.
 
@@ -19,8 +21,8 @@ struct WeightOnlyDesc {
   long long m_bucket = 16;              // gemm_m_bucket(M): heuristics see M only through it
   long long n = 0, k = 0;               // N, K (multiples of 16)
   std::string x = "bf16";               // activation dtype: bf16 | f16 (also the mma's)
-  std::string qtype_w = "int8";         // int8 | fp8_e4m3 | fp8_e5m2
-  std::string scale_w = "per_channel";  // per_channel | per_tensor | block128
+  std::string qtype_w = "int8";         // int8 | fp8_e4m3 | fp8_e5m2 | x's dtype (unquantized)
+  std::string scale_w = "per_channel";  // per_channel | per_tensor | block128; none when unquantized
   std::string bias = "none";            // none | f32 | f16 | bf16
   std::string act = "none";             // none | gelu_tanh
   std::string out = "bf16";             // bf16 | f16 | f32
@@ -35,10 +37,17 @@ struct WeightOnlyConfig {
   int stages = 4;                              // cp.async pipeline depth (2..5)
 
   int threads() const { return 32 * warps_m * warps_n; }
-  int smem_bytes() const { return stages * (2 * tile_m + tile_n) * tile_k; }  // dynamic shared memory
+  // Dynamic shared memory for weights of `weight_bytes` bytes per element (1: codes, 2:
+  // unquantized bf16/f16; qgemm_wo_weight_bytes(desc)).
+  int smem_bytes(int weight_bytes = 1) const { return stages * (2 * tile_m + weight_bytes * tile_n) * tile_k; }
   std::string str() const;  // "64x128x64 w2x2 s4"
   bool operator==(const WeightOnlyConfig&) const = default;
 };
+
+// Bytes per weight element: 2 for unquantized weights (qtype_w == x), 1 for codes.
+int qgemm_wo_weight_bytes(const WeightOnlyDesc& desc);
+// Whether desc is the unquantized GEMM (weights of the activation dtype, qtype_w == x).
+bool qgemm_wo_is_float(const WeightOnlyDesc& desc);
 
 // Checks what the kernel needs of a desc and an arch (dtypes, qtypes, granularities, N and K
 // multiples of 16, sm_80+); throws qjit::Error naming the problem.

@@ -1,5 +1,6 @@
 #pragma once
-// Weight-only GEMM: bf16/f16 activations times int8/fp8 weights dequantized in the main loop.
+// Weight-only GEMM: bf16/f16 activations times int8/fp8 weights dequantized in the main loop,
+// or times unquantized weights of the activation dtype (kQW == kAct: the float GEMM).
 //   y[M, N] = out(act(acc[m, n] + bias[n]))
 //   acc[m, n] = sum_k x[m, k] * w[n, k]          x [M, K] bf16/f16, q [N, K] codes, K-contiguous
 //   w[n, k]   = round_to_act(decode(q[n, k]) * scale_w(n, k))   (fp32 multiply, RNE to bf16/f16)
@@ -19,6 +20,15 @@
 //    for row g + 8).
 // NOTE: the mma sums K in an order of its own; results are compared with the reference (a
 // sequential fp32 sum) by NMSE.
+//
+// Unquantized weights (kQW == kAct, kScaleW == kWoScaleNone): w [N, K] bf16/f16 is fed to the
+// mma as it is, no decode and no scale. Both operands then take the standard m16n8k16 layout
+// (no K permutation): one ldmatrix.x4 gives a whole A fragment (x) or the B fragments of two
+// n8 tiles (w), half the shared-memory load instructions of 8-byte ld.shared per fragment
+// (the permutation only pays for 1-byte codes, which ldmatrix hands out 4 K at a time). Both
+// tiles use the ldmatrix swizzle (the 8 rows of one matrix in 8 different 4-bank groups), so
+// the loads are free of bank conflicts. It shares the pipeline, the tiling and the epilogue
+// with the quantized path, hence the same template rather than a sibling.
 
 #include "impls/gemm_epilogue.cuh"
 #include "ptx/arith.cuh"
@@ -37,11 +47,13 @@ namespace qjit::kernels {
 inline constexpr int kWoScalePerTensor = 0;   // scale_w [1]
 inline constexpr int kWoScalePerChannel = 1;  // scale_w [N]
 inline constexpr int kWoScaleBlock128 = 2;    // scale_w [ceil(N/128), ceil(K/128)] row-major
+inline constexpr int kWoScaleNone = 3;        // unquantized weights (kQW == kAct): no scale_w
 
 // Config fields the kernel reads (the generated struct defines them):
 //   kAct              dev::DType  activations (and mma operands): kBF16 or kF16
-//   kQW               dev::DType  weight codes: kI8, kE4M3 or kE5M2
-//   kScaleW           int         kWoScalePerTensor | kWoScalePerChannel | kWoScaleBlock128
+//   kQW               dev::DType  weight codes: kI8, kE4M3 or kE5M2; or kAct (unquantized)
+//   kScaleW           int         kWoScalePerTensor | kWoScalePerChannel | kWoScaleBlock128;
+//                                 kWoScaleNone for unquantized weights
 //   kHasBias, kBias   bool, DType bias [N] of f32, f16 or bf16 (kBias ignored without bias)
 //   kGelu             bool        GELU-tanh after the bias
 //   kOut              dev::DType  f32, f16 or bf16
@@ -62,9 +74,13 @@ struct QGemmWoTraits {
   static constexpr int kWarpsM = Config::kWarpsM, kWarpsN = Config::kWarpsN, kStages = Config::kStages;
 
   static_assert(kAct == dev::DType::kBF16 || kAct == dev::DType::kF16, "qgemm_wo: activations are bf16 or f16");
-  static_assert(kQW == dev::DType::kI8 || dev::kIsFp8<kQW>, "qgemm_wo: weights are int8, fp8_e4m3 or fp8_e5m2");
-  static_assert(kScaleW == kWoScalePerTensor || kScaleW == kWoScalePerChannel || kScaleW == kWoScaleBlock128,
-                "qgemm_wo: kScaleW is per_tensor, per_channel or block128");
+  static constexpr bool kFloatW = kQW == kAct;  // unquantized weights in the activation dtype
+  static constexpr int kWBytes = kFloatW ? 2 : 1;  // bytes per weight element
+  static_assert(kFloatW || kQW == dev::DType::kI8 || dev::kIsFp8<kQW>,
+                "qgemm_wo: weights are int8, fp8_e4m3, fp8_e5m2 or the activation dtype");
+  static_assert(kFloatW ? kScaleW == kWoScaleNone
+                        : kScaleW == kWoScalePerTensor || kScaleW == kWoScalePerChannel || kScaleW == kWoScaleBlock128,
+                "qgemm_wo: kScaleW is per_tensor, per_channel or block128 for codes, none for unquantized weights");
   static_assert(!kHasBias || kBias == dev::DType::kF32 || kBias == dev::DType::kF16 || kBias == dev::DType::kBF16,
                 "qgemm_wo: bias is f32, f16 or bf16");
   static_assert(kOut == dev::DType::kF32 || kOut == dev::DType::kF16 || kOut == dev::DType::kBF16,
@@ -105,20 +121,39 @@ struct QGemmWoTraits {
     static constexpr int kChunks = kTileK / 16;
     static constexpr int kRowsPerLine = 8 / kChunks;
   };
-  static constexpr int kChunksW = kTileK / 16;
+  // Unquantized weights: x and w tiles both of rows of 2 kTileK bytes read by ldmatrix
+  // (swizzled<LdmTile>): chunk c of row r at c ^ (r / kRowsPerLine) % kChunks.
+  // NOTE: kChunks is capped at 8, so the XOR touches the low 3 chunk bits only and the
+  // pattern repeats every 8 rows (a pass of kRowsPerPassX rows keeps a thread's swizzle) even
+  // for 256-byte rows (kTileK 128); 8 rows at one chunk still differ in those 3 bits.
+  struct LdmTile {
+    static constexpr int kTileK = 2 * QGemmWoTraits::kTileK;  // row bytes
+    static constexpr int kChunks = kTileK / 16 < 8 ? kTileK / 16 : 8;
+    static constexpr int kRowsPerLine = kTileK / 16 < 8 ? 8 / (kTileK / 16) : 1;
+  };
+  static constexpr int kRowBytesW = kWBytes * kTileK;
+  static constexpr int kChunksW = kRowBytesW / 16;
   static constexpr int kRowsPerPassW = kThreads / kChunksW;
-  static_assert(kRowsPerPassW % 8 == 0, "qgemm_wo: threads / (kTileK / 16) must be a multiple of 8");
+  static_assert(kRowsPerPassW % 8 == 0, "qgemm_wo: threads / (weight row bytes / 16) must be a multiple of 8");
   static constexpr int kPassesW = (kTileN + kRowsPerPassW - 1) / kRowsPerPassW;
 
   static constexpr int kStageBytesX = kTileM * kRowBytesX;
-  static constexpr int kStageBytesW = kTileN * kTileK;
+  static constexpr int kStageBytesW = kTileN * kRowBytesW;
   static constexpr int kSmemBytes = kStages * (kStageBytesX + kStageBytesW);
 };
 
 template <typename T>
 __device__ __forceinline__ dev::u32 x_swizzled(int row, int chunk) {
+  if constexpr (T::kFloatW) return swizzled<typename T::LdmTile>(row, chunk);
   return static_cast<dev::u32>(row * T::kRowBytesX +
                                ((chunk ^ ((2 * (row / T::kRowsPerLineX)) % T::kChunksX)) << 4));
+}
+
+// The byte offset of 16-byte chunk `chunk` of weight row `row` in a stage.
+template <typename T>
+__device__ __forceinline__ dev::u32 w_swizzled(int row, int chunk) {
+  if constexpr (T::kFloatW) return swizzled<typename T::LdmTile>(row, chunk);
+  else return swizzled<typename T::QTile>(row, chunk);
 }
 
 // The exact value of an e4m3 code in bits 0-7 of `byte`, without fp8 cvt (sm_80): the code's
@@ -179,17 +214,16 @@ __device__ __forceinline__ void dequantize_fragment(dev::u32 q, float s, dev::u3
 // Dynamic shared memory: QGemmWoTraits<Config>::kSmemBytes.
 // NOTE: the host guarantees N % 16 == 0, K % 16 == 0, 16-byte aligned rows (x_ld a multiple
 // of 8 elements, w_ld of 16 bytes). Any M >= 1. x_ld and w_ld count elements (x: 2 bytes,
-// q: 1 byte).
+// q: 1 byte, unquantized w: 2 bytes). scale_w is unused (may be null) for unquantized w.
 template <typename Config>
 __global__ void __launch_bounds__(QGemmWoTraits<Config>::kThreads, 1)
 qgemm_wo(const dev::u16* __restrict__ x, dev::i64 x_ld, const dev::u8* __restrict__ w, dev::i64 w_ld,
          const float* __restrict__ scale_w, const void* __restrict__ bias, void* __restrict__ y, dev::i64 y_ld,
          int m, int n, int k) {
   using T = QGemmWoTraits<Config>;
-  using QTile = typename T::QTile;
   extern __shared__ __align__(128) dev::u8 qgemm_wo_smem[];
   const dev::u32 smem_x = ptx::smem_u32(qgemm_wo_smem);               // kStages x (kTileM, 2 kTileK bytes)
-  const dev::u32 smem_w = smem_x + T::kStages * T::kStageBytesX;     // kStages x (kTileN, kTileK bytes)
+  const dev::u32 smem_w = smem_x + T::kStages * T::kStageBytesX;     // kStages x (kTileN, kRowBytesW)
 
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int m0 = blockIdx.x * T::kTileM, n0 = blockIdx.y * T::kTileN;
@@ -202,11 +236,11 @@ qgemm_wo(const dev::u16* __restrict__ x, dev::i64 x_ld, const dev::u8* __restric
   const int x_chunk = tid % T::kChunksX, x_row = tid / T::kChunksX;
   const int w_chunk = tid % T::kChunksW, w_row = tid / T::kChunksW;
   const dev::u32 x_dst = x_swizzled<T>(x_row, x_chunk);          // + i * kRowsPerPassX * kRowBytesX
-  const dev::u32 w_dst = swizzled<QTile>(w_row, w_chunk);        // + i * kRowsPerPassW * kTileK
+  const dev::u32 w_dst = w_swizzled<T>(w_row, w_chunk);          // + i * kRowsPerPassW * kRowBytesW
   // Source pointers, one per pass, advanced by one K-tile per load (loop-carried). Rows past
   // M or N are zero-filled (src-size 0) and never stored; their pointer walks row 0.
   const dev::u8* x_src[T::kPassesX];  // (kPassesX): this thread's x rows, at its chunk
-  const dev::u8* w_src[T::kPassesW];  // (kPassesW): this thread's q rows, at its chunk
+  const dev::u8* w_src[T::kPassesW];  // (kPassesW): this thread's w rows, at its chunk
   dev::u32 x_rows_ok = 0, w_rows_ok = 0;  // bit i: pass i's row exists
 #pragma unroll
   for (int i = 0; i < T::kPassesX; ++i) {
@@ -220,15 +254,16 @@ qgemm_wo(const dev::u16* __restrict__ x, dev::i64 x_ld, const dev::u8* __restric
     const int r = w_row + i * T::kRowsPerPassW;
     const bool ok = r < T::kTileN && n0 + r < n;
     w_rows_ok |= ok ? 1u << i : 0u;
-    w_src[i] = w + (ok ? n0 + r : 0) * w_ld + w_chunk * 16;
+    w_src[i] = w + (ok ? n0 + r : 0) * (T::kWBytes * w_ld) + w_chunk * 16;
   }
   const int k_tiles = (k + T::kTileK - 1) / T::kTileK;
 
   // Loads the next K-tile (tiles are loaded in order, once each) into `stage`.
-  int x_k_next = x_chunk * 8, w_k_next = w_chunk * 16;  // K of this thread's chunks in the next tile
+  // K of this thread's chunks in the next tile
+  int x_k_next = x_chunk * 8, w_k_next = w_chunk * (16 / T::kWBytes);
   auto load_next_tile = [&](int stage) {
-    // NOTE: K % 16 == 0, so a chunk (8 x elements, 16 codes) is wholly inside K or wholly
-    // past it: zero-filled, read from the matrix start.
+    // NOTE: K % 16 == 0, so a chunk (8 x elements, 16 codes or 8 float weights) is wholly
+    // inside K or wholly past it: zero-filled, read from the matrix start.
     const bool x_k_ok = x_k_next < k, w_k_ok = w_k_next < k;
     const dev::u32 xd = smem_x + stage * T::kStageBytesX + x_dst;
     const dev::u32 wd = smem_w + stage * T::kStageBytesW + w_dst;
@@ -242,9 +277,9 @@ qgemm_wo(const dev::u16* __restrict__ x, dev::i64 x_ld, const dev::u8* __restric
 #pragma unroll
     for (int i = 0; i < T::kPassesW; ++i) {
       if (T::kTileN % T::kRowsPerPassW != 0 && w_row + i * T::kRowsPerPassW >= T::kTileN) break;
-      ptx::cp_async_16(wd + i * T::kRowsPerPassW * T::kTileK, w_k_ok ? w_src[i] : w,
+      ptx::cp_async_16(wd + i * T::kRowsPerPassW * T::kRowBytesW, w_k_ok ? w_src[i] : w,
                        w_k_ok && (w_rows_ok >> i & 1u) ? 16u : 0u);
-      w_src[i] += T::kTileK;
+      w_src[i] += T::kRowBytesW;
     }
     x_k_next += T::kTileK, w_k_next += T::kTileK;
   };
@@ -256,6 +291,13 @@ qgemm_wo(const dev::u16* __restrict__ x, dev::i64 x_ld, const dev::u8* __restric
   const dev::u32 a_byte = 8 * (t % 2);
   // q (x4): matrix i = rows 8 i..8 i + 7 of four n8 tiles, chunk ks. Lane l gives row l % 8 + 8 (l / 8).
   const int w_frag_row = warp_n + lane % 8 + 8 * (lane / 8);
+  // Unquantized w, standard layout. x (x4): matrices (rows 0-7, K 0-7), (8-15, 0-7),
+  // (0-7, 8-15), (8-15, 8-15) of the m16 fragment = a[0..3]: lane l gives row l % 16, chunk
+  // 2 ks + l / 16. w (x4): (n8 tile j, K 0-7), (j, 8-15), (j + 1, 0-7), (j + 1, 8-15) =
+  // b[0], b[1] of tiles j and j + 1: lane l gives row 8 j + l % 8 + 8 (l / 16), chunk
+  // 2 ks + (l / 8) % 2.
+  const int a_ldm_row = warp_m + lane % 16, a_ldm_chunk = lane / 16;
+  const int b_ldm_row = warp_n + lane % 8 + 8 * (lane / 16), b_ldm_chunk = (lane / 8) % 2;
 
   // ---- weight scales of this lane's columns n0 + warp_n + 8 j + g ------------------------
   int col[T::kFragsN];  // (kFragsN): this lane's B column per n8 tile
@@ -267,7 +309,8 @@ qgemm_wo(const dev::u16* __restrict__ x, dev::i64 x_ld, const dev::u8* __restric
   auto load_scales = [&](float (&s)[T::kFragsN], int kb) {
 #pragma unroll
     for (int j = 0; j < T::kFragsN; ++j) {
-      if constexpr (T::kScaleW == kWoScalePerTensor) s[j] = scale_w[0];
+      if constexpr (T::kFloatW) s[j] = 1.0f;  // unused
+      else if constexpr (T::kScaleW == kWoScalePerTensor) s[j] = scale_w[0];
       else if constexpr (T::kScaleW == kWoScalePerChannel) s[j] = col[j] < n ? scale_w[col[j]] : 0.0f;
       else s[j] = col[j] < n ? scale_w[(col[j] / 128) * k_blocks + kb] : 0.0f;
     }
@@ -317,25 +360,42 @@ qgemm_wo(const dev::u16* __restrict__ x, dev::i64 x_ld, const dev::u8* __restric
       // config (whatever kTileK) runs exactly the k16 steps 0 .. K / 16 - 1.
       if (tile * T::kTileK + ks * 16 >= k) break;
       dev::u32 af[T::kFragsM][4];  // (kFragsM, 4): a[0..3] of each m16 fragment
+      if constexpr (T::kFloatW) {
 #pragma unroll
-      for (int i = 0; i < T::kFragsM; ++i) {
-        dev::u32 lo[2], hi[2];
-        ptx::lds_v2_u32(lo, x_stage + x_swizzled<T>(a_row + 16 * i, 2 * ks + a_chunk) + a_byte);
-        ptx::lds_v2_u32(hi, x_stage + x_swizzled<T>(a_row + 16 * i + 8, 2 * ks + a_chunk) + a_byte);
-        af[i][0] = lo[0], af[i][1] = hi[0], af[i][2] = lo[1], af[i][3] = hi[1];
-      }
-      // NOTE: q fragments are loaded four n8 tiles at a time and dequantized just before
-      // use, which keeps few registers live.
+        for (int i = 0; i < T::kFragsM; ++i)
+          ptx::ldmatrix_x4(af[i], x_stage + x_swizzled<T>(a_ldm_row + 16 * i, 2 * ks + a_ldm_chunk));
 #pragma unroll
-      for (int j = 0; j < T::kFragsN; j += 4) {
-        dev::u32 q[4];
-        ptx::ldmatrix_x4(q, w_stage + swizzled<QTile>(w_frag_row + 8 * j, ks));
+        for (int j = 0; j < T::kFragsN; j += 2) {
+          dev::u32 b[4];  // b[0], b[1] of n8 tile j, then of tile j + 1
+          ptx::ldmatrix_x4(b, w_stage + w_swizzled<T>(b_ldm_row + 8 * j, 2 * ks + b_ldm_chunk));
+          const dev::u32 b0[2] = {b[0], b[1]}, b1[2] = {b[2], b[3]};
 #pragma unroll
-        for (int jj = 0; jj < 4; ++jj) {
-          dev::u32 b[2];
-          dequantize_fragment<T>(q[jj], sc[j + jj], b);
+          for (int i = 0; i < T::kFragsM; ++i) {
+            ptx::mma_m16n8k16_f32<T::kAct>(acc[i][j], af[i], b0);
+            ptx::mma_m16n8k16_f32<T::kAct>(acc[i][j + 1], af[i], b1);
+          }
+        }
+      } else {
 #pragma unroll
-          for (int i = 0; i < T::kFragsM; ++i) ptx::mma_m16n8k16_f32<T::kAct>(acc[i][j + jj], af[i], b);
+        for (int i = 0; i < T::kFragsM; ++i) {
+          dev::u32 lo[2], hi[2];
+          ptx::lds_v2_u32(lo, x_stage + x_swizzled<T>(a_row + 16 * i, 2 * ks + a_chunk) + a_byte);
+          ptx::lds_v2_u32(hi, x_stage + x_swizzled<T>(a_row + 16 * i + 8, 2 * ks + a_chunk) + a_byte);
+          af[i][0] = lo[0], af[i][1] = hi[0], af[i][2] = lo[1], af[i][3] = hi[1];
+        }
+        // NOTE: q fragments are loaded four n8 tiles at a time and dequantized just before
+        // use, which keeps few registers live.
+#pragma unroll
+        for (int j = 0; j < T::kFragsN; j += 4) {
+          dev::u32 q[4];
+          ptx::ldmatrix_x4(q, w_stage + w_swizzled<T>(w_frag_row + 8 * j, ks));
+#pragma unroll
+          for (int jj = 0; jj < 4; ++jj) {
+            dev::u32 b[2];
+            dequantize_fragment<T>(q[jj], sc[j + jj], b);
+#pragma unroll
+            for (int i = 0; i < T::kFragsM; ++i) ptx::mma_m16n8k16_f32<T::kAct>(acc[i][j + jj], af[i], b);
+          }
         }
       }
     }

@@ -1,6 +1,7 @@
 // The weight-only GEMM family on the host side: generated source, desc and config
 // validation, the heuristic, and NVRTC compiles of every shipped config for sm_80, sm_89 and
-// sm_90 with zero spills, asserted from the artifact's ptxas metadata.
+// sm_90 with zero spills, asserted from the artifact's ptxas metadata; for int8/fp8 codes and
+// for unquantized bf16/f16 weights (the float GEMM).
 
 #include <gtest/gtest.h>
 
@@ -129,6 +130,77 @@ TEST(QGemmWoCompile, ShippedConfigsCompileWithoutSpills) {
       EXPECT_EQ(k.shared_bytes, 0);  // all of it is dynamic
       std::printf("%s %s %s %s: %d registers, %.0f ms\n", cs.arch, cs.qw, cs.scale, c.str().c_str(), k.registers,
                   a.compile_ms);
+    }
+  }
+}
+
+// ---- unquantized weights (qtype_w == x: the float GEMM of runtime/ops/gemm.hpp) ---------
+
+WeightOnlyDesc float_desc(const char* dtype, long long m = 256, long long n = 1536, long long k = 1536) {
+  WeightOnlyDesc d = desc_of(dtype, "none", m, n, k);
+  d.x = dtype;
+  return d;
+}
+
+TEST(QGemmWoFloatSpec, WritesUnquantizedWeightsAndValidates) {
+  const Arch sm80 = Arch::parse("sm_80");
+  WeightOnlyDesc d = float_desc("f16");
+  const Program p = build_program(impls::qgemm_wo_spec(d, {}, sm80));
+  for (const char* line : {"static constexpr qjit::dev::DType kAct = qjit::dev::DType::kF16;",
+                           "static constexpr qjit::dev::DType kQW = qjit::dev::DType::kF16;",
+                           "static constexpr long long kScaleW = 3;"}) {
+    EXPECT_NE(p.source.find(line), std::string::npos) << line << "\n" << p.source;
+  }
+  EXPECT_TRUE(impls::qgemm_wo_is_float(d));
+  EXPECT_EQ(impls::qgemm_wo_weight_bytes(d), 2);
+  EXPECT_EQ(impls::qgemm_wo_weight_bytes(desc_of("int8")), 1);
+  EXPECT_EQ((WeightOnlyConfig{}.smem_bytes(2)), 4 * (2 * 64 + 2 * 128) * 64);
+  auto err = [&](WeightOnlyDesc dd, WeightOnlyConfig cfg = {}, const char* arch = "sm_80") {
+    return error_of([&] { impls::qgemm_wo_spec(dd, cfg, Arch::parse(arch)); });
+  };
+  WeightOnlyDesc scaled = float_desc("bf16");
+  scaled.scale_w = "per_channel";
+  EXPECT_NE(err(scaled).find("unquantized bf16 weights take no scales"), std::string::npos);
+  WeightOnlyDesc mixed = float_desc("f16");
+  mixed.x = "bf16";
+  EXPECT_NE(err(mixed).find("weight qtype 'f16' is not int8, fp8_e4m3, fp8_e5m2 or the activation dtype bf16"),
+            std::string::npos);
+  WeightOnlyDesc f32 = float_desc("f32");
+  EXPECT_NE(err(f32).find("activation dtype 'f32'"), std::string::npos);
+  EXPECT_NE(err(float_desc("bf16"), {}, "sm_75").find("needs sm_80"), std::string::npos);
+  // Two-byte weights double the weight tile: 128x256x64 s4 takes 4 (256 + 256) 64 = 128 KiB
+  // with codes, 4 (256 + 512) 64 = 192 KiB with bf16 weights, over sm_80's 163 KiB.
+  EXPECT_EQ(err(desc_of("int8"), {128, 256, 64, 1, 8, 4}, "sm_80"), "");
+  EXPECT_NE(err(float_desc("bf16"), {128, 256, 64, 1, 8, 4}, "sm_80").find("shared memory"), std::string::npos);
+  // Every shipped config fits every arch with two-byte weights, and the heuristic picks one.
+  for (const char* arch : {"sm_80", "sm_89", "sm_90"}) {
+    for (const WeightOnlyConfig& c : impls::qgemm_wo_shipped_configs()) EXPECT_EQ(err(float_desc("bf16"), c, arch), "");
+    for (long long m : {1, 64, 4096}) {
+      const WeightOnlyDesc fd = float_desc("bf16", m, 8960, 1536);
+      EXPECT_NO_THROW(impls::check_weight_only_config(fd, impls::qgemm_wo_heuristic(fd, Arch::parse(arch)),
+                                                      Arch::parse(arch)));
+    }
+  }
+}
+
+// Every shipped config with unquantized weights compiles for sm_80, sm_89 and sm_90 with no
+// spills and no stack (bf16 on sm_80 and sm_90, f16 on sm_89), with the heaviest epilogue.
+TEST(QGemmWoCompile, ShippedConfigsWithFloatWeightsCompileWithoutSpills) {
+  for (const auto& [arch_name, dtype] : {std::pair{"sm_80", "bf16"}, {"sm_89", "f16"}, {"sm_90", "bf16"}}) {
+    for (const WeightOnlyConfig& c : impls::qgemm_wo_shipped_configs()) {
+      WeightOnlyDesc d = float_desc(dtype);
+      d.bias = "f32", d.act = "gelu_tanh", d.out = "f32";
+      const KernelSpec spec = impls::qgemm_wo_spec(d, c, Arch::parse(arch_name));
+      SCOPED_TRACE(spec.summary());
+      const Artifact a = compile(build_program(spec));
+      ASSERT_EQ(a.kernels.size(), 1u);
+      const KernelInfo& k = a.kernels[0];
+      EXPECT_GT(k.registers, 0) << a.log;
+      EXPECT_LE(k.registers, 255);
+      EXPECT_EQ(k.spill_stores, 0) << a.log;
+      EXPECT_EQ(k.spill_loads, 0) << a.log;
+      EXPECT_EQ(k.stack_bytes, 0) << a.log;
+      std::printf("%s %s %s: %d registers, %.0f ms\n", arch_name, dtype, c.str().c_str(), k.registers, a.compile_ms);
     }
   }
 }

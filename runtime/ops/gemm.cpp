@@ -1,0 +1,122 @@
+#include "runtime/ops/gemm.hpp"
+
+#include <algorithm>
+
+#include "common/error.hpp"
+#include "runtime/kernel_args.hpp"
+#include "runtime/kernels.hpp"
+#include "runtime/ops/gemm_reference.hpp"
+
+namespace qjit {
+
+namespace {
+
+constexpr const char* kOp = "gemm";
+
+std::string describe(const Tensor& t) { return t.defined() ? t.describe() : "an undefined tensor"; }
+
+bool is_epilogue_float(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
+
+DType out_dtype_of(const Tensor& x, const GemmOptions& o) { return o.out_dtype ? *o.out_dtype : x.dtype(); }
+
+// Everything the cpu and the devices both need, before any work.
+void check_inputs(const Tensor& x, const Tensor& w, const GemmOptions& o) {
+  QJIT_CHECK_GEN(kOp, x.defined() && x.dim() == 2, "activations must be [M, K], got {}", describe(x));
+  QJIT_CHECK_GEN(kOp, w.defined() && w.dim() == 2, "weights must be [N, K], got {}", describe(w));
+  QJIT_CHECK_GEN(kOp, is_epilogue_float(x.dtype()), "activations must be bf16, f16 or f32, got {}", x.describe());
+  QJIT_CHECK_GEN(kOp, w.dtype() == x.dtype(),
+                 "weights must have the activations' dtype {} (unquantized GEMM; quantized weights go through "
+                 "quant_ops), got {}",
+                 dtype_name(x.dtype()), w.describe());
+  QJIT_CHECK_GEN(kOp, x.size(1) == w.size(1), "K differs: activations {} and weights {}", x.describe(), w.describe());
+  QJIT_CHECK_GEN(kOp, x.size(0) <= 2147483647ll && w.size(0) <= 2147483647ll && w.size(1) <= 2147483647ll,
+                 "activations {} or weights {} are too large", x.describe(), w.describe());
+  if (o.bias) {
+    const Tensor& b = *o.bias;
+    QJIT_CHECK_GEN(kOp, b.defined() && b.dim() == 1 && b.size(0) == w.size(0), "bias must be [N] = [{}], got {}",
+                   w.size(0), describe(b));
+    QJIT_CHECK_GEN(kOp, is_epilogue_float(b.dtype()), "bias must be f32, f16 or bf16, got {}", b.describe());
+  }
+  const DType out = out_dtype_of(x, o);
+  QJIT_CHECK_GEN(kOp, is_epilogue_float(out), "output dtype {} is not f32, f16 or bf16", dtype_name(out));
+}
+
+// `t` on the driver that runs the kernel (a copy when it lives elsewhere).
+Tensor on_driver(const Tensor& t, const Device& dev, const std::shared_ptr<Driver>& driver) {
+  if (!t.device().is_host() && t.storage()->driver() == driver) return t;
+  return t.to(dev, driver);
+}
+
+// Rows of a K-contiguous operand as the kernel reads them: cp.async copies 16-byte chunks,
+// so a view whose rows or start are not 16-byte aligned is copied (a fresh allocation is).
+Tensor as_kernel_operand(const Tensor& t, const char* what) {
+  const std::int64_t row_bytes = t.stride(0) * static_cast<std::int64_t>(t.element_size());
+  const bool in_place = t.stride(1) == 1 && (t.size(0) <= 1 || row_bytes % 16 == 0) && t.device_ptr() % 16 == 0;
+  const Tensor c = in_place ? t : t.clone();
+  QJIT_CHECK_GEN(kOp, c.device_ptr() % 16 == 0, "{} {} do not start 16-byte aligned", what, c.describe());
+  return c;
+}
+
+Tensor run_kernel(const Tensor& x_in, const Tensor& w_in, const GemmOptions& o) {
+  QJIT_CHECK_GEN(kOp, x_in.dtype() != DType::kF32,
+                 "f32 activations and weights {} run on the cpu only (the reference); on {} use bf16 or f16",
+                 x_in.describe(), x_in.device().str());
+  const Device dev = x_in.device();
+  // NOTE: the driver that owns the activations' memory runs the kernel (tests put several
+  // sim devices, one per arch, side by side).
+  const std::shared_ptr<Driver> driver = x_in.storage()->driver();
+  const jit::Arch arch = target_arch(*driver);
+  const jit::impls::WeightOnlyDesc desc = gemm_desc(x_in, w_in, o);
+  jit::impls::check_weight_only_desc(desc, arch);  // N, K multiples of 16 and sm_80+, before any copy
+  const jit::impls::WeightOnlyConfig config = o.config ? *o.config : jit::impls::qgemm_wo_heuristic(desc, arch);
+  const jit::KernelSpec spec = jit::impls::qgemm_wo_spec(desc, config, arch);
+  const std::int64_t m = x_in.size(0), n = w_in.size(0), k = x_in.size(1);
+  const auto grid = jit::impls::qgemm_wo_grid(config, std::max<std::int64_t>(m, 1), n);
+  const Tensor x = as_kernel_operand(x_in, "activations");
+  const Tensor w = as_kernel_operand(on_driver(w_in, dev, driver), "weights");
+  std::optional<Tensor> bias;
+  if (o.bias) bias = on_driver(*o.bias, dev, driver).contiguous();
+  Tensor y = Tensor::empty({m, n}, out_dtype_of(x_in, o), dev, driver);
+  if (m == 0) return y;
+  const Kernel& kernel = KernelCache::global().get(driver, spec, jit::impls::kQGemmWoKernel);
+  LaunchConfig lc;
+  lc.grid = {grid.x, grid.y, 1};
+  lc.block = {static_cast<unsigned>(config.threads()), 1, 1};
+  lc.dynamic_smem = static_cast<unsigned>(config.smem_bytes(jit::impls::qgemm_wo_weight_bytes(desc)));
+  const std::int64_t x_ld = m > 1 ? x.stride(0) : k, w_ld = n > 1 ? w.stride(0) : k;
+  const DevicePtr bias_ptr = bias ? bias->device_ptr() : DevicePtr{0};
+  // NOTE: no weight scales (scale_w null): the kernel reads none for unquantized weights.
+  KernelArgs args(x.device_ptr(), x_ld, w.device_ptr(), w_ld, DevicePtr{0}, bias_ptr, y.device_ptr(), n,
+                  static_cast<int>(m), static_cast<int>(n), static_cast<int>(k));
+  kernel.launch(lc, args);
+  driver->synchronize();
+  return y;
+}
+
+}  // namespace
+
+jit::impls::WeightOnlyDesc gemm_desc(const Tensor& x, const Tensor& w, const GemmOptions& o) {
+  jit::impls::WeightOnlyDesc d;
+  d.m_bucket = jit::impls::gemm_m_bucket(x.size(0));
+  d.n = w.size(0), d.k = w.size(1);
+  d.x = std::string(dtype_name(x.dtype()));
+  d.qtype_w = std::string(dtype_name(w.dtype()));
+  d.scale_w = "none";
+  d.bias = o.bias ? std::string(dtype_name(o.bias->dtype())) : "none";
+  d.act = o.gelu_tanh ? "gelu_tanh" : "none";
+  d.out = std::string(dtype_name(out_dtype_of(x, o)));
+  return d;
+}
+
+Tensor gemm(const Tensor& x, const Tensor& w, const GemmOptions& o) {
+  check_inputs(x, w, o);
+  if (x.device().is_host()) {
+    QJIT_CHECK_GEN(kOp, w.device().is_host(), "activations are on the cpu but weights {} are not", w.describe());
+    QJIT_CHECK_GEN(kOp, !o.bias || o.bias->device().is_host(), "activations are on the cpu but the bias {} is not",
+                   o.bias->describe());
+    return ops::gemm_reference(x, w, o.bias, o.gelu_tanh, out_dtype_of(x, o));
+  }
+  return run_kernel(x, w, o);
+}
+
+}  // namespace qjit
