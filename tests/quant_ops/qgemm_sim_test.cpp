@@ -550,6 +550,24 @@ TEST(QGemmSim, FloatActivationsReadStridedRows) {
   }
 }
 
+// K = 0: every output is the epilogue of a zero accumulator, act(bias), for every family
+// and activation source (no scale of an empty group is ever read).
+TEST(QGemmSim, EmptyKGivesTheEpilogueOfZero) {
+  for (const Problem& base : {problem(5, 32, 0), problem(5, 32, 0, QType::kE4M3, /*block=*/true),
+                              with_source(problem(5, 32, 0), Source::kStatic),
+                              with_source(problem(5, 32, 0, QType::kE4M3), Source::kDynamicFused),
+                              with_source(problem(5, 32, 0), Source::kDynamicSeparate)}) {
+    Problem p = base;
+    p.bias = DType::kBF16, p.out = DType::kF32, p.config = kSmall;
+    SCOPED_TRACE(p.str());
+    const Operands o = make_operands(p, 45);
+    const Outputs r = run_both(p, o);
+    ASSERT_EQ(r.sim.size(), static_cast<size_t>(p.m * p.n));
+    expect_same_bits(r.sim, r.ref, p.str());
+    for (std::int64_t i = 0; i < p.m * p.n; ++i) EXPECT_EQ(r.sim[i], o.bias->item_f32(i % p.n)) << i;
+  }
+}
+
 // ---- validation ------------------------------------------------------------------------
 
 TEST(QGemmSim, Sm80RejectsFp8) {
