@@ -1,7 +1,8 @@
 // The unquantized GEMM op (runtime/ops/gemm.hpp) on the sim device — the qgemm_wo kernel with
 // weights of the activation dtype — against the cpu reference (runtime/ops/gemm_reference.hpp)
 // within an NMSE bound derived below; the default config's sim counters (no bank conflicts,
-// coalesced loads); the op's validation on cpu and sim.
+// coalesced loads); the op on sim and cuda (skipped with the reason without a GPU; every
+// shipped config on a GPU); the op's validation on cpu and sim.
 // NOTE: the sim runs ~10-25 M thread-instructions/s on one host core: shapes stay small and
 // the combinations are covered pairwise (DESIGN.md section 8). The one slow test (the
 // Wan-sized shape) is named GemmSim.SlowWanShape*.
@@ -318,6 +319,45 @@ TEST(GemmSim, ViewsAndEmptyK) {
   const Outputs r = run_both(e, oe);
   EXPECT_LE(nmse(r.sim, r.ref), nmse_bound(e, oe, r.ref));  // GELU's tanh.approx only
 }
+
+// ---- every device ----------------------------------------------------------------------
+
+// The op on the device named by the parameter against the cpu within the derived bound (the
+// bound covers any tensor-core summation order, so it holds on a GPU too): on sim the
+// heuristic's config on two small problems; on cuda (skipped with the reason when no GPU
+// answers) every shipped config and Wan-sized shapes as well.
+class GemmOnDevice : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(GemmOnDevice, IsWithinTheDerivedBound) {
+  const Device dev = Device::parse(GetParam());
+  try {
+    driver_for(dev);
+  } catch (const Error& e) {
+    GTEST_SKIP() << "device " << GetParam() << " unavailable: " << e.message();
+  }
+  std::vector<Problem> problems = {problem(7, 48, 128), problem(129, 128, 272)};
+  problems[1].dtype = DType::kF16, problems[1].bias = DType::kF32, problems[1].gelu = true;
+  if (dev.kind == DeviceKind::kCuda) {
+    problems.push_back(problem(512, 1536, 1536));
+    for (const WeightOnlyConfig& c : jit::impls::qgemm_wo_shipped_configs()) {
+      Problem p = problem(300, 1536, 512);
+      p.config = c, p.out = DType::kF32, p.bias = DType::kBF16;
+      problems.push_back(p);
+    }
+  }
+  for (const Problem& p : problems) {
+    SCOPED_TRACE(p.str());
+    const Operands o = make_operands(p, 3);
+    const GemmOptions opt = options_of(p, o);
+    const Tensor y = gemm(o.x.to(dev), o.w.to(dev), opt);
+    EXPECT_EQ(y.device(), dev);
+    const std::vector<float> got = y.to(Device::cpu()).to_f32_vector(), want = gemm(o.x, o.w, opt).to_f32_vector();
+    EXPECT_LE(nmse(got, want), nmse_bound(p, o, want));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, GemmOnDevice, ::testing::Values("cuda", "sim"),
+                         [](const auto& info) { return std::string(info.param); });
 
 // ---- validation ------------------------------------------------------------------------
 
