@@ -29,8 +29,9 @@
 // tiles use the ldmatrix swizzle (the 8 rows of one matrix in 8 different 4-bank groups), so
 // the loads are free of bank conflicts. Measured on the sim (N 256, K 512, the heuristic's
 // config): 13528 / 23608 warp instructions for M 16 / 64, against 15192 / 27488 with the
-// K permutation and 8-byte ld.shared for both operands (also conflict-free). It shares the pipeline, the tiling and the epilogue
-// with the quantized path, hence the same template rather than a sibling.
+// K permutation and 8-byte ld.shared for both operands (also conflict-free). It shares the
+// pipeline, the tiling and the epilogue with the quantized path, hence the same template
+// rather than a sibling.
 
 #include "impls/gemm_epilogue.cuh"
 #include "ptx/arith.cuh"

@@ -308,8 +308,8 @@ TEST(GemmSim, ViewsAndEmptyK) {
     std::vector<float> wide(static_cast<size_t>(p.m * 128), 3.0f);
     const std::vector<float> xf = o.x.to_f32_vector();
     for (std::int64_t m = 0; m < p.m; ++m) std::copy_n(&xf[m * p.k], p.k, &wide[m * 128 + offset]);
-    const Tensor view =
-        Tensor::from_vector<float>({p.m, 128}, wide).to_dtype(DType::kBF16).to(Device::sim(), driver).narrow(1, offset, 64);
+    const Tensor wide_x = Tensor::from_vector<float>({p.m, 128}, wide).to_dtype(DType::kBF16);
+    const Tensor view = wide_x.to(Device::sim(), driver).narrow(1, offset, 64);
     const std::vector<float> got = gemm(view, o.w, options_of(p, o)).to(Device::cpu()).to_f32_vector();
     EXPECT_LE(nmse(got, want), nmse_bound(p, o, want)) << "offset " << offset;
   }
