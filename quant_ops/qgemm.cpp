@@ -117,10 +117,12 @@ Tensor on_driver(const Tensor& t, const Device& dev, const std::shared_ptr<Drive
 }
 
 // Rows of a K-contiguous operand as the kernel reads them: 16-byte chunks (cp.async, or the
-// float activations' vector loads).
+// float activations' vector loads) at 16-byte aligned addresses. Views that are not (a row
+// stride or a start off the 16-byte grid) are copied into a fresh, aligned allocation.
 Tensor as_kernel_operand(const Tensor& t, const char* what) {
   const std::int64_t per16 = 16 / static_cast<std::int64_t>(dtype_size(t.dtype()));
-  Tensor c = t.stride(1) == 1 && (t.size(0) <= 1 || t.stride(0) % per16 == 0) ? t : t.contiguous();
+  const bool rows_ok = t.stride(1) == 1 && (t.size(0) <= 1 || t.stride(0) % per16 == 0);
+  Tensor c = rows_ok && t.device_ptr() % 16 == 0 ? t : t.clone();
   QJIT_CHECK_GEN("qgemm", c.device_ptr() % 16 == 0, "{} {} do not start 16-byte aligned", what, c.describe());
   return c;
 }

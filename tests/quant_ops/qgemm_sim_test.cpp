@@ -550,6 +550,36 @@ TEST(QGemmSim, FloatActivationsReadStridedRows) {
   }
 }
 
+// Views whose rows start off the 16-byte grid are copied, not rejected: int8 codes 8 bytes
+// in, and bf16 x 8 bytes (4 elements) in with an odd row stride.
+TEST(QGemmSim, CopiesMisalignedActivations) {
+  auto driver = sim_device("sm_89");
+  {
+    const Problem p = problem(9, 32, 64);
+    const Operands o = make_operands(p, 46);
+    std::vector<std::uint8_t> wide(static_cast<size_t>(p.m * 128), 0x55);
+    for (std::int64_t m = 0; m < p.m; ++m) std::memcpy(&wide[m * 128 + 8], &o.a.q[m * p.k], p.k);
+    const Tensor view = Tensor::from_raw({p.m, 128}, DType::kI8, wide.data()).to(Device::sim(), driver).narrow(1, 8, 64);
+    const QGemmOptions opt = options_of(p, o);
+    expect_same_bits(qgemm(view, o.tsa, o.tw, o.tsw, opt).to(Device::cpu()).to_f32_vector(),
+                     qgemm(o.ta, o.tsa, o.tw, o.tsw, opt).to_f32_vector(), p.str());
+  }
+  {
+    const Problem p = with_source(problem(9, 32, 64), Source::kDynamicFused);
+    const Operands o = make_operands(p, 47);
+    const std::vector<float> xv = o.tx.to_f32_vector();
+    std::vector<float> wide(static_cast<size_t>(p.m * 76), 1000.0f);
+    for (std::int64_t m = 0; m < p.m; ++m) std::copy_n(&xv[m * p.k], p.k, &wide[m * 76 + 4]);
+    const Tensor view =
+        Tensor::from_vector<float>({p.m, 76}, wide).to_dtype(DType::kBF16).to(Device::sim(), driver).narrow(1, 4, 64);
+    const ActQuant aq{p.qa, p.ga, std::nullopt};
+    QGemmOptions opt = options_of(p, o);
+    opt.config = GemmConfig{};  // fused
+    expect_same_bits(qgemm(view, aq, o.tw, o.tsw, opt).to(Device::cpu()).to_f32_vector(),
+                     qgemm(o.tx, aq, o.tw, o.tsw, opt).to_f32_vector(), p.str());
+  }
+}
+
 // K = 0: every output is the epilogue of a zero accumulator, act(bias), for every family
 // and activation source (no scale of an empty group is ever read).
 TEST(QGemmSim, EmptyKGivesTheEpilogueOfZero) {
