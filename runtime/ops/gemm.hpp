@@ -14,11 +14,13 @@
 namespace qjit {
 
 struct GemmOptions {
-  std::optional<Tensor> bias;      // [N] f32, f16 or bf16 (on the cpu or x's device)
+  // NOTE: every member has a default member initializer, even `{}`, so designated
+  // initializers that leave some out keep GCC's -Wmissing-field-initializers quiet.
+  std::optional<Tensor> bias{};    // [N] f32, f16 or bf16 (on the cpu or x's device)
   bool gelu_tanh = false;          // GELU, tanh approximation, after the bias
-  std::optional<DType> out_dtype;  // f32, f16 or bf16; x's dtype when absent
+  std::optional<DType> out_dtype{};  // f32, f16 or bf16; x's dtype when absent
   // The tuning choice (sim/cuda); the heuristic's when absent. Never changes results.
-  std::optional<jit::impls::WeightOnlyConfig> config;
+  std::optional<jit::impls::WeightOnlyConfig> config{};
 };
 
 /// y [M, N] = act(x · w^T + bias). x [M, K] and w [N, K] of the same dtype: bf16 or f16 on
