@@ -5,6 +5,7 @@
 
 #include "common/error.hpp"
 #include "jit/impls/act_quant.hpp"
+#include "jit/impls/qgemm.hpp"
 #include "quant_ops/reference/act_quant.hpp"
 #include "quant_ops/reference/quantize_value.hpp"
 #include "runtime/kernel_args.hpp"
@@ -120,11 +121,18 @@ std::int64_t row_align(const Rows& r) {
 // Blocks that keep every SM busy; grid-strided kernels loop over the rest.
 std::int64_t resident_blocks(const Driver& driver) { return std::max(driver.props().sm_count, 1) * 8; }
 
-QuantizedActivations run_kernel(const Rows& r, QType qtype, ActScale mode, const Tensor* scale) {
+// k_major: group128 scales in the block-fp8 GEMM's layout (quantize_group128_k_major).
+QuantizedActivations run_kernel(const Rows& r, QType qtype, ActScale mode, const Tensor* scale, bool k_major = false) {
   const Device dev = r.x2d.device();
   // NOTE: the driver that owns the input's memory runs the kernel (tests put several sim
   // devices, one per arch, side by side).
   const std::shared_ptr<Driver> driver = r.x2d.storage()->driver();
+  const std::int64_t groups = (r.k + reference::kGroupSize - 1) / reference::kGroupSize;
+  if (k_major && (r.m == 0 || r.k == 0)) {
+    // No element, no scale to write: the layout's (empty) shapes.
+    return {Tensor::empty({r.m, r.k}, qtype_storage(qtype), dev, driver),
+            Tensor::empty({groups, jit::impls::group_scales_ld(r.m)}, DType::kF32, dev, driver)};
+  }
   if (r.m == 0 || r.k == 0) {
     // Nothing to read: the reference gives the (data-independent) scales.
     const float s = scale ? scale->to(Device::cpu()).item_f32(0) : 0.0f;
@@ -132,7 +140,7 @@ QuantizedActivations run_kernel(const Rows& r, QType qtype, ActScale mode, const
     return {h.q.to(dev, driver), h.scales.to(dev, driver)};
   }
   jit::impls::ActQuantDesc desc{in_name(r.x2d.dtype()), std::string(qtype_name(qtype)), jit_mode(mode), r.k,
-                                row_align(r)};
+                                row_align(r), k_major};
   const auto config = jit::impls::act_quant_heuristic(desc);
   const jit::KernelSpec spec = jit::impls::act_quant_spec(desc, config, jit::Arch{});
   const Kernel& kernel = KernelCache::global().get(driver, spec, jit::impls::act_quant_kernel(desc.mode));
@@ -176,10 +184,10 @@ QuantizedActivations run_kernel(const Rows& r, QType qtype, ActScale mode, const
       break;
     }
     case ActScale::kDynamicGroup128: {
-      const auto shape = scales_shape(mode, r.m, r.k);
-      out.scales = Tensor::empty(shape, DType::kF32, dev, driver);
+      out.scales = k_major ? Tensor::empty({groups, jit::impls::group_scales_ld(r.m)}, DType::kF32, dev, driver)
+                           : Tensor::empty(scales_shape(mode, r.m, r.k), DType::kF32, dev, driver);
       const std::int64_t warps = config.threads / 32;
-      const std::int64_t blocks = (shape[0] * shape[1] + warps - 1) / warps;
+      const std::int64_t blocks = (r.m * groups + warps - 1) / warps;
       lc.grid.x = static_cast<unsigned>(std::min(blocks, max_blocks));
       KernelArgs args(r.x2d.device_ptr(), x_stride, out.q.device_ptr(), r.k, out.scales.device_ptr(), m, k);
       kernel.launch(lc, args);
@@ -208,6 +216,16 @@ QuantizedActivations quantize_activations(const Tensor& x, QType qtype, ActScale
   }
   if (x.device().is_host()) return run_reference(r, qtype, mode, scale);
   return run_kernel(r, qtype, mode, static_scale ? &*static_scale : nullptr);
+}
+
+QuantizedActivations quantize_group128_k_major(const Tensor& x, QType qtype) {
+  QJIT_CHECK_GEN("act_quant", qtype != QType::kNone, "activation qtype 'none' has nothing to quantize");
+  const Rows r = as_rows(x);
+  QJIT_CHECK_GEN("act_quant", !x.device().is_host(),
+                 "K-major group128 scales are the block-fp8 GEMM kernel's layout: activations {} must be on sim or "
+                 "cuda",
+                 x.describe());
+  return run_kernel(r, qtype, ActScale::kDynamicGroup128, nullptr, /*k_major=*/true);
 }
 
 }  // namespace qjit

@@ -29,4 +29,12 @@ struct QuantizedActivations {
 QuantizedActivations quantize_activations(const Tensor& x, QType qtype, ActScale mode,
                                           const std::optional<Tensor>& static_scale = std::nullopt);
 
+// The group128 pass that feeds the block-fp8 GEMM (quant_ops/qgemm.cpp): the codes of
+// quantize_activations(x, qtype, kDynamicGroup128), bit for bit, with the scales in the
+// GEMM's internal K-major layout [ceil(K/128), jit::impls::group_scales_ld(M)] (the padding
+// rows past M are not written). x on sim or cuda. NOTE: internal to the ops; interfaces
+// (quantize_activations, qjit linear --dump-quantized, checkpoints) keep the logical layout
+// (DESIGN.md section 5).
+QuantizedActivations quantize_group128_k_major(const Tensor& x, QType qtype);
+
 }  // namespace qjit

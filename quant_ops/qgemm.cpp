@@ -127,12 +127,20 @@ Tensor as_kernel_operand(const Tensor& t, const char* what) {
   return c;
 }
 
+// How block-fp8's group128 activation scales reach run_kernel.
+enum class GroupScales {
+  kLogical,  // [M, ceil(K/128)] (the op's interface): transposed on the device first
+  kKMajor,   // already in the kernel's [ceil(K/128), group_scales_ld(M)] (the act_quant pass's)
+};
+
 // Launches the GEMM kernel of (desc, config) on a's driver. a: codes, or float x (a_source
 // static / dynamic fused); scale_a: the activation scales (static: the one scale; none for
-// the fused dynamic strategy, which computes them).
+// the fused dynamic strategy, which computes them; block-fp8: group128, laid out as `group`
+// says — logical ones are transposed into the kernel's K-major layout by the GEMM program's
+// kQGemmBlockScalesKernel, a second launch on the same driver).
 Tensor run_kernel(const Tensor& a_in, const std::optional<Tensor>& scale_a, const Tensor& w_in, const Tensor& scale_w,
                   const QGemmOptions& o, const jit::impls::GemmDesc& desc, const jit::impls::GemmConfig& config,
-                  const std::shared_ptr<Driver>& driver) {
+                  const std::shared_ptr<Driver>& driver, GroupScales group = GroupScales::kLogical) {
   const Device dev = a_in.device();
   const jit::Arch arch = target_arch(*driver);
   const jit::KernelSpec spec = jit::impls::qgemm_spec(desc, config, arch);
@@ -140,13 +148,31 @@ Tensor run_kernel(const Tensor& a_in, const std::optional<Tensor>& scale_a, cons
   const auto grid = jit::impls::qgemm_grid(config, std::max<std::int64_t>(m, 1), n);
   const Tensor a = as_kernel_operand(a_in, "activations");
   const Tensor w = as_kernel_operand(on_driver(w_in, dev, driver), "weights");
-  std::optional<Tensor> sa;
+  std::optional<Tensor> sa, sa_logical;
   if (scale_a) sa = on_driver(*scale_a, dev, driver).contiguous();
   const Tensor sw = on_driver(scale_w, dev, driver).contiguous();
   std::optional<Tensor> bias;
   if (o.bias) bias = on_driver(*o.bias, dev, driver).contiguous();
   Tensor y = Tensor::empty({m, n}, o.out_dtype, dev, driver);
   if (m == 0) return y;
+  const bool block = desc.scale_w == "block128";
+  if (block && group == GroupScales::kLogical) {
+    // NOTE: the source stays alive (sa) until the GEMM below has synchronized; the launches
+    // are ordered on the driver.
+    const std::int64_t groups = sa->size(1);
+    Tensor k_major = Tensor::empty({groups, jit::impls::group_scales_ld(m)}, DType::kF32, dev, driver);
+    if (groups > 0) {
+      const Kernel& transpose = KernelCache::global().get(driver, spec, jit::impls::kQGemmBlockScalesKernel);
+      const auto g = jit::impls::qgemm_block_scales_grid(m, groups);
+      LaunchConfig tc;
+      tc.grid = {g.x, g.y, 1};
+      tc.block = {static_cast<unsigned>(jit::impls::kQGemmBlockScalesThreads), 1, 1};
+      KernelArgs targs(sa->device_ptr(), k_major.device_ptr(), static_cast<int>(m), static_cast<int>(groups));
+      transpose.launch(tc, targs);
+    }
+    sa_logical = std::move(sa);
+    sa = std::move(k_major);
+  }
   const Kernel& kernel = KernelCache::global().get(driver, spec, jit::impls::kQGemmKernel);
   LaunchConfig lc;
   lc.grid = {grid.x, grid.y, 1};
@@ -247,11 +273,18 @@ Tensor run_separate(const Tensor& x, const ActQuant& act, const Tensor& w, const
       default: QJIT_THROW("qgemm", "activation granularity {} has no act_quant mode", granularity_name(act.granularity));
     }
   }
-  const QuantizedActivations q = quantize_activations(x, act.qtype, mode, act.static_scale);
   QGemmOptions po = o;
   po.act_granularity = act.static_scale ? Granularity::kPerTensor : act.granularity;
   po.config = config;
   po.config->fusion = jit::impls::GemmFusion::kFused;  // irrelevant for codes; the canonical value
+  if (mode == ActScale::kDynamicGroup128) {
+    // Block-fp8: the pass writes the scales in the kernel's K-major layout, so the GEMM
+    // launches at once (the operands were validated by the caller; no transpose).
+    const QuantizedActivations q = quantize_group128_k_major(x, act.qtype);
+    return run_kernel(q.q, q.scales, w, scale_w, po, qgemm_desc(q.q, w, po), *po.config, x.storage()->driver(),
+                      GroupScales::kKMajor);
+  }
+  const QuantizedActivations q = quantize_activations(x, act.qtype, mode, act.static_scale);
   return qgemm(q.q, q.scales, w, scale_w, po);
 }
 
@@ -355,7 +388,10 @@ QGemmLaunches qgemm_launches(const QGemmProblem& p, jit::Arch arch, const std::o
         default: QJIT_THROW("qgemm", "activation granularity {} has no act_quant mode", granularity_name(p.act_granularity));
       }
     }
-    const jit::impls::ActQuantDesc aq{dtype_str(p.x_dtype), std::string(qtype_name(p.act)), m, p.k, p.x_row_align};
+    // group128 feeds block-fp8's GEMM its scales K-major (quantize_group128_k_major): no
+    // transpose launch on this path.
+    const jit::impls::ActQuantDesc aq{dtype_str(p.x_dtype), std::string(qtype_name(p.act)), m, p.k, p.x_row_align,
+                                      m == M::kDynamicGroup128};
     KernelLaunch pass{jit::impls::act_quant_spec(aq, jit::impls::act_quant_heuristic(aq), arch), {}, "act_quant " + mode};
     if (m == M::kDynamicPerTensor) pass.kernels.push_back(jit::impls::act_quant_tensor_amax_kernel());
     pass.kernels.push_back(jit::impls::act_quant_kernel(m));

@@ -30,6 +30,9 @@ struct QGemmOptions {
 /// e5m2, any pairing) codes, K-contiguous with rows 16-byte aligned; scale_a / scale_w f32 in
 /// the logical layouts of the granularities (DESIGN.md section 5; group128 x block128 is the
 /// block-fp8 family, fp8 only). Scales and bias on the cpu are copied to a's device.
+/// Block-fp8 on sim / cuda launches two kernels of the GEMM's program: the logical group128
+/// scales transposed into the kernel's K-major layout (jit::impls::kQGemmBlockScalesKernel),
+/// then the GEMM.
 /// Throws qjit::Error, before any work, naming the problem: dtypes, shapes (N and K must be
 /// multiples of 16), scale shapes (naming the expected one), granularity mixes, fp8 on a
 /// device older than sm_89, int8 K that could overflow int32.
@@ -87,7 +90,8 @@ jit::impls::GemmDesc qgemm_desc(const QGemmProblem& problem);
 /// What qgemm(x, act, w, scale_w, options) launches on sim / cuda of `arch`: the config
 /// (`config`, else the heuristic's, with its fusion) and the kernels in launch order: the
 /// act_quant pass of the activation mode when quantization is separate (dynamic per_tensor
-/// and group128 always, per_token when the config says so), then the GEMM (its A source:
+/// and group128 always, per_token when the config says so; group128's writes the scales in
+/// the block-fp8 GEMM's K-major layout, so no transpose runs), then the GEMM (its A source:
 /// static or dynamic fused when it quantizes x itself, quantized after the pass). Pure: no
 /// device, no data; the op dispatches on it. Throws qjit::Error as the op does for a desc or
 /// config `arch` cannot run (fp8 below sm_89, a config that does not fit).

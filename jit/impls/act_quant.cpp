@@ -11,7 +11,7 @@ Family act_quant_family() {
           {"qjit::kernels::act_quant_per_token", "qjit::kernels::act_quant_static",
            "qjit::kernels::act_quant_tensor_amax", "qjit::kernels::act_quant_tensor_apply",
            "qjit::kernels::act_quant_group128"},
-          {"kMode", "kIn", "kOut", "kThreads", "kVec"}};
+          {"kMode", "kIn", "kOut", "kScalesKMajor", "kThreads", "kVec"}};
 }
 
 namespace {
@@ -77,10 +77,13 @@ KernelSpec act_quant_spec(const ActQuantDesc& desc, const ActQuantConfig& config
   QJIT_CHECK_GEN("jit", align % config.vec == 0,
                  "act_quant: vec {} needs rows aligned to it, but they are aligned to {} elements (K={})",
                  config.vec, align, desc.k);
+  QJIT_CHECK_GEN("jit", !desc.scales_k_major || desc.mode == ActQuantMode::kDynamicGroup128,
+                 "act_quant: K-major scales are group128's, not mode {}", static_cast<int>(desc.mode));
   KernelSpec spec("act_quant", arch);
   spec.set("kMode", mode_enum(desc.mode))
       .set("kIn", dtype_enum(in))
       .set("kOut", dtype_enum(out))
+      .set("kScalesKMajor", desc.scales_k_major)
       .set("kThreads", config.threads)
       .set("kVec", config.vec);
   return spec;

@@ -18,7 +18,7 @@ enum class ActQuantMode {
   kDynamicPerToken,   // act_quant_per_token: scales [M]
   kStaticPerTensor,   // act_quant_static: the given scale
   kDynamicPerTensor,  // act_quant_tensor_amax, then act_quant_tensor_apply: scales [1]
-  kDynamicGroup128,   // act_quant_group128: scales [M, ceil(K/128)]
+  kDynamicGroup128,   // act_quant_group128: scales [M, ceil(K/128)] (or K-major: scales_k_major)
 };
 
 struct ActQuantDesc {
@@ -30,6 +30,10 @@ struct ActQuantDesc {
   // multiples of; 0: dense rows of K elements from an allocation (derived from K). Bounds
   // the vector width, so the op measures it.
   long long row_align = 0;
+  // group128 only: the scales K-major, [ceil(K/128), group_scales_ld(M)] (jit/impls/qgemm.hpp),
+  // as the block-fp8 GEMM reads them: set when the pass feeds that GEMM; the public
+  // quantize_activations keeps the logical [M, ceil(K/128)].
+  bool scales_k_major = false;
 };
 
 struct ActQuantConfig {

@@ -190,7 +190,7 @@ GemmConfig qgemm_heuristic(const GemmDesc& d, Arch arch) {
 Family qgemm_family() {
   return {"qgemm",
           "impls/qgemm.cuh",
-          {kQGemmKernel},
+          {kQGemmKernel, kQGemmBlockScalesKernel},
           {"kQA", "kQW", "kScaleAPerToken", "kScaleWPerChannel", "kBlockScales", "kASource", "kX", "kHasBias", "kBias", "kGelu", "kOut", "kTileM",
            "kTileN", "kTileK", "kWarpsM", "kWarpsN", "kStages"}};
 }
@@ -221,6 +221,16 @@ KernelSpec qgemm_spec(const GemmDesc& problem, const GemmConfig& c, Arch arch) {
       .set("kWarpsN", c.warps_n)
       .set("kStages", c.stages);
   return spec;
+}
+
+long long group_scales_ld(long long m) { return (m + 7) / 8 * 8; }
+
+GemmGrid qgemm_block_scales_grid(long long m, long long groups) {
+  const long long gx = (m + 31) / 32, gy = (groups + 31) / 32;
+  QJIT_CHECK_GEN("qgemm", gx >= 1 && gx < 2147483648ll && gy >= 1 && gy < 65536,
+                 "group128 scales of M = {} rows and {} groups give a grid of {} x {} CTAs, beyond the launch limits",
+                 m, groups, gx, gy);
+  return {static_cast<unsigned>(gx), static_cast<unsigned>(gy)};
 }
 
 GemmGrid qgemm_grid(const GemmConfig& c, long long m, long long n) {

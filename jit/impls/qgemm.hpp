@@ -91,4 +91,18 @@ struct GemmGrid {
 };
 GemmGrid qgemm_grid(const GemmConfig& config, long long m, long long n);
 
+// Block-fp8: the GEMM reads its group128 activation scales K-major, [ceil(K/128),
+// group_scales_ld(M)] (templates/impls/qgemm.cuh says why), not in the logical [M,
+// ceil(K/128)] of every interface (DESIGN.md section 5). The act_quant group128 pass writes
+// them so when it feeds the GEMM (ActQuantDesc::scales_k_major); logical scales are
+// transposed on the device by kQGemmBlockScalesKernel, an entry of the same program as the
+// GEMM (it has a body in block-fp8 specs only).
+// group_scales_ld: M rounded up to 8 floats (one 32-byte sector per 8 rows of a group).
+long long group_scales_ld(long long m);
+inline constexpr const char* kQGemmBlockScalesKernel = "qjit::kernels::qgemm_block_scales_k_major";
+// kQGemmBlockScalesKernel's launch: 256 threads, a 32 x 32 (rows, groups) tile per CTA:
+// grid (ceil(M / 32), ceil(groups / 32)).
+inline constexpr int kQGemmBlockScalesThreads = 256;
+GemmGrid qgemm_block_scales_grid(long long m, long long groups);
+
 }  // namespace qjit::jit::impls

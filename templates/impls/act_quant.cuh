@@ -4,7 +4,8 @@
 //   act_quant_static<Config>        static per-tensor scale given by the caller
 //   act_quant_tensor_amax<Config>   dynamic per-tensor, pass 1: global amax into a workspace word
 //   act_quant_tensor_apply<Config>  dynamic per-tensor, pass 2: quantize with it (scales [1])
-//   act_quant_group128<Config>      dynamic, one scale per 1x128 group along K (scales [M, ceil(K/128)])
+//   act_quant_group128<Config>      dynamic, one scale per 1x128 group along K (scales [M, ceil(K/128)],
+//                                   or K-major [ceil(K/128), group_scales_ld(M)] with kScalesKMajor)
 // Numerics: DESIGN.md section 5; host generator: jit/impls/act_quant.cpp.
 
 #include "ptx/arith.cuh"
@@ -23,6 +24,9 @@ enum class ActQuantMode : int { kDynamicPerToken = 0, kStaticPerTensor, kDynamic
 //   kMode     ActQuantMode  the entry points that get a body (see "entry points" below)
 //   kIn       dev::DType    activation element type (f32, f16, bf16)
 //   kOut      dev::DType    quantized type (int8, fp8 e4m3, fp8 e5m2)
+//   kScalesKMajor bool      group128 only: write the scales K-major, [ceil(K/128),
+//                           group_scales_ld(M)], the layout the block-fp8 GEMM reads
+//                           (impls/qgemm.cuh); else (and for the other modes) logical
 //   kThreads  int           threads per block (a multiple of 32, at most 1024)      [config]
 //   kVec      int           elements per vector access (power of two, at most 16     [config]
 //                           bytes of input); the caller guarantees x's base, x's row
@@ -34,6 +38,7 @@ struct ActQuantTraits {
   static constexpr ActQuantMode kMode = Config::kMode;
   static constexpr dev::DType kIn = Config::kIn;
   static constexpr dev::DType kOut = Config::kOut;
+  static constexpr bool kScalesKMajor = Config::kScalesKMajor;
   static constexpr int kThreads = Config::kThreads;
   static constexpr int kVec = Config::kVec;
   static_assert(kIn == dev::DType::kF32 || kIn == dev::DType::kF16 || kIn == dev::DType::kBF16,
@@ -43,6 +48,8 @@ struct ActQuantTraits {
                 "act_quant: kThreads must be a multiple of 32 in [32, 1024]");
   static_assert(kVec >= 1 && (kVec & (kVec - 1)) == 0 && kVec * dev::kSizeOf<kIn> <= 16,
                 "act_quant: kVec must be a power of two with at most 16 bytes of input");
+  static_assert(!kScalesKMajor || kMode == ActQuantMode::kDynamicGroup128,
+                "act_quant: K-major scales are group128's");
   using In = dev::storage_t<kIn>;
   using Out = dev::storage_t<kOut>;
 };
@@ -204,6 +211,10 @@ __device__ __forceinline__ void tensor_apply_body(const typename ActQuantTraits<
   }
 }
 
+// The leading dimension of K-major group128 scales: M rounded up to 8 floats (one 32-byte
+// sector). NOTE: the same formula as qgemm.cuh's and the host's jit::impls::group_scales_ld.
+__device__ __forceinline__ int k_major_scales_ld(int m) { return (m + 7) / 8 * 8; }
+
 // Dynamic group128: one warp per 1x128 group (grid- and warp-strided over all M * ceil(K/128)
 // groups, a row's groups adjacent), 4 elements per lane, amax by butterfly shuffles. With
 // kVec >= 4 a lane reads 4 adjacent elements in one vector load; otherwise lane l reads
@@ -254,7 +265,10 @@ __device__ __forceinline__ void group128_body(const typename ActQuantTraits<Conf
         if (c < k) qr[c] = g.finite ? dev::quantize<T::kOut>(v[j], g.inv) : typename T::Out(0);
       }
     }
-    if (lane == 0) scales[row * groups + group] = g.scale;
+    if (lane == 0) {
+      if constexpr (T::kScalesKMajor) scales[group * static_cast<dev::i64>(k_major_scales_ld(m)) + row] = g.scale;
+      else scales[row * groups + group] = g.scale;
+    }
   }
 }
 

@@ -5,10 +5,16 @@
 // int8: mma m16n8k32 s8 (sm_80+), exact int32. fp8 (e4m3/e5m2, any pairing): mma m16n8k32
 // f32 (sm_89+) into a block accumulator that restarts at zero every 128 K and is then added
 // to the main fp32 accumulator (DESIGN.md section 5, "promotion every 128 K").
-// Block-fp8 (kBlockScales: group128 activation scales [M, ceil(K/128)], block128 weight scales
-// [ceil(N/128), ceil(K/128)]): at each promotion the block's sum is first multiplied by
-// scale_a[m, g] * scale_w[n / 128, g] (the two scales multiplied first), and the epilogue uses
-// s = 1, in the reference's order (quant_ops/reference/gemm.hpp).
+// Block-fp8 (kBlockScales: group128 activation scales, block128 weight scales [ceil(N/128),
+// ceil(K/128)]): at each promotion the block's sum is first multiplied by scale_a[m, g] *
+// scale_w[n / 128, g] (the two scales multiplied first), and the epilogue uses s = 1, in the
+// reference's order (quant_ops/reference/gemm.hpp).
+// NOTE: the kernel reads the activation scales K-major, [ceil(K/128), group_scales_ld(M)]
+// (DeepGEMM's layout; DESIGN.md section 5 lets kernels keep one internally): a group's scales
+// of consecutive rows are adjacent, so a warp's 8 rows cost one 32-byte sector, where the
+// logical [M, ceil(K/128)] layout costs a sector per row. The act_quant group128 pass writes
+// this layout directly (kScalesKMajor); logical scales are transposed into it on the device
+// by qgemm_block_scales_k_major below.
 // Activations: pre-quantized codes (cp.async, as W), or float x quantized by the GEMM itself
 // with a static scale or fused dynamic per-row scales (impls/qgemm_float_a.cuh).
 // Host generator: jit/impls/qgemm.cpp; op: quant_ops/qgemm.cpp.
@@ -31,6 +37,11 @@
 #include "impls/qgemm_float_a.cuh"
 
 namespace qjit::kernels {
+
+// The leading dimension of K-major group128 activation scales: M rounded up to 8 floats, so
+// that every group's column starts on a 32-byte sector and 8 rows fill one.
+// NOTE: the same formula as act_quant.cuh's and the host's jit::impls::group_scales_ld.
+__device__ __forceinline__ int group_scales_ld(int m) { return (m + 7) / 8 * 8; }
 
 // Config fields the kernel reads (the generated struct defines them):
 //   kQA, kQW          dev::DType  operand codes: both kI8, or each kE4M3 / kE5M2
@@ -230,7 +241,9 @@ qgemm(const void* __restrict__ a_in, dev::i64 a_ld, const dev::u8* __restrict__ 
   // Rows g, g + 8 of each m16 fragment (as the epilogue), and the warp's 128-block of N.
   // NOTE: loaded one group ahead (right after the previous promotion used them) so their
   // latency hides behind a group's mma work; rows past M and blocks past N read nothing.
+  // K-major scale_a: lanes 4r .. 4r + 3 read row r of an 8-row run, one sector per run.
   const int k_groups = (k + 127) / 128;
+  const dev::i64 sa_ld = group_scales_ld(m);
   float bsa[T::kBlockScales ? T::kFragsM : 1][2];  // (kFragsM, 2): scale_a[row, group]
   float bsw = 0.0f;                                // scale_w[(n0 + warp_n) / 128, group]
   auto load_block_scales = [&](int group) {
@@ -241,7 +254,7 @@ qgemm(const void* __restrict__ a_in, dev::i64 a_ld, const dev::u8* __restrict__ 
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           const int row = m0 + warp_m + 16 * i + lane / 4 + 8 * h;
-          bsa[i][h] = ok && row < m ? scale_a[static_cast<dev::i64>(row) * k_groups + group] : 0.0f;
+          bsa[i][h] = ok && row < m ? scale_a[group * sa_ld + row] : 0.0f;
         }
       const int col = n0 + warp_n;
       bsw = ok && col < n ? scale_w[static_cast<dev::i64>(col / 128) * k_groups + group] : 0.0f;
@@ -379,6 +392,34 @@ qgemm(const void* __restrict__ a_in, dev::i64 a_ld, const dev::u8* __restrict__ 
         if constexpr (T::kGelu) v0 = gelu_tanh(v0), v1 = gelu_tanh(v1);
         store_pair<T::kOut>(y, row * y_ld + col, v0, v1);
       }
+  }
+}
+
+// Block-fp8 only: logical group128 scales src [M, groups] (row-major, dense) -> K-major dst
+// [groups, group_scales_ld(M)] (the padding past M is not written; qgemm never reads it).
+// A 32 x 32 tile per CTA of 256 threads, grid (ceil(M / 32), ceil(groups / 32)): rows are
+// read along the groups and written along M through shared memory, whose rows are padded to
+// 33 words so that both the row-wise stores and the column-wise loads are free of bank
+// conflicts. NOTE: exact (a copy); an empty body for the other specs of the family.
+inline constexpr int kBlockScalesTile = 32, kBlockScalesThreads = 256;
+template <typename Config>
+__global__ void __launch_bounds__(kBlockScalesThreads)
+qgemm_block_scales_k_major(const float* __restrict__ src, float* __restrict__ dst, int m, int groups) {
+  if constexpr (Config::kBlockScales) {
+    constexpr int kTile = kBlockScalesTile, kRowsPerPass = kBlockScalesThreads / kTile;
+    __shared__ float tile[kTile][kTile + 1];  // (rows, groups) of the CTA's tile
+    const int tx = threadIdx.x % kTile, ty = threadIdx.x / kTile;
+    const int r0 = blockIdx.x * kTile, g0 = blockIdx.y * kTile;
+#pragma unroll
+    for (int i = ty; i < kTile; i += kRowsPerPass) {
+      if (r0 + i < m && g0 + tx < groups) tile[i][tx] = src[static_cast<dev::i64>(r0 + i) * groups + g0 + tx];
+    }
+    ptx::bar_sync();
+    const dev::i64 ld = group_scales_ld(m);
+#pragma unroll
+    for (int i = ty; i < kTile; i += kRowsPerPass) {
+      if (g0 + i < groups && r0 + tx < m) dst[(g0 + i) * ld + r0 + tx] = tile[tx][i];
+    }
   }
 }
 

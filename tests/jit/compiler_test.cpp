@@ -117,6 +117,28 @@ TEST(Compiler, ActQuantProgramsHaveBodiesOnlyForTheirMode) {
   }
 }
 
+// The group128 pass that feeds the block-fp8 GEMM writes K-major scales (kScalesKMajor); the
+// field is group128's only, false in every other spec, and a K-major program compiles
+// without spills.
+TEST(Compiler, ActQuantKMajorScalesAreGroup128s) {
+  ActQuantDesc desc{"bf16", "fp8_e4m3", ActQuantMode::kDynamicGroup128, 1536};
+  desc.scales_k_major = true;
+  const auto spec = impls::act_quant_spec(desc, impls::act_quant_heuristic(desc), Arch::parse("sm_90"));
+  EXPECT_TRUE(std::get<bool>(spec.param("kScalesKMajor")));
+  const Artifact a = compile(build_program(spec));
+  for (const auto& k : a.kernels) EXPECT_EQ(k.spill_stores + k.spill_loads + k.stack_bytes, 0) << k.name_expression;
+  desc.scales_k_major = false;
+  EXPECT_FALSE(std::get<bool>(impls::act_quant_spec(desc, {}, Arch::parse("sm_90")).param("kScalesKMajor")));
+  ActQuantDesc per_token{"bf16", "int8", ActQuantMode::kDynamicPerToken, 1536};
+  per_token.scales_k_major = true;
+  try {
+    impls::act_quant_spec(per_token, {}, Arch::parse("sm_90"));
+    ADD_FAILURE() << "K-major per-token scales were accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("K-major scales are group128's"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Compiler, PtxOnlyOutputSkipsPtxas) {
   const auto spec = impls::act_quant_spec({"f16", "int8", ActQuantMode::kStaticPerTensor, 64}, {128}, Arch::parse("sm_89"));
   const Artifact a = compile(build_program(spec, CompileOutput::kPtxOnly));

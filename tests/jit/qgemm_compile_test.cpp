@@ -43,8 +43,10 @@ TEST(QGemmSpec, WritesTheNamedConfigStruct) {
                            "static constexpr long long kTileN = 128;", "static constexpr long long kStages = 4;"}) {
     EXPECT_NE(p.source.find(line), std::string::npos) << line << "\n" << p.source;
   }
-  ASSERT_EQ(p.name_expressions.size(), 1u);
+  // The GEMM, then block-fp8's transpose of logical group128 scales (empty in this spec).
+  ASSERT_EQ(p.name_expressions.size(), 2u);
   EXPECT_EQ(p.name_expressions[0], "qjit::kernels::qgemm<QjitConfig>");
+  EXPECT_EQ(p.name_expressions[1], "qjit::kernels::qgemm_block_scales_k_major<QjitConfig>");
   // Float activations: the source and x dtype; the separate strategy's GEMM reads codes.
   GemmDesc f = desc_of("int8", "int8");
   f.a_source = "dynamic", f.x_dtype = "f16";
@@ -206,14 +208,22 @@ TEST(QGemmCompile, ShippedConfigsCompileWithoutSpills) {
       const KernelSpec spec = impls::qgemm_spec(d, c, arch);
       SCOPED_TRACE(spec.summary());
       const Artifact a = compile(build_program(spec));
-      ASSERT_EQ(a.kernels.size(), 1u);
-      const KernelInfo& k = a.kernels[0];
+      // The GEMM and block-fp8's transpose of logical group128 scales (an empty body in the
+      // other specs).
+      ASSERT_EQ(a.kernels.size(), 2u);
+      const bool gemm_first = a.kernels[0].name_expression.find("qgemm_block_scales") == std::string::npos;
+      const KernelInfo& k = a.kernels[gemm_first ? 0 : 1];
+      const KernelInfo& t = a.kernels[gemm_first ? 1 : 0];
+      EXPECT_NE(t.name_expression.find("qgemm_block_scales_k_major"), std::string::npos) << t.name_expression;
       EXPECT_GT(k.registers, 0) << a.log;
       EXPECT_LE(k.registers, 255);
       EXPECT_EQ(k.spill_stores, 0) << a.log;
       EXPECT_EQ(k.spill_loads, 0) << a.log;
       EXPECT_EQ(k.stack_bytes, 0) << a.log;
       EXPECT_EQ(k.shared_bytes, 0);  // all of it is dynamic
+      EXPECT_EQ(t.spill_stores + t.spill_loads + t.stack_bytes, 0) << a.log;
+      // The transpose's 32 x 33 floats of static shared memory exist in block-fp8 specs only.
+      EXPECT_EQ(t.shared_bytes, cs.block ? 32 * 33 * 4 : 0);
       std::printf("%s %s x %s%s %s %s: %d registers, %.0f ms\n", cs.arch, cs.qa, cs.qw, cs.block ? " block" : "",
                   cs.source, c.str().c_str(), k.registers, a.compile_ms);
     }

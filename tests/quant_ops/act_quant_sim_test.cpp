@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "common/error.hpp"
 #include "quant_ops/act_quant.hpp"
 #include "quant_ops/reference/act_quant.hpp"
 #include "runtime/sim/sim_driver.hpp"
@@ -236,6 +237,47 @@ TEST_P(ActQuantSim, DynamicPerTensorAndGroup128BitIdentical) {
   std::printf("%s per-tensor/group128: %zu cases, %.2f s, %llu thread-instructions\n", GetParam(),
               dynamic_cases().size(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
               static_cast<unsigned long long>(c.thread_instructions));
+}
+
+// The group128 pass that feeds the block-fp8 GEMM: the codes of quantize_activations and
+// its scales transposed into the GEMM's K-major layout [ceil(K/128), round_up(M, 8)] (the
+// padding is not compared: nothing reads it). Rows of specials (NaN, Inf, zeros, tiny), a
+// partial last group, M not a multiple of 8, one row, and no rows.
+TEST_P(ActQuantSim, Group128KMajorScalesAreTheTransposedLogicalOnes) {
+  auto driver = std::make_shared<sim::SimDriver>(sim::SimDeviceConfig::for_arch(GetParam()));
+  for (const Shape s : {Shape{1, 16}, Shape{13, 400}, Shape{9, 1536}, Shape{0, 256}}) {
+    for (DType in : {DType::kF32, DType::kBF16}) {
+      const QType q = in == DType::kF32 ? QType::kInt8 : QType::kE4M3;
+      const std::string what = fmt::format("{} {}x{} {} -> {}", GetParam(), s.m, s.k, dtype_name(in), qtype_name(q));
+      SCOPED_TRACE(what);
+      const Tensor x =
+          Tensor::from_vector<float>({s.m, s.k}, rows_with_specials(s.m, s.k)).to_dtype(in).to(Device::sim(), driver);
+      const QuantizedActivations logical = quantize_activations(x, q, ActScale::kDynamicGroup128);
+      const QuantizedActivations k_major = quantize_group128_k_major(x, q);
+      const std::int64_t groups = (s.k + 127) / 128, ld = (s.m + 7) / 8 * 8;
+      ASSERT_EQ(k_major.q.shape(), logical.q.shape());
+      ASSERT_EQ(k_major.scales.shape(), (std::vector<std::int64_t>{groups, ld}));
+      const Tensor a = logical.q.to(Device::cpu()), b = k_major.q.to(Device::cpu());
+      EXPECT_EQ(std::memcmp(a.raw_data_ptr(), b.raw_data_ptr(), a.nbytes()), 0) << what;
+      const auto want = logical.scales.to(Device::cpu()).to_f32_vector();
+      const auto got = k_major.scales.to(Device::cpu()).to_f32_vector();
+      for (std::int64_t r = 0; r < s.m; ++r) {
+        for (std::int64_t g = 0; g < groups; ++g) {
+          const float w = want[r * groups + g], v = got[g * ld + r];
+          EXPECT_TRUE(std::memcmp(&w, &v, 4) == 0 || (std::isnan(w) && std::isnan(v))) << r << ", " << g;
+        }
+      }
+    }
+  }
+  const std::string err = [] {
+    try {
+      quantize_group128_k_major(Tensor::zeros({2, 128}, DType::kBF16), QType::kE4M3);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  }();
+  EXPECT_NE(err.find("must be on sim or cuda"), std::string::npos) << err;
 }
 
 INSTANTIATE_TEST_SUITE_P(Archs, ActQuantSim, ::testing::Values("sm_80", "sm_89", "sm_90"),

@@ -658,5 +658,61 @@ TEST(QGemmSim, DefaultConfigHasNoBankConflictsAndCoalescedLoads) {
   }
 }
 
+// Block-fp8's default configs (the heuristic's at M = 16 and M = 64) on both fp8 archs, for
+// the pre-quantized entry and for float activations through the separate group128 pass.
+// The counters are the GEMM launch's alone (last_counters: the transpose of logical scales,
+// or the act_quant pass, runs before it): shared memory of the cp.async stores and ldmatrix
+// reads; global loads of the A and W tiles (cp.async, 16 bytes a lane) and of the block
+// scales at each 128-K group. The K-major activation scales keep the latter to one sector
+// per 8 rows; logical ones cost a sector per row (0.78 for 64x128x64 w2x4 at M = 256).
+TEST(QGemmSim, BlockFp8DefaultConfigsHaveNoBankConflictsAndCoalescedLoads) {
+  for (const char* arch : {"sm_89", "sm_90"}) {
+    for (std::int64_t m : {16, 64}) {
+      for (Source source : {Source::kQuantized, Source::kDynamicSeparate}) {
+        Problem p = with_source(problem(m, 256, 1536, QType::kE4M3, /*block=*/true), source);
+        p.arch = arch, p.bias = DType::kBF16;
+        const Operands o = make_operands(p, 640 + static_cast<unsigned>(m));
+        const Outputs r = run_both(p, o);
+        SCOPED_TRACE(p.str());
+        const auto& c = r.counters;
+        EXPECT_GT(c.mma, 0u);
+        EXPECT_GT(c.cp_async, 0u);
+        EXPECT_EQ(c.bank_conflicts(), 0u) << c.str();
+        EXPECT_GE(c.global_load_efficiency(), 0.9) << c.str();
+        EXPECT_EQ(c.local_accesses, 0u) << c.str();
+        expect_matches_reference(p, o, r);
+        std::printf("%s: %s\n", p.str().c_str(), c.str().c_str());
+      }
+    }
+  }
+}
+
+// The two ways block-fp8 scales reach the kernel's K-major layout agree bit for bit: the
+// act_quant pass writing it (float activations) and the transpose of logical scales
+// (pre-quantized: scales on the cpu, on the device, and as a strided view). M = 37 (not a
+// multiple of 8: padded columns; two 32-row tiles of the transpose) and K = 4224 (33 groups:
+// two 32-group tiles).
+TEST(QGemmSim, BlockFp8LogicalAndKMajorScalesGiveTheSameBits) {
+  Problem p = with_source(problem(37, 32, 4224, QType::kE4M3, /*block=*/true), Source::kDynamicSeparate);
+  p.out = DType::kF32;
+  const Operands o = make_operands(p, 650);
+  const Outputs r = run_both(p, o);  // float x: the K-major group128 pass, then the GEMM
+  expect_matches_reference(p, o, r);
+  auto d = sim_device(p.arch);
+  const QGemmOptions opt = options_of(p, o);
+  const Tensor a = o.ta.to(Device::sim(), d), w = o.tw.to(Device::sim(), d), sw = o.tsw.to(Device::sim(), d);
+  // o.ta / o.tsa are the reference's quantization of x: the pass's codes and scales, bit for bit.
+  const std::int64_t groups = o.tsa.size(1);
+  std::vector<float> t(static_cast<size_t>(groups * p.m));
+  for (std::int64_t i = 0; i < p.m; ++i)
+    for (std::int64_t g = 0; g < groups; ++g) t[g * p.m + i] = o.a.scales[i * groups + g];
+  const Tensor strided = Tensor::from_vector<float>({groups, p.m}, t).to(Device::sim(), d).transpose(0, 1);
+  ASSERT_EQ(strided.shape(), o.tsa.shape());
+  for (const Tensor& sa : {o.tsa, o.tsa.to(Device::sim(), d), strided}) {
+    const Tensor y = qgemm(a, sa, w, sw, opt);
+    expect_same_bits(y.to(Device::cpu()).to_f32_vector(), r.sim, "pre-quantized " + sa.describe());
+  }
+}
+
 }  // namespace
 }  // namespace qjit
