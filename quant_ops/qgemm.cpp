@@ -157,8 +157,8 @@ Tensor run_kernel(const Tensor& a_in, const std::optional<Tensor>& scale_a, cons
   if (m == 0) return y;
   const bool block = desc.scale_w == "block128";
   if (block && group == GroupScales::kLogical) {
-    // NOTE: the source stays alive (sa) until the GEMM below has synchronized; the launches
-    // are ordered on the driver.
+    // NOTE: the logical source stays alive (sa_logical) until the GEMM below has
+    // synchronized: the launches are ordered on the driver, and cuda runs them asynchronously.
     const std::int64_t groups = sa->size(1);
     Tensor k_major = Tensor::empty({groups, jit::impls::group_scales_ld(m)}, DType::kF32, dev, driver);
     if (groups > 0) {
