@@ -203,29 +203,6 @@ GemmFamily linear_family(const ResolvedRule& rule) {
   return rule.weight == QType::kInt8 ? GemmFamily::kInt8 : GemmFamily::kFp8;
 }
 
-bool linear_support(const ResolvedRule& rule, const Device& device, std::string* why) {
-  const GemmFamily family = linear_family(rule);
-  if (device.is_host()) return true;  // the reference runs every family
-  auto no = [&](const std::string& what) {
-    if (why) {
-      *why = fmt::format("rule '{}' ({} family) is not supported on device {} yet: {}", rule.label,
-                         reference::gemm_family_name(family), device.str(), what);
-    }
-    return false;
-  };
-  // NOTE: every family is wired on sim and cuda today (qgemm on float activations: int8,
-  // fp8 and block-fp8 with every activation mode; qgemm_weight_only). A family whose device op is missing
-  // answers no here with what is missing, and check_linear turns that into the error.
-  switch (family) {
-    case GemmFamily::kWeightOnly:
-    case GemmFamily::kBlockFp8:
-    case GemmFamily::kInt8:
-    case GemmFamily::kFp8:
-      return true;
-  }
-  return no("unknown family");
-}
-
 void check_linear(const Tensor& x, const Tensor& w, const ResolvedRule& rule, const LinearOptions& o) {
   const GemmFamily family = linear_family(rule);
   const std::string_view fam = reference::gemm_family_name(family);
@@ -267,9 +244,8 @@ void check_linear(const Tensor& x, const Tensor& w, const ResolvedRule& rule, co
   const DType out = out_dtype_of(rule, o);
   QJIT_CHECK_GEN(kSub, is_high_precision(out), "the output dtype {} is not f32, f16 or bf16", dtype_name(out));
   const Device dev = x.device();
-  std::string why;
-  QJIT_CHECK_GEN(kSub, linear_support(rule, dev, &why), "{}", why);
   if (!dev.is_host()) {
+    std::string why;
     QJIT_CHECK_GEN(kSub, linear_arch_support(rule, target_arch(*x.storage()->driver()), &why), "{} (device {})", why,
                    dev.str());
   }

@@ -8,9 +8,8 @@
 // - cpu: the reference composition (reference activation quantization + reference_gemm),
 //   every family;
 // - sim / cuda: the JIT ops (qgemm on the float activations for W8A8, which quantizes them
-//   in its main loop, in a fused prologue or in a separate act_quant pass; qgemm_weight_only). A family whose op has
-//   not landed yet on these devices is a qjit::Error naming the rule, the family and the device — never a silent
-//   fallback to another path. linear_support() says which are wired.
+//   in its main loop, in a fused prologue or in a separate act_quant pass; qgemm_weight_only); every family, on every arch
+//   its mma exists for (linear_arch_support: fp8 needs sm_89), never a fallback to another path.
 // Numerics: DESIGN.md section 5; int8 W8A8 without GELU is bit-identical on every device.
 
 #include <cstdint>
@@ -79,10 +78,6 @@ struct LinearTrace {
 /// The family a (quantizing) rule runs in. Throws for a rule with weight none.
 reference::GemmFamily linear_family(const ResolvedRule& rule);
 
-/// Whether linear_forward runs `rule` on `device` (cpu, sim or cuda). When it does not, and
-/// `why` is given, says which family and op is missing.
-bool linear_support(const ResolvedRule& rule, const Device& device, std::string* why = nullptr);
-
 /// Whether the sim / cuda kernels of `rule` run on `arch`: the fp8 and block-fp8 families
 /// need fp8 mma (sm_89 or newer). When they do not, and `why` is given, says why (naming the
 /// rule, the family and the arch).
@@ -112,7 +107,7 @@ std::vector<KernelLaunch> linear_kernels(const ResolvedRule& rule, const LinearP
 /// they spend time (quantizing weights): the rule quantizes; x is [..., K] f32/f16/bf16
 /// (f16/bf16 for weight-only); w is [N, K] (float or codes) with N and K positive multiples
 /// of 16 and K matching x; the int8 K bound; bias [N]; the static scale given exactly when
-/// the rule is static; out dtype; the family wired on x's device. Throws qjit::Error naming
+/// the rule is static; out dtype; the family's mma on x's device arch. Throws qjit::Error naming
 /// the field, tensor or shape.
 void check_linear(const Tensor& x, const Tensor& w, const ResolvedRule& rule, const LinearOptions& options);
 

@@ -471,17 +471,6 @@ TEST_P(LinearOnDevice, ZeroRowsAndRankOneInputs) {
 INSTANTIATE_TEST_SUITE_P(Devices, LinearOnDevice, ::testing::Values("sim", "cuda"),
                          [](const auto& info) { return std::string(info.param); });
 
-// Every family is wired on every device: no rule is refused for want of a device op (a
-// missing one would be a named error from check_linear, never a silent fallback).
-TEST(Linear, EveryFamilyIsWiredOnEveryDevice) {
-  for (const FamilyCase& c : family_cases()) {
-    for (const Device d : {Device::cpu(), Device::sim(), Device::cuda()}) {
-      std::string why;
-      EXPECT_TRUE(linear_support(rule_of(c.rule), d, &why)) << c.rule << " on " << d.str() << ": " << why;
-    }
-  }
-}
-
 // fp8 W8A8 (and block-fp8) on a device older than sm_89: an error naming the rule, the
 // family and the arch, before any work (weight-only fp8 dequantizes in software and runs).
 TEST(LinearSim, Fp8BelowSm89SaysSo) {

@@ -197,7 +197,7 @@ TEST_F(LinearCli, OtherFamiliesOnSimAreTheOpOnSim) {
   for (const std::string rule : {"fp8", "int8-per-tensor", "fp8-block128", "int8-weight-only"}) {
     SCOPED_TRACE(rule);
     const ResolvedRule rr = rule_of(rule);
-    if (!linear_support(rr, Device::sim()) || (!fp8_mma && rr.weight != QType::kInt8)) continue;
+    if (!fp8_mma && rr.weight != QType::kInt8) continue;
     const auto r = qjit(base_args(in, rule, path("y.safetensors")) + " --device sim --bias '" + in.bf + "'");
     ASSERT_EQ(r.code, 0) << r.err;
     LinearOptions o;
@@ -338,8 +338,7 @@ TEST_F(LinearCli, ErrorsAreMessagesWithANonZeroExit) {
   const std::string xf32 = save("xf32.safetensors", {{"input", randn({4, 160}, DType::kF32, 1)}});
   expect_fails("--weight '" + in.wf + "' --input '" + xf32 + "' --rule int8-weight-only --out '" + y + "'",
                {"weight-only", "f16 or bf16"});
-  // A family the device cannot run (fp8 mma below sm_89) names rule, family and arch; so
-  // would a family whose device op is missing (none today: linear_support).
+  // A family the device cannot run (fp8 mma below sm_89) names rule, family and arch.
   expect_fails(base_args(in, "fp8", y) + " --device sim:sm_80", {"fp8", "sm_89", "sm_80"});
   // Missing required options (CLI11).
   const auto r = qjit("--input '" + in.xf + "'");
