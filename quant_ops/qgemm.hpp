@@ -47,7 +47,7 @@ struct ActQuant {
   QType qtype = QType::kInt8;  // int8, fp8_e4m3 or fp8_e5m2 (matching the weights' family)
   // Dynamic: per_token, per_tensor or group128 (with block128 weights). Static: per_tensor.
   Granularity granularity = Granularity::kPerToken;
-  std::optional<Tensor> static_scale;  // present: static per_tensor, this [1] f32 scale (finite, > 0)
+  std::optional<Tensor> static_scale{};  // present: static per_tensor, this [1] f32 scale (finite, > 0)
 };
 
 /// y [M, N] = epilogue(quantize(x) · w^T) for float activations x [M, K] (bf16, f16 or f32,

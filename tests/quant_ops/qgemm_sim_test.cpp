@@ -357,7 +357,9 @@ TEST(QGemmSim, SpecialRowsFollowTheNumericsOfDesignSection5) {
           // exactly the epilogue of a zero accumulator: the bias.
           EXPECT_EQ(y, o.bias->item_f32(j)) << "row " << i << " column " << j;
         }
-        if (!want_nan) EXPECT_TRUE(std::isfinite(y)) << "row " << i << " column " << j;
+        if (!want_nan) {
+          EXPECT_TRUE(std::isfinite(y)) << "row " << i << " column " << j;
+        }
       }
     }
   }

@@ -60,14 +60,14 @@ std::vector<float> random_matrix(std::int64_t rows, std::int64_t cols, unsigned 
 }
 
 struct Problem {
-  std::int64_t m, n, k;
+  std::int64_t m = 0, n = 0, k = 0;
   QType qw = QType::kInt8;
   Granularity gw = Granularity::kPerChannel;
   DType x = DType::kBF16;     // activation dtype
-  std::optional<DType> bias;  // none, or its dtype
+  std::optional<DType> bias{};  // none, or its dtype
   Activation act = Activation::kNone;
   DType out = DType::kBF16;
-  std::optional<WeightOnlyConfig> config;  // the heuristic's when absent
+  std::optional<WeightOnlyConfig> config{};  // the heuristic's when absent
   const char* arch = "sm_89";
 
   std::string str() const {
@@ -78,7 +78,8 @@ struct Problem {
 };
 
 Problem problem(std::int64_t m, std::int64_t n, std::int64_t k, QType q = QType::kInt8) {
-  Problem p{m, n, k};
+  Problem p;
+  p.m = m, p.n = n, p.k = k;
   p.qw = q;
   return p;
 }
