@@ -11,10 +11,12 @@
 #include <vector>
 
 #include "quant_ops/qtype.hpp"
+#include "quant_ops/rule_apply.hpp"
 #include "runtime/dtype.hpp"
 
 namespace qjit {
 
+class Module;
 struct ResolvedRule;
 struct RuleSet;
 
@@ -58,6 +60,11 @@ struct Rule {
   /// name). Case-insensitive; "fp8-e4m3" is "fp8". Throws listing the presets.
   static Rule preset(std::string_view name);
 
+  /// Quantizes `model`: RuleSet{.rules = {*this}}.apply(model, options), e.g.
+  /// `qjit::Rule{.weight = "int8", .act = "int8"}.apply(model)`.
+  ApplyReport apply(Module& model) const;
+  ApplyReport apply(Module& model, const ApplyOptions& options) const;
+
   bool operator==(const Rule&) const = default;
 };
 
@@ -99,6 +106,17 @@ struct RuleSet {
 
   /// One line per thing the caller should tell the user (today: each ignored backend).
   std::vector<std::string> notes() const;
+
+  /// Puts a QuantLinear (quant_ops/quant_linear.hpp) in place of every Linear layer of
+  /// `model` that a rule quantizes. Each layer gets the first rule whose module_path fully
+  /// matches its dotted path (as Qwix does); a rule with weight none keeps it, and so does no
+  /// match. Everything is checked before any layer is replaced: every rule resolves, and
+  /// every layer to quantize passes QuantLinear::check (shapes, bias, the rule's family on
+  /// the device its weights live on, its static scale from options.act_scales); the first
+  /// problem throws qjit::Error naming the rule (index and label) and the layer, and the
+  /// model is left as it was. Returns what each layer got and why, and the unused rules.
+  ApplyReport apply(Module& model) const;
+  ApplyReport apply(Module& model, const ApplyOptions& options) const;
 };
 
 }  // namespace qjit
