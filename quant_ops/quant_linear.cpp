@@ -1,6 +1,7 @@
 #include "quant_ops/quant_linear.hpp"
 
 #include "common/error.hpp"
+#include "quant_ops/reference/weight_quant.hpp"
 #include "runtime/kernels.hpp"
 
 namespace qjit {
@@ -121,6 +122,20 @@ std::vector<KernelLaunch> QuantLinear::kernels(std::int64_t m, DType x_dtype, ji
 std::vector<KernelLaunch> QuantLinear::kernels(std::int64_t m, DType x_dtype) const {
   if (weight_.q.device().is_host()) return {};
   return kernels(m, x_dtype, target_arch(*weight_.q.storage()->driver()));
+}
+
+QuantLinear::WeightBytes QuantLinear::weight_bytes(const Linear& linear, const ResolvedRule& rule) {
+  linear_family(rule);  // throws for weight none
+  const std::int64_t n = linear.out_features(), k = linear.in_features();
+  const auto blocks = [](std::int64_t v) { return (v + reference::kBlockSize - 1) / reference::kBlockSize; };
+  const std::int64_t scales = rule.weight_granularity == Granularity::kPerChannel ? n
+                              : rule.weight_granularity == Granularity::kPerTensor ? 1
+                                                                                   : blocks(n) * blocks(k);
+  WeightBytes b;
+  b.before = n * k * static_cast<std::int64_t>(dtype_size(linear.weight().dtype()));
+  b.after = n * k * static_cast<std::int64_t>(dtype_size(qtype_storage(rule.weight))) +
+            scales * static_cast<std::int64_t>(sizeof(float));
+  return b;
 }
 
 QuantLinear::WeightBytes QuantLinear::weight_bytes() const {

@@ -78,6 +78,9 @@ class QuantLinear final : public LinearLayer {
   /// Memory of the weight matrix before and after quantization (the bias is unchanged and
   /// not counted).
   WeightBytes weight_bytes() const;
+  /// What weight_bytes() of QuantLinear::from(linear, rule) will be, from the shapes alone
+  /// (for reports that quantize nothing). `rule` must quantize.
+  static WeightBytes weight_bytes(const Linear& linear, const ResolvedRule& rule);
 
  private:
   QuantizedWeight weight_;

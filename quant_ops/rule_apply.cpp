@@ -93,6 +93,15 @@ ApplyReport execute(Module& model, std::vector<Planned> plan, const ApplyOptions
     }
   }
   check_stray_scales(plan, options);
+  if (options.dry_run) {
+    for (Planned& p : plan) {
+      const Tensor& w = p.linear->weight();
+      p.report.bytes_before = w.numel() * static_cast<std::int64_t>(dtype_size(w.dtype()));
+      p.report.bytes_after = p.rule ? QuantLinear::weight_bytes(*p.linear, *p.rule).after : p.report.bytes_before;
+      report.layers.push_back(std::move(p.report));
+    }
+    return report;
+  }
 
   std::vector<std::shared_ptr<QuantLinear>> built(plan.size());
   for (std::size_t i = 0; i < plan.size(); ++i) {

@@ -21,6 +21,10 @@ struct ApplyOptions {
   // source: a static rule's layer without one is an error, and so is a scale for a path that
   // is not a layer getting a static rule.
   std::map<std::string, Tensor> act_scales{};
+  // Decide and check everything, quantize and replace nothing: the report says what apply
+  // would do (bytes_after from the shapes), as `qjit rules explain` prints it. The one check
+  // left out needs a QuantLinear to exist: whether each parent's slot takes one.
+  bool dry_run = false;
 };
 
 /// What happened to one Linear layer.

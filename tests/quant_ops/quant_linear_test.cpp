@@ -116,6 +116,9 @@ TEST(QuantLinear, WeightBytesBeforeAndAfter) {
     const auto b = QuantLinear::from(*lin, rule_of(c.rule))->weight_bytes();
     EXPECT_EQ(b.before, n * k * 2) << c.rule;
     EXPECT_EQ(b.after, n * k + 4 * c.scales) << c.rule;
+    const auto shapes_only = QuantLinear::weight_bytes(*lin, rule_of(c.rule));  // nothing quantized
+    EXPECT_EQ(shapes_only.before, b.before) << c.rule;
+    EXPECT_EQ(shapes_only.after, b.after) << c.rule;
   }
 }
 

@@ -170,6 +170,39 @@ TEST(RuleApply, FullMatchFirstMatchWinsSkipsAndUnusedRules) {
   EXPECT_NE(table.find("5 quantized, 1 skipped, 1 kept"), std::string::npos) << table;
 }
 
+// A dry run decides and checks as apply does and changes nothing: the same report, the same
+// errors.
+TEST(RuleApply, DryRunReportsWhatApplyDoesAndReplacesNothing) {
+  RuleSet rules;
+  rules.rules = {Rule{.module_path = R"(head\..*)", .weight = "none"},
+                 Rule{.module_path = R"(blocks\.0\..*)", .weight = "fp8", .weight_granularity = "block128"},
+                 Rule::preset("int8-static"), Rule{.weight = "int8"}};
+  rules.rules[2].module_path = R"(blocks\.1\.ffn\.2)";
+  ApplyOptions o;
+  o.act_scales.emplace("blocks.1.ffn.2", scale_of(0.05f));
+  o.dry_run = true;
+  TinyModel model;
+  const auto before = test::snapshot(model);
+  const ApplyReport dry = rules.apply(model, o);
+  EXPECT_EQ(test::snapshot(model), before);
+  o.dry_run = false;
+  const ApplyReport real = rules.apply(model, o);
+  ASSERT_EQ(dry.layers.size(), real.layers.size());
+  for (std::size_t i = 0; i < dry.layers.size(); ++i) {
+    const LayerApplied &d = dry.layers[i], &r = real.layers[i];
+    EXPECT_EQ(d.path, r.path);
+    EXPECT_EQ(d.outcome, r.outcome) << d.path;
+    EXPECT_EQ(d.rule_index, r.rule_index) << d.path;
+    EXPECT_EQ(d.why, r.why) << d.path;
+    EXPECT_EQ(d.bytes_before, r.bytes_before) << d.path;
+    EXPECT_EQ(d.bytes_after, r.bytes_after) << d.path;
+  }
+  EXPECT_EQ(dry.str(), real.str());
+  EXPECT_EQ(real.count(Outcome::kQuantized), 6u);
+  TinyModel fresh;
+  expect_rejected(fresh, [&] { rules.apply(fresh, {.dry_run = true}); }, {"blocks.1.ffn.2", "act_scales"});
+}
+
 // The rules of every text form go through the same apply (a preset here).
 TEST(RuleApply, ParsedRulesApply) {
   TinyModel model;
