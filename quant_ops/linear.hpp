@@ -1,7 +1,7 @@
 #pragma once
 // One linear layer under a quantization rule: y = act(x · dequant(w)^T + bias), with the
 // weights quantized once (quantize_weight, or pre-quantized weights from the user) and the
-// activations quantized per call as the rule says. `qjit linear` runs it; QuantLinear will.
+// activations quantized per call as the rule says. `qjit linear` and QuantLinear run it.
 //
 // It validates everything first (rule, shapes, dtypes, scales), then dispatches by the
 // rule's family (reference/gemm.hpp: int8, fp8, block_fp8, weight_only) and x's device:
