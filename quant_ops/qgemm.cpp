@@ -1,10 +1,9 @@
 #include "quant_ops/qgemm.hpp"
 
+#include <cmath>
 #include <span>
 
 #include <fmt/ranges.h>
-
-#include <cmath>
 
 #include "common/error.hpp"
 #include "jit/impls/act_quant.hpp"
@@ -12,6 +11,7 @@
 #include "quant_ops/reference/act_quant.hpp"
 #include "quant_ops/reference/gemm.hpp"
 #include "runtime/kernel_args.hpp"
+#include "runtime/kernel_operands.hpp"
 #include "runtime/kernels.hpp"
 
 namespace qjit {
@@ -110,23 +110,6 @@ Tensor run_reference(const Tensor& a_in, const Tensor& scale_a, const Tensor& w_
   return Tensor::from_raw({p.m, p.n}, o.out_dtype, r.bits.data());
 }
 
-// `t` on the driver that runs the kernel (a copy when it lives elsewhere).
-Tensor on_driver(const Tensor& t, const Device& dev, const std::shared_ptr<Driver>& driver) {
-  if (!t.device().is_host() && t.storage()->driver() == driver) return t;
-  return t.to(dev, driver);
-}
-
-// Rows of a K-contiguous operand as the kernel reads them: 16-byte chunks (cp.async, or the
-// float activations' vector loads) at 16-byte aligned addresses. Views that are not (a row
-// stride or a start off the 16-byte grid) are copied into a fresh, aligned allocation.
-Tensor as_kernel_operand(const Tensor& t, const char* what) {
-  const std::int64_t per16 = 16 / static_cast<std::int64_t>(dtype_size(t.dtype()));
-  const bool rows_ok = t.stride(1) == 1 && (t.size(0) <= 1 || t.stride(0) % per16 == 0);
-  Tensor c = rows_ok && t.device_ptr() % 16 == 0 ? t : t.clone();
-  QJIT_CHECK_GEN("qgemm", c.device_ptr() % 16 == 0, "{} {} do not start 16-byte aligned", what, c.describe());
-  return c;
-}
-
 // How block-fp8's group128 activation scales reach run_kernel.
 enum class GroupScales {
   kLogical,  // [M, ceil(K/128)] (the op's interface): transposed on the device first
@@ -146,8 +129,8 @@ Tensor run_kernel(const Tensor& a_in, const std::optional<Tensor>& scale_a, cons
   const jit::KernelSpec spec = jit::impls::qgemm_spec(desc, config, arch);
   const std::int64_t m = a_in.size(0), n = w_in.size(0), k = a_in.size(1);
   const auto grid = jit::impls::qgemm_grid(config, std::max<std::int64_t>(m, 1), n);
-  const Tensor a = as_kernel_operand(a_in, "activations");
-  const Tensor w = as_kernel_operand(on_driver(w_in, dev, driver), "weights");
+  const Tensor a = as_kernel_operand(a_in, "qgemm", "activations");
+  const Tensor w = as_kernel_operand(on_driver(w_in, dev, driver), "qgemm", "weights");
   std::optional<Tensor> sa, sa_logical;
   if (scale_a) sa = on_driver(*scale_a, dev, driver).contiguous();
   const Tensor sw = on_driver(scale_w, dev, driver).contiguous();

@@ -7,6 +7,7 @@
 #include "common/error.hpp"
 #include "quant_ops/reference/gemm.hpp"
 #include "runtime/kernel_args.hpp"
+#include "runtime/kernel_operands.hpp"
 #include "runtime/kernels.hpp"
 
 namespace qjit {
@@ -97,22 +98,6 @@ Tensor run_reference(const Tensor& x_in, const Tensor& w_in, const Tensor& scale
   return Tensor::from_raw({p.m, p.n}, o.out_dtype, r.bits.data());
 }
 
-// `t` on the driver that runs the kernel (a copy when it lives elsewhere).
-Tensor on_driver(const Tensor& t, const Device& dev, const std::shared_ptr<Driver>& driver) {
-  if (!t.device().is_host() && t.storage()->driver() == driver) return t;
-  return t.to(dev, driver);
-}
-
-// Rows of a K-contiguous operand as the kernel reads them: cp.async copies 16-byte chunks,
-// so a view whose rows or start are not 16-byte aligned is copied (a fresh allocation is).
-Tensor as_kernel_operand(const Tensor& t, const char* what) {
-  const std::int64_t row_bytes = t.stride(0) * static_cast<std::int64_t>(t.element_size());
-  const bool in_place = t.stride(1) == 1 && (t.size(0) <= 1 || row_bytes % 16 == 0) && t.device_ptr() % 16 == 0;
-  const Tensor c = in_place ? t : t.clone();
-  QJIT_CHECK_GEN(kOp, c.device_ptr() % 16 == 0, "{} {} do not start 16-byte aligned", what, c.describe());
-  return c;
-}
-
 Tensor run_kernel(const Tensor& x_in, const Tensor& w_in, const Tensor& scale_w, const WeightOnlyOptions& o,
                   const jit::impls::WeightOnlyDesc& desc) {
   const Device dev = x_in.device();
@@ -127,8 +112,8 @@ Tensor run_kernel(const Tensor& x_in, const Tensor& w_in, const Tensor& scale_w,
   const jit::KernelSpec spec = launches.kernels.front().spec;
   const std::int64_t m = x_in.size(0), n = w_in.size(0), k = x_in.size(1);
   const auto grid = jit::impls::qgemm_wo_grid(config, std::max<std::int64_t>(m, 1), n);
-  const Tensor x = as_kernel_operand(x_in, "activations");
-  const Tensor w = as_kernel_operand(on_driver(w_in, dev, driver), "weights");
+  const Tensor x = as_kernel_operand(x_in, kOp, "activations");
+  const Tensor w = as_kernel_operand(on_driver(w_in, dev, driver), kOp, "weights");
   const Tensor sw = on_driver(scale_w, dev, driver).contiguous();
   std::optional<Tensor> bias;
   if (o.bias) bias = on_driver(*o.bias, dev, driver).contiguous();

@@ -4,6 +4,7 @@
 
 #include "common/error.hpp"
 #include "runtime/kernel_args.hpp"
+#include "runtime/kernel_operands.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/ops/gemm_reference.hpp"
 
@@ -41,22 +42,6 @@ void check_inputs(const Tensor& x, const Tensor& w, const GemmOptions& o) {
   QJIT_CHECK_GEN(kOp, is_epilogue_float(out), "output dtype {} is not f32, f16 or bf16", dtype_name(out));
 }
 
-// `t` on the driver that runs the kernel (a copy when it lives elsewhere).
-Tensor on_driver(const Tensor& t, const Device& dev, const std::shared_ptr<Driver>& driver) {
-  if (!t.device().is_host() && t.storage()->driver() == driver) return t;
-  return t.to(dev, driver);
-}
-
-// Rows of a K-contiguous operand as the kernel reads them: cp.async copies 16-byte chunks,
-// so a view whose rows or start are not 16-byte aligned is copied (a fresh allocation is).
-Tensor as_kernel_operand(const Tensor& t, const char* what) {
-  const std::int64_t row_bytes = t.stride(0) * static_cast<std::int64_t>(t.element_size());
-  const bool in_place = t.stride(1) == 1 && (t.size(0) <= 1 || row_bytes % 16 == 0) && t.device_ptr() % 16 == 0;
-  const Tensor c = in_place ? t : t.clone();
-  QJIT_CHECK_GEN(kOp, c.device_ptr() % 16 == 0, "{} {} do not start 16-byte aligned", what, c.describe());
-  return c;
-}
-
 Tensor run_kernel(const Tensor& x_in, const Tensor& w_in, const GemmOptions& o) {
   QJIT_CHECK_GEN(kOp, x_in.dtype() != DType::kF32,
                  "f32 activations and weights {} run on the cpu only (the reference); on {} use bf16 or f16",
@@ -72,8 +57,8 @@ Tensor run_kernel(const Tensor& x_in, const Tensor& w_in, const GemmOptions& o) 
   const jit::KernelSpec spec = jit::impls::qgemm_wo_spec(desc, config, arch);
   const std::int64_t m = x_in.size(0), n = w_in.size(0), k = x_in.size(1);
   const auto grid = jit::impls::qgemm_wo_grid(config, std::max<std::int64_t>(m, 1), n);
-  const Tensor x = as_kernel_operand(x_in, "activations");
-  const Tensor w = as_kernel_operand(on_driver(w_in, dev, driver), "weights");
+  const Tensor x = as_kernel_operand(x_in, kOp, "activations");
+  const Tensor w = as_kernel_operand(on_driver(w_in, dev, driver), kOp, "weights");
   std::optional<Tensor> bias;
   if (o.bias) bias = on_driver(*o.bias, dev, driver).contiguous();
   Tensor y = Tensor::empty({m, n}, out_dtype_of(x_in, o), dev, driver);

@@ -159,9 +159,15 @@ TEST(QGemmHeuristic, PicksAValidConfigForAnyDesc) {
           const GemmConfig c = impls::qgemm_heuristic(d, Arch::parse(arch));
           EXPECT_NO_THROW(impls::check_gemm_config(d, c, Arch::parse(arch))) << c.str() << " " << md;
           const bool fused = c.fusion == impls::GemmFusion::kFused;
-          if (md == "static") EXPECT_TRUE(fused);
-          if (md == "dynamic per_tensor" || block) EXPECT_FALSE(fused) << md;
-          if (md == "dynamic") EXPECT_EQ(fused, m <= 64 || (n + c.tile_n - 1) / c.tile_n <= 4) << m << " " << n;
+          if (md == "static") {
+            EXPECT_TRUE(fused);
+          }
+          if (md == "dynamic per_tensor" || block) {
+            EXPECT_FALSE(fused) << md;
+          }
+          if (md == "dynamic") {
+            EXPECT_EQ(fused, m <= 64 || (n + c.tile_n - 1) / c.tile_n <= 4) << m << " " << n;
+          }
         }
       }
     }
