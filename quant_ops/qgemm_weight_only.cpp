@@ -6,6 +6,7 @@
 
 #include "common/error.hpp"
 #include "quant_ops/reference/gemm.hpp"
+#include "quant_ops/reference_tensor.hpp"
 #include "runtime/kernel_args.hpp"
 #include "runtime/kernel_operands.hpp"
 #include "runtime/kernels.hpp"
@@ -75,27 +76,15 @@ void check_bias(const std::optional<Tensor>& bias, std::int64_t n) {
                  "bias must be f32, f16 or bf16, got {}", b.describe());
 }
 
-std::span<const std::uint8_t> bytes_of(const Tensor& t) {
-  return {static_cast<const std::uint8_t*>(t.raw_data_ptr()), t.nbytes()};
-}
-
 Tensor run_reference(const Tensor& x_in, const Tensor& w_in, const Tensor& scale_w, const WeightOnlyOptions& o) {
   const Tensor x = x_in.contiguous(), w = w_in.contiguous();
-  const Tensor sw = scale_w.to(Device::cpu()).contiguous();
-  std::optional<Tensor> bias;
-  if (o.bias) bias = o.bias->to(Device::cpu()).contiguous();
+  ReferenceHold hold;
   reference::GemmProblem p;
   p.m = x.size(0), p.n = w.size(0), p.k = x.size(1);
   p.act_float = reference::ActView::dense(x.raw_data_ptr(), x.dtype(), p.m, p.k);
-  p.weight = {weight_qtype(w), o.weight_granularity, bytes_of(w),
-              {sw.data_ptr<float>(), static_cast<std::size_t>(sw.numel())}};
-  p.epilogue.bias = bias ? bias->raw_data_ptr() : nullptr;
-  p.epilogue.bias_dtype = bias ? bias->dtype() : DType::kF32;
-  p.epilogue.activation = o.activation;
-  p.epilogue.out_dtype = o.out_dtype;
-  const reference::GemmOutput r = reference::reference_gemm(p);
-  if (o.out_dtype == DType::kF32) return Tensor::from_vector<float>({p.m, p.n}, r.values);
-  return Tensor::from_raw({p.m, p.n}, o.out_dtype, r.bits.data());
+  p.weight = reference_operand(w, weight_qtype(w), o.weight_granularity, scale_w, hold);
+  p.epilogue = reference_epilogue(o.bias, o.activation, o.out_dtype, hold);
+  return reference_output(reference::reference_gemm(p));
 }
 
 Tensor run_kernel(const Tensor& x_in, const Tensor& w_in, const Tensor& scale_w, const WeightOnlyOptions& o,

@@ -8,6 +8,8 @@
 #include "jit/compiler.hpp"
 #include "jit/impls/qgemm.hpp"
 #include "jit/source_gen.hpp"
+#include "tests/support/checks.hpp"
+#include "tests/support/compile_checks.hpp"
 
 namespace qjit::jit {
 namespace {
@@ -22,14 +24,7 @@ GemmDesc desc_of(const char* qa, const char* qw, long long m = 256, long long n 
   return d;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(QGemmSpec, WritesTheNamedConfigStruct) {
   GemmDesc d = desc_of("fp8_e4m3", "fp8_e5m2");
@@ -221,11 +216,7 @@ TEST(QGemmCompile, ShippedConfigsCompileWithoutSpills) {
       const KernelInfo& k = a.kernels[gemm_first ? 0 : 1];
       const KernelInfo& t = a.kernels[gemm_first ? 1 : 0];
       EXPECT_NE(t.name_expression.find("qgemm_block_scales_k_major"), std::string::npos) << t.name_expression;
-      EXPECT_GT(k.registers, 0) << a.log;
-      EXPECT_LE(k.registers, 255);
-      EXPECT_EQ(k.spill_stores, 0) << a.log;
-      EXPECT_EQ(k.spill_loads, 0) << a.log;
-      EXPECT_EQ(k.stack_bytes, 0) << a.log;
+      test::expect_no_spills(a, k);
       EXPECT_EQ(k.shared_bytes, 0);  // all of it is dynamic
       EXPECT_EQ(t.spill_stores + t.spill_loads + t.stack_bytes, 0) << a.log;
       // The transpose's 32 x 33 floats of static shared memory exist in block-fp8 specs only.

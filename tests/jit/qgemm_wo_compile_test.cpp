@@ -10,6 +10,8 @@
 #include "jit/family.hpp"
 #include "jit/impls/qgemm_wo.hpp"
 #include "jit/source_gen.hpp"
+#include "tests/support/checks.hpp"
+#include "tests/support/compile_checks.hpp"
 
 namespace qjit::jit {
 namespace {
@@ -25,14 +27,7 @@ WeightOnlyDesc desc_of(const char* qw, const char* scale = "per_channel", long l
   return d;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(QGemmWoSpec, WritesTheNamedConfigStruct) {
   WeightOnlyDesc d = desc_of("fp8_e5m2", "block128");
@@ -122,11 +117,7 @@ TEST(QGemmWoCompile, ShippedConfigsCompileWithoutSpills) {
       const Artifact a = compile(build_program(spec));
       ASSERT_EQ(a.kernels.size(), 1u);
       const KernelInfo& k = a.kernels[0];
-      EXPECT_GT(k.registers, 0) << a.log;
-      EXPECT_LE(k.registers, 255);
-      EXPECT_EQ(k.spill_stores, 0) << a.log;
-      EXPECT_EQ(k.spill_loads, 0) << a.log;
-      EXPECT_EQ(k.stack_bytes, 0) << a.log;
+      test::expect_no_spills(a, k);
       EXPECT_EQ(k.shared_bytes, 0);  // all of it is dynamic
       std::printf("%s %s %s %s: %d registers, %.0f ms\n", cs.arch, cs.qw, cs.scale, c.str().c_str(), k.registers,
                   a.compile_ms);
@@ -195,11 +186,7 @@ TEST(QGemmWoCompile, ShippedConfigsWithFloatWeightsCompileWithoutSpills) {
       const Artifact a = compile(build_program(spec));
       ASSERT_EQ(a.kernels.size(), 1u);
       const KernelInfo& k = a.kernels[0];
-      EXPECT_GT(k.registers, 0) << a.log;
-      EXPECT_LE(k.registers, 255);
-      EXPECT_EQ(k.spill_stores, 0) << a.log;
-      EXPECT_EQ(k.spill_loads, 0) << a.log;
-      EXPECT_EQ(k.stack_bytes, 0) << a.log;
+      test::expect_no_spills(a, k);
       std::printf("%s %s %s: %d registers, %.0f ms\n", arch_name, dtype, c.str().c_str(), k.registers, a.compile_ms);
     }
   }

@@ -22,6 +22,7 @@
 #include "quant_ops/reference/gemm.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/sim/sim_driver.hpp"
+#include "tests/support/checks.hpp"
 
 namespace qjit {
 namespace {
@@ -208,15 +209,7 @@ TEST(Linear, PreQuantizedWeightsGiveTheSameResult) {
   }
 }
 
-// Runs fn, expecting a qjit::Error whose message holds every one of `parts`.
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error; expected one mentioning " << parts.front();
-  } catch (const Error& e) {
-    for (const auto& p : parts) EXPECT_NE(e.message().find(p), std::string::npos) << e.message() << "\nwants: " << p;
-  }
-}
+using test::expect_error;
 
 TEST(Linear, ValidationErrorsNameTheProblem) {
   const ResolvedRule int8 = rule_of("int8"), stat = rule_of("int8-static"), wo = rule_of("int8-weight-only");

@@ -22,25 +22,25 @@
 #include "quant_ops/reference/gemm.hpp"
 #include "runtime/float_convert.hpp"
 #include "runtime/sim/sim_driver.hpp"
+#include "tests/support/checks.hpp"
+#include "tests/support/gemm_data.hpp"
+#include "tests/support/sim_devices.hpp"
 
 namespace qjit::qgemm_test {
 
 using jit::impls::GemmConfig;
 using jit::impls::GemmFusion;
 using reference::Activation;
+using test::error_of;
+using test::expect_clean_main_loop;
+using test::random_matrix;
+using test::sim_device;
 
 inline constexpr GemmConfig kSmall{16, 64, 64, 1, 2, 4};
 inline constexpr GemmConfig kMedium{64, 128, 64, 2, 2, 4};
 inline constexpr GemmConfig kLarge{128, 128, 64, 2, 4, 4};
 inline constexpr GemmConfig kWide{128, 256, 64, 2, 4, 3};
 inline constexpr GemmConfig kNarrowWarps{64, 128, 64, 2, 4, 4};
-
-inline std::shared_ptr<sim::SimDriver> sim_device(const std::string& arch) {
-  static std::map<std::string, std::shared_ptr<sim::SimDriver>> devices;
-  auto& d = devices[arch];
-  if (!d) d = std::make_shared<sim::SimDriver>(sim::SimDeviceConfig::for_arch(arch));
-  return d;
-}
 
 // Where the GEMM's activations come from.
 enum class Source {
@@ -95,21 +95,6 @@ inline Problem with_source(Problem p, Source source, DType x = DType::kBF16) {
   p.source = source, p.x = x;
   if (source == Source::kStatic) p.ga = Granularity::kPerTensor;
   return p;
-}
-
-// Data with some structure: a per-row and per-column magnitude, a few all-zero activation
-// rows (their output is exactly act(bias)) and one large outlier per row.
-inline std::vector<float> random_matrix(std::int64_t rows, std::int64_t cols, unsigned seed, bool zero_rows) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(rows * cols));
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const float row_mag = 0.25f + static_cast<float>(r % 7);
-    for (std::int64_t c = 0; c < cols; ++c) x[r * cols + c] = row_mag * normal(rng);
-    if (cols > 0) x[r * cols + (r * 13) % cols] *= 8.0f;
-    if (zero_rows && r % 5 == 3) std::fill(x.begin() + r * cols, x.begin() + (r + 1) * cols, 0.0f);
-  }
-  return x;
 }
 
 // A tensor of the scales in their logical layout (2-D for group128 and block128).
@@ -321,15 +306,6 @@ inline void expect_matches_reference(const Problem& p, const Operands& o, const 
     const double got = nmse_of(r.sim, r.ref), bound = nmse_bound(p, o, r.ref);
     EXPECT_LE(got, bound) << p.str();
   }
-}
-
-inline std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace qjit::qgemm_test

@@ -18,6 +18,7 @@
 #include "runtime/kernels.hpp"
 #include "runtime/sim/sim_driver.hpp"
 #include "synthetic_model.hpp"
+#include "tests/support/checks.hpp"
 
 namespace qjit {
 namespace {
@@ -26,20 +27,8 @@ using test::seeded;
 
 ResolvedRule rule_of(const std::string& text) { return Rule::parse_one(text).resolve(); }
 
-bool same_bits(const Tensor& a, const Tensor& b) {
-  const Tensor ha = a.to(Device::cpu()).contiguous(), hb = b.to(Device::cpu()).contiguous();
-  return ha.shape() == hb.shape() && ha.dtype() == hb.dtype() &&
-         std::memcmp(ha.raw_data_ptr(), hb.raw_data_ptr(), ha.nbytes()) == 0;
-}
-
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error; expected one mentioning " << parts.front();
-  } catch (const Error& e) {
-    for (const auto& p : parts) EXPECT_NE(e.message().find(p), std::string::npos) << e.message() << "\nwants: " << p;
-  }
-}
+using test::expect_error;
+using test::same_bits;
 
 Tensor scale_of(float v) { return Tensor::from_vector<float>({1}, std::vector<float>{v}); }
 

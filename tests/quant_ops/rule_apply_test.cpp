@@ -20,6 +20,7 @@
 #include "quant_ops/quant_linear.hpp"
 #include "runtime/sim/sim_driver.hpp"
 #include "synthetic_model.hpp"
+#include "tests/support/checks.hpp"
 
 namespace qjit {
 namespace {
@@ -27,21 +28,8 @@ namespace {
 using Outcome = LayerApplied::Outcome;
 using test::TinyModel;
 
-bool same_bits(const Tensor& a, const Tensor& b) {
-  const Tensor ha = a.to(Device::cpu()).contiguous(), hb = b.to(Device::cpu()).contiguous();
-  return ha.shape() == hb.shape() && ha.dtype() == hb.dtype() &&
-         std::memcmp(ha.raw_data_ptr(), hb.raw_data_ptr(), ha.nbytes()) == 0;
-}
-
-// The message of the qjit::Error fn throws, checked to mention every part.
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error; expected one mentioning " << parts.front();
-  } catch (const Error& e) {
-    for (const auto& p : parts) EXPECT_NE(e.message().find(p), std::string::npos) << e.message() << "\nwants: " << p;
-  }
-}
+using test::expect_error;
+using test::same_bits;
 
 // apply(model) must throw naming `parts`, and leave every module where it was.
 void expect_rejected(Module& model, const std::function<void()>& apply, const std::vector<std::string>& parts) {

@@ -22,38 +22,20 @@
 #include "common/error.hpp"
 #include "runtime/ops/gemm.hpp"
 #include "runtime/sim/sim_driver.hpp"
+#include "tests/support/checks.hpp"
+#include "tests/support/gemm_data.hpp"
+#include "tests/support/sim_devices.hpp"
 
 namespace qjit {
 namespace {
 
 using jit::impls::WeightOnlyConfig;
 
-constexpr WeightOnlyConfig kSmall{16, 64, 64, 1, 2, 4};
-constexpr WeightOnlyConfig kMedium{64, 128, 64, 1, 4, 4};
-constexpr WeightOnlyConfig kLarge{128, 128, 32, 1, 4, 4};
-constexpr WeightOnlyConfig kWide{128, 256, 32, 1, 8, 4};
-
-std::shared_ptr<sim::SimDriver> sim_device(const char* arch) {
-  static std::map<std::string, std::shared_ptr<sim::SimDriver>> devices;
-  auto& d = devices[arch];
-  if (!d) d = std::make_shared<sim::SimDriver>(sim::SimDeviceConfig::for_arch(arch));
-  return d;
-}
-
-// Data with some structure: a per-row magnitude, a few all-zero rows (an all-zero activation
-// row gives exactly act(bias)) and one large outlier per row.
-std::vector<float> random_matrix(std::int64_t rows, std::int64_t cols, unsigned seed, bool zero_rows) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(rows * cols));
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const float row_mag = 0.25f + static_cast<float>(r % 7);
-    for (std::int64_t c = 0; c < cols; ++c) x[r * cols + c] = row_mag * normal(rng);
-    if (cols > 0) x[r * cols + (r * 13) % cols] *= 8.0f;
-    if (zero_rows && r % 5 == 3) std::fill(x.begin() + r * cols, x.begin() + (r + 1) * cols, 0.0f);
-  }
-  return x;
-}
+using namespace test::wo_configs;
+using test::error_of;
+using test::expect_clean_main_loop;
+using test::random_matrix;
+using test::sim_device;
 
 struct Problem {
   std::int64_t m = 0, n = 0, k = 0;
@@ -285,12 +267,7 @@ TEST(GemmSim, DefaultConfigHasNoBankConflictsAndCoalescedLoads) {
     const Outputs r = run_both(p, o);
     SCOPED_TRACE(p.str());
     const auto& c = r.counters;
-    EXPECT_GT(c.mma, 0u);
-    EXPECT_GT(c.ldmatrix, 0u);
-    EXPECT_GT(c.cp_async, 0u);
-    EXPECT_EQ(c.bank_conflicts(), 0u) << c.str();
-    EXPECT_GE(c.global_load_efficiency(), 0.9) << c.str();
-    EXPECT_EQ(c.local_accesses, 0u) << c.str();
+    expect_clean_main_loop(c);
     EXPECT_LE(nmse(r.sim, r.ref), nmse_bound(p, o, r.ref));
     std::printf("%s: %s\n", p.str().c_str(), c.str().c_str());
   }
@@ -386,15 +363,6 @@ INSTANTIATE_TEST_SUITE_P(Devices, GemmOnDevice, ::testing::Values("cuda", "sim")
                          [](const auto& info) { return std::string(info.param); });
 
 // ---- validation ------------------------------------------------------------------------
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(GemmSim, RejectsBadInputsNamingThem) {
   auto driver = sim_device("sm_89");

@@ -10,20 +10,13 @@
 
 #include "common/error.hpp"
 #include "sim_test_util.hpp"
+#include "tests/support/checks.hpp"
 
 namespace qjit {
 namespace {
 
+using test::error_of;
 using test::SimBench;
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 constexpr const char* kSaxpy = R"(
 extern "C" __global__ void saxpy(float a, const float* x, float* y, int n) {
