@@ -8,5 +8,6 @@ namespace qjit::cli {
 void add_run(CLI::App& app);
 void add_cache(CLI::App& app);
 void add_linear(CLI::App& app);
+void add_rules(CLI::App& app);
 
 }  // namespace qjit::cli
