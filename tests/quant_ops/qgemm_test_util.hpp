@@ -23,6 +23,7 @@
 #include "runtime/float_convert.hpp"
 #include "runtime/sim/sim_driver.hpp"
 #include "tests/support/checks.hpp"
+#include "tests/support/gemm_bound.hpp"
 #include "tests/support/gemm_data.hpp"
 #include "tests/support/sim_devices.hpp"
 
@@ -33,6 +34,8 @@ using jit::impls::GemmFusion;
 using reference::Activation;
 using test::error_of;
 using test::expect_clean_main_loop;
+using test::expect_same_bits;
+using test::nmse_of;
 using test::random_matrix;
 using test::sim_device;
 
@@ -150,11 +153,7 @@ inline Operands make_operands_of(const Problem& p, const std::vector<float>& x, 
   o.tw = Tensor::from_raw({p.n, p.k}, qtype_storage(p.qw), o.w.q.data());
   o.tsa = scale_tensor(o.a.scales, p.ga, p.m, p.k);
   o.tsw = scale_tensor(o.w.scales, p.gw, p.n, p.k);
-  if (p.bias) {
-    std::vector<float> b(static_cast<size_t>(p.n));
-    for (std::int64_t i = 0; i < p.n; ++i) b[i] = 0.5f * std::sin(0.7f * static_cast<float>(i));
-    o.bias = Tensor::from_vector<float>({p.n}, b).to_dtype(*p.bias);
-  }
+  if (p.bias) o.bias = test::bias_tensor(p.n, *p.bias);
   return o;
 }
 
@@ -211,17 +210,6 @@ inline Outputs run_both(const Problem& p, const Operands& o) {
   return r;
 }
 
-// Same bits, NaN matching any NaN (its payload is not specified).
-inline void expect_same_bits(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  size_t bad = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const bool same = std::memcmp(&got[i], &want[i], 4) == 0 || (std::isnan(got[i]) && std::isnan(want[i]));
-    if (!same && ++bad <= 5) ADD_FAILURE() << what << ": element " << i << " is " << got[i] << ", want " << want[i];
-  }
-  EXPECT_EQ(bad, 0u) << what;
-}
-
 // ---- the NMSE bound of fp8, block-fp8 and GELU ------------------------------------------
 //
 // The kernel and the reference multiply the same codes (every source quantizes x with the
@@ -241,14 +229,8 @@ inline void expect_same_bits(const std::vector<float>& got, const std::vector<fl
 //    s_g = fl(scale_a scale_w), and sums nb terms (nb roundings each side, each term at most
 //    |s_g| Σ_{k in g}|p|): |acc_sim - acc_ref| <= γ_b Σ_g |s_g| Σ_{k in g}|p_k| with
 //    γ_b = 1.01 (127 + 4 + 2 + 2 nb) u; the epilogue's s is 1.
-//  - GELU. tanh.approx.f32 has relative error <= 2^-10.987 (PTX ISA), so (0.5 y)(1 + t)
-//    moves by <= 0.5 |y| 2^-10.987 |tanh| <= 0.5 |y| 2^-10.98 (plus 2u for the reference's
-//    own tanhf and the add); GELU's slope is within [-0.13, 1.13], so an input error e
-//    becomes <= 1.13 e.
-//  - Output rounding. round(a) - round(b) <= |a - b| + u_out (|a| + |b|), u_out = 2^-9
-//    (bf16), 2^-11 (f16), 2^-24 (f32), plus half the smallest subnormal for f16.
-// Per element, |sim - ref| <= e = (1 + u_out) (L (acc_err + 2 u |y|) + G) + 2 u_out |ref| + d_out,
-// where L = 1.13 and G the tanh term with GELU (L = 1, G = 0 without), so
+//  - GELU and output rounding: tests/support/gemm_bound.hpp, whose per-element bound e
+//    (test::element_error) takes acc_err above. So
 // NMSE = Σ (sim - ref)^2 / Σ ref^2 <= Σ e^2 / Σ ref^2: the bound the tests check. (Far below
 // anything a wrong index, scale or lost block produces, which gives NMSE ~ 1.)
 inline double nmse_bound(const Problem& p, const Operands& o, const std::vector<float>& ref) {
@@ -256,8 +238,6 @@ inline double nmse_bound(const Problem& p, const Operands& o, const std::vector<
   const std::int64_t nb = (p.k + 127) / 128;
   const double gamma = 1.01 * (127 + 4 + 2 * static_cast<double>(nb)) * u;
   const double gamma_block = 1.01 * (133 + 2 * static_cast<double>(nb)) * u;
-  const double u_out = p.out == DType::kBF16 ? std::ldexp(1.0, -9) : p.out == DType::kF16 ? std::ldexp(1.0, -11) : u;
-  const double d_out = p.out == DType::kF16 ? std::ldexp(1.0, -25) : 0.0;
   const bool gelu = p.act == Activation::kGeluTanh;
   auto decode = [](QType q, const std::vector<std::uint8_t>& codes) {
     std::vector<double> v(codes.size());
@@ -284,18 +264,12 @@ inline double nmse_bound(const Problem& p, const Operands& o, const std::vector<
         y += sum * s;  // the epilogue's input to GELU, near enough for a bound
         if (p.qa != QType::kInt8) acc_err += (p.block() ? gamma_block : gamma) * std::fabs(s) * abs_sum;
       }
-      const double tanh_err = gelu ? 0.5 * std::fabs(y) * (std::pow(2.0, -10.98) + 2 * u) : 0.0;
-      const double e = (1 + u_out) * ((gelu ? 1.13 : 1.0) * (acc_err + 2 * u * std::fabs(y)) + tanh_err) +
-                       2 * u_out * std::fabs(r) + d_out;
+      const double e = test::element_error(acc_err, y, r, gelu, p.out);
       num += e * e;
       den += static_cast<double>(r) * r;
     }
   }
   return den == 0 ? 0 : num / den;
-}
-
-inline double nmse_of(const std::vector<float>& got, const std::vector<float>& want) {
-  return reference::nmse(got, std::vector<double>(want.begin(), want.end()));
 }
 
 // int8 without GELU bit for bit; everything else within the derived bound.

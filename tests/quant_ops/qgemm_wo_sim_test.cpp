@@ -26,6 +26,7 @@
 #include "runtime/float_convert.hpp"
 #include "runtime/sim/sim_driver.hpp"
 #include "tests/support/checks.hpp"
+#include "tests/support/gemm_bound.hpp"
 #include "tests/support/gemm_data.hpp"
 #include "tests/support/sim_devices.hpp"
 
@@ -38,6 +39,8 @@ using reference::Activation;
 using namespace test::wo_configs;
 using test::error_of;
 using test::expect_clean_main_loop;
+using test::expect_same_bits;
+using test::nmse_of;
 using test::random_matrix;
 using test::sim_device;
 
@@ -88,11 +91,7 @@ Operands make_operands(const Problem& p, unsigned seed, bool specials = false) {
   o.tsw = p.gw == Granularity::kBlock128
               ? Tensor::from_vector<float>({(p.n + 127) / 128, (p.k + 127) / 128}, o.w.scales)
               : Tensor::from_vector<float>({ns}, o.w.scales);
-  if (p.bias) {
-    std::vector<float> b(static_cast<size_t>(p.n));
-    for (std::int64_t i = 0; i < p.n; ++i) b[i] = 0.5f * std::sin(0.7f * static_cast<float>(i));
-    o.bias = Tensor::from_vector<float>({p.n}, b).to_dtype(*p.bias);
-  }
+  if (p.bias) o.bias = test::bias_tensor(p.n, *p.bias);
   return o;
 }
 
@@ -126,17 +125,6 @@ Outputs run_both(const Problem& p, const Operands& o) {
   return r;
 }
 
-// Same bits, NaN matching any NaN (its payload is not specified).
-void expect_same_bits(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  size_t bad = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const bool same = std::memcmp(&got[i], &want[i], 4) == 0 || (std::isnan(got[i]) && std::isnan(want[i]));
-    if (!same && ++bad <= 5) ADD_FAILURE() << what << ": element " << i << " is " << got[i] << ", want " << want[i];
-  }
-  EXPECT_EQ(bad, 0u) << what;
-}
-
 // ---- NMSE bound ------------------------------------------------------------------------
 //
 // Both sides multiply the same operands: x (bf16/f16, exact in fp32) and the same dequantized
@@ -152,22 +140,15 @@ void expect_same_bits(const std::vector<float>& got, const std::vector<float>& w
 //    we allow each step the error of 16 sequential truncating additions:
 //    |acc_dev - Σp| <= 2 γ(K + 16) Σ|p|. Together
 //    |acc_dev - acc_ref| <= 1.01 (3 K + 32) u Σ|p|.
-//  - Epilogue. acc + bias is one rounding on each side: 2 u |y|.
-//  - GELU. tanh.approx.f32 has relative error <= 2^-10.987 (PTX ISA), so (0.5 y)(1 + t)
-//    moves by <= 0.5 |y| (2^-10.98 + 2u); GELU's slope is within [-0.13, 1.13], so an input
-//    error e becomes <= 1.13 e.
-//  - Output rounding. round(a) - round(b) <= |a - b| + u_out (|a| + |b|), u_out = 2^-9
-//    (bf16), 2^-11 (f16), 2^-24 (f32), plus half the smallest subnormal for f16.
-// Per element, |sim - ref| <= e = (1 + u_out) (L (acc_err + 2 u |y|) + G) + 2 u_out |ref| + d_out,
-// with L = 1.13 and G the tanh term with GELU (L = 1, G = 0 without), so
+//  - Epilogue (acc + bias, one rounding on each side), GELU and output rounding:
+//    tests/support/gemm_bound.hpp, whose per-element bound e (test::element_error) takes
+//    acc_err = 1.01 (3 K + 32) u Σ|p|. So
 // NMSE = Σ (sim - ref)^2 / Σ ref^2 <= Σ e^2 / Σ ref^2: the bound the test checks. (Far below
 // anything a wrong index, a lost k-step or a wrong scale produces, which gives NMSE ~ 1;
 // the test also prints the measured NMSE, orders of magnitude below the bound on the sim.)
 double nmse_bound(const Problem& p, const Operands& o, const std::vector<float>& ref) {
   const double u = std::ldexp(1.0, -24);
   const double acc_gamma = 1.01 * (3.0 * static_cast<double>(p.k) + 32.0) * u;
-  const double u_out = p.out == DType::kBF16 ? std::ldexp(1.0, -9) : p.out == DType::kF16 ? std::ldexp(1.0, -11) : u;
-  const double d_out = p.out == DType::kF16 ? std::ldexp(1.0, -25) : 0.0;
   const bool gelu = p.act == Activation::kGeluTanh;
   // The dequantized weights, as both sides use them.
   std::vector<double> w(static_cast<size_t>(p.n * p.k));
@@ -189,18 +170,12 @@ double nmse_bound(const Problem& p, const Operands& o, const std::vector<float>&
       }
       const double bias = o.bias ? o.bias->item_f32(n) : 0.0;
       const double y = sum + bias;  // the epilogue's input to GELU, near enough for a bound
-      const double tanh_err = gelu ? 0.5 * std::fabs(y) * (std::pow(2.0, -10.98) + 2 * u) : 0.0;
-      const double e = (1 + u_out) * ((gelu ? 1.13 : 1.0) * (acc_gamma * abs_sum + 2 * u * std::fabs(y)) + tanh_err) +
-                       2 * u_out * std::fabs(r) + d_out;
+      const double e = test::element_error(acc_gamma * abs_sum, y, r, gelu, p.out);
       num += e * e;
       den += static_cast<double>(r) * r;
     }
   }
   return den == 0 ? 0 : num / den;
-}
-
-double nmse_of(const std::vector<float>& got, const std::vector<float>& want) {
-  return reference::nmse(got, std::vector<double>(want.begin(), want.end()));
 }
 
 // Checks one problem against the reference: NMSE within the bound and, without GELU, the

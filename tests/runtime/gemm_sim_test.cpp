@@ -23,6 +23,7 @@
 #include "runtime/ops/gemm.hpp"
 #include "runtime/sim/sim_driver.hpp"
 #include "tests/support/checks.hpp"
+#include "tests/support/gemm_bound.hpp"
 #include "tests/support/gemm_data.hpp"
 #include "tests/support/sim_devices.hpp"
 
@@ -70,11 +71,7 @@ Operands make_operands(const Problem& p, unsigned seed) {
   std::vector<float> w = random_matrix(p.n, p.k, seed + 1, false);
   for (float& v : w) v *= 0.05f;
   o.w = Tensor::from_vector<float>({p.n, p.k}, w).to_dtype(p.dtype);
-  if (p.bias) {
-    std::vector<float> b(static_cast<size_t>(p.n));
-    for (std::int64_t i = 0; i < p.n; ++i) b[i] = 0.5f * std::sin(0.7f * static_cast<float>(i));
-    o.bias = Tensor::from_vector<float>({p.n}, b).to_dtype(*p.bias);
-  }
+  if (p.bias) o.bias = test::bias_tensor(p.n, *p.bias);
   return o;
 }
 
@@ -135,21 +132,14 @@ double nmse(const std::vector<float>& got, const std::vector<float>& want) {
 //    truncate: up to one ulp, 2u, per addition), so each step gets the error of 16
 //    sequential truncating additions: |acc_dev - Σp| <= 2 γ(K + 16) Σ|p|. Together
 //    |acc_dev - acc_ref| <= 1.01 (3 K + 32) u Σ|p|.
-//  - Epilogue. acc + bias is one rounding on each side: 2 u |y|.
-//  - GELU. tanh.approx.f32 has relative error <= 2^-10.987 (PTX ISA), so (0.5 y)(1 + t)
-//    moves by <= 0.5 |y| (2^-10.98 + 2u); GELU's slope is within [-0.13, 1.13], so an input
-//    error e becomes <= 1.13 e.
-//  - Output rounding. round(a) - round(b) <= |a - b| + u_out (|a| + |b|), u_out = 2^-9
-//    (bf16), 2^-11 (f16), 2^-24 (f32), plus half the smallest f16 subnormal for f16.
-// Per element |sim - ref| <= e = (1 + u_out) (L (acc_err + 2 u |y|) + G) + 2 u_out |ref| + d_out
-// (L = 1.13 and G the tanh term with GELU; L = 1, G = 0 without), and
+//  - Epilogue (acc + bias, one rounding on each side), GELU and output rounding:
+//    tests/support/gemm_bound.hpp, whose per-element bound e (test::element_error) takes
+//    acc_err = 1.01 (3 K + 32) u Σ|p|. And
 // NMSE <= Σ e^2 / Σ ref^2, the bound checked. A wrong index, a lost k-step or a swapped
 // fragment gives NMSE ~ 1, far above it.
 double nmse_bound(const Problem& p, const Operands& o, const std::vector<float>& ref) {
   const double u = std::ldexp(1.0, -24);
   const double acc_gamma = 1.01 * (3.0 * static_cast<double>(p.k) + 32.0) * u;
-  const double u_out = p.out == DType::kBF16 ? std::ldexp(1.0, -9) : p.out == DType::kF16 ? std::ldexp(1.0, -11) : u;
-  const double d_out = p.out == DType::kF16 ? std::ldexp(1.0, -25) : 0.0;
   const std::vector<float> x = o.x.to_f32_vector(), w = o.w.to_f32_vector();
   const std::vector<float> b = o.bias ? o.bias->to_f32_vector() : std::vector<float>(static_cast<size_t>(p.n), 0.0f);
   double num = 0, den = 0;
@@ -163,9 +153,7 @@ double nmse_bound(const Problem& p, const Operands& o, const std::vector<float>&
         abs_sum += std::fabs(prod), sum += prod;
       }
       const double y = sum + b[n];
-      const double tanh_err = p.gelu ? 0.5 * std::fabs(y) * (std::pow(2.0, -10.98) + 2 * u) : 0.0;
-      const double e = (1 + u_out) * ((p.gelu ? 1.13 : 1.0) * (acc_gamma * abs_sum + 2 * u * std::fabs(y)) + tanh_err) +
-                       2 * u_out * std::fabs(r) + d_out;
+      const double e = test::element_error(acc_gamma * abs_sum, y, r, p.gelu, p.out);
       num += e * e;
       den += static_cast<double>(r) * r;
     }

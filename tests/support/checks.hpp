@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -32,6 +33,18 @@ inline void expect_error(const std::function<void()>& fn, const std::vector<std:
   } catch (const Error& e) {
     for (const auto& p : parts) EXPECT_NE(e.message().find(p), std::string::npos) << e.message() << "\nwants: " << p;
   }
+}
+
+/// Same bits, NaN matching any NaN (its payload is not specified); names the first few
+/// elements that differ.
+inline void expect_same_bits(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  size_t bad = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const bool same = std::memcmp(&got[i], &want[i], 4) == 0 || (std::isnan(got[i]) && std::isnan(want[i]));
+    if (!same && ++bad <= 5) ADD_FAILURE() << what << ": element " << i << " is " << got[i] << ", want " << want[i];
+  }
+  EXPECT_EQ(bad, 0u) << what;
 }
 
 /// Same shape, dtype and bytes (each copied to the cpu, contiguous).

@@ -1,13 +1,15 @@
 #pragma once
-// GEMM test data: structured random matrices and the weight-only tile configs the sim
+// GEMM test data: structured random matrices, a bias and the weight-only tile configs the sim
 // tests name (the qgemm_wo kernel runs the float GEMM too).
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <vector>
 
 #include "jit/impls/qgemm_wo.hpp"
+#include "runtime/tensor.hpp"
 
 namespace qjit::test {
 
@@ -24,6 +26,13 @@ inline std::vector<float> random_matrix(std::int64_t rows, std::int64_t cols, un
     if (zero_rows && r % 5 == 3) std::fill(x.begin() + r * cols, x.begin() + (r + 1) * cols, 0.0f);
   }
   return x;
+}
+
+/// A bias [n] of `dtype`: 0.5 sin(0.7 i), rounded to dtype.
+inline Tensor bias_tensor(std::int64_t n, DType dtype) {
+  std::vector<float> b(static_cast<size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) b[i] = 0.5f * std::sin(0.7f * static_cast<float>(i));
+  return Tensor::from_vector<float>({n}, b).to_dtype(dtype);
 }
 
 /// Weight-only (qgemm_wo) configs of four sizes: `using namespace test::wo_configs;`.
