@@ -47,9 +47,7 @@ TEST(QGemmSim, Int8IsBitIdenticalToTheReference) {
   unsigned seed = 1;
   for (const Problem& p : problems) {
     SCOPED_TRACE(p.str());
-    const Operands o = make_operands(p, seed++);
-    const Outputs r = run_both(p, o);
-    expect_same_bits(r.sim, r.ref, p.str());
+    expect_bit_identical(p, seed++);
   }
 }
 
@@ -88,12 +86,7 @@ TEST(QGemmSim, Fp8AndGeluWithinDerivedNmse) {
   unsigned seed = 100;
   for (const Problem& p : problems) {
     SCOPED_TRACE(p.str());
-    const Operands o = make_operands(p, seed++);
-    const Outputs r = run_both(p, o);
-    const double got = nmse_of(r.sim, r.ref), bound = nmse_bound(p, o, r.ref);
-    EXPECT_LE(got, bound) << p.str();
-    EXPECT_GT(bound, 0.0);
-    std::printf("%s: NMSE %.3g (bound %.3g)\n", p.str().c_str(), got, bound);
+    EXPECT_GT(expect_nmse_within_bound(p, seed++), 0.0);
   }
 }
 
@@ -131,12 +124,7 @@ TEST(QGemmSim, BlockFp8WithinDerivedNmse) {
   unsigned seed = 200;
   for (const Problem& p : problems) {
     SCOPED_TRACE(p.str());
-    const Operands o = make_operands(p, seed++);
-    const Outputs r = run_both(p, o);
-    const double got = nmse_of(r.sim, r.ref), bound = nmse_bound(p, o, r.ref);
-    EXPECT_LE(got, bound) << p.str();
-    EXPECT_GT(bound, 0.0);
-    std::printf("%s: NMSE %.3g (bound %.3g)\n", p.str().c_str(), got, bound);
+    EXPECT_GT(expect_nmse_within_bound(p, seed++), 0.0);
   }
 }
 
@@ -241,9 +229,7 @@ TEST(QGemmSim, FloatActivationsInt8IsBitIdentical) {
     p.config = c.config, p.arch = c.arch;
     p.bias = DType::kBF16;
     SCOPED_TRACE(p.str());
-    const Operands o = make_operands(p, seed++);
-    const Outputs r = run_both(p, o);
-    expect_same_bits(r.sim, r.ref, p.str());
+    expect_bit_identical(p, seed++);
   }
 }
 
@@ -275,11 +261,7 @@ TEST(QGemmSim, FloatActivationsFp8AndGeluWithinDerivedNmse) {
     Problem p = with_source(problem(c.m, c.n, c.k, c.qa), c.source, c.x);
     p.qw = c.qw, p.act = c.act, p.out = c.out, p.config = c.config, p.arch = c.arch, p.bias = DType::kF32;
     SCOPED_TRACE(p.str());
-    const Operands o = make_operands(p, seed++);
-    const Outputs r = run_both(p, o);
-    const double got = nmse_of(r.sim, r.ref), bound = nmse_bound(p, o, r.ref);
-    EXPECT_LE(got, bound) << p.str();
-    std::printf("%s: NMSE %.3g (bound %.3g)\n", p.str().c_str(), got, bound);
+    expect_nmse_within_bound(p, seed++);
   }
 }
 

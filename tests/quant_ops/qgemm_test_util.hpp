@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -187,10 +188,7 @@ inline Tensor run_op(const Problem& p, const Operands& o, const std::function<Te
   return qgemm(to_dev(o.tx), aq, to_dev(o.tw), to_dev(o.tsw), opt);
 }
 
-struct Outputs {
-  std::vector<float> sim, ref;
-  sim::SimCounters counters;
-};
+using Outputs = test::SimOutputs;
 
 inline Outputs run_both(const Problem& p, const Operands& o) {
   auto driver = sim_device(p.arch);
@@ -270,6 +268,24 @@ inline double nmse_bound(const Problem& p, const Operands& o, const std::vector<
     }
   }
   return den == 0 ? 0 : num / den;
+}
+
+// p on its sim device against the reference, operands from `seed`: the same bits.
+inline void expect_bit_identical(const Problem& p, unsigned seed) {
+  const Operands o = make_operands(p, seed);
+  const Outputs r = run_both(p, o);
+  expect_same_bits(r.sim, r.ref, p.str());
+}
+
+// p on its sim device against the reference, operands from `seed`: the NMSE within the
+// derived bound, both printed. Returns the bound.
+inline double expect_nmse_within_bound(const Problem& p, unsigned seed) {
+  const Operands o = make_operands(p, seed);
+  const Outputs r = run_both(p, o);
+  const double got = nmse_of(r.sim, r.ref), bound = nmse_bound(p, o, r.ref);
+  EXPECT_LE(got, bound) << p.str();
+  std::printf("%s: NMSE %.3g (bound %.3g)\n", p.str().c_str(), got, bound);
+  return bound;
 }
 
 // int8 without GELU bit for bit; everything else within the derived bound.

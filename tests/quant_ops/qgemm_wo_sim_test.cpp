@@ -106,10 +106,7 @@ WeightOnlyOptions options_of(const Problem& p, const Operands& o) {
 }
 
 // The op on the sim device of p.arch (operands copied there) and on the cpu (the reference).
-struct Outputs {
-  std::vector<float> sim, ref;
-  sim::SimCounters counters;
-};
+using Outputs = test::SimOutputs;
 
 Outputs run_both(const Problem& p, const Operands& o) {
   auto driver = sim_device(p.arch);

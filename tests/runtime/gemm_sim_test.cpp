@@ -84,10 +84,7 @@ GemmOptions options_of(const Problem& p, const Operands& o) {
   return opt;
 }
 
-struct Outputs {
-  std::vector<float> sim, ref;
-  sim::SimCounters counters;
-};
+using Outputs = test::SimOutputs;
 
 // The op on the sim device of p.arch (x there, weights and bias from the cpu) and on the cpu.
 Outputs run_both(const Problem& p, const Operands& o) {

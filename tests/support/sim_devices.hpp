@@ -1,12 +1,14 @@
 #pragma once
-// One sim device per arch for a whole test binary (kernels loaded once stay loaded), and the
-// main-loop counter checks the GEMM sim tests make of a default config.
+// One sim device per arch for a whole test binary (kernels loaded once stay loaded), an op's
+// outputs on sim and cpu, and the main-loop counter checks the GEMM sim tests make of a
+// default config.
 
 #include <gtest/gtest.h>
 
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "runtime/sim/sim_driver.hpp"
 
@@ -19,6 +21,13 @@ inline std::shared_ptr<sim::SimDriver> sim_device(const std::string& arch) {
   if (!d) d = std::make_shared<sim::SimDriver>(sim::SimDeviceConfig::for_arch(arch));
   return d;
 }
+
+/// An op's output on a sim device and on the cpu (the reference), as f32 values, with the
+/// sim's counters of the op's last launch.
+struct SimOutputs {
+  std::vector<float> sim, ref;
+  sim::SimCounters counters;
+};
 
 /// A tensor-core GEMM's launch: mma, ldmatrix and cp.async all ran; no shared-memory bank
 /// conflicts, coalesced global loads (>= 90% efficiency), nothing in local memory.
