@@ -94,14 +94,7 @@ TEST(QGemmSim, Fp8AndGeluWithinDerivedNmse) {
 TEST(QGemmSim, Fp8WanShapeWithinDerivedNmse) {
   Problem p = problem(256, 1536, 1536, QType::kE4M3);
   p.bias = DType::kBF16;
-  const Operands o = make_operands(p, 78);
-  const auto t0 = std::chrono::steady_clock::now();
-  const Outputs r = run_both(p, o);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double got = nmse_of(r.sim, r.ref), bound = nmse_bound(p, o, r.ref);
-  EXPECT_LE(got, bound) << p.str();
-  std::printf("%s: NMSE %.3g (bound %.3g), %.1f s (sim %.1f s, %.1f M thread-instructions)\n", p.str().c_str(), got,
-              bound, s, r.counters.seconds, r.counters.thread_instructions / 1e6);
+  expect_timed_nmse_within_bound(p, 78);
 }
 
 // ---- block-fp8: group128 x block128 scales applied at each 128-K promotion ------------
@@ -145,14 +138,7 @@ TEST(QGemmSim, BlockFp8UsesEachGroupsScales) {
 TEST(QGemmSim, SlowBlockFp8WanShapeWithinDerivedNmse) {
   Problem p = problem(256, 1536, 1536, QType::kE4M3, /*block=*/true);
   p.bias = DType::kBF16;
-  const Operands o = make_operands(p, 79);
-  const auto t0 = std::chrono::steady_clock::now();
-  const Outputs r = run_both(p, o);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double got = nmse_of(r.sim, r.ref), bound = nmse_bound(p, o, r.ref);
-  EXPECT_LE(got, bound) << p.str();
-  std::printf("%s: NMSE %.3g (bound %.3g), %.1f s (sim %.1f s, %.1f M thread-instructions)\n", p.str().c_str(), got,
-              bound, s, r.counters.seconds, r.counters.thread_instructions / 1e6);
+  expect_timed_nmse_within_bound(p, 79);
 }
 
 // A NaN in activation group (2, 0) makes row 2 NaN; an Inf in weight block (0, 0) makes

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -286,6 +287,19 @@ inline double expect_nmse_within_bound(const Problem& p, unsigned seed) {
   EXPECT_LE(got, bound) << p.str();
   std::printf("%s: NMSE %.3g (bound %.3g)\n", p.str().c_str(), got, bound);
   return bound;
+}
+
+// As expect_nmse_within_bound, for a large (Wan-sized) shape: also prints the wall time and
+// the sim's.
+inline void expect_timed_nmse_within_bound(const Problem& p, unsigned seed) {
+  const Operands o = make_operands(p, seed);
+  const auto t0 = std::chrono::steady_clock::now();
+  const Outputs r = run_both(p, o);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double got = nmse_of(r.sim, r.ref), bound = nmse_bound(p, o, r.ref);
+  EXPECT_LE(got, bound) << p.str();
+  std::printf("%s: NMSE %.3g (bound %.3g), %.1f s (sim %.1f s, %.1f M thread-instructions)\n", p.str().c_str(), got,
+              bound, s, r.counters.seconds, r.counters.thread_instructions / 1e6);
 }
 
 // int8 without GELU bit for bit; everything else within the derived bound.
