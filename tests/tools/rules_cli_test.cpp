@@ -1,6 +1,6 @@
 // qjit rules explain end to end: the rule each Wan2.1 linear layer gets and why (first match
 // wins, weight none skips, no match keeps), unused rules, mm_type backend notes, text and
-// --json, the 14B model from shapes alone, and the errors (exit status 1, a message naming
+// --json, the 14B model from shapes alone, static scales from a safetensors file, and the errors (exit status 1, a message naming
 // the option, model, rule or layer).
 
 #include <gtest/gtest.h>
@@ -12,7 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "../jit/test_util.hpp"
 #include "runtime/models/wan_config.hpp"
+#include "runtime/safetensors.hpp"
+#include "runtime/tensor.hpp"
 
 namespace {
 
@@ -150,6 +153,53 @@ TEST(RulesCli, Explain14bFromShapes) {
   EXPECT_EQ(j.at("bytes_before"), before);
   EXPECT_EQ(j.at("bytes_before"), 28566487040);
   EXPECT_EQ(j.at("bytes_after"), after);
+}
+
+// Static scales as LightX2V names them (<layer>.input_scale) reach apply's checks: every layer
+// under a static rule needs one, and a scale for a layer that does not take one is refused.
+TEST(RulesCli, ExplainStaticScalesFromFile) {
+  qjit::test::TempDir dir;
+  qjit::WanConfig config = qjit::WanConfig::wan_1_3b();
+  config.layers = 1;
+  std::vector<std::pair<std::string, qjit::Tensor>> all, missing_one;
+  for (const auto& s : qjit::wan_linear_shapes(config)) {
+    const qjit::Tensor scale = qjit::Tensor::from_vector<float>({1}, std::vector<float>{0.02f});
+    all.emplace_back(s.name + ".input_scale", scale);
+    if (s.name != "blocks.0.ffn.2") missing_one.emplace_back(s.name + ".input_scale", scale);
+  }
+  all.emplace_back("blocks.0.ffn.2.weight", qjit::Tensor::zeros({16, 16}, qjit::DType::kBF16));  // not read
+  const std::string full = (dir.path() / "scales.safetensors").string();
+  const std::string partial = (dir.path() / "partial.safetensors").string();
+  qjit::save_safetensors(full, all);
+  qjit::save_safetensors(partial, missing_one);
+
+  const auto o = qjit_cmd("rules explain --model wan2.1-1.3b --blocks 1 --rule int8-static --act-scales " + full);
+  ASSERT_EQ(o.code, 0) << o.out;
+  EXPECT_TRUE(has(o.out, "static activation scales: 16 (from " + full + ")")) << o.out;
+  EXPECT_TRUE(has(o.out, "rule 0 'int8-static': module_path .*: int8 per_channel x int8 per_tensor static -> bf16"))
+      << o.out;
+  EXPECT_TRUE(has(o.out, "16 quantized, 0 skipped, 0 kept")) << o.out;
+  const auto j = nlohmann::json::parse(
+      qjit_cmd("rules explain --json --model wan2.1-1.3b --blocks 1 --rule int8-static --act-scales " + full).out);
+  EXPECT_EQ(j.at("act_scales"), 16);
+  EXPECT_EQ(j.at("rules")[0].at("act_static_scale"), true);
+
+  const auto gap = qjit_cmd("rules explain --model wan2.1-1.3b --blocks 1 --rule int8-static --act-scales " + partial,
+                            /*with_stderr=*/true);
+  EXPECT_EQ(gap.code, 1) << gap.out;
+  EXPECT_TRUE(has(gap.out, "layer 'blocks.0.ffn.2', rule 0 'int8-static': the rule has a static activation scale"))
+      << gap.out;
+  // The ends kept in bf16 have scales they cannot use (the first, in path order, is named).
+  const auto stray = qjit_cmd(std::string("rules explain --model wan2.1-1.3b --blocks 1 --rule ") + kKeepEnds +
+                                  " --rule int8-static --act-scales " + full,
+                              /*with_stderr=*/true);
+  EXPECT_EQ(stray.code, 1) << stray.out;
+  EXPECT_TRUE(has(stray.out, "has a scale for layer 'head.head', which is not quantized")) << stray.out;
+  const std::string none = (dir.path() / "none.safetensors").string();
+  qjit::save_safetensors(none, {{"weight", qjit::Tensor::zeros({16, 16}, qjit::DType::kBF16)}});
+  const auto empty = qjit_cmd("rules explain --model wan2.1-1.3b --rule int8-static --act-scales " + none, true);
+  EXPECT_EQ(empty.code, 1);
+  EXPECT_TRUE(has(empty.out, "no tensor named <layer>.input_scale among its 1 tensors")) << empty.out;
 }
 
 TEST(RulesCli, ExplainErrors) {

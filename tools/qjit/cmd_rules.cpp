@@ -1,4 +1,5 @@
-// qjit rules explain --model M --rule R [--rule R2 ...] [--blocks N] [--json]: which rule each
+// qjit rules explain --model M --rule R [--rule R2 ...] [--blocks N] [--act-scales F] [--json]:
+// which rule each
 // linear layer of a Wan2.1 model gets and why, and the rules no layer got. It is RuleSet::apply
 // with ApplyOptions::dry_run on a module tree of Linear layers named and shaped by
 // wan_linear_shapes, so the answer is apply's own (first match wins, weight none skips, the
@@ -6,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -17,6 +19,7 @@
 #include "runtime/linear.hpp"
 #include "runtime/models/wan_config.hpp"
 #include "runtime/module.hpp"
+#include "runtime/safetensors.hpp"
 #include "runtime/tensor.hpp"
 
 namespace qjit::cli {
@@ -27,6 +30,7 @@ struct RulesFlags {
   std::string model;
   std::vector<std::string> rules;
   std::int64_t blocks = -1;  // -1: the model's own count
+  std::string act_scales;    // safetensors of <layer>.input_scale tensors; empty: none
   bool json = false;
 };
 
@@ -65,6 +69,22 @@ std::shared_ptr<Node> shape_only_model(const std::vector<LinearShape>& shapes) {
     parent->linear(rest, std::make_shared<Linear>(std::move(w), std::move(b), gelu_follows(s.name)));
   }
   return root;
+}
+
+constexpr std::string_view kInputScaleSuffix = ".input_scale";
+
+// ApplyOptions::act_scales from the `<layer>.input_scale` tensors of a safetensors file, as
+// LightX2V names a quantized checkpoint's static scales; its other tensors are not read.
+std::map<std::string, Tensor> read_act_scales(const std::string& path) {
+  const SafetensorsFile file = SafetensorsFile::open(path);
+  std::map<std::string, Tensor> scales;
+  for (const std::string& name : file.names()) {
+    if (name.size() <= kInputScaleSuffix.size() || !name.ends_with(kInputScaleSuffix)) continue;
+    scales.emplace(name.substr(0, name.size() - kInputScaleSuffix.size()), file.get(name));
+  }
+  QJIT_CHECK_GEN("rules", !scales.empty(), "--act-scales {}: no tensor named <layer>{} among its {} tensors", path,
+                 kInputScaleSuffix, file.size());
+  return scales;
 }
 
 nlohmann::json rule_json(std::size_t index, const Rule& rule) {
@@ -117,7 +137,9 @@ void cmd_explain(const RulesFlags& f) {
   }
   const std::vector<LinearShape> shapes = wan_linear_shapes(config);
   const std::shared_ptr<Node> model = shape_only_model(shapes);
-  const ApplyReport report = set.apply(*model, ApplyOptions{.dry_run = true});
+  ApplyOptions options{.dry_run = true};
+  if (!f.act_scales.empty()) options.act_scales = read_act_scales(f.act_scales);
+  const ApplyReport report = set.apply(*model, options);
 
   auto shape_of = [&shapes](const std::string& path) -> const LinearShape& {
     for (const LinearShape& s : shapes) {
@@ -151,6 +173,7 @@ void cmd_explain(const RulesFlags& f) {
         {"layers", layers},
         {"unused_rules", unused},
         {"notes", notes},
+        {"act_scales", options.act_scales.size()},
         {"counts",
          {{"quantized", report.count(Outcome::kQuantized)},
           {"skipped", report.count(Outcome::kSkipped)},
@@ -168,6 +191,9 @@ void cmd_explain(const RulesFlags& f) {
     out += fmt::format("rule {} '{}': module_path {}: {}\n", i, r.label, r.module_path, rule_summary(set.rules[i]));
   }
   for (const std::string& n : notes) out += fmt::format("note: {}\n", n);
+  if (!options.act_scales.empty()) {
+    out += fmt::format("static activation scales: {} (from {})\n", options.act_scales.size(), f.act_scales);
+  }
   std::size_t width = 5;
   for (const LayerApplied& l : report.layers) width = std::max(width, l.path.size());
   out += fmt::format("\n{:<{}}  {:>12}  {:<9}  why\n", "layer", width, "[N, K]", "outcome");
@@ -199,6 +225,9 @@ void add_rules(CLI::App& app) {
                       "(first match wins across all)")
       ->required();
   explain->add_option("--blocks", flags->blocks, "only the first N transformer blocks (default: all)");
+  explain->add_option("--act-scales", flags->act_scales,
+                      "safetensors file of static activation scales, tensors named <layer>.input_scale (one f32 "
+                      "value each), for rules with act_static_scale");
   explain->add_flag("--json", flags->json, "print JSON instead of a table");
   explain->callback([flags] { cmd_explain(*flags); });
 }
