@@ -17,6 +17,7 @@
 #include "runtime/float_convert.hpp"
 
 #include "device_test_util.hpp"
+#include "tests/support/checks.hpp"
 
 namespace qjit {
 namespace {
@@ -146,14 +147,7 @@ TEST_P(ActQuantOnDevice, BitIdenticalToReference) {
 TEST(ActQuantOp, RejectsBadInputBeforeAnyWork) {
   const Tensor x = Tensor::zeros({4, 8}, DType::kF32);
   const auto one = [](float v) { return Tensor::from_vector<float>({1}, std::vector<float>{v}); };
-  auto expect_error = [](auto&& call, const std::string& needle) {
-    try {
-      call();
-      ADD_FAILURE() << "no error; expected one mentioning '" << needle << "'";
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  };
+  const auto expect_error = test::expect_error_mentions;
   expect_error([&] { quantize_activations(x, QType::kNone, ActScale::kDynamicPerToken); }, "'none'");
   expect_error([&] { quantize_activations(x, QType::kInt8, ActScale::kStaticPerTensor); }, "needs a scale");
   expect_error([&] { quantize_activations(x, QType::kInt8, ActScale::kStaticPerTensor, one(-1.0f)); }, "> 0");

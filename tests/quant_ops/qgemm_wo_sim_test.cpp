@@ -427,10 +427,7 @@ TEST(QGemmWoSim, RejectsBadInputsNamingThem) {
   auto bf = [](std::int64_t r, std::int64_t c) { return Tensor::zeros({r, c}, DType::kBF16); };
   auto q8 = [](std::int64_t r, std::int64_t c) { return Tensor::zeros({r, c}, DType::kI8); };
   auto f32 = [](std::vector<std::int64_t> s) { return Tensor::zeros(s, DType::kF32); };
-  auto has = [](const std::function<void()>& f, const std::string& what) {
-    const std::string e = error_of(f);
-    EXPECT_NE(e.find(what), std::string::npos) << "want '" << what << "' in: " << e;
-  };
+  const auto has = test::expect_error_mentions;
   has([&] { qgemm_weight_only(bf(4, 32), q8(40, 32), f32({40})); }, "N = 40");
   has([&] { qgemm_weight_only(bf(4, 40), q8(48, 40), f32({48})); }, "K = 40");
   has([&] { qgemm_weight_only(bf(4, 32), q8(48, 48), f32({48})); }, "K differs");

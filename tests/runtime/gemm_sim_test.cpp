@@ -353,10 +353,7 @@ TEST(GemmSim, RejectsBadInputsNamingThem) {
   auto driver = sim_device("sm_89");
   auto t = [](std::int64_t r, std::int64_t c, DType d = DType::kBF16) { return Tensor::zeros({r, c}, d); };
   auto on_sim = [&](const Tensor& x) { return x.to(Device::sim(), driver); };
-  auto has = [](const std::function<void()>& f, const std::string& what) {
-    const std::string e = error_of(f);
-    EXPECT_NE(e.find(what), std::string::npos) << "want '" << what << "' in: " << e;
-  };
+  const auto has = test::expect_error_mentions;
   has([&] { gemm(Tensor::zeros({4}, DType::kBF16), t(16, 4)); }, "activations must be [M, K]");
   has([&] { gemm(t(4, 32), Tensor::zeros({32}, DType::kBF16)); }, "weights must be [N, K]");
   has([&] { gemm(t(4, 32, DType::kI8), t(16, 32, DType::kI8)); }, "activations must be bf16, f16 or f32");

@@ -25,6 +25,12 @@ inline std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
+/// Expects f to throw a qjit::Error whose what() holds `what`.
+inline void expect_error_mentions(const std::function<void()>& f, const std::string& what) {
+  const std::string e = error_of(f);
+  EXPECT_NE(e.find(what), std::string::npos) << "want '" << what << "' in: " << e;
+}
+
 /// Runs fn, expecting a qjit::Error whose message holds every one of `parts`.
 inline void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
   try {
