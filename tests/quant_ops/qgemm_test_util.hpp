@@ -34,12 +34,7 @@ namespace qjit::qgemm_test {
 using jit::impls::GemmConfig;
 using jit::impls::GemmFusion;
 using reference::Activation;
-using test::error_of;
-using test::expect_clean_main_loop;
-using test::expect_same_bits;
-using test::nmse_of;
-using test::random_matrix;
-using test::sim_device;
+using namespace test;  // tests/support/
 
 inline constexpr GemmConfig kSmall{16, 64, 64, 1, 2, 4};
 inline constexpr GemmConfig kMedium{64, 128, 64, 2, 2, 4};
@@ -155,7 +150,7 @@ inline Operands make_operands_of(const Problem& p, const std::vector<float>& x, 
   o.tw = Tensor::from_raw({p.n, p.k}, qtype_storage(p.qw), o.w.q.data());
   o.tsa = scale_tensor(o.a.scales, p.ga, p.m, p.k);
   o.tsw = scale_tensor(o.w.scales, p.gw, p.n, p.k);
-  if (p.bias) o.bias = test::bias_tensor(p.n, *p.bias);
+  if (p.bias) o.bias = bias_tensor(p.n, *p.bias);
   return o;
 }
 
@@ -263,7 +258,7 @@ inline double nmse_bound(const Problem& p, const Operands& o, const std::vector<
         y += sum * s;  // the epilogue's input to GELU, near enough for a bound
         if (p.qa != QType::kInt8) acc_err += (p.block() ? gamma_block : gamma) * std::fabs(s) * abs_sum;
       }
-      const double e = test::element_error(acc_err, y, r, gelu, p.out);
+      const double e = element_error(acc_err, y, r, gelu, p.out);
       num += e * e;
       den += static_cast<double>(r) * r;
     }

@@ -37,12 +37,7 @@ using jit::impls::WeightOnlyConfig;
 using reference::Activation;
 
 using namespace test::wo_configs;
-using test::error_of;
-using test::expect_clean_main_loop;
-using test::expect_same_bits;
-using test::nmse_of;
-using test::random_matrix;
-using test::sim_device;
+using namespace test;  // tests/support/
 
 struct Problem {
   std::int64_t m = 0, n = 0, k = 0;
@@ -91,7 +86,7 @@ Operands make_operands(const Problem& p, unsigned seed, bool specials = false) {
   o.tsw = p.gw == Granularity::kBlock128
               ? Tensor::from_vector<float>({(p.n + 127) / 128, (p.k + 127) / 128}, o.w.scales)
               : Tensor::from_vector<float>({ns}, o.w.scales);
-  if (p.bias) o.bias = test::bias_tensor(p.n, *p.bias);
+  if (p.bias) o.bias = bias_tensor(p.n, *p.bias);
   return o;
 }
 
@@ -167,7 +162,7 @@ double nmse_bound(const Problem& p, const Operands& o, const std::vector<float>&
       }
       const double bias = o.bias ? o.bias->item_f32(n) : 0.0;
       const double y = sum + bias;  // the epilogue's input to GELU, near enough for a bound
-      const double e = test::element_error(acc_gamma * abs_sum, y, r, gelu, p.out);
+      const double e = element_error(acc_gamma * abs_sum, y, r, gelu, p.out);
       num += e * e;
       den += static_cast<double>(r) * r;
     }
@@ -427,7 +422,7 @@ TEST(QGemmWoSim, RejectsBadInputsNamingThem) {
   auto bf = [](std::int64_t r, std::int64_t c) { return Tensor::zeros({r, c}, DType::kBF16); };
   auto q8 = [](std::int64_t r, std::int64_t c) { return Tensor::zeros({r, c}, DType::kI8); };
   auto f32 = [](std::vector<std::int64_t> s) { return Tensor::zeros(s, DType::kF32); };
-  const auto has = test::expect_error_mentions;
+  const auto has = expect_error_mentions;
   has([&] { qgemm_weight_only(bf(4, 32), q8(40, 32), f32({40})); }, "N = 40");
   has([&] { qgemm_weight_only(bf(4, 40), q8(48, 40), f32({48})); }, "K = 40");
   has([&] { qgemm_weight_only(bf(4, 32), q8(48, 48), f32({48})); }, "K differs");

@@ -33,10 +33,7 @@ namespace {
 using jit::impls::WeightOnlyConfig;
 
 using namespace test::wo_configs;
-using test::error_of;
-using test::expect_clean_main_loop;
-using test::random_matrix;
-using test::sim_device;
+using namespace test;  // tests/support/
 
 struct Problem {
   std::int64_t m = 0, n = 0, k = 0;
@@ -71,7 +68,7 @@ Operands make_operands(const Problem& p, unsigned seed) {
   std::vector<float> w = random_matrix(p.n, p.k, seed + 1, false);
   for (float& v : w) v *= 0.05f;
   o.w = Tensor::from_vector<float>({p.n, p.k}, w).to_dtype(p.dtype);
-  if (p.bias) o.bias = test::bias_tensor(p.n, *p.bias);
+  if (p.bias) o.bias = bias_tensor(p.n, *p.bias);
   return o;
 }
 
@@ -150,7 +147,7 @@ double nmse_bound(const Problem& p, const Operands& o, const std::vector<float>&
         abs_sum += std::fabs(prod), sum += prod;
       }
       const double y = sum + b[n];
-      const double e = test::element_error(acc_gamma * abs_sum, y, r, p.gelu, p.out);
+      const double e = element_error(acc_gamma * abs_sum, y, r, p.gelu, p.out);
       num += e * e;
       den += static_cast<double>(r) * r;
     }
@@ -353,7 +350,7 @@ TEST(GemmSim, RejectsBadInputsNamingThem) {
   auto driver = sim_device("sm_89");
   auto t = [](std::int64_t r, std::int64_t c, DType d = DType::kBF16) { return Tensor::zeros({r, c}, d); };
   auto on_sim = [&](const Tensor& x) { return x.to(Device::sim(), driver); };
-  const auto has = test::expect_error_mentions;
+  const auto has = expect_error_mentions;
   has([&] { gemm(Tensor::zeros({4}, DType::kBF16), t(16, 4)); }, "activations must be [M, K]");
   has([&] { gemm(t(4, 32), Tensor::zeros({32}, DType::kBF16)); }, "weights must be [N, K]");
   has([&] { gemm(t(4, 32, DType::kI8), t(16, 32, DType::kI8)); }, "activations must be bf16, f16 or f32");
