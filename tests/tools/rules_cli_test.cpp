@@ -1,5 +1,6 @@
 // qjit rules explain end to end: the rule each Wan2.1 linear layer gets and why (first match
-// wins, weight none skips, no match keeps), unused rules, mm_type backend notes, text and
+// wins, weight none skips, no match keeps), DAX-style configs (nearest entry, inheritance,
+// skips), unused rules and entries, mm_type backend notes, text and
 // --json, the 14B model from shapes alone, static scales from a safetensors file, and the errors (exit status 1, a message naming
 // the option, model, rule or layer).
 
@@ -7,6 +8,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
@@ -202,6 +204,70 @@ TEST(RulesCli, ExplainStaticScalesFromFile) {
   EXPECT_TRUE(has(empty.out, "no tensor named <layer>.input_scale among its 1 tensors")) << empty.out;
 }
 
+TEST(RulesCli, ExplainDaxInheritsAndSkips) {
+  const auto o = qjit_cmd(
+      "rules explain --model wan2.1-1.3b --blocks 2 --dax '{\"\": \"int8\", \"text_embedding\": null, "
+      "\"head\": null, \"blocks.1\": \"fp8-block128\", \"blocks.1.ffn.2\": \"weight=none\", "
+      "\"time_embedding.0\": \"fp8\"}'");
+  ASSERT_EQ(o.code, 0) << o.out;
+  EXPECT_TRUE(has(o.out, "entry 'head': none (skip the subtree)")) << o.out;
+  EXPECT_TRUE(has(o.out, "entry 'blocks.1': rule 'fp8-block128': fp8_e4m3 block128 x fp8_e4m3 group128 dynamic"))
+      << o.out;
+  EXPECT_TRUE(has(line_of(o.out, "text_embedding.2"), "skipped (none): inherited from parent 'text_embedding'"))
+      << o.out;
+  EXPECT_TRUE(has(line_of(o.out, "time_embedding.0"), "quantized  own entry: rule 'fp8'")) << o.out;
+  EXPECT_TRUE(has(line_of(o.out, "time_embedding.2"), "inherited from the whole model's entry '': rule 'int8'"))
+      << o.out;
+  EXPECT_TRUE(has(line_of(o.out, "blocks.1.ffn.0"), "inherited from parent 'blocks.1': rule 'fp8-block128'"))
+      << o.out;
+  EXPECT_TRUE(has(line_of(o.out, "blocks.1.ffn.2"), "skipped (weight none): own entry: rule 'weight=none'")) << o.out;
+  EXPECT_TRUE(has(o.out, "every config entry was used")) << o.out;
+  EXPECT_TRUE(has(o.out, "22 quantized, 4 skipped, 0 kept")) << o.out;
+}
+
+TEST(RulesCli, ExplainDaxJsonFromFile) {
+  qjit::test::TempDir dir;
+  const std::string path = (dir.path() / "dax.json").string();
+  std::ofstream(path) << R"({"": "W-int8-channel-sym-A-int8-channel-sym-dynamic-Vllm", "head": null,
+    "blocks.0.ffn": "fp8", "blocks.0.ffn.0": null, "blocks.0.ffn.2": "int8-weight-only"})";
+  const auto o = qjit_cmd("rules explain --json --model wan2.1-14b --blocks 1 --dax " + path);
+  ASSERT_EQ(o.code, 0) << o.out;
+  const auto j = nlohmann::json::parse(o.out);
+  ASSERT_EQ(j.at("config").size(), 5u);
+  EXPECT_EQ(j.at("config")[1].at("key"), "blocks.0.ffn");  // keys in sorted order
+  EXPECT_EQ(j.at("config")[1].at("rule").at("weight"), "fp8_e4m3");
+  EXPECT_TRUE(j.at("config")[4].at("rule").is_null());  // head
+  // blocks.0.ffn covers only layers with entries of their own.
+  EXPECT_EQ(j.at("unused_config_keys"), nlohmann::json::array({"blocks.0.ffn"}));
+  EXPECT_EQ(j.at("notes"), nlohmann::json::array({"mm_type backend 'Vllm' ignored: qjit generates its own kernels"}));
+  const auto shapes = qjit::wan_linear_shapes([] {
+    auto c = qjit::WanConfig::wan_14b();
+    c.layers = 1;
+    return c;
+  }());
+  ASSERT_EQ(j.at("layers").size(), shapes.size());
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    const auto& l = j.at("layers")[i];
+    const std::string& name = shapes[i].name;
+    const std::string key = name == "head.head"        ? "head"
+                            : name.starts_with("blocks.0.ffn.") ? name
+                                                                : "";
+    EXPECT_EQ(l.at("config_key"), key) << name;
+    EXPECT_TRUE(l.at("rule_index").is_null()) << name;
+    if (key == "head" || key == "blocks.0.ffn.0") {
+      EXPECT_EQ(l.at("outcome"), "skipped") << name;
+      EXPECT_TRUE(l.at("rule_label").is_null()) << name;
+    } else {
+      EXPECT_EQ(l.at("outcome"), "quantized") << name;
+      EXPECT_EQ(l.at("rule_label"), key.empty() ? "W-int8-channel-sym-A-int8-channel-sym-dynamic-Vllm"
+                                                : "int8-weight-only")
+          << name;
+    }
+  }
+  EXPECT_EQ(j.at("counts").at("skipped"), 2);
+  EXPECT_EQ(j.at("counts").at("quantized"), static_cast<int>(shapes.size()) - 2);
+}
+
 TEST(RulesCli, ExplainErrors) {
   struct Case {
     std::string args, message;
@@ -214,6 +280,17 @@ TEST(RulesCli, ExplainErrors) {
       {"--model wan2.1-1.3b --rule 'weight=int8,act=fp8'", "no kernel mixes int8 and fp8"},
       {"--model wan2.1-1.3b --rule 'module_path=blocks.(,weight=int8'", "bad regex"},
       // What apply would say: a static rule needs calibrated scales, which qjit has none of yet.
+      {"--model wan2.1-1.3b --rule int8 --dax '{\"\": \"int8\"}'", "give the rules as --rule"},
+      {"--model wan2.1-1.3b", "give the rules as --rule (a list, first match wins) or as --dax"},
+      {"--model wan2.1-1.3b --dax '[1]'", "--dax: expected a non-empty JSON object"},
+      {"--model wan2.1-1.3b --dax '{\"head\": 3}'", "--dax: entry 'head': expected a rule (a string) or null, got 3"},
+      {"--model wan2.1-1.3b --dax '{\"head\": \"int9\"}'", "--dax: entry 'head': unknown preset 'int9'"},
+      {"--model wan2.1-1.3b --dax '{\"head\": '", "--dax: not JSON"},
+      {"--model wan2.1-1.3b --dax /nonexistent/dax.json", "--dax /nonexistent/dax.json: cannot read the file"},
+      {"--model wan2.1-1.3b --blocks 2 --dax '{\"blocks.5\": null}'",
+       "config entry 'blocks.5': no module 'blocks.5' in 'blocks'"},
+      {"--model wan2.1-1.3b --dax '{\"head\": \"module_path=x,weight=int8\"}'",
+       "config entry 'head': its rule 'module_path=x,weight=int8' sets module_path 'x'"},
       {"--model wan2.1-1.3b --blocks 1 --rule int8-static",
        "layer 'text_embedding.0', rule 0 'int8-static': the rule has a static activation scale"},
   };

@@ -1,12 +1,15 @@
-// qjit rules explain --model M --rule R [--rule R2 ...] [--blocks N] [--act-scales F] [--json]:
-// which rule each
-// linear layer of a Wan2.1 model gets and why, and the rules no layer got. It is RuleSet::apply
-// with ApplyOptions::dry_run on a module tree of Linear layers named and shaped by
-// wan_linear_shapes, so the answer is apply's own (first match wins, weight none skips, the
-// same checks and errors), not a re-implementation of the matching.
+// qjit rules explain --model M (--rule R [--rule R2 ...] | --dax CONFIG) [--blocks N]
+// [--act-scales F] [--json]: which rule each linear layer of a Wan2.1 model gets and why, and
+// the rules (or DAX entries) no layer got. It is RuleSet::apply (DaxConfig::apply) with
+// ApplyOptions::dry_run on a module tree of Linear layers named and shaped by
+// wan_linear_shapes, so the answer is apply's own (first match wins or nearest entry, weight
+// none skips, the same checks and errors), not a re-implementation of the matching.
 
 #include <fmt/format.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -15,6 +18,7 @@
 
 #include "commands.hpp"
 #include "common/error.hpp"
+#include "quant_ops/dax_config.hpp"
 #include "quant_ops/rule.hpp"
 #include "runtime/linear.hpp"
 #include "runtime/models/wan_config.hpp"
@@ -31,6 +35,7 @@ struct RulesFlags {
   std::vector<std::string> rules;
   std::int64_t blocks = -1;  // -1: the model's own count
   std::string act_scales;    // safetensors of <layer>.input_scale tensors; empty: none
+  std::string dax;           // a DAX-style config (JSON text or file) instead of --rule
   bool json = false;
 };
 
@@ -87,9 +92,9 @@ std::map<std::string, Tensor> read_act_scales(const std::string& path) {
   return scales;
 }
 
-nlohmann::json rule_json(std::size_t index, const Rule& rule) {
+nlohmann::json rule_json(const Rule& rule) {
   const ResolvedRule r = rule.resolve();
-  nlohmann::json j = {{"index", index}, {"label", r.label}, {"text", rule.str()}, {"module_path", r.module_path},
+  nlohmann::json j = {{"label", r.label}, {"text", rule.str()}, {"module_path", r.module_path},
                       {"weight", qtype_name(r.weight)}};
   if (!r.skips()) {
     j["act"] = qtype_name(r.act);
@@ -117,7 +122,54 @@ std::string rule_summary(const Rule& rule) {
                      r.act_static_scale ? "static" : "dynamic", dtype_name(r.out_dtype));
 }
 
+// A DAX-style config (quant_ops/dax_config.hpp) from --dax: a JSON object, inline or in a
+// .json file, mapping module names to one rule (any one-rule --rule text) or null (skip).
+DaxConfig parse_dax(const std::string& text, std::vector<std::string>& notes) {
+  std::string json = text;
+  std::error_code ec;
+  const bool file = text.ends_with(".json") || std::filesystem::is_regular_file(text, ec);
+  if (file) {
+    std::ifstream in(text, std::ios::binary);
+    QJIT_CHECK_GEN("rules", in.good(), "--dax {}: cannot read the file", text);
+    json.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string where = file ? fmt::format("--dax {}", text) : std::string("--dax");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(json);
+  } catch (const nlohmann::json::parse_error& e) {
+    QJIT_THROW("rules", "{}: not JSON: {}", where, e.what());
+  }
+  QJIT_CHECK_GEN("rules", j.is_object() && !j.empty(),
+                 "{}: expected a non-empty JSON object of module name -> rule text or null, got {}", where,
+                 j.dump());
+  DaxConfig config;
+  for (const auto& [key, value] : j.items()) {
+    if (value.is_null()) {
+      config.entries.emplace(key, std::nullopt);
+      continue;
+    }
+    QJIT_CHECK_GEN("rules", value.is_string(), "{}: entry '{}': expected a rule (a string) or null, got {}", where,
+                   key, value.dump());
+    RuleSet one;
+    try {
+      one = Rule::parse(value.get<std::string>());
+    } catch (const Error& e) {
+      QJIT_THROW("rules", "{}: entry '{}': {}", where, key, e.message());
+    }
+    QJIT_CHECK_GEN("rules", one.rules.size() == 1, "{}: entry '{}': '{}' holds {} rules where one was expected",
+                   where, key, one.source, one.rules.size());
+    for (std::string& n : one.notes()) notes.push_back(std::move(n));
+    config.entries.emplace(key, std::move(one.rules.front()));
+  }
+  return config;
+}
+
+std::string entry_name(const std::string& key) { return key.empty() ? "'' (the whole model)" : "'" + key + "'"; }
+
 void cmd_explain(const RulesFlags& f) {
+  QJIT_CHECK_GEN("rules", f.rules.empty() != f.dax.empty(),
+                 "give the rules as --rule (a list, first match wins) or as --dax (a DAX-style config), one of them");
   WanConfig config = WanConfig::by_name(f.model);
   if (f.blocks != -1) {
     QJIT_CHECK_GEN("rules", f.blocks >= 1 && f.blocks <= config.layers,
@@ -127,6 +179,7 @@ void cmd_explain(const RulesFlags& f) {
   }
   // Every --rule in order, as one list: a layer gets the first rule that matches across all.
   RuleSet set;
+  DaxConfig dax;
   std::vector<std::string> notes;
   std::vector<std::string> forms;
   for (const std::string& text : f.rules) {
@@ -135,11 +188,12 @@ void cmd_explain(const RulesFlags& f) {
     for (std::string& n : one.notes()) notes.push_back(std::move(n));
     forms.emplace_back(rule_form_name(one.form));
   }
+  if (!f.dax.empty()) dax = parse_dax(f.dax, notes);
   const std::vector<LinearShape> shapes = wan_linear_shapes(config);
   const std::shared_ptr<Node> model = shape_only_model(shapes);
   ApplyOptions options{.dry_run = true};
   if (!f.act_scales.empty()) options.act_scales = read_act_scales(f.act_scales);
-  const ApplyReport report = set.apply(*model, options);
+  const ApplyReport report = f.dax.empty() ? set.apply(*model, options) : dax.apply(*model, options);
 
   auto shape_of = [&shapes](const std::string& path) -> const LinearShape& {
     for (const LinearShape& s : shapes) {
@@ -149,29 +203,25 @@ void cmd_explain(const RulesFlags& f) {
   };
   using Outcome = LayerApplied::Outcome;
   if (f.json) {
-    nlohmann::json rules = nlohmann::json::array(), layers = nlohmann::json::array(), unused = nlohmann::json::array();
-    for (std::size_t i = 0; i < set.rules.size(); ++i) rules.push_back(rule_json(i, set.rules[i]));
+    nlohmann::json layers = nlohmann::json::array();
     for (const LayerApplied& l : report.layers) {
       const LinearShape& s = shape_of(l.path);
-      layers.push_back({{"path", l.path},
-                        {"out_features", s.out_features},
-                        {"in_features", s.in_features},
-                        {"outcome", outcome_name(l.outcome)},
-                        {"rule_index", l.rule_index ? nlohmann::json(*l.rule_index) : nlohmann::json()},
-                        {"rule_label", l.rule_index ? nlohmann::json(l.rule_label) : nlohmann::json()},
-                        {"why", l.why},
-                        {"bytes_before", l.bytes_before},
-                        {"bytes_after", l.bytes_after}});
+      nlohmann::json layer = {{"path", l.path},
+                              {"out_features", s.out_features},
+                              {"in_features", s.in_features},
+                              {"outcome", outcome_name(l.outcome)},
+                              {"rule_index", l.rule_index ? nlohmann::json(*l.rule_index) : nlohmann::json()},
+                              {"rule_label", l.rule_label.empty() ? nlohmann::json() : nlohmann::json(l.rule_label)},
+                              {"why", l.why},
+                              {"bytes_before", l.bytes_before},
+                              {"bytes_after", l.bytes_after}};
+      if (!f.dax.empty()) layer["config_key"] = l.config_key ? nlohmann::json(*l.config_key) : nlohmann::json();
+      layers.push_back(std::move(layer));
     }
-    for (const auto& u : report.unused_rules) unused.push_back({{"index", u.index}, {"label", u.label}});
-    const nlohmann::json j = {
+    nlohmann::json j = {
         {"model", config.name},
         {"blocks", config.layers},
-        {"rule_sources", f.rules},
-        {"rule_forms", forms},
-        {"rules", rules},
         {"layers", layers},
-        {"unused_rules", unused},
         {"notes", notes},
         {"act_scales", options.act_scales.size()},
         {"counts",
@@ -181,6 +231,26 @@ void cmd_explain(const RulesFlags& f) {
         {"bytes_before", report.bytes_before()},
         {"bytes_after", report.bytes_after()},
     };
+    if (f.dax.empty()) {
+      nlohmann::json rules = nlohmann::json::array(), unused = nlohmann::json::array();
+      for (std::size_t i = 0; i < set.rules.size(); ++i) {
+        nlohmann::json r = rule_json(set.rules[i]);
+        r["index"] = i;
+        rules.push_back(std::move(r));
+      }
+      for (const auto& u : report.unused_rules) unused.push_back({{"index", u.index}, {"label", u.label}});
+      j["rule_sources"] = f.rules;
+      j["rule_forms"] = forms;
+      j["rules"] = rules;
+      j["unused_rules"] = unused;
+    } else {
+      nlohmann::json entries = nlohmann::json::array();
+      for (const auto& [key, rule] : dax.entries) {
+        entries.push_back({{"key", key}, {"rule", rule ? rule_json(*rule) : nlohmann::json()}});
+      }
+      j["config"] = entries;
+      j["unused_config_keys"] = report.unused_config_keys;
+    }
     fmt::print("{}\n", j.dump(2));
     return;
   }
@@ -189,6 +259,10 @@ void cmd_explain(const RulesFlags& f) {
   for (std::size_t i = 0; i < set.rules.size(); ++i) {
     const ResolvedRule r = set.rules[i].resolve();
     out += fmt::format("rule {} '{}': module_path {}: {}\n", i, r.label, r.module_path, rule_summary(set.rules[i]));
+  }
+  for (const auto& [key, rule] : dax.entries) {
+    out += rule ? fmt::format("entry {}: rule '{}': {}\n", entry_name(key), rule->label(), rule_summary(*rule))
+                : fmt::format("entry {}: none (skip the subtree)\n", entry_name(key));
   }
   for (const std::string& n : notes) out += fmt::format("note: {}\n", n);
   if (!options.act_scales.empty()) {
@@ -203,8 +277,13 @@ void cmd_explain(const RulesFlags& f) {
                        outcome_name(l.outcome), l.why);
   }
   out += "\n";
-  if (report.unused_rules.empty()) out += "every rule was used\n";
+  if (report.unused_rules.empty() && report.unused_config_keys.empty()) {
+    out += f.dax.empty() ? "every rule was used\n" : "every config entry was used\n";
+  }
   for (const auto& u : report.unused_rules) out += fmt::format("unused: rule {} '{}' (no layer got it)\n", u.index, u.label);
+  for (const auto& k : report.unused_config_keys) {
+    out += fmt::format("unused: config entry {} (no layer got it)\n", entry_name(k));
+  }
   out += fmt::format("{} quantized, {} skipped, {} kept; weights {} -> {} bytes\n", report.count(Outcome::kQuantized),
                      report.count(Outcome::kSkipped), report.count(Outcome::kKept), report.bytes_before(),
                      report.bytes_after());
@@ -222,8 +301,10 @@ void add_rules(CLI::App& app) {
   explain->add_option("--model", flags->model, "wan2.1-1.3b | wan2.1-14b")->required();
   explain->add_option("--rule", flags->rules,
                       "a preset, a field list, a LightX2V mm_type or a JSON rules file; repeat it for a list "
-                      "(first match wins across all)")
-      ->required();
+                      "(first match wins across all)");
+  explain->add_option("--dax", flags->dax,
+                      "instead of --rule: a DAX-style config, a JSON object (inline or a .json file) of module name "
+                      "-> rule text or null (skip); a layer takes its nearest covering entry (\"\" covers all)");
   explain->add_option("--blocks", flags->blocks, "only the first N transformer blocks (default: all)");
   explain->add_option("--act-scales", flags->act_scales,
                       "safetensors file of static activation scales, tensors named <layer>.input_scale (one f32 "
