@@ -2,7 +2,6 @@
 // skipped below sm_89) and cache subcommands, text and --json.
 
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <map>
@@ -11,24 +10,12 @@
 #include <string>
 
 #include "../jit/test_util.hpp"
+#include "tests/tools/cli_run.hpp"
 
 namespace {
 
-struct Output {
-  int code = -1;
-  std::string out;
-};
-
-Output qjit_cmd(const std::string& args, const std::string& cache_dir) {
-  const std::string cmd = "QJIT_CACHE_DIR='" + cache_dir + "' " QJIT_CLI_PATH " " + args + " 2>/dev/null";
-  Output o;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) o.out.append(buf, n);
-  const int status = ::pclose(p);
-  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
+qjit::test::CliResult qjit_cmd(const std::string& args, const std::string& cache_dir) {
+  return qjit::test::run_qjit(args, "QJIT_CACHE_DIR='" + cache_dir + "'");
 }
 
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
@@ -107,8 +94,12 @@ TEST(Cli, RunSkipsFp8BelowSm89AndPlansEachPresetsPath) {
   for (const auto& k : j.at("kernels")) {
     const std::string s = k.at("summary");
     const std::string preset = k.at("presets").at(0);
-    if (preset == "int8-static") EXPECT_TRUE(s.rfind("qgemm ", 0) == 0 && has(s, "kASource=kStatic")) << s;
-    if (preset == "int8-weight-only") EXPECT_EQ(s.rfind("qgemm_wo ", 0), 0u) << s;
+    if (preset == "int8-static") {
+      EXPECT_TRUE(s.rfind("qgemm ", 0) == 0 && has(s, "kASource=kStatic")) << s;
+    }
+    if (preset == "int8-weight-only") {
+      EXPECT_EQ(s.rfind("qgemm_wo ", 0), 0u) << s;
+    }
     EXPECT_EQ(k.at("presets").size(), 1u);
     EXPECT_EQ(k.at("arch"), "sm_80");
   }

@@ -3,7 +3,6 @@
 // --dump-quantized names and contents; --json; every error as a message and a non-zero exit.
 
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -20,21 +19,12 @@
 #include "runtime/device.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/safetensors.hpp"
+#include "tests/tools/cli_run.hpp"
 
 namespace qjit {
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using Result = test::CliResult;
 
 // Kernels compiled by one run are reused by the next: the suite's cache when the test
 // environment names one, else one directory for this binary.
@@ -49,15 +39,7 @@ class LinearCli : public ::testing::Test {
   std::string path(const std::string& name) const { return (dir_.path() / name).string(); }
 
   Result qjit(const std::string& args) const {
-    const std::string out = path("stdout.txt"), err = path("stderr.txt");
-    const std::string cmd =
-        "QJIT_CACHE_DIR='" + cache_dir() + "' " QJIT_CLI_PATH " linear " + args + " >'" + out + "' 2>'" + err + "'";
-    const int status = std::system(cmd.c_str());
-    Result r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+    return test::run_qjit("linear " + args, "QJIT_CACHE_DIR='" + cache_dir() + "'");
   }
 
   // Saves tensors to `name` in the test directory and returns its path.

@@ -5,7 +5,6 @@
 // the option, model, rule or layer).
 
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <fstream>
@@ -18,24 +17,15 @@
 #include "runtime/models/wan_config.hpp"
 #include "runtime/safetensors.hpp"
 #include "runtime/tensor.hpp"
+#include "tests/tools/cli_run.hpp"
 
 namespace {
 
-struct Output {
-  int code = -1;
-  std::string out;  // stdout, then stderr when `with_stderr`
-};
-
-Output qjit_cmd(const std::string& args, bool with_stderr = false) {
-  const std::string cmd = std::string(QJIT_CLI_PATH " ") + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  Output o;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) o.out.append(buf, n);
-  const int status = ::pclose(p);
-  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
+// stdout, then stderr when `with_stderr`.
+qjit::test::CliResult qjit_cmd(const std::string& args, bool with_stderr = false) {
+  qjit::test::CliResult r = qjit::test::run_qjit(args);
+  if (with_stderr) r.out += r.err;
+  return r;
 }
 
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
