@@ -149,7 +149,13 @@ std::vector<std::string> load_quantized_checkpoint(const std::filesystem::path& 
                    "{}: layer '{}': tensor '{}.weight' is {}, the model's layer is [{}, {}] (N, K)", file, name, name,
                    shape_str(q.shape()), n, k);
     const Tensor scales = required(".weight_scale");
-    const QuantizedWeight w = in_layer(path, name, [&] { return quantized_weight_from(q, scales, rule); });
+    const QuantizedWeight w = in_layer(path, name, [&] {
+      try {
+        return quantized_weight_from(q, scales, rule);
+      } catch (const Error& e) {
+        QJIT_THROW(kSub, "tensors '{}.weight', '{}.weight_scale': {}", name, name, e.message());
+      }
+    });
 
     std::optional<Tensor> act_scale = tensor(".input_scale");
     QJIT_CHECK_GEN(kSub, act_scale.has_value() == rule.act_static_scale,

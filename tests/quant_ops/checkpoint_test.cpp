@@ -229,13 +229,13 @@ TEST_F(Checkpoint, MalformedFilesAreRefusedAndTheModelIsUnchanged) {
           {"head.head", "head.head.input_scale", "missing"});
   refused(altered("scale_shape.safetensors",
                   [](Contents& c) { c.set("blocks.0.ffn.2.weight_scale", Tensor::zeros({5, 1}, DType::kF32)); }),
-          {"blocks.0.ffn.2", "[5, 1]"});
+          {"blocks.0.ffn.2", "blocks.0.ffn.2.weight_scale", "[5, 1]"});
   refused(altered("weight_shape.safetensors",
                   [](Contents& c) { c.set("blocks.0.ffn.2.weight", Tensor::zeros({32, 32}, DType::kI8)); }),
           {"blocks.0.ffn.2", "blocks.0.ffn.2.weight", "[32, 32]", "[32, 64]"});
   refused(altered("weight_dtype.safetensors",
                   [](Contents& c) { c.set("blocks.0.ffn.2.weight", Tensor::zeros({32, 64}, DType::kBF16)); }),
-          {"blocks.0.ffn.2"});
+          {"blocks.0.ffn.2", "blocks.0.ffn.2.weight'", "int8"});
   refused(altered("bias_shape.safetensors",
                   [](Contents& c) { c.set("head.head.bias", Tensor::zeros({8}, DType::kBF16)); }),
           {"head.head.bias", "[8]"});
