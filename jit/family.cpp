@@ -5,6 +5,7 @@
 
 #include "common/error.hpp"
 #include "jit/impls/act_quant.hpp"
+#include "jit/impls/norm_mod.hpp"
 #include "jit/impls/qgemm.hpp"
 #include "jit/impls/qgemm_wo.hpp"
 
@@ -13,7 +14,8 @@ namespace qjit::jit {
 namespace {
 const std::vector<Family>& families() {
   static const std::vector<Family> all = {impls::act_quant_family(), impls::qgemm_family(),
-                                          impls::qgemm_wo_family()};
+                                          impls::qgemm_wo_family(),
+                                          impls::norm_mod_family()};
   return all;
 }
 }  // namespace

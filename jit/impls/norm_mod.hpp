@@ -1,0 +1,35 @@
+#pragma once
+// Host generator of the norm + modulation family (device side: templates/impls/norm_mod.cuh):
+// problem -> KernelSpec and launch shape.
+
+#include <string>
+
+#include "jit/arch.hpp"
+#include "jit/family.hpp"
+#include "jit/kernel_spec.hpp"
+
+namespace qjit::jit::impls {
+
+// The spec's kNorm / kQuant (qjit::kernels::NormKind / NormModQuant, same enumerator names).
+enum class NormKind { kLayerNorm, kRmsNorm };
+enum class NormModQuant { kNone, kDynamicPerToken, kStaticPerTensor };
+
+struct NormModDesc {
+  NormKind norm = NormKind::kLayerNorm;
+  NormModQuant quant = NormModQuant::kNone;
+  std::string in_dtype;   // f32 | f16 | bf16
+  std::string out_dtype;  // f32 | f16 | bf16: y's type (with quant: what y is rounded to first)
+  std::string qtype;      // int8 | fp8_e4m3 | fp8_e5m2 with quant; ignored (may be empty) without
+};
+
+struct NormModConfig {
+  int threads = 128;  // per block, one warp per row. NOTE: never changes results, only speed.
+};
+
+Family norm_mod_family();
+NormModConfig norm_mod_heuristic(const NormModDesc& desc);
+KernelSpec norm_mod_spec(const NormModDesc& desc, const NormModConfig& config, Arch arch);
+// The template (fully qualified) a spec's launch uses.
+std::string norm_mod_kernel();
+
+}  // namespace qjit::jit::impls
