@@ -195,6 +195,25 @@ TEST_F(Checkpoint, TensorNamesDtypesShapesAndMetadata) {
   EXPECT_FALSE(f8.has("blocks.0.ffn.0.input_scale"));
 }
 
+// Scales in the logical per_channel layout [N] (as another writer may store them) load too,
+// and a checkpoint loads onto a model that is already quantized (its layers are replaced).
+TEST_F(Checkpoint, LoadsLogicalScalesAndOntoAQuantizedModel) {
+  const auto saved = quantized_model(Rule::preset("fp8"));
+  const fs::path p = file("fp8.safetensors");
+  save_quantized_checkpoint(p, *saved);
+  Contents c = Contents::of(p);
+  for (auto& [name, t] : c.tensors) {
+    if (name.ends_with(".weight_scale")) t = t.reshape({t.size(0)});
+  }
+  const fs::path flat = file("flat.safetensors");
+  c.save(flat);
+
+  const auto loaded = quantized_model(Rule::preset("int8"));
+  load_quantized_checkpoint(flat, *loaded);
+  EXPECT_EQ(dynamic_cast<const QuantLinear&>(loaded->at("blocks.0.ffn.0")).rule().weight, QType::kE4M3);
+  EXPECT_TRUE(same_bits(loaded->forward(input()), saved->forward(input())));
+}
+
 // Each malformed file throws naming the file and what is wrong, and leaves the model as it was.
 TEST_F(Checkpoint, MalformedFilesAreRefusedAndTheModelIsUnchanged) {
   const fs::path good = file("good.safetensors");
