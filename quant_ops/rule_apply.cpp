@@ -77,8 +77,8 @@ ApplyReport execute(Module& model, std::vector<Planned> plan, const ApplyOptions
     if (p.rule->act_static_scale) {
       QJIT_CHECK_GEN(kSub, scale.has_value(),
                      "layer '{}', {}: the rule has a static activation scale (act_static_scale=true) and the layer "
-                     "has no calibrated scale; qjit has no calibration yet, so give it as "
-                     "ApplyOptions::act_scales[\"{}\"]",
+                     "has no calibrated scale: calibrate it (quant_ops/calibration.hpp, act_scales_for) or give it "
+                     "as ApplyOptions::act_scales[\"{}\"]",
                      path, p.who, path);
     } else {
       QJIT_CHECK_GEN(kSub, !scale.has_value(),

@@ -17,9 +17,9 @@ namespace qjit {
 
 struct ApplyOptions {
   // The calibrated activation scale of each layer whose rule has act_static_scale, by dotted
-  // path (one f32 value, finite, > 0). qjit has no calibration yet, so these are the only
-  // source: a static rule's layer without one is an error, and so is a scale for a path that
-  // is not a layer getting a static rule.
+  // path (one f32 value, finite, > 0), e.g. act_scales_for(Calibrator's result) of
+  // quant_ops/calibration.hpp: a static rule's layer without one is an error, and so is a
+  // scale for a path that is not a layer getting a static rule.
   std::map<std::string, Tensor> act_scales{};
   // Decide and check everything, quantize and replace nothing: the report says what apply
   // would do (bytes_after from the shapes), as `qjit rules explain` prints it. The one check

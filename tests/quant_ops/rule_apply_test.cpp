@@ -208,7 +208,7 @@ TEST(RuleApply, StaticScalesComeFromTheOptions) {
   rules.rules[0].module_path = R"(blocks\.0\.ffn\..*)";
   ApplyOptions o;
   o.act_scales.emplace("blocks.0.ffn.0", scale_of(0.02f));
-  // A static rule's layer without a scale: qjit has no calibration yet.
+  // A static rule's layer without a scale.
   expect_rejected(model, [&] { rules.apply(model, o); },
                   {"blocks.0.ffn.2", "rule 0 'int8-static'", "act_static_scale", "act_scales[\"blocks.0.ffn.2\"]"});
   // A scale for a layer whose rule is dynamic, or for no layer at all.
