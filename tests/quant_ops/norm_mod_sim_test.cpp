@@ -154,6 +154,32 @@ TEST(NormModSim, FusedQuantizedEqualsSeparate) {
   }
 }
 
+// Strided rows (a column slice of a wider tensor, row stride 2D) and a 3-D input flattened to
+// rows; the sm_80 sim (integer fp8 rounding, not the cvt instruction) for the fused fp8 path.
+TEST(NormModSim, StridedRowsAndSm80) {
+  const std::int64_t m = 7, d = 48;
+  const Tensor wide = Tensor::from_vector<float>({m, 2 * d}, rows(m, 2 * d, 9)).to_dtype(DType::kBF16);
+  const Tensor host = wide.narrow(1, d, d);
+  ASSERT_EQ(host.stride(0), 2 * d);
+  for (NormKind kind : {NormKind::kLayerNorm, NormKind::kRmsNorm}) {
+    SCOPED_TRACE(norm_name(kind));
+    const NormModArgs a = make_args(kind, d);
+    const Tensor want = norm_modulate(host.contiguous(), a, DType::kBF16);
+    expect_same(norm_modulate(host, a, DType::kBF16), want, "cpu strided");
+    expect_same(norm_modulate(wide.to(Device::sim(), sim_driver()).narrow(1, d, d), a, DType::kBF16), want,
+                "sim strided");
+    const Tensor x3 = host.contiguous().reshape({1, m, d});
+    expect_same(norm_modulate(x3.to(Device::sim(), sim_driver()), a, DType::kBF16), want, "sim [1, M, D]");
+    auto sm80 = std::make_shared<sim::SimDriver>(sim::SimDeviceConfig::for_arch("sm_80"));
+    for (QType q : {QType::kE4M3, QType::kE5M2}) {
+      const auto got = norm_modulate_quantized(host.to(Device::sim(), sm80), a, DType::kBF16, q,
+                                               ActScale::kDynamicPerToken);
+      expect_same_codes(got, norm_modulate_quantized(host, a, DType::kBF16, q, ActScale::kDynamicPerToken),
+                        fmt::format("sm_80 fused {}", qtype_name(q)));
+    }
+  }
+}
+
 // A NaN anywhere in a row makes its statistics NaN: the whole row's y is NaN, its per-token
 // scale NaN and its int8 codes 0 (act_quant's rule). An Inf makes a LayerNorm row all NaN
 // (var = NaN); an RMSNorm row gets rstd 0: NaN at the Inf (Inf * 0), shift elsewhere. Either
