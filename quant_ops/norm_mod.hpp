@@ -10,6 +10,9 @@
 //   quantize_activations(norm_modulate(x, ..., round_to), qtype, mode, static_scale)
 // bit for bit, i.e. y is rounded to `round_to` (the float dtype the separate path would
 // write, bf16 in Wan) before it is quantized; mode is dynamic per-token or static per-tensor.
+// NOTE: RMSNorm here stays in fp32 up to the final rounding; Wan's WanRMSNorm rounds the
+// normalized x to x's dtype before the weight multiply (type_as), a difference of one
+// rounding that the end-to-end NMSE bounds, not the bits, would see.
 
 #include <optional>
 
