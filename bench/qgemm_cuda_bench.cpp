@@ -29,6 +29,7 @@
 #include <tuple>
 #include <vector>
 
+#include "bench/bench_data.hpp"
 #include "common/error.hpp"
 #include "quant_ops/qgemm.hpp"
 #include "quant_ops/qgemm_weight_only.hpp"
@@ -132,32 +133,12 @@ Gpu& gpu() {
 
 // ---- operands ----------------------------------------------------------------------------
 
-std::vector<std::uint8_t> random_bytes(std::size_t n, std::uint32_t seed, bool fp8) {
-  std::mt19937 rng(seed);
-  std::vector<std::uint8_t> b(n);
-  for (auto& v : b) {
-    v = static_cast<std::uint8_t>(rng());
-    if (fp8) v &= 0xbf;           // |value| < 2 in e4m3: no NaN code (0x7f / 0xff), sums stay small
-    else if (v == 0x80) v = 0x81;  // int8 codes are in [-127, 127]
-  }
-  return b;
-}
-
 Tensor device_bytes(std::vector<std::int64_t> shape, DType dtype, std::uint32_t seed) {
-  std::int64_t n = 1;
-  for (auto s : shape) n *= s;
-  const auto b = random_bytes(static_cast<std::size_t>(n), seed, dtype != DType::kI8);
-  return Tensor::from_raw(std::move(shape), dtype, b.data()).to(Device::cuda(), gpu().driver);
+  return bench::host_codes(std::move(shape), dtype, seed).to(Device::cuda(), gpu().driver);
 }
 
 Tensor device_floats(std::vector<std::int64_t> shape, DType dtype, float lo, float hi, std::uint32_t seed) {
-  std::int64_t n = 1;
-  for (auto s : shape) n *= s;
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(static_cast<std::size_t>(n));
-  for (auto& x : v) x = dist(rng);
-  return Tensor::from_vector<float>(std::move(shape), v).to_dtype(dtype).to(Device::cuda(), gpu().driver);
+  return bench::host_floats(std::move(shape), dtype, lo, hi, seed).to(Device::cuda(), gpu().driver);
 }
 
 // ---- cuBLASLt baselines ------------------------------------------------------------------

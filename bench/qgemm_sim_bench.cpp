@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_data.hpp"
 #include "common/error.hpp"
 #include "jit/impls/qgemm.hpp"
 #include "jit/impls/qgemm_wo.hpp"
@@ -46,26 +47,11 @@ std::shared_ptr<sim::SimDriver> sim_driver() {
 constexpr std::int64_t kM = 256, kN = 1536, kK = 1536;
 
 Tensor sim_bytes(std::vector<std::int64_t> shape, DType dtype, std::uint32_t seed) {
-  std::int64_t n = 1;
-  for (auto s : shape) n *= s;
-  std::mt19937 rng(seed);
-  std::vector<std::uint8_t> b(static_cast<std::size_t>(n));
-  for (auto& v : b) {
-    v = static_cast<std::uint8_t>(rng());
-    if (dtype != DType::kI8) v &= 0xbf;  // fp8: |value| < 2, never a NaN code
-    else if (v == 0x80) v = 0x81;        // int8 codes are in [-127, 127]
-  }
-  return Tensor::from_raw(std::move(shape), dtype, b.data()).to(Device::sim(), sim_driver());
+  return bench::host_codes(std::move(shape), dtype, seed).to(Device::sim(), sim_driver());
 }
 
 Tensor sim_floats(std::vector<std::int64_t> shape, DType dtype, float lo, float hi, std::uint32_t seed) {
-  std::int64_t n = 1;
-  for (auto s : shape) n *= s;
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(static_cast<std::size_t>(n));
-  for (auto& x : v) x = dist(rng);
-  return Tensor::from_vector<float>(std::move(shape), v).to_dtype(dtype).to(Device::sim(), sim_driver());
+  return bench::host_floats(std::move(shape), dtype, lo, hi, seed).to(Device::sim(), sim_driver());
 }
 
 sim::SimCounters since(const sim::SimCounters& now, const sim::SimCounters& before) {
