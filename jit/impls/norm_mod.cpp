@@ -7,7 +7,7 @@ namespace qjit::jit::impls {
 
 Family norm_mod_family() {
   return {"norm_mod", "impls/norm_mod.cuh", {"qjit::kernels::norm_mod"},
-          {"kNorm", "kQuant", "kIn", "kOut", "kQ", "kThreads"}};
+          {"kNorm", "kAffine", "kQuant", "kIn", "kOut", "kQ", "kThreads"}};
 }
 
 namespace {
@@ -51,6 +51,7 @@ KernelSpec norm_mod_spec(const NormModDesc& desc, const NormModConfig& config, A
   KernelSpec spec("norm_mod", arch);
   // NOTE: without quantization kQ is fixed (int8) so the spec does not vary with an unused field.
   spec.set("kNorm", norm_enum(desc.norm))
+      .set("kAffine", desc.norm == NormKind::kRmsNorm || desc.affine)
       .set("kQuant", quant_enum(desc.quant))
       .set("kIn", dtype_enum(desc.in_dtype))
       .set("kOut", dtype_enum(desc.out_dtype))

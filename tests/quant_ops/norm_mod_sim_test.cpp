@@ -1,6 +1,7 @@
 // The norm + modulation kernel (templates/impls/norm_mod.cuh) on the sim device against the
-// reference (quant_ops/reference/norm_mod.hpp), bit for bit: LayerNorm and RMSNorm, f32 /
-// f16 / bf16 in and out, D in {16, 48, 1536}, M in {1, 7, 129}; the fused quantized output
+// reference (runtime/ops/norm_mod_reference.hpp), bit for bit: LayerNorm (plain and affine)
+// and RMSNorm, f32 / f16 / bf16 in and out, D in {16, 48, 1536}, M in {1, 7, 129}, shift and
+// scale per batch element ([B, D]); the fused quantized output
 // equals norm_modulate to bf16 followed by quantize_activations, bit for bit; NaN / Inf rows;
 // every error before any work.
 
@@ -16,7 +17,7 @@
 
 #include "common/error.hpp"
 #include "quant_ops/norm_mod.hpp"
-#include "quant_ops/reference/norm_mod.hpp"
+#include "runtime/ops/norm_mod_reference.hpp"
 #include "runtime/sim/sim_driver.hpp"
 #include "tests/support/checks.hpp"
 
@@ -103,17 +104,19 @@ TEST(NormModSim, FloatOutputBitIdenticalToReference) {
 // The reference itself, on a case small enough to check by hand: x = [1, 2, 3, 4] (LayerNorm:
 // mean 2.5, var 1.25) and the 32-way order of the sums.
 TEST(NormModSim, ReferenceFormula) {
-  const std::vector<float> x = {1, 2, 3, 4}, zero(4, 0.0f), w = {1, 1, 1, 2};
-  reference::NormModParams p;
-  p.shift = zero.data();
-  p.scale = zero.data();
-  const auto y = reference::norm_mod_f32(reference::ActView::dense(x.data(), DType::kF32, 1, 4), p);
+  const Tensor x = Tensor::from_vector<float>({1, 4}, std::vector<float>{1, 2, 3, 4});
+  NormModArgs p;
+  p.shift = Tensor::zeros({4}, DType::kF32);
+  p.scale = Tensor::zeros({4}, DType::kF32);
+  const auto y = ops::norm_mod_reference(x, p, DType::kF32).to_f32_vector();
   const float rstd = 1.0f / std::sqrt(1.25f + 1e-6f);
   EXPECT_EQ(y[0], -1.5f * rstd);
   EXPECT_EQ(y[3], 1.5f * rstd);
-  p.kind = reference::NormKind::kRmsNorm;
-  p.weight = w.data();
-  const auto r = reference::norm_mod_f32(reference::ActView::dense(x.data(), DType::kF32, 1, 4), p);
+  const Tensor w = Tensor::from_vector<float>({4}, std::vector<float>{1, 1, 1, 2});
+  p.weight = w;  // affine LayerNorm (Wan's norm3): n * weight
+  EXPECT_EQ(ops::norm_mod_reference(x, p, DType::kF32).to_f32_vector()[3], (1.5f * rstd) * 2.0f);
+  p.kind = NormKind::kRmsNorm;
+  const auto r = ops::norm_mod_reference(x, p, DType::kF32).to_f32_vector();
   const float rs = 1.0f / std::sqrt(7.5f + 1e-6f);  // (1 + 4 + 9 + 16) / 4
   EXPECT_EQ(r[3], (4.0f * rs) * 2.0f);
   // 64 values: partial l = v[l] + v[l + 32]; then the partials left to right.
@@ -123,7 +126,40 @@ TEST(NormModSim, ReferenceFormula) {
   for (int l = 0; l < 32; ++l) partial[l] = v[l] + v[l + 32];
   want = partial[0];
   for (int l = 1; l < 32; ++l) want = want + partial[l];
-  EXPECT_EQ(reference::ordered_sum(v.data(), 64), want);
+  EXPECT_EQ(ops::ordered_sum(v.data(), 64), want);
+}
+
+// Wan's norm3 (affine LayerNorm: weight, bias as the shift, zero scale) and the per-batch
+// modulation ([B, D] shift / scale over x [B, S, D]): sim equals the cpu bit for bit, and a
+// batched call equals one call per batch element with that element's [D] rows.
+TEST(NormModSim, AffineLayerNormAndBatchedModulation) {
+  const std::int64_t b = 3, s = 5, d = 48;
+  const Tensor x = Tensor::from_vector<float>({b, s, d}, rows(b * s, d, 7), DType::kBF16);
+  for (NormKind kind : {NormKind::kLayerNorm, NormKind::kRmsNorm}) {
+    NormModArgs a = make_args(kind, d);
+    a.weight = Tensor::from_vector<float>({d}, vec(d, 0.9f, 0.3f));
+    std::vector<float> shift, scale;
+    for (std::int64_t i = 0; i < b; ++i) {
+      const auto sh = vec(d, 0.1f * static_cast<float>(i), 0.2f), sc = vec(d, -0.2f * static_cast<float>(i), 0.5f);
+      shift.insert(shift.end(), sh.begin(), sh.end());
+      scale.insert(scale.end(), sc.begin(), sc.end());
+    }
+    a.shift = Tensor::from_vector<float>({b, d}, shift);
+    a.scale = Tensor::from_vector<float>({b, d}, scale);
+    const Tensor want = norm_modulate(x, a, DType::kBF16);
+    expect_same(norm_modulate(x.to(Device::sim(), sim_driver()), a, DType::kBF16), want, norm_name(kind));
+    for (std::int64_t i = 0; i < b; ++i) {
+      NormModArgs one = a;
+      one.shift = a.shift.select(0, i);
+      one.scale = a.scale.select(0, i);
+      expect_same(norm_modulate(x.select(0, i), one, DType::kBF16), want.narrow(0, i * s, s).contiguous(),
+                  fmt::format("{} batch {}", norm_name(kind), i));
+    }
+    const auto fused = norm_modulate_quantized(x.to(Device::sim(), sim_driver()), a, DType::kBF16, QType::kInt8,
+                                               ActScale::kDynamicPerToken);
+    expect_same_codes(fused, quantize_activations(want, QType::kInt8, ActScale::kDynamicPerToken),
+                      fmt::format("{} fused", norm_name(kind)));
+  }
 }
 
 TEST(NormModSim, FusedQuantizedEqualsSeparate) {
@@ -222,13 +258,17 @@ TEST(NormModSim, Errors) {
   expect_error_mentions([&] { norm_modulate(x, bad, DType::kBF16); }, "shift must be f32 [16]");
   bad = ln;
   bad.scale = ln.scale.to_dtype(DType::kBF16);
-  expect_error_mentions([&] { norm_modulate(x, bad, DType::kBF16); }, "scale must be f32 [16]");
+  expect_error_mentions([&] { norm_modulate(x, bad, DType::kBF16); }, "scale must be f32 of shift's shape");
   bad = make_args(NormKind::kRmsNorm, 16);
   bad.weight.reset();
   expect_error_mentions([&] { norm_modulate(x, bad, DType::kBF16); }, "RMSNorm needs its weight");
   bad = ln;
-  bad.weight = ln.shift;
-  expect_error_mentions([&] { norm_modulate(x, bad, DType::kBF16); }, "no affine weight");
+  bad.weight = Tensor::zeros({8}, DType::kF32);
+  expect_error_mentions([&] { norm_modulate(x, bad, DType::kBF16); }, "weight must be f32 [16]");
+  bad = ln;
+  bad.shift = Tensor::zeros({3, 16}, DType::kF32);
+  bad.scale = Tensor::zeros({3, 16}, DType::kF32);
+  expect_error_mentions([&] { norm_modulate(x, bad, DType::kBF16); }, "3 batch rows, which do not divide the 2 rows");
   bad = ln;
   bad.eps = std::numeric_limits<float>::quiet_NaN();
   expect_error_mentions([&] { norm_modulate(x, bad, DType::kBF16); }, "eps");

@@ -1,0 +1,113 @@
+#include "runtime/ops/norm_mod.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "common/error.hpp"
+#include "jit/impls/norm_mod.hpp"
+#include "runtime/kernel_args.hpp"
+#include "runtime/kernels.hpp"
+#include "runtime/ops/norm_mod_launch.hpp"
+#include "runtime/ops/norm_mod_reference.hpp"
+
+namespace qjit {
+
+namespace {
+
+bool float_dtype(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
+
+// A parameter on x's device (and driver), contiguous.
+Tensor on(const Tensor& t, const Tensor& like) {
+  const Device dev = like.device();
+  const auto& driver = like.storage()->driver();
+  if (t.device() == dev && (dev.is_host() || t.storage()->driver() == driver)) return t.contiguous();
+  return t.contiguous().to(dev, driver);
+}
+
+}  // namespace
+
+namespace ops {
+
+NormModRows check_norm_mod(const Tensor& x, const NormModArgs& a, DType out) {
+  QJIT_CHECK_GEN("norm_mod", x.defined() && x.dim() >= 1, "x must be a tensor of rank >= 1, got {}",
+                 x.defined() ? x.describe() : "an undefined tensor");
+  QJIT_CHECK_GEN("norm_mod", float_dtype(x.dtype()), "x must be f32, f16 or bf16, got {}", x.describe());
+  QJIT_CHECK_GEN("norm_mod", float_dtype(out), "the output dtype must be f32, f16 or bf16, got {}", dtype_name(out));
+  QJIT_CHECK_GEN("norm_mod", a.kind == NormKind::kLayerNorm || a.kind == NormKind::kRmsNorm, "unknown norm kind {}",
+                 static_cast<int>(a.kind));
+  QJIT_CHECK_GEN("norm_mod", std::isfinite(a.eps) && a.eps >= 0, "eps {} must be finite and >= 0", a.eps);
+  NormModRows r;
+  r.d = x.size(-1);
+  r.m = 1;
+  for (std::int64_t i = 0; i + 1 < x.dim(); ++i) r.m *= x.size(i);
+  QJIT_CHECK_GEN("norm_mod", r.d > 0, "x {} has empty rows: a norm over 0 elements is undefined", x.describe());
+  QJIT_CHECK_GEN("norm_mod", r.m <= (1ll << 31) - 1 && r.d <= (1ll << 31) - 1,
+                 "x {} is too large: M={} and D={} must each fit in 32 bits", x.describe(), r.m, r.d);
+  QJIT_CHECK_GEN("norm_mod", a.shift.defined() && (a.shift.dim() == 1 || a.shift.dim() == 2) &&
+                                 a.shift.size(-1) == r.d && a.shift.dtype() == DType::kF32,
+                 "shift must be f32 [{0}] or [B, {0}] (D of x {1}), got {2}", r.d, x.describe(),
+                 a.shift.defined() ? a.shift.describe() : "an undefined tensor");
+  QJIT_CHECK_GEN("norm_mod", a.scale.defined() && a.scale.shape() == a.shift.shape() && a.scale.dtype() == DType::kF32,
+                 "scale must be f32 of shift's shape {}, got {}", a.shift.describe(),
+                 a.scale.defined() ? a.scale.describe() : "an undefined tensor");
+  const std::int64_t batches = a.shift.dim() == 2 ? a.shift.size(0) : 1;
+  QJIT_CHECK_GEN("norm_mod", batches >= 1 && r.m % batches == 0,
+                 "shift / scale have {} batch rows, which do not divide the {} rows of x {}", batches, r.m,
+                 x.describe());
+  r.rows_per_batch = std::max<std::int64_t>(r.m / batches, 1);
+  if (a.kind == NormKind::kRmsNorm) QJIT_CHECK_GEN("norm_mod", a.weight.has_value(), "RMSNorm needs its weight [{}]", r.d);
+  if (a.weight) {
+    QJIT_CHECK_GEN("norm_mod", a.weight->defined() && a.weight->dim() == 1 && a.weight->size(0) == r.d &&
+                                   a.weight->dtype() == DType::kF32,
+                   "weight must be f32 [{}] (D of x {}), got {}", r.d, x.describe(),
+                   a.weight->defined() ? a.weight->describe() : "an undefined tensor");
+  }
+  Tensor c = x.stride(-1) == 1 && x.dim() <= 2 ? x : x.contiguous();
+  r.x2d = c.dim() == 2 ? c : c.reshape({r.m, r.d});
+  r.row_stride = r.m > 1 ? r.x2d.stride(0) : r.d;
+  return r;
+}
+
+void launch_norm_mod(const NormModRows& r, const NormModArgs& a, DType out, const NormModQuant* q, const Tensor& dst,
+                     const Tensor& scales) {
+  if (r.m == 0) return;
+  const std::shared_ptr<Driver> driver = r.x2d.storage()->driver();
+  jit::impls::NormModDesc desc;
+  desc.norm = a.kind == NormKind::kLayerNorm ? jit::impls::NormKind::kLayerNorm : jit::impls::NormKind::kRmsNorm;
+  desc.affine = a.weight.has_value();
+  desc.quant = q == nullptr         ? jit::impls::NormModQuant::kNone
+               : q->per_token ? jit::impls::NormModQuant::kDynamicPerToken
+                              : jit::impls::NormModQuant::kStaticPerTensor;
+  desc.in_dtype = std::string(dtype_name(r.x2d.dtype()));
+  desc.out_dtype = std::string(dtype_name(out));
+  desc.qtype = q ? q->qtype : "";
+  const auto config = jit::impls::norm_mod_heuristic(desc);
+  const jit::KernelSpec spec = jit::impls::norm_mod_spec(desc, config, jit::Arch{});
+  const Kernel& kernel = KernelCache::global().get(driver, spec, jit::impls::norm_mod_kernel());
+  const Tensor shift = on(a.shift, r.x2d), scale = on(a.scale, r.x2d);
+  // NOTE: a LayerNorm without affine reads no weight; shift's address stands in for it.
+  const Tensor w = a.weight ? on(*a.weight, r.x2d) : shift;
+  const std::int64_t warps = config.threads / 32;
+  LaunchConfig lc;
+  lc.block.x = static_cast<unsigned>(config.threads);
+  lc.grid.x = static_cast<unsigned>(std::min<std::int64_t>((r.m + warps - 1) / warps, 65535));
+  const DevicePtr scales_ptr = scales.defined() ? scales.device_ptr() : DevicePtr{0};
+  KernelArgs args(r.x2d.device_ptr(), r.row_stride, w.device_ptr(), shift.device_ptr(), scale.device_ptr(),
+                  dst.device_ptr(), r.d, scales_ptr, a.eps, static_cast<int>(r.m), static_cast<int>(r.d),
+                  static_cast<int>(r.rows_per_batch));
+  kernel.launch(lc, args);
+  driver->synchronize();
+}
+
+}  // namespace ops
+
+Tensor norm_modulate(const Tensor& x, const NormModArgs& args, DType out) {
+  const ops::NormModRows r = ops::check_norm_mod(x, args, out);
+  if (x.device().is_host()) return ops::norm_mod_reference(r.x2d, args, out);
+  const Tensor y = Tensor::empty({r.m, r.d}, out, x.device(), r.x2d.storage()->driver());
+  ops::launch_norm_mod(r, args, out, nullptr, y, Tensor());
+  return y;
+}
+
+}  // namespace qjit
