@@ -1,6 +1,7 @@
 #include "quant_ops/quant_linear.hpp"
 
 #include "common/error.hpp"
+#include "quant_ops/qgemm.hpp"
 #include "quant_ops/reference/weight_quant.hpp"
 #include "runtime/kernels.hpp"
 
@@ -108,6 +109,33 @@ Tensor QuantLinear::forward(const Tensor& x) {
                  weight_.q.describe(), x.defined() ? x.describe() : "an undefined tensor");
   const DType in = input_dtype(rule_, x.dtype(), high_precision_);
   return linear_forward(in == x.dtype() ? x : x.to_dtype(in), weight_, rule_, options());
+}
+
+std::optional<InputQuantization> QuantLinear::input_quantization() const {
+  const reference::GemmFamily family = linear_family(rule_);
+  if (family != reference::GemmFamily::kInt8 && family != reference::GemmFamily::kFp8) return std::nullopt;
+  const bool per_token = !rule_.act_static_scale && rule_.act_granularity == Granularity::kPerToken;
+  if (!per_token && !rule_.act_static_scale) return std::nullopt;
+  InputQuantization q;
+  q.codes = qtype_storage(rule_.act);
+  q.per_token = per_token;
+  if (!per_token) q.static_scale = act_scale_;
+  return q;
+}
+
+Tensor QuantLinear::forward_input(const LinearInput& in) {
+  if (!in.quantized()) return forward(in.x);
+  const std::optional<InputQuantization> want = input_quantization();
+  QJIT_CHECK_GEN(kSub, want && in.x.dtype() == want->codes && in.x.dim() == 2 && in.x.size(1) == in_features(),
+                 "quantized input {} is not what rule '{}' asked for ([M, {}] {} codes)", in.x.describe(), rule_.label,
+                 in_features(), want ? dtype_name(want->codes) : "no");
+  QGemmOptions o;
+  o.act_granularity = want->per_token ? Granularity::kPerToken : Granularity::kPerTensor;
+  o.weight_granularity = weight_.granularity;
+  o.bias = bias_;
+  o.activation = activation_of(gelu_tanh_);
+  o.out_dtype = rule_.out_dtype;
+  return qgemm(in.x, *in.scales, weight_.q, weight_.scales, o);
 }
 
 LinearProblem QuantLinear::problem(std::int64_t m, DType x_dtype) const {

@@ -54,6 +54,14 @@ class QuantLinear final : public LinearLayer {
   std::int64_t in_features() const override { return weight_.k(); }
   std::int64_t out_features() const override { return weight_.n(); }
   bool gelu_tanh() const override { return gelu_tanh_; }
+  /// W8A8 int8 / fp8 rules with per-token dynamic or static per-tensor activation scales ask
+  /// the glue op before them for their input quantized (the rule's act qtype; the static
+  /// scale is the layer's); every other rule (weight-only, group128, dynamic per-tensor)
+  /// takes float rows.
+  std::optional<InputQuantization> input_quantization() const override;
+  /// Codes go straight to qgemm with the layer's weights (no quantization pass): the bits
+  /// forward() gives on the float rows they were quantized from. Float rows: forward().
+  Tensor forward_input(const LinearInput& in) override;
 
   const QuantizedWeight& weight() const { return weight_; }
   const std::optional<Tensor>& bias() const { return bias_; }

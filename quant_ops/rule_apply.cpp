@@ -19,6 +19,11 @@ namespace qjit {
 
 namespace {
 
+// Whether DAX key `key` covers `path`: equal, a dotted prefix of it, or "" (everything).
+bool covers(std::string_view key, std::string_view path) {
+  return key.empty() || key == path || (path.size() > key.size() && path.starts_with(key) && path[key.size()] == '.');
+}
+
 constexpr const char* kSub = "rules";
 
 using Outcome = LayerApplied::Outcome;
@@ -203,12 +208,21 @@ ApplyReport RuleSet::apply(Module& model, const ApplyOptions& options) const {
     p.report.path = path;
     p.linear = linear;
     p.report.why = "no rule matched (kept)";
+    const std::vector<std::string> aliases = model.path_aliases(path);
     // NOTE: first match wins (Qwix): later rules never see a layer an earlier one matched,
-    // even when that one skips it.
+    // even when that one skips it. A rule matches the path or one of its aliases (diffusers'
+    // names of a Wan layer), so either naming selects the same layers.
     for (std::size_t i = 0; i < resolved.size(); ++i) {
-      if (!std::regex_match(path, *resolved[i].module_regex)) continue;
+      const std::string* as = nullptr;
+      if (!std::regex_match(path, *resolved[i].module_regex)) {
+        for (const std::string& a : aliases) {
+          if (std::regex_match(a, *resolved[i].module_regex)) as = &a;
+        }
+        if (as == nullptr) continue;
+      }
       used[i] = true;
       p.who = rule_ref(i, resolved[i].label);
+      if (as != nullptr) p.who += fmt::format(" (as '{}')", *as);
       p.report.rule_index = i;
       p.report.rule_label = resolved[i].label;
       if (resolved[i].skips()) {
@@ -233,10 +247,7 @@ ApplyReport RuleSet::apply(Module& model, const ApplyOptions& options) const {
 const std::pair<const std::string, std::optional<Rule>>* DaxConfig::entry_for(std::string_view path) const {
   const std::pair<const std::string, std::optional<Rule>>* best = nullptr;
   for (const auto& e : entries) {
-    const std::string& key = e.first;
-    const bool covers = key.empty() || key == path ||
-                        (path.size() > key.size() && path.starts_with(key) && path[key.size()] == '.');
-    if (covers && (best == nullptr || key.size() > best->first.size())) best = &e;
+    if (covers(e.first, path) && (best == nullptr || e.first.size() > best->first.size())) best = &e;
   }
   return best;
 }
@@ -245,8 +256,18 @@ ApplyReport DaxConfig::apply(Module& model) const { return apply(model, ApplyOpt
 
 ApplyReport DaxConfig::apply(Module& model, const ApplyOptions& options) const {
   std::map<std::string, std::optional<ResolvedRule>> resolved;
+  // Every module's path and its aliases: what a key may name (or be a dotted prefix of, for
+  // an alias scheme whose parent has no module of its own, like diffusers' condition_embedder).
+  std::vector<std::string> names;
+  for (const NamedModule& nm : model.named_modules()) {
+    names.push_back(nm.path);
+    for (std::string& a : model.path_aliases(nm.path)) names.push_back(std::move(a));
+  }
+  const auto names_a_module = [&](const std::string& key) {
+    return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return covers(key, n); });
+  };
   for (const auto& [key, rule] : entries) {
-    if (!key.empty()) {
+    if (!key.empty() && !model.contains(key) && !names_a_module(key)) {
       try {
         model.at(key);
       } catch (const Error& e) {
@@ -270,6 +291,11 @@ ApplyReport DaxConfig::apply(Module& model, const ApplyOptions& options) const {
     p.report.path = path;
     p.linear = linear;
     const auto* entry = entry_for(path);
+    std::string as;  // the alias the entry covers the layer as, when it does not cover its path
+    for (const std::string& a : model.path_aliases(path)) {
+      const auto* e = entry_for(a);
+      if (e != nullptr && (entry == nullptr || e->first.size() > entry->first.size())) entry = e, as = a;
+    }
     if (entry == nullptr) {
       p.report.why = "no config entry covers it (kept)";
       plan.push_back(std::move(p));
@@ -279,9 +305,10 @@ ApplyReport DaxConfig::apply(Module& model, const ApplyOptions& options) const {
     used[key] = true;
     const std::optional<ResolvedRule>& rule = resolved.at(key);
     p.report.config_key = key;
-    const std::string from = key == path   ? std::string("own entry")
-                             : key.empty() ? std::string("inherited from the whole model's entry ''")
-                                           : fmt::format("inherited from parent '{}'", key);
+    std::string from = key == path || key == as ? std::string("own entry")
+                       : key.empty()            ? std::string("inherited from the whole model's entry ''")
+                                                : fmt::format("inherited from parent '{}'", key);
+    if (!as.empty()) from += fmt::format(" (as '{}')", as);
     p.who = rule ? fmt::format("{}, rule '{}'", entry_ref(key), rule->label) : entry_ref(key);
     if (!rule) {
       p.report.outcome = Outcome::kSkipped;

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "runtime/linear_input.hpp"
 #include "runtime/module.hpp"
 #include "runtime/tensor.hpp"
 
@@ -21,6 +22,15 @@ class LinearLayer : public Module {
   virtual std::int64_t out_features() const = 0;  // N
   /// Whether GELU-tanh follows the bias inside the layer (a fused epilogue: Wan's ffn.0).
   virtual bool gelu_tanh() const = 0;
+
+  /// The form this layer wants its input in when a glue op produces it (norm + modulation,
+  /// runtime/ops/norm_mod.hpp's norm_modulate_for): quantized codes and scales, or float rows
+  /// (nullopt, the default). A request, not a promise: the producer may hand floats (the cpu
+  /// does: there the separate quantization is the reference).
+  virtual std::optional<InputQuantization> input_quantization() const { return std::nullopt; }
+  /// y [M, N] for an input a glue op produced: float rows go to forward(); codes (only in the
+  /// form input_quantization() asked for) to the layer's GEMM directly.
+  virtual Tensor forward_input(const LinearInput& in) { return forward(in.x); }
 };
 
 /// y = act(x · weight^T + bias) with weight [N, K] and bias [N] in high precision (bf16 or

@@ -112,4 +112,6 @@ std::size_t Module::add_child(std::string name, std::shared_ptr<Module> child,
   return children_.size() - 1;
 }
 
+std::vector<std::string> Module::path_aliases(std::string_view) const { return {}; }
+
 }  // namespace qjit

@@ -63,6 +63,11 @@ class Module {
     return out;
   }
 
+  /// Other names of the module at `path` below this one, in another naming scheme of the same
+  /// model (the Wan model answers diffusers' names: "blocks.0.attn1.to_q" for
+  /// "blocks.0.self_attn.q"); none by default. Rules and configs match a path or its aliases.
+  virtual std::vector<std::string> path_aliases(std::string_view path) const;
+
   /// Puts `replacement` at `path` (which must exist) and returns the module it replaces.
   /// Throws qjit::Error naming the path when it does not exist or when the replacement
   /// does not implement the interface the parent calls there (e.g. LinearLayer).

@@ -110,4 +110,25 @@ Tensor norm_modulate(const Tensor& x, const NormModArgs& args, DType out) {
   return y;
 }
 
+LinearInput norm_modulate_for(const Tensor& x, const NormModArgs& args, DType round_to,
+                              const std::optional<InputQuantization>& want) {
+  if (!want || x.device().is_host()) return {norm_modulate(x, args, round_to)};
+  const ops::NormModRows r = ops::check_norm_mod(x, args, round_to);
+  const InputQuantization& q = *want;
+  QJIT_CHECK_GEN("norm_mod", q.codes == DType::kI8 || q.codes == DType::kE4M3 || q.codes == DType::kE5M2,
+                 "a layer asked for its input as {} codes; int8, fp8_e4m3 or fp8_e5m2 are what the kernel emits",
+                 dtype_name(q.codes));
+  QJIT_CHECK_GEN("norm_mod", q.per_token || (q.static_scale && q.static_scale->numel() == 1 &&
+                                             q.static_scale->dtype() == DType::kF32),
+                 "a layer asked for static quantization without its one f32 scale");
+  const auto driver = r.x2d.storage()->driver();
+  LinearInput in;
+  in.x = Tensor::empty({r.m, r.d}, q.codes, x.device(), driver);
+  in.scales = q.per_token ? Tensor::empty({r.m}, DType::kF32, x.device(), driver) : on(*q.static_scale, r.x2d);
+  const char* qtype = q.codes == DType::kI8 ? "int8" : q.codes == DType::kE4M3 ? "fp8_e4m3" : "fp8_e5m2";
+  const ops::NormModQuant quant{qtype, q.per_token};
+  ops::launch_norm_mod(r, args, round_to, &quant, in.x, *in.scales);
+  return in;
+}
+
 }  // namespace qjit

@@ -12,6 +12,7 @@
 
 #include <optional>
 
+#include "runtime/linear_input.hpp"
 #include "runtime/tensor.hpp"
 
 namespace qjit {
@@ -33,5 +34,14 @@ struct NormModArgs {
 // [M, D] of out on x's device. The parameters may be on cpu or on x's device. Throws
 // qjit::Error naming the problem before any work.
 Tensor norm_modulate(const Tensor& x, const NormModArgs& args, DType out);
+
+/// The norm + modulation feeding a linear layer: y rounded to `round_to` as rows [M, D], or,
+/// on sim / cuda when the layer asks for it (`want`, from LinearLayer::input_quantization),
+/// y rounded to `round_to` and quantized by the same kernel — exactly the codes and scales the
+/// layer's own quantization of the float rows would give (quant_ops/norm_mod.hpp's
+/// norm_modulate_quantized is the op it equals). The cpu always returns float rows: there the
+/// layer's separate quantization is the reference.
+LinearInput norm_modulate_for(const Tensor& x, const NormModArgs& args, DType round_to,
+                              const std::optional<InputQuantization>& want);
 
 }  // namespace qjit
