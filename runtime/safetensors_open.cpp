@@ -305,7 +305,10 @@ struct FdCloser {
 class SafetensorsFile::Contents {
  public:
   Contents(const std::filesystem::path& path, Access access) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // NOTE: O_NONBLOCK so that a FIFO without a writer (or a device that waits) is reported as
+    // "not a regular file" below instead of blocking open() forever; reads of a regular
+    // file ignore the flag.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) QJIT_THROW("safetensors", "{}: cannot open: {}", path.string(), errno_text(errno));
     const FdCloser closer{fd};
     struct stat st {};

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <functional>
 #include <initializer_list>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -632,6 +634,98 @@ TEST_F(SafetensorsTest, RandomCorruptionsAreErrorsOrValidFiles) {
     }
   }
   EXPECT_GT(accepted, 0);  // data-only flips keep the file valid
+}
+
+
+// --- hardening audit additions -------------------------------------------------------------------
+
+TEST_F(SafetensorsTest, MappedTensorsAreCopiesThatOutliveTheFile) {
+  const fs::path p = dir_ / "mapped.safetensors";
+  const Tensor a = random_tensor({5, 3}, DType::kBF16, 1);
+  save_safetensors(p, {{"a", a}, {"b", random_tensor({4}, DType::kF32, 2)}});
+  Tensor got;
+  std::span<const std::byte> raw;
+  std::optional<SafetensorsFile> copy;
+  {
+    const SafetensorsFile f = SafetensorsFile::open(p, Access::kMap);
+    ASSERT_TRUE(f.memory_mapped());
+    got = f.get("a");
+    raw = f.bytes("a");
+    copy = f;  // shares the mapping: raw stays valid while a copy lives
+  }
+  // Replaced on disk (a new file renamed over it): the mapping still shows the old bytes.
+  save_safetensors(p, {{"a", random_tensor({5, 3}, DType::kBF16, 3)}});
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(raw.data()), raw.size()), tensor_bytes(a));
+  // get() copied: writing the tensor changes neither the mapping nor a second get().
+  std::memset(got.raw_data_ptr(), 0, got.nbytes());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(raw.data()), raw.size()), tensor_bytes(a));
+  expect_same_tensor(copy->get("a"), a, "a again");
+  copy.reset();
+  fs::remove(p);
+  EXPECT_EQ(tensor_bytes(got), std::string(got.nbytes(), '\0'));  // still ours after unmap
+}
+
+TEST_F(SafetensorsTest, SpecialFilesAreRefusedWithoutBlocking) {
+  // A FIFO nobody writes to would block a plain open() forever.
+  const fs::path fifo = dir_ / "pipe.safetensors";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const fs::path& p : {fifo, fs::path("/dev/null")}) {
+    for (const Access access : kAccesses) {
+      try {
+        SafetensorsFile::open(p, access);
+        ADD_FAILURE() << "opened " << p;
+      } catch (const Error& e) {
+        EXPECT_EQ(e.subsystem(), "safetensors");
+        EXPECT_NE(e.message().find(p.string() + ": not a regular file"), std::string::npos) << e.message();
+      }
+    }
+  }
+}
+
+TEST_F(SafetensorsTest, UnsupportedDTypeErrorNamesTheFile) {
+  const fs::path p =
+      write("i64.safetensors", file_bytes(R"({"steps":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}})", kData8));
+  try {
+    SafetensorsFile::open(p).get("steps");
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.subsystem(), "safetensors");
+    EXPECT_NE(e.message().find(p.string() + ": tensor 'steps' has dtype I64"), std::string::npos) << e.message();
+    EXPECT_NE(e.message().find("supported: F32 F16 BF16 F8_E4M3 F8_E5M2 I8 I32"), std::string::npos) << e.message();
+  }
+}
+
+TEST_F(SafetensorsTest, RejectsMoreOutOfRangeOffsetsAndOverlaps) {
+  // One tensor entirely inside another.
+  expect_rejected(file_bytes(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,12]},)"
+                             R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                             std::string(12, '\0')),
+                  {"tensor 'b'", "bytes [4, 8) overlap tensor 'a' at [0, 12)"});
+  // The end one byte past the data.
+  expect_rejected(file_bytes("{" + std::string(kEntryA) + "}", kData8.substr(0, 7)),
+                  {"tensor 'a'", "data_offsets [0, 8] run past the end of the 7-byte data buffer"});
+  // An empty tensor placed past the data.
+  expect_rejected(file_bytes("{" + std::string(kEntryA) + R"(,"z":{"dtype":"F32","shape":[0],"data_offsets":[100,100]}})",
+                             kData8),
+                  {"tensor 'z'", "past the end of the 8-byte data buffer"});
+  // Offsets beyond 2^64 - 1 (JSON numbers any size; a parser reads them as floats).
+  expect_rejected(file_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,18446744073709551616]}})", kData8),
+                  {"tensor 'a'", "data_offsets[1]", "not a non-negative integer"});
+  expect_rejected(file_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[1e3,1e3]}})", kData8),
+                  {"tensor 'a'", "data_offsets[0]", "not a non-negative integer"});
+  // A shape whose byte count overflows only through the element size.
+  expect_rejected(file_bytes(R"({"a":{"dtype":"F64","shape":[2305843009213693952],"data_offsets":[0,8]}})", kData8),
+                  {"tensor 'a'", "more than 2^64 bytes"});
+}
+
+TEST_F(SafetensorsTest, RejectsDTypesQjitDoesNotKnow) {
+  // Names newer writers use (sub-byte floats), other libraries' spellings, and none at all.
+  for (const char* dtype : {"F4", "F6_E2M3", "F6_E3M2", "F8_E4M3FNUZ", "C64", "float32", ""}) {
+    SCOPED_TRACE(dtype);
+    expect_rejected(file_bytes(fmt::format(R"({{"a":{{"dtype":"{}","shape":[2],"data_offsets":[0,8]}}}})", dtype),
+                               kData8),
+                    {"tensor 'a'", fmt::format("unknown dtype \"{}\"", dtype), "known: F32 F16 BF16"});
+  }
 }
 
 }  // namespace
