@@ -1,0 +1,61 @@
+#include "jit/impls/elementwise.hpp"
+
+#include "common/error.hpp"
+#include "jit/impls/dtype_enum.hpp"
+
+namespace qjit::jit::impls {
+
+Family elementwise_family() {
+  return {"elementwise", "impls/elementwise.cuh", {"qjit::kernels::elementwise"},
+          {"kOp", "kA", "kB", "kC", "kOut", "kThreads"}};
+}
+
+namespace {
+
+bool is_float(const std::string& t) { return t == "f32" || t == "f16" || t == "bf16"; }
+
+EnumValue op_enum(ElementwiseOp op) {
+  switch (op) {
+    case ElementwiseOp::kSilu: return {"qjit::kernels::ElementwiseOp", "kSilu"};
+    case ElementwiseOp::kGatedResidual: return {"qjit::kernels::ElementwiseOp", "kGatedResidual"};
+    case ElementwiseOp::kAdd: return {"qjit::kernels::ElementwiseOp", "kAdd"};
+  }
+  QJIT_THROW("jit", "elementwise: unknown op {}", static_cast<int>(op));
+}
+
+// An input's dtype, checked when the op reads it; else f32, so that the spec does not vary
+// with an unused field.
+std::string operand(bool used, const std::string& dtype, const char* name) {
+  if (!used) return "f32";
+  QJIT_CHECK_GEN("jit", is_float(dtype), "elementwise: {} dtype '{}' is not f32, f16 or bf16", name, dtype);
+  return dtype;
+}
+
+}  // namespace
+
+ElementwiseConfig elementwise_heuristic(const ElementwiseDesc&) {
+  // A memory-bound pass: 8 warps per block hide latency; the grid strides over the elements.
+  return ElementwiseConfig{256};
+}
+
+KernelSpec elementwise_spec(const ElementwiseDesc& desc, const ElementwiseConfig& config, Arch arch) {
+  const EnumValue op = op_enum(desc.op);
+  const std::string a = operand(true, desc.a, "input a");
+  const std::string b = operand(desc.op != ElementwiseOp::kSilu, desc.b, "input b");
+  const std::string c = operand(desc.op == ElementwiseOp::kGatedResidual, desc.c, "input c (gate)");
+  const std::string out = operand(true, desc.out, "output");
+  QJIT_CHECK_GEN("jit", config.threads % 32 == 0 && config.threads >= 32 && config.threads <= 1024,
+                 "elementwise: threads {} must be a multiple of 32 in [32, 1024]", config.threads);
+  KernelSpec spec("elementwise", arch);
+  spec.set("kOp", op)
+      .set("kA", dtype_enum(a))
+      .set("kB", dtype_enum(b))
+      .set("kC", dtype_enum(c))
+      .set("kOut", dtype_enum(out))
+      .set("kThreads", config.threads);
+  return spec;
+}
+
+std::string elementwise_kernel() { return "qjit::kernels::elementwise"; }
+
+}  // namespace qjit::jit::impls

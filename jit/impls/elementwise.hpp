@@ -1,0 +1,34 @@
+#pragma once
+// Host generator of the elementwise glue family (device side: templates/impls/elementwise.cuh):
+// SiLU, Wan's gated residual x + y * gate, and a broadcast add; problem -> KernelSpec.
+
+#include <string>
+
+#include "jit/arch.hpp"
+#include "jit/family.hpp"
+#include "jit/kernel_spec.hpp"
+
+namespace qjit::jit::impls {
+
+// The spec's kOp (qjit::kernels::ElementwiseOp, same enumerator names).
+enum class ElementwiseOp { kSilu, kGatedResidual, kAdd };
+
+struct ElementwiseDesc {
+  ElementwiseOp op = ElementwiseOp::kSilu;
+  std::string a;    // f32 | f16 | bf16: the first input (SiLU's x, the residual x, add's a)
+  std::string b;    // f32 | f16 | bf16: y / add's b; ignored (may be empty) for kSilu
+  std::string c;    // f32 | f16 | bf16: the gate; ignored (may be empty) unless kGatedResidual
+  std::string out;  // f32 | f16 | bf16
+};
+
+struct ElementwiseConfig {
+  int threads = 256;  // per block, one element per thread. NOTE: never changes results, only speed.
+};
+
+Family elementwise_family();
+ElementwiseConfig elementwise_heuristic(const ElementwiseDesc& desc);
+KernelSpec elementwise_spec(const ElementwiseDesc& desc, const ElementwiseConfig& config, Arch arch);
+// The template (fully qualified) a spec's launch uses.
+std::string elementwise_kernel();
+
+}  // namespace qjit::jit::impls
