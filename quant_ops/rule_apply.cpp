@@ -209,6 +209,7 @@ ApplyReport RuleSet::apply(Module& model, const ApplyOptions& options) const {
     p.linear = linear;
     p.report.why = "no rule matched (kept)";
     const std::vector<std::string> aliases = model.path_aliases(path);
+    p.report.aliases = aliases;
     // NOTE: first match wins (Qwix): later rules never see a layer an earlier one matched,
     // even when that one skips it. A rule matches the path or one of its aliases (diffusers'
     // names of a Wan layer), so either naming selects the same layers.
@@ -290,9 +291,10 @@ ApplyReport DaxConfig::apply(Module& model, const ApplyOptions& options) const {
     Planned p;
     p.report.path = path;
     p.linear = linear;
+    p.report.aliases = model.path_aliases(path);
     const auto* entry = entry_for(path);
     std::string as;  // the alias the entry covers the layer as, when it does not cover its path
-    for (const std::string& a : model.path_aliases(path)) {
+    for (const std::string& a : p.report.aliases) {
       const auto* e = entry_for(a);
       if (e != nullptr && (entry == nullptr || e->first.size() > entry->first.size())) entry = e, as = a;
     }
@@ -305,7 +307,7 @@ ApplyReport DaxConfig::apply(Module& model, const ApplyOptions& options) const {
     used[key] = true;
     const std::optional<ResolvedRule>& rule = resolved.at(key);
     p.report.config_key = key;
-    std::string from = key == path || key == as ? std::string("own entry")
+    std::string from = key == path || (!as.empty() && key == as) ? std::string("own entry")
                        : key.empty()            ? std::string("inherited from the whole model's entry ''")
                                                 : fmt::format("inherited from parent '{}'", key);
     if (!as.empty()) from += fmt::format(" (as '{}')", as);

@@ -35,6 +35,7 @@ struct LayerApplied {
     kKept,       // no rule matched (no DAX entry covers it): kept in high precision
   };
   std::string path;  // dotted
+  std::vector<std::string> aliases;  // the model's other names of the layer (diffusers' for Wan)
   Outcome outcome = Outcome::kKept;
   // A rule list: the index and label of the rule that matched (first match wins).
   std::optional<std::size_t> rule_index;

@@ -56,6 +56,31 @@ TEST(RulesCli, ExplainTextFirstMatchSkipsAndUnused) {
   EXPECT_TRUE(has(o.out, "13 quantized, 3 skipped, 0 kept")) << o.out;
 }
 
+// Diffusers' names select the same layers (issue 5's DAX example skips condition_embedder and
+// proj_out), and every layer is listed with its diffusers name too.
+TEST(RulesCli, ExplainWithDiffusersNames) {
+  const auto o = qjit_cmd(R"(rules explain --model wan2.1-1.3b --blocks 1 --dax '{"": "int8", "condition_embedder": null, "proj_out": null}')");
+  ASSERT_EQ(o.code, 0) << o.out;
+  EXPECT_TRUE(has(line_of(o.out, "time_embedding.2"), "condition_embedder.time_embedder.linear_2")) << o.out;
+  EXPECT_TRUE(has(line_of(o.out, "time_embedding.2"), "skipped (none): inherited from parent 'condition_embedder'"))
+      << o.out;
+  EXPECT_TRUE(has(line_of(o.out, "head.head"), "skipped (none): own entry (as 'proj_out')")) << o.out;
+  EXPECT_TRUE(has(line_of(o.out, "blocks.0.self_attn.q"), "blocks.0.attn1.to_q")) << o.out;
+  EXPECT_TRUE(has(o.out, "every config entry was used")) << o.out;
+  EXPECT_TRUE(has(o.out, "10 quantized, 6 skipped, 0 kept")) << o.out;
+  const auto j = qjit_cmd("rules explain --model wan2.1-1.3b --blocks 1 --json --rule "
+                          "'module_path=blocks\\.\\d+\\.ffn\\.net\\..*,weight=none' --rule int8");
+  ASSERT_EQ(j.code, 0) << j.out;
+  const auto doc = nlohmann::json::parse(j.out);
+  for (const auto& l : doc["layers"]) {
+    if (l["path"] == "blocks.0.ffn.2") {
+      EXPECT_EQ(l["diffusers"], "blocks.0.ffn.net.2");
+      EXPECT_EQ(l["outcome"], "skipped");
+      EXPECT_TRUE(has(l["why"].get<std::string>(), "(as 'blocks.0.ffn.net.2')")) << l.dump();
+    }
+  }
+}
+
 TEST(RulesCli, ExplainKeptAndMmTypeNote) {
   const auto o = qjit_cmd(
       "rules explain --model wan2.1-1.3b --blocks 2 "

@@ -22,6 +22,7 @@
 #include "quant_ops/rule.hpp"
 #include "runtime/linear.hpp"
 #include "runtime/models/wan_config.hpp"
+#include "runtime/models/wan_names.hpp"
 #include "runtime/module.hpp"
 #include "runtime/safetensors.hpp"
 #include "runtime/tensor.hpp"
@@ -40,9 +41,16 @@ struct RulesFlags {
 };
 
 // An inner module of the tree built from dotted names (blocks, blocks.0, blocks.0.self_attn).
+// The root answers the diffusers name of a path (wan_names.hpp), as WanModel does, so rules
+// and DAX keys may use either naming.
 class Node final : public Module {
  public:
   std::string type_name() const override { return "Node"; }
+  std::vector<std::string> path_aliases(std::string_view path) const override {
+    std::optional<std::string> d = wan_diffusers_name(path);
+    if (!d || *d == path) return {};
+    return {std::move(*d)};
+  }
   Node& node(const std::string& name) {
     if (Module* m = child(name)) return dynamic_cast<Node&>(*m);
     auto n = std::make_shared<Node>();
@@ -207,6 +215,7 @@ void cmd_explain(const RulesFlags& f) {
     for (const LayerApplied& l : report.layers) {
       const LinearShape& s = shape_of(l.path);
       nlohmann::json layer = {{"path", l.path},
+                              {"diffusers", l.aliases.empty() ? nlohmann::json() : nlohmann::json(l.aliases.front())},
                               {"out_features", s.out_features},
                               {"in_features", s.in_features},
                               {"outcome", outcome_name(l.outcome)},
@@ -268,13 +277,18 @@ void cmd_explain(const RulesFlags& f) {
   if (!options.act_scales.empty()) {
     out += fmt::format("static activation scales: {} (from {})\n", options.act_scales.size(), f.act_scales);
   }
-  std::size_t width = 5;
-  for (const LayerApplied& l : report.layers) width = std::max(width, l.path.size());
-  out += fmt::format("\n{:<{}}  {:>12}  {:<9}  why\n", "layer", width, "[N, K]", "outcome");
+  std::size_t width = 5, alias_width = 9;
+  for (const LayerApplied& l : report.layers) {
+    width = std::max(width, l.path.size());
+    if (!l.aliases.empty()) alias_width = std::max(alias_width, l.aliases.front().size());
+  }
+  out += fmt::format("\n{:<{}}  {:<{}}  {:>12}  {:<9}  why\n", "layer", width, "diffusers", alias_width, "[N, K]",
+                     "outcome");
   for (const LayerApplied& l : report.layers) {
     const LinearShape& s = shape_of(l.path);
-    out += fmt::format("{:<{}}  {:>12}  {:<9}  {}\n", l.path, width, fmt::format("[{}, {}]", s.out_features, s.in_features),
-                       outcome_name(l.outcome), l.why);
+    out += fmt::format("{:<{}}  {:<{}}  {:>12}  {:<9}  {}\n", l.path, width, l.aliases.empty() ? "-" : l.aliases.front(),
+                       alias_width, fmt::format("[{}, {}]", s.out_features, s.in_features), outcome_name(l.outcome),
+                       l.why);
   }
   out += "\n";
   if (report.unused_rules.empty() && report.unused_config_keys.empty()) {
