@@ -5,6 +5,7 @@
 
 #include "common/error.hpp"
 #include "jit/impls/act_quant.hpp"
+#include "jit/impls/attention.hpp"
 #include "jit/impls/elementwise.hpp"
 #include "jit/impls/norm_mod.hpp"
 #include "jit/impls/qgemm.hpp"
@@ -17,8 +18,8 @@ namespace {
 const std::vector<Family>& families() {
   static const std::vector<Family> all = {impls::act_quant_family(), impls::qgemm_family(),
                                           impls::qgemm_wo_family(),
-                                          impls::norm_mod_family(), impls::rope_family(),
-                                          impls::elementwise_family()};
+                                          impls::norm_mod_family(), impls::attention_family(),
+                                          impls::rope_family(), impls::elementwise_family()};
   return all;
 }
 }  // namespace

@@ -1,0 +1,44 @@
+#include "jit/impls/attention.hpp"
+
+#include "common/error.hpp"
+#include "jit/impls/dtype_enum.hpp"
+
+namespace qjit::jit::impls {
+
+namespace {
+bool is_float(const std::string& t) { return t == "f32" || t == "f16" || t == "bf16"; }
+}  // namespace
+
+Family attention_family() {
+  return {"attention", "impls/attention.cuh", {"qjit::kernels::attention_simt"}, {"kIn", "kOut", "kHeadDim", "kWarps"}};
+}
+
+bool attention_head_dim_supported(int head_dim) { return head_dim % 8 == 0 && head_dim >= 8 && head_dim <= 256; }
+
+AttentionConfig attention_heuristic(const AttentionDesc&) {
+  // Four query rows per CTA share each staged K/V tile.
+  return AttentionConfig{4};
+}
+
+KernelSpec attention_spec(const AttentionDesc& desc, const AttentionConfig& config, Arch arch) {
+  QJIT_CHECK_GEN("jit", is_float(desc.in_dtype), "attention: input dtype '{}' is not f32, f16 or bf16",
+                 desc.in_dtype);
+  QJIT_CHECK_GEN("jit", is_float(desc.out_dtype), "attention: output dtype '{}' is not f32, f16 or bf16",
+                 desc.out_dtype);
+  QJIT_CHECK_GEN("jit", attention_head_dim_supported(desc.head_dim),
+                 "attention: head_dim {} is not a multiple of 8 in [8, 256]", desc.head_dim);
+  QJIT_CHECK_GEN("jit", config.warps >= 1 && config.warps <= 8, "attention: warps {} must be in [1, 8]",
+                 config.warps);
+  KernelSpec spec("attention", arch);
+  spec.set("kIn", dtype_enum(desc.in_dtype))
+      .set("kOut", dtype_enum(desc.out_dtype))
+      .set("kHeadDim", desc.head_dim)
+      .set("kWarps", config.warps);
+  return spec;
+}
+
+std::string attention_kernel(const AttentionDesc&) { return "qjit::kernels::attention_simt"; }
+
+int attention_block_queries(const AttentionDesc&, const AttentionConfig& config) { return config.warps; }
+
+}  // namespace qjit::jit::impls
