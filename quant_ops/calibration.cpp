@@ -175,17 +175,6 @@ class ObservingLinear final : public LinearLayer {
   std::shared_ptr<Calibrator::State> state_;
 };
 
-// The shared_ptr the tree holds at `path` (a listed module, so it exists).
-std::shared_ptr<Module> held_at(Module& model, const std::string& path) {
-  const auto dot = path.rfind('.');
-  Module& parent = dot == std::string::npos ? model : model.at(path.substr(0, dot));
-  const std::string name = dot == std::string::npos ? path : path.substr(dot + 1);
-  for (const auto& c : parent.children()) {
-    if (c.name == name) return c.module;
-  }
-  QJIT_THROW(kSub, "layer '{}' is not a child of its parent", path);  // cannot happen: the path was listed
-}
-
 }  // namespace
 
 Calibrator::Calibrator(Module& model, CalibrationOptions options)
@@ -212,7 +201,7 @@ Calibrator::Calibrator(Module& model, CalibrationOptions options)
   }
   try {
     for (const std::string& path : paths) {
-      auto original = std::dynamic_pointer_cast<LinearLayer>(held_at(model, path));
+      auto original = std::dynamic_pointer_cast<LinearLayer>(model.shared_at(path));
       auto observer = std::make_shared<ObservingLinear>(original, path, state_);
       originals_.emplace_back(path, model.replace(path, observer));
     }

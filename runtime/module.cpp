@@ -62,6 +62,17 @@ Module& Module::at(std::string_view path) {
   return *m;
 }
 
+std::shared_ptr<Module> Module::shared_at(std::string_view path) {
+  const auto dot = path.rfind('.');
+  Module& parent = dot == std::string_view::npos ? *this : at(path.substr(0, dot));
+  const std::string_view name = dot == std::string_view::npos ? path : path.substr(dot + 1);
+  for (const Child& c : parent.children_) {
+    if (c.name == name) return c.module;
+  }
+  at(path);  // throws naming what exists
+  QJIT_THROW("module", "no module '{}'", path);
+}
+
 bool Module::contains(std::string_view path) const {
   const Module* m = this;
   for (std::string_view seg : split_path(path)) {

@@ -48,6 +48,9 @@ class Module {
   /// The module at a dotted path below this one ("" is this module). Throws qjit::Error
   /// naming the first segment that does not exist and what exists there.
   Module& at(std::string_view path);
+  /// The owning handle of the module at a non-empty dotted path (what replace() returns for
+  /// it), for callers that wrap a layer and put it back. Throws as at() does.
+  std::shared_ptr<Module> shared_at(std::string_view path);
   /// Whether `path` names a module below this one.
   bool contains(std::string_view path) const;
   /// Every module below this one, pre-order (a parent before its children, children in

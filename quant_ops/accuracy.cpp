@@ -1,0 +1,120 @@
+#include "quant_ops/accuracy.hpp"
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <memory>
+#include <utility>
+
+#include "common/error.hpp"
+#include "runtime/linear.hpp"
+
+namespace qjit {
+
+namespace {
+
+constexpr const char* kSub = "accuracy";
+
+// Sums over one or more (got, want) pairs, finished into metrics.
+struct Sums {
+  double dot = 0, got2 = 0, want2 = 0, err2 = 0;
+  std::int64_t n = 0;
+
+  void add(const Tensor& got, const Tensor& want) {
+    QJIT_CHECK_GEN(kSub, got.numel() == want.numel(), "outputs of different sizes: {} against {}", got.describe(),
+                   want.describe());
+    const std::vector<float> g = got.to(Device::cpu()).contiguous().to_f32_vector();
+    const std::vector<float> w = want.to(Device::cpu()).contiguous().to_f32_vector();
+    for (std::size_t i = 0; i < g.size(); ++i) {
+      QJIT_CHECK_GEN(kSub, std::isfinite(g[i]) && std::isfinite(w[i]),
+                     "element {} is not finite ({} against {}): {} against {}", i, g[i], w[i], got.describe(),
+                     want.describe());
+      const double a = g[i], b = w[i];
+      dot += a * b;
+      got2 += a * a;
+      want2 += b * b;
+      err2 += (a - b) * (a - b);
+    }
+    n += static_cast<std::int64_t>(g.size());
+  }
+
+  AccuracyMetrics metrics() const {
+    AccuracyMetrics m;
+    m.elements = n;
+    m.mse = n > 0 ? err2 / static_cast<double>(n) : 0.0;
+    m.cosine = got2 == 0 && want2 == 0 ? 1.0 : got2 == 0 || want2 == 0 ? 0.0 : dot / std::sqrt(got2 * want2);
+    m.nmse = want2 > 0 ? err2 / want2 : (err2 == 0 ? 0.0 : std::numeric_limits<double>::infinity());
+    m.snr_db = m.nmse == 0 ? std::numeric_limits<double>::infinity() : -10.0 * std::log10(m.nmse);
+    return m;
+  }
+};
+
+// Every call of one layer in the reference forward.
+struct Record {
+  // (input, output) as the layer got and gave them: ops make fresh tensors, never write in place.
+  std::vector<std::pair<Tensor, Tensor>> calls;
+};
+
+// Forwards to the original layer and records what it got and gave.
+class RecordingLinear final : public LinearLayer {
+ public:
+  RecordingLinear(std::shared_ptr<LinearLayer> inner, std::shared_ptr<Record> record)
+      : inner_(std::move(inner)), record_(std::move(record)) {}
+  std::string type_name() const override { return "AccuracyRecorder"; }
+  Tensor forward(const Tensor& x) override {
+    Tensor y = inner_->forward(x);
+    record_->calls.emplace_back(x, y);
+    return y;
+  }
+  std::int64_t in_features() const override { return inner_->in_features(); }
+  std::int64_t out_features() const override { return inner_->out_features(); }
+  bool gelu_tanh() const override { return inner_->gelu_tanh(); }
+
+ private:
+  std::shared_ptr<LinearLayer> inner_;
+  std::shared_ptr<Record> record_;
+};
+
+}  // namespace
+
+AccuracyMetrics compare_outputs(const Tensor& got, const Tensor& want) {
+  Sums s;
+  s.add(got, want);
+  return s.metrics();
+}
+
+std::vector<LayerAccuracy> layer_accuracy(Module& reference, Module& quantized,
+                                          const std::function<void(Module&)>& forward) {
+  std::vector<std::pair<std::string, std::shared_ptr<Record>>> records;
+  for (const auto& [path, layer] : reference.modules_of_type<LinearLayer>()) {
+    QJIT_CHECK_GEN(kSub, quantized.contains(path) && dynamic_cast<LinearLayer*>(&quantized.at(path)) != nullptr,
+                   "layer '{}' of the reference has no linear layer at that path in the quantized model", path);
+    records.emplace_back(path, std::make_shared<Record>());
+  }
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> originals;
+  const auto restore = [&] {
+    for (auto& [path, original] : originals) reference.replace(path, original);
+    originals.clear();
+  };
+  try {
+    for (const auto& [path, record] : records) {
+      auto original = std::dynamic_pointer_cast<LinearLayer>(reference.shared_at(path));
+      originals.emplace_back(path, reference.replace(path, std::make_shared<RecordingLinear>(original, record)));
+    }
+    forward(reference);
+  } catch (...) {
+    restore();
+    throw;
+  }
+  restore();
+  std::vector<LayerAccuracy> out;
+  for (const auto& [path, record] : records) {
+    auto& layer = dynamic_cast<LinearLayer&>(quantized.at(path));
+    Sums s;
+    for (const auto& [x, y] : record->calls) s.add(layer.forward(x), y);
+    out.push_back({path, layer.type_name(), static_cast<std::int64_t>(record->calls.size()), s.metrics()});
+  }
+  return out;
+}
+
+}  // namespace qjit
