@@ -92,10 +92,18 @@ void cos_sin_turn(double u, double& c, double& s) {
   }
 }
 
-// A fill rule: element index -> value (double, rounded once to f32 when stored).
-using Rule = std::function<double(std::uint64_t)>;
+// A fill rule: writes the values of elements [begin, begin + count) as f32 (each computed
+// in double and rounded once). One call per block, so the per-element work inlines.
+using Rule = std::function<void(std::uint64_t begin, std::size_t count, float* out)>;
 
-// Fills a contiguous cpu tensor of f32/f16/bf16 with rule(i), in chunks on several threads
+template <typename F>
+Rule per_element(F f) {  // f: element index -> double
+  return [f](std::uint64_t begin, std::size_t count, float* out) {
+    for (std::size_t k = 0; k < count; ++k) out[k] = static_cast<float>(f(begin + k));
+  };
+}
+
+// Fills a contiguous cpu tensor of f32/f16/bf16 by the rule, in blocks, on several threads
 // for large tensors: every element depends on its index only, so the bytes do not depend on
 // the split.
 void fill(Tensor& t, const Rule& rule) {
@@ -103,14 +111,16 @@ void fill(Tensor& t, const Rule& rule) {
   const DType dtype = t.dtype();
   void* base = t.raw_data_ptr();
   const auto run = [&](std::uint64_t begin, std::uint64_t end) {
-    for (std::uint64_t i = begin; i < end; ++i) {
-      const auto v = static_cast<float>(rule(i));
-      if (dtype == DType::kF32) {
-        static_cast<float*>(base)[i] = v;
-      } else if (dtype == DType::kF16) {
-        static_cast<std::uint16_t*>(base)[i] = f32_to_f16(v);
-      } else {
-        static_cast<std::uint16_t*>(base)[i] = f32_to_bf16(v);
+    constexpr std::uint64_t kBlock = 4096;
+    std::vector<float> buf(kBlock);
+    for (std::uint64_t b = begin; b < end; b += kBlock) {
+      const auto count = static_cast<std::size_t>(std::min(kBlock, end - b));
+      float* out = dtype == DType::kF32 ? static_cast<float*>(base) + b : buf.data();
+      rule(b, count, out);
+      if (dtype == DType::kF16) {
+        for (std::size_t k = 0; k < count; ++k) static_cast<std::uint16_t*>(base)[b + k] = f32_to_f16(buf[k]);
+      } else if (dtype == DType::kBF16) {
+        for (std::size_t k = 0; k < count; ++k) static_cast<std::uint16_t*>(base)[b + k] = f32_to_bf16(buf[k]);
       }
     }
   };
@@ -162,16 +172,16 @@ Rule rule_for(const ParamShape& p, std::uint64_t stream, std::int64_t fan_in, st
               const WanConfig& c, const std::vector<std::int64_t>& outlier_rank, std::uint64_t outlier_stream) {
   const std::string_view name = p.name;
   const auto normal = [stream](double mean, double std) -> Rule {
-    return [=](std::uint64_t i) { return mean + std * synthetic_normal(stream, i); };
+    return per_element([=](std::uint64_t i) { return mean + std * synthetic_normal(stream, i); });
   };
   const auto uniform = [stream](double bound) -> Rule {
-    return [=](std::uint64_t i) { return (2.0 * synthetic_uniform(stream, i) - 1.0) * bound; };
+    return per_element([=](std::uint64_t i) { return (2.0 * synthetic_uniform(stream, i) - 1.0) * bound; });
   };
   const double inv_sqrt_dim = 1.0 / std::sqrt(static_cast<double>(c.dim));
   if (name == "head.modulation") return normal(0.0, inv_sqrt_dim);
   if (ends_with(name, ".modulation")) {
     const auto dim = static_cast<std::uint64_t>(c.dim);
-    return [=, &outlier_rank](std::uint64_t i) {
+    return per_element([=, &outlier_rank](std::uint64_t i) {
       const std::uint64_t chunk = i / dim, channel = i % dim;
       const std::int64_t rank = outlier_rank[channel];
       if ((chunk == 1 || chunk == 4) && rank >= 0) {
@@ -180,7 +190,7 @@ Rule rule_for(const ParamShape& p, std::uint64_t stream, std::int64_t fan_in, st
                static_cast<double>(kOutlierScaleMax - kOutlierScaleMin) * synthetic_uniform(outlier_stream, k);
       }
       return inv_sqrt_dim * synthetic_normal(stream, i);
-    };
+    });
   }
   if (ends_with(name, "norm_q.weight") || ends_with(name, "norm_k.weight") || ends_with(name, "norm3.weight")) {
     return normal(1.0, 0.05);
@@ -272,20 +282,21 @@ WanInputs wan_synthetic_inputs(const WanConfig& config, std::int64_t batch, std:
   WanInputs in;
   const std::uint64_t latent_stream = synthetic_stream(seed, "inputs.latents");
   in.latents = make({batch, config.in_dim, frames, height, width}, DType::kF32,
-                    [=](std::uint64_t i) { return synthetic_normal(latent_stream, i); });
+                    per_element([=](std::uint64_t i) { return synthetic_normal(latent_stream, i); }));
 
   const std::uint64_t time_stream = synthetic_stream(seed, "inputs.timesteps");
   // NOTE: u < 1 - 2^-53, and 1000 u rounds to at most 999.99994f, so every timestep is < 1000.
-  in.timesteps = make({batch}, DType::kF32, [=](std::uint64_t i) { return 1000.0 * synthetic_uniform(time_stream, i); });
+  in.timesteps =
+      make({batch}, DType::kF32, per_element([=](std::uint64_t i) { return 1000.0 * synthetic_uniform(time_stream, i); }));
 
   std::vector<char> is_outlier(static_cast<std::size_t>(config.text_dim), 0);
   for (const std::int64_t ch : wan_synthetic_context_outlier_channels(config, seed)) is_outlier[static_cast<std::size_t>(ch)] = 1;
   const std::uint64_t context_stream = synthetic_stream(seed, "inputs.context");
   const auto text_dim = static_cast<std::uint64_t>(config.text_dim);
-  in.context = make({batch, text_tokens, config.text_dim}, DType::kF32, [=, &is_outlier](std::uint64_t i) {
+  in.context = make({batch, text_tokens, config.text_dim}, DType::kF32, per_element([=, &is_outlier](std::uint64_t i) {
     const double v = synthetic_normal(context_stream, i);
     return is_outlier[i % text_dim] ? static_cast<double>(kContextOutlierFactor) * v : v;
-  });
+  }));
   return in;
 }
 
