@@ -10,13 +10,19 @@ bool is_float(const std::string& t) { return t == "f32" || t == "f16" || t == "b
 }  // namespace
 
 Family attention_family() {
-  return {"attention", "impls/attention.cuh", {"qjit::kernels::attention_simt"}, {"kIn", "kOut", "kHeadDim", "kWarps"}};
+  return {"attention", "impls/attention.cuh", {"qjit::kernels::attention_mma", "qjit::kernels::attention_simt"},
+          {"kIn", "kOut", "kHeadDim", "kTensorCores", "kWarps"}};
 }
 
 bool attention_head_dim_supported(int head_dim) { return head_dim % 8 == 0 && head_dim >= 8 && head_dim <= 256; }
 
+bool attention_uses_tensor_cores(const AttentionDesc& desc) {
+  return (desc.in_dtype == "f16" || desc.in_dtype == "bf16") && desc.head_dim % 16 == 0 && desc.head_dim <= 128;
+}
+
 AttentionConfig attention_heuristic(const AttentionDesc&) {
-  // Four query rows per CTA share each staged K/V tile.
+  // Four warps share each staged K/V tile: 64 query rows per CTA on tensor cores (as
+  // FlashAttention-2's 128-thread CTAs), 4 on CUDA cores.
   return AttentionConfig{4};
 }
 
@@ -33,12 +39,17 @@ KernelSpec attention_spec(const AttentionDesc& desc, const AttentionConfig& conf
   spec.set("kIn", dtype_enum(desc.in_dtype))
       .set("kOut", dtype_enum(desc.out_dtype))
       .set("kHeadDim", desc.head_dim)
+      .set("kTensorCores", attention_uses_tensor_cores(desc))
       .set("kWarps", config.warps);
   return spec;
 }
 
-std::string attention_kernel(const AttentionDesc&) { return "qjit::kernels::attention_simt"; }
+std::string attention_kernel(const AttentionDesc& desc) {
+  return attention_uses_tensor_cores(desc) ? "qjit::kernels::attention_mma" : "qjit::kernels::attention_simt";
+}
 
-int attention_block_queries(const AttentionDesc&, const AttentionConfig& config) { return config.warps; }
+int attention_block_queries(const AttentionDesc& desc, const AttentionConfig& config) {
+  return attention_uses_tensor_cores(desc) ? 16 * config.warps : config.warps;
+}
 
 }  // namespace qjit::jit::impls

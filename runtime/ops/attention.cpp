@@ -53,8 +53,17 @@ void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, std::int64_
 }
 
 // t as the kernel reads it: the last dimension contiguous (rows and batches at any stride);
-// any other view is copied.
-Tensor kernel_operand(const Tensor& t) { return t.size(2) <= 1 || t.stride(2) == 1 ? t : t.contiguous(); }
+// on tensor cores also every row 16-byte aligned (the K / V tiles are staged in 16-byte
+// loads, Q fragments in 4-byte ones). Any other view is copied (a fresh allocation is
+// 256-byte aligned and its rows, H*Dh elements with Dh % 16 == 0, are 16-byte multiples).
+Tensor kernel_operand(const Tensor& t, bool tensor_cores) {
+  const auto aligned = [&](std::int64_t dim) {
+    return t.size(dim) <= 1 || (t.stride(dim) * static_cast<std::int64_t>(t.element_size())) % 16 == 0;
+  };
+  const bool in_place = (t.size(2) <= 1 || t.stride(2) == 1) &&
+                        (!tensor_cores || (aligned(0) && aligned(1) && t.device_ptr() % 16 == 0));
+  return in_place ? t : t.contiguous();
+}
 
 Tensor run_kernel(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, std::int64_t heads,
                   const AttentionOptions& o) {
@@ -70,12 +79,15 @@ Tensor run_kernel(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, st
   // NOTE: the driver that owns q's memory runs the kernel (tests put several sim devices,
   // one per arch, side by side).
   const std::shared_ptr<Driver> driver = q_in.storage()->driver();
+  const jit::Arch arch = target_arch(*driver);
+  QJIT_CHECK_GEN(kOp, arch.number >= 80, "the attention kernel needs sm_80 or newer; {} is {}", dev.str(), arch.str());
   const jit::impls::AttentionDesc desc = attention_desc(q_in, heads, o);
   const jit::impls::AttentionConfig config = jit::impls::attention_heuristic(desc);
-  const jit::KernelSpec spec = jit::impls::attention_spec(desc, config, jit::Arch{});
-  const Tensor q = kernel_operand(q_in);
-  const Tensor k = kernel_operand(on_driver(k_in, dev, driver));
-  const Tensor v = kernel_operand(on_driver(v_in, dev, driver));
+  const jit::KernelSpec spec = jit::impls::attention_spec(desc, config, arch);
+  const bool tensor_cores = jit::impls::attention_uses_tensor_cores(desc);
+  const Tensor q = kernel_operand(q_in, tensor_cores);
+  const Tensor k = kernel_operand(on_driver(k_in, dev, driver), tensor_cores);
+  const Tensor v = kernel_operand(on_driver(v_in, dev, driver), tensor_cores);
   Tensor out = Tensor::empty({batch, sq, width}, out_dtype_of(q_in, o), dev, driver);
   if (batch == 0 || sq == 0) return out;
   const Kernel& kernel = KernelCache::global().get(driver, spec, jit::impls::attention_kernel(desc));

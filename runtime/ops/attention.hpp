@@ -3,8 +3,10 @@
 // video tokens) and cross-attention (to text tokens; Wan2.1 pads the text with zeros and
 // attends to every key). Validates everything first, then dispatches: cpu runs the reference
 // (attention_reference.hpp), cuda and sim launch the JIT-compiled attention family
-// (templates/impls/attention.cuh: tiled keys, online softmax, ex2.approx, fp32 accumulation),
-// which agrees with the reference by NMSE, not bit for bit.
+// (templates/impls/attention.cuh: tiled keys, online softmax, ex2.approx, fp32 accumulation;
+// tensor cores for f16 / bf16 with head_dim a multiple of 16 up to 128, where P is rounded to
+// the input type for P V as FlashAttention-2 does; CUDA cores otherwise), which agrees with
+// the reference by NMSE, not bit for bit.
 
 #include <cstdint>
 #include <optional>
@@ -28,7 +30,7 @@ struct AttentionOptions {
 /// cpu). Views whose last dimension is contiguous are read in place, others copied; k and v
 /// on the cpu are copied to q's device. Throws qjit::Error, before any work, naming the
 /// problem: ranks, dtypes, batch / key-count / width mismatches, heads, head_dim, Skv = 0,
-/// the scale, the output dtype, devices.
+/// the scale, the output dtype, devices, a device older than sm_80.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, std::int64_t heads,
                  const AttentionOptions& options = {});
 
