@@ -1,9 +1,11 @@
-// qjit run: the main job. For now it compiles every kernel the default workload — Wan2.1's
-// linear layers under the presets of DESIGN.md section 7 — launches (the kernel plan:
-// exactly what linear_forward runs for each layer, quant_ops/kernel_plan.hpp), for the
-// device's arch (or sm_80, sm_89 and sm_90 when no GPU answers), and reports each: spec,
-// arch, registers, spills, compile time, cache outcome; per preset how many programs it
-// needs, or why an arch cannot run it (fp8 below sm_89).
+// qjit run: the main job. It compiles every kernel the default workload — Wan2.1's linear
+// layers under the presets of DESIGN.md section 7 — launches (the kernel plan: exactly what
+// linear_forward runs for each layer, quant_ops/kernel_plan.hpp), for the device's arch (or
+// sm_80, sm_89 and sm_90 when no GPU answers), and reports each: spec, arch, registers,
+// spills, compile time, cache outcome; per preset how many programs it needs, or why an arch
+// cannot run it (fp8 below sm_89). With --accuracy it then runs the model with synthetic
+// weights under each preset and --rule and reports accuracy against the unquantized model,
+// end to end and per layer, and the weight bytes before and after (run_accuracy.hpp).
 
 #include <fmt/format.h>
 
@@ -13,6 +15,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "common/error.hpp"
+#include "run_accuracy.hpp"
 #include "jit/jit.hpp"
 #include "quant_ops/kernel_plan.hpp"
 #include "runtime/device.hpp"
@@ -29,6 +33,10 @@ struct RunFlags {
   std::string model = "wan2.1-1.3b";
   std::vector<std::string> presets;
   std::vector<std::string> archs;
+  std::vector<std::string> rules;  // --rule texts, measured with --accuracy
+  bool accuracy = false;
+  std::int64_t blocks = 1;  // the blocks --accuracy runs
+  AccuracyFlags acc;
 };
 
 std::vector<jit::Arch> choose_archs(const RunFlags& f, std::string& why) {
@@ -50,11 +58,25 @@ std::vector<jit::Arch> choose_archs(const RunFlags& f, std::string& why) {
 void run(const RunFlags& f) {
   const auto start = std::chrono::steady_clock::now();
   std::vector<Preset> selected;
-  if (f.presets.empty()) selected = presets();
+  if (f.presets.empty() && f.rules.empty()) selected = presets();
   for (const auto& p : f.presets) selected.push_back(find_preset(p));
+  const auto config = WanConfig::by_name(f.model);
+  // --accuracy's rules and inputs are checked before any compile.
+  AccuracyFlags acc_flags = f.acc;
+  std::vector<NamedRules> named;
+  if (f.accuracy) {
+    QJIT_CHECK_GEN("run", f.blocks >= 1 && f.blocks <= config.layers, "--blocks {}: {} has {} blocks (give 1 to {})",
+                   f.blocks, config.name, config.layers, config.layers);
+    acc_flags.config = config;
+    acc_flags.config.layers = f.blocks;
+    for (const auto& p : selected) named.push_back({p.name, Rule::parse(p.name)});
+    for (const auto& r : f.rules) named.push_back({r, Rule::parse(r)});
+    check_accuracy_flags(acc_flags, named);
+  } else {
+    QJIT_CHECK_GEN("run", f.rules.empty(), "--rule is measured by --accuracy; give --accuracy too (or --preset)");
+  }
   std::string why;
   const auto archs = choose_archs(f, why);
-  const auto config = WanConfig::by_name(f.model);
   const KernelPlan kplan = plan_kernels(wan_linear_shapes(config), selected, archs);
   const auto& plan = kplan.kernels;
   std::vector<jit::KernelSpec> specs;
@@ -125,11 +147,14 @@ void run(const RunFlags& f) {
     text += fmt::format("preset {}: {} programs ({} compiled){}\n", p.name, programs, cold, skipped_text);
   }
   text += fmt::format("{} programs ({} cache hits) in {:.0f} ms\n", results.size(), hits, total_ms);
+  nlohmann::json accuracy;
+  if (f.accuracy) accuracy = run_accuracy(acc_flags, named, text);
   if (f.json) {
-    fmt::print("{}\n", nlohmann::json({{"model", config.name}, {"archs", arch_list}, {"arch_reason", why},
-                                       {"kernels", rows}, {"presets", per_preset}, {"programs", results.size()},
-                                       {"cache_hits", hits}, {"total_ms", total_ms}})
-                           .dump(2));
+    nlohmann::json j = {{"model", config.name}, {"archs", arch_list}, {"arch_reason", why},
+                        {"kernels", rows}, {"presets", per_preset}, {"programs", results.size()},
+                        {"cache_hits", hits}, {"total_ms", total_ms}};
+    if (f.accuracy) j["accuracy"] = accuracy;
+    fmt::print("{}\n", j.dump(2));
   } else {
     fmt::print("{}", text);
   }
@@ -141,9 +166,27 @@ void add_run(CLI::App& app) {
   auto flags = std::make_shared<RunFlags>();
   auto* run_cmd = app.add_subcommand("run", "build every kernel the default Wan2.1 workload needs and report them");
   run_cmd->add_flag("--json", flags->json, "print JSON");
-  run_cmd->add_option("--model", flags->model, "wan2.1-1.3b | wan2.1-14b")->capture_default_str();
+  run_cmd->add_option("--model", flags->model, "wan2.1-1.3b | wan2.1-14b | wan2.1-tiny")->capture_default_str();
   run_cmd->add_option("--preset", flags->presets, "presets to include (default: all)");
   run_cmd->add_option("--arch", flags->archs, "target archs (default: the GPU's, else sm_80 sm_89 sm_90)");
+  run_cmd->add_option("--rule", flags->rules, "rules to measure with --accuracy (any --rule text), besides --preset");
+  run_cmd->add_flag("--accuracy", flags->accuracy,
+                    "run the model with synthetic weights under each preset / rule: accuracy against the unquantized "
+                    "model end to end and per layer, weight bytes before and after");
+  run_cmd->add_option("--blocks", flags->blocks, "transformer blocks --accuracy runs")->capture_default_str();
+  run_cmd->add_option("--device", flags->acc.device, "device of --accuracy: cpu | sim | sim:sm_XX | cuda")
+      ->capture_default_str();
+  run_cmd->add_option("--weights", flags->acc.weights, "a Wan checkpoint (native or diffusers names) instead of synthetic weights");
+  run_cmd->add_option("--seed", flags->acc.seed, "seed of the synthetic weights and inputs")->capture_default_str();
+  run_cmd->add_option("--frames", flags->acc.frames, "latent frames of the input")->capture_default_str()->check(CLI::PositiveNumber);
+  run_cmd->add_option("--height", flags->acc.height, "latent height (even)")->capture_default_str()->check(CLI::PositiveNumber);
+  run_cmd->add_option("--width", flags->acc.width, "latent width (even)")->capture_default_str()->check(CLI::PositiveNumber);
+  run_cmd->add_option("--text-tokens", flags->acc.text_tokens, "prompt tokens")->capture_default_str()->check(CLI::PositiveNumber);
+  run_cmd->add_option("--timestep", flags->acc.timestep, "diffusion timestep of the input")->capture_default_str();
+  run_cmd->add_option("--calibration", flags->acc.calibration,
+                      "static scales for static rules (a `qjit calibrate` result; default: calibrate on the inputs)");
+  run_cmd->add_option("--layers-shown", flags->acc.layers_shown, "worst layers listed per rule in the text report")
+      ->capture_default_str();
   run_cmd->callback([flags] { run(*flags); });
 }
 

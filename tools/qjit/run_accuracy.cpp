@@ -1,0 +1,165 @@
+#include "run_accuracy.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <memory>
+
+#include "common/error.hpp"
+#include "quant_ops/accuracy.hpp"
+#include "quant_ops/calibration.hpp"
+#include "quant_ops/rule_apply.hpp"
+#include "runtime/device.hpp"
+#include "runtime/models/wan_checkpoint.hpp"
+#include "runtime/models/wan_model.hpp"
+#include "runtime/models/wan_synthetic.hpp"
+
+namespace qjit::cli {
+
+namespace {
+
+// "cpu", "sim", "sim:sm_XX", "cuda", "cuda:N". sim:sm_XX is QJIT_SIM_ARCH=sm_XX with sim.
+// NOTE: the sim driver is created on first use from QJIT_SIM_ARCH, which is read then.
+Device device_of(const std::string& text) {
+  if (text.rfind("sim:", 0) == 0) {
+    ::setenv("QJIT_SIM_ARCH", text.substr(4).c_str(), 1);
+    return Device::sim();
+  }
+  return Device::parse(text);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+nlohmann::json metrics_json(const AccuracyMetrics& m) {
+  const auto finite = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json("inf"); };
+  return {{"cosine", m.cosine}, {"mse", m.mse}, {"nmse", m.nmse}, {"snr_db", finite(m.snr_db)}};
+}
+
+std::string metrics_text(const AccuracyMetrics& m) {
+  return fmt::format("cosine {:.6f}  mse {:.3g}  nmse {:.3g}  snr {:.1f} dB", m.cosine, m.mse, m.nmse, m.snr_db);
+}
+
+bool has_static(const RuleSet& set) {
+  return std::any_of(set.rules.begin(), set.rules.end(), [](const Rule& r) {
+    const ResolvedRule rr = r.resolve();
+    return !rr.skips() && rr.act_static_scale;
+  });
+}
+
+// The static rules' scales: the given calibration, else absmax over the synthetic inputs at a
+// spread of timesteps (what `qjit calibrate` does by default).
+ApplyOptions static_scales(const AccuracyFlags& f, WanModel& model, const WanInputs& in, const RuleSet& set,
+                           std::optional<CalibrationResult>& cached, std::string& source) {
+  if (!cached) {
+    if (!f.calibration.empty()) {
+      cached = CalibrationResult::load(f.calibration);
+      source = f.calibration;
+    } else {
+      Calibrator cal(model);
+      for (double t : {999.0, 750.0, 500.0, 250.0, 0.0}) {
+        model.forward(in.latents, Tensor::from_vector<float>({in.timesteps.size(0)},
+                                                             std::vector<float>(in.timesteps.size(0), static_cast<float>(t))),
+                      in.context);
+      }
+      cached = cal.finish();
+      source = "absmax over the synthetic inputs at timesteps 999, 750, 500, 250, 0";
+    }
+  }
+  // The rules' activation qtype (every static rule of a set shares it in the presets).
+  QType act = QType::kInt8;
+  for (const Rule& r : set.rules) {
+    const ResolvedRule rr = r.resolve();
+    if (!rr.skips() && rr.act_static_scale) act = rr.act;
+  }
+  return act_scales_for(*cached, act);
+}
+
+}  // namespace
+
+void check_accuracy_flags(const AccuracyFlags& f, const std::vector<NamedRules>& rules) {
+  for (const NamedRules& r : rules) {
+    for (const Rule& rule : r.rules.rules) rule.resolve();
+  }
+  wan_synthetic_inputs(f.config, 1, f.frames, f.height, f.width, f.text_tokens, f.seed + 1);  // checks the grid
+  if (!f.weights.empty()) {
+    const WanConfig file = infer_wan_config(f.weights);  // reads the header: the file exists and is a Wan checkpoint
+    QJIT_CHECK_GEN("run", file.dim == f.config.dim && file.ffn_dim == f.config.ffn_dim,
+                   "--weights {}: a model of dim {} / ffn {}, not {} (dim {} / ffn {}); give its --model", f.weights,
+                   file.dim, file.ffn_dim, f.config.name, f.config.dim, f.config.ffn_dim);
+  }
+}
+
+nlohmann::json run_accuracy(const AccuracyFlags& f, const std::vector<NamedRules>& rules, std::string& text) {
+  const auto start = std::chrono::steady_clock::now();
+  const Device device = device_of(f.device);
+  const std::shared_ptr<Driver> driver = device.is_host() ? nullptr : driver_for(device);
+  std::fprintf(stderr, "qjit run: accuracy on %s (%lld blocks), %s weights, device %s\n", f.config.name.c_str(),
+               static_cast<long long>(f.config.layers), f.weights.empty() ? "synthetic" : f.weights.c_str(),
+               device.str().c_str());
+  const auto weights = f.weights.empty() ? wan_synthetic_weights(f.config, f.seed) : load_wan_weights(f.weights, f.config);
+  WanInputs in = wan_synthetic_inputs(f.config, 1, f.frames, f.height, f.width, f.text_tokens, f.seed + 1);
+  in.timesteps = Tensor::from_vector<float>({1}, std::vector<float>{static_cast<float>(f.timestep)});
+  const auto forward = [&](Module& m) { return dynamic_cast<WanModel&>(m).forward(in.latents, in.timesteps, in.context); };
+  WanModel reference(f.config, weights, device, driver);
+  const Tensor want = forward(reference);
+  std::fprintf(stderr, "qjit run: the unquantized forward took %.2f s\n", seconds_since(start));
+
+  text += fmt::format("\naccuracy on {} ({} blocks, {} weights, seed {}), device {}, {} tokens ({}x{}x{} latent "
+                      "patches) and {} text tokens at timestep {}\n",
+                      f.config.name, f.config.layers, f.weights.empty() ? "synthetic" : f.weights, f.seed, device.str(),
+                      f.frames * (f.height / 2) * (f.width / 2), f.frames, f.height / 2, f.width / 2, f.text_tokens,
+                      f.timestep);
+  nlohmann::json out = nlohmann::json::array();
+  std::optional<CalibrationResult> calibration;
+  std::string calibration_source;
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const NamedRules& r = rules[i];
+    const auto t0 = std::chrono::steady_clock::now();
+    std::fprintf(stderr, "[%zu/%zu] accuracy of %s ...\n", i + 1, rules.size(), r.name.c_str());
+    WanModel quantized(f.config, weights, device, driver);
+    ApplyOptions options;
+    if (has_static(r.rules)) options = static_scales(f, reference, in, r.rules, calibration, calibration_source);
+    const ApplyReport applied = r.rules.apply(quantized, options);
+    const AccuracyMetrics e2e = compare_outputs(forward(quantized), want);
+    std::vector<LayerAccuracy> layers = layer_accuracy(reference, quantized, forward);
+    nlohmann::json layer_rows = nlohmann::json::array();
+    for (const LayerAccuracy& l : layers) {
+      const LayerApplied* a = applied.find(l.path);
+      layer_rows.push_back({{"path", l.path},
+                            {"type", l.type},
+                            {"outcome", a ? nlohmann::json(outcome_name(a->outcome)) : nlohmann::json()},
+                            {"metrics", metrics_json(l.metrics)}});
+    }
+    nlohmann::json row = {{"rule", r.name},
+                          {"end_to_end", metrics_json(e2e)},
+                          {"layers", layer_rows},
+                          {"quantized_layers", applied.count(LayerApplied::Outcome::kQuantized)},
+                          {"weight_bytes_before", applied.bytes_before()},
+                          {"weight_bytes_after", applied.bytes_after()},
+                          {"seconds", seconds_since(t0)}};
+    if (has_static(r.rules)) row["calibration"] = calibration_source;
+    out.push_back(std::move(row));
+    text += fmt::format("{}: end to end {}\n", r.name, metrics_text(e2e));
+    text += fmt::format("  weights {} -> {} bytes ({:.2f}x smaller), {} layers quantized{}\n", applied.bytes_before(),
+                        applied.bytes_after(),
+                        applied.bytes_after() > 0 ? static_cast<double>(applied.bytes_before()) /
+                                                        static_cast<double>(applied.bytes_after())
+                                                  : 0.0,
+                        applied.count(LayerApplied::Outcome::kQuantized),
+                        has_static(r.rules) ? fmt::format("; static scales: {}", calibration_source) : "");
+    std::sort(layers.begin(), layers.end(),
+              [](const LayerAccuracy& a, const LayerAccuracy& b) { return a.metrics.nmse > b.metrics.nmse; });
+    for (std::size_t k = 0; k < std::min(f.layers_shown, layers.size()); ++k) {
+      text += fmt::format("  {:<28} {}\n", layers[k].path, metrics_text(layers[k].metrics));
+    }
+  }
+  return out;
+}
+
+}  // namespace qjit::cli

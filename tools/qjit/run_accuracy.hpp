@@ -1,0 +1,40 @@
+#pragma once
+// The accuracy part of `qjit run` (--accuracy): the Wan2.1-shaped model with seeded synthetic
+// weights (or a checkpoint), the unquantized model's forward on synthetic inputs, then each
+// rule applied to a copy and measured against it end to end and per layer (cosine, MSE,
+// NMSE, SNR: quant_ops/accuracy.hpp), with the weight bytes before and after.
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "quant_ops/rule.hpp"
+#include "runtime/models/wan_config.hpp"
+
+namespace qjit::cli {
+
+struct AccuracyFlags {
+  WanConfig config;              // with the block count to run
+  std::string weights;           // a Wan checkpoint (either naming); empty: synthetic
+  std::uint64_t seed = 0;
+  std::string device = "cpu";    // cpu | sim | sim:sm_XX | cuda
+  std::int64_t frames = 1, height = 8, width = 8, text_tokens = 16;
+  double timestep = 500;
+  std::string calibration;       // a `qjit calibrate` result for static rules; empty: calibrate here
+  std::size_t layers_shown = 5;  // the worst layers the text lists per rule (JSON lists all)
+};
+
+struct NamedRules {
+  std::string name;  // the preset or --rule text
+  RuleSet rules;
+};
+
+/// Everything run_accuracy checks before work: the rules resolve, the input grid and the
+/// weights file. Throws qjit::Error naming the flag.
+void check_accuracy_flags(const AccuracyFlags& flags, const std::vector<NamedRules>& rules);
+
+/// Measures every rule set; appends the text report to `text`; returns the JSON report.
+nlohmann::json run_accuracy(const AccuracyFlags& flags, const std::vector<NamedRules>& rules, std::string& text);
+
+}  // namespace qjit::cli
