@@ -175,10 +175,22 @@ std::vector<std::string> load_quantized_checkpoint(const std::filesystem::path& 
     }
 
     DType high = DType::kBF16;
-    if (auto* lin = dynamic_cast<Linear*>(target)) high = lin->weight().dtype();
-    if (auto* ql = dynamic_cast<QuantLinear*>(target)) high = ql->high_precision();
+    std::optional<Tensor> where;  // a tensor of the layer being replaced: its device and driver
+    if (auto* lin = dynamic_cast<Linear*>(target)) high = lin->weight().dtype(), where = lin->weight();
+    if (auto* ql = dynamic_cast<QuantLinear*>(target)) high = ql->high_precision(), where = ql->weight().q;
+    // The loaded layer lives where the layer it replaces lived (the model's device), so its
+    // forward copies nothing per call.
+    const auto placed = [&](const Tensor& t) {
+      if (!where || where->device().is_host()) return t;
+      return t.contiguous().to(where->device(), where->storage()->driver());
+    };
+    QuantizedWeight wd = w;
+    wd.q = placed(w.q);
+    wd.scales = placed(w.scales);
     auto layer = in_layer(path, name, [&] {
-      return std::make_shared<QuantLinear>(w, bias, rule, target->gelu_tanh(), act_scale, high);
+      return std::make_shared<QuantLinear>(wd, bias ? std::optional<Tensor>(placed(*bias)) : std::nullopt, rule,
+                                           target->gelu_tanh(),
+                                           act_scale ? std::optional<Tensor>(placed(*act_scale)) : std::nullopt, high);
     });
 
     // The parent's slot must take a QuantLinear, or replace() would fail half-way.

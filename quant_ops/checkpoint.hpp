@@ -48,7 +48,7 @@ void save_quantized_checkpoint(const std::filesystem::path& path, Module& model)
 /// the model, a linear layer, matching shapes), each tensor (present, dtype, shape) and the
 /// parent's slot accepting a QuantLinear — and the first problem throws qjit::Error naming
 /// the file, the layer and the tensor, leaving the model as it was. The loaded layers live
-/// on the cpu. Returns the replaced layer paths, in the file's order.
+/// on the device of the layers they replace (the model's). Returns the replaced layer paths, in the file's order.
 std::vector<std::string> load_quantized_checkpoint(const std::filesystem::path& path, Module& model);
 
 }  // namespace qjit

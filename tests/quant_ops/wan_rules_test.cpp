@@ -13,9 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "../jit/test_util.hpp"
+#include "quant_ops/checkpoint.hpp"
 #include "quant_ops/dax_config.hpp"
 #include "quant_ops/quant_linear.hpp"
 #include "quant_ops/rule.hpp"
+#include "runtime/models/wan_checkpoint.hpp"
 #include "runtime/models/wan_model.hpp"
 #include "runtime/models/wan_synthetic.hpp"
 #include "synthetic_model.hpp"
@@ -173,6 +176,32 @@ TEST(WanRules, PerTokenInt8MoreAccurateThanPerTensor) {
   }
   EXPECT_LT(err["int8"], err["int8-per-tensor"]);
   EXPECT_LT(err["int8"], 1e-2);
+}
+
+// A Wan checkpoint in diffusers' naming loads into the native model with the same bits, and a
+// quantized checkpoint of the sim model (LightX2V names) loads back onto the sim device with
+// the same forward, bit for bit.
+TEST(WanRules, CheckpointsByEitherNamingAndQuantizedRoundTrip) {
+  test::TempDir dir;
+  const auto file = dir.path() / "wan-diffusers.safetensors";
+  save_wan_weights(file, weights(), WanNaming::kDiffusers);
+  const auto loaded = load_wan_weights(file, WanConfig::tiny());
+  const WanInputs in = wan_synthetic_inputs(WanConfig::tiny(), 1, 1, 4, 4, 6, 8);
+  WanModel from_file(WanConfig::tiny(), loaded);
+  EXPECT_TRUE(test::same_bits(from_file.forward(in.latents, in.timesteps, in.context),
+                              model_on("cpu")->forward(in.latents, in.timesteps, in.context)));
+
+  auto sim = model_on("sim");
+  Rule{.weight = "int8", .act = "int8"}.apply(*sim);
+  const auto qfile = dir.path() / "wan-int8.safetensors";
+  save_quantized_checkpoint(qfile, *sim);
+  auto fresh = model_on("sim");
+  EXPECT_EQ(load_quantized_checkpoint(qfile, *fresh).size(), wan_linear_shapes(WanConfig::tiny()).size());
+  const auto* ql = dynamic_cast<QuantLinear*>(&fresh->at("blocks.0.ffn.2"));
+  ASSERT_NE(ql, nullptr);
+  EXPECT_EQ(ql->weight().q.device(), Device::sim());
+  EXPECT_TRUE(test::same_bits(fresh->forward(in.latents, in.timesteps, in.context).to(Device::cpu()),
+                              sim->forward(in.latents, in.timesteps, in.context).to(Device::cpu())));
 }
 
 }  // namespace
