@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "quant_ops/quant_linear.hpp"
 #include "runtime/linear.hpp"
 
 namespace qjit {
@@ -276,6 +277,30 @@ ApplyOptions act_scales_for(const CalibrationResult& result, QType qtype, std::o
     o.act_scales.emplace(path, Tensor::from_vector<float>({1}, std::vector<float>{result.scale(path, qtype, bucket)}));
   }
   return o;
+}
+
+std::optional<int> timestep_bucket(const CalibrationResult& result, double t) {
+  QJIT_CHECK_GEN(kSub, std::isfinite(t), "timestep {} is not finite", t);
+  if (result.timestep_edges.empty()) return std::nullopt;
+  const auto& e = result.timestep_edges;
+  return static_cast<int>(std::upper_bound(e.begin(), e.end(), t) - e.begin());
+}
+
+std::vector<std::string> use_timestep_scales(Module& model, const CalibrationResult& result, double t) {
+  const std::optional<int> bucket = timestep_bucket(result, t);
+  QJIT_CHECK_GEN(kSub, bucket.has_value(),
+                 "the calibration has no timestep buckets (calibrate with timestep_edges for per-timestep scales)");
+  std::vector<std::pair<QuantLinear*, Tensor>> updates;
+  std::vector<std::string> paths;
+  for (const auto& [path, layer] : model.modules_of_type<QuantLinear>()) {
+    if (!layer->rule().act_static_scale) continue;
+    QJIT_CHECK_GEN(kSub, result.layers.count(path) > 0, "layer '{}' has a static scale but was not calibrated", path);
+    const float v = result.scale(path, layer->rule().act, bucket);
+    updates.emplace_back(layer, Tensor::from_vector<float>({1}, std::vector<float>{v}));
+    paths.push_back(path);
+  }
+  for (auto& [layer, scale] : updates) layer->set_act_scale(scale);
+  return paths;
 }
 
 namespace {

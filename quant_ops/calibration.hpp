@@ -101,6 +101,17 @@ struct CalibrationResult {
 /// `qtype` (the rules' act type) and `bucket`.
 ApplyOptions act_scales_for(const CalibrationResult& result, QType qtype, std::optional<int> bucket = std::nullopt);
 
+/// The bucket of timestep `t` under result's edges, placed as the Calibrator places it;
+/// nullopt when the result has no buckets. Throws for a non-finite t.
+std::optional<int> timestep_bucket(const CalibrationResult& result, double t);
+
+/// Per-timestep static scales at inference (none of the systems this replaces offers them):
+/// sets every static-scale QuantLinear of `model` that `result` calibrated to its scale for
+/// the bucket of timestep `t` and its rule's activation qtype. A sampler calls it before each
+/// step. Returns the paths it set, pre-order. Throws qjit::Error, before setting any, when the
+/// result has no buckets or a static layer of the model was not calibrated.
+std::vector<std::string> use_timestep_scales(Module& model, const CalibrationResult& result, double t);
+
 /// Wraps every Linear of `model` that options.module_path matches in an observer, for as long
 /// as it lives or until finish(). The model's forward then runs as before (the observers call
 /// the original layers) and records each observed input, which is read back to the host.

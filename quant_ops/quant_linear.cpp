@@ -1,7 +1,10 @@
 #include "quant_ops/quant_linear.hpp"
 
+#include <cmath>
+
 #include "common/error.hpp"
 #include "quant_ops/qgemm.hpp"
+#include "quant_ops/reference/quantize_value.hpp"
 #include "quant_ops/reference/weight_quant.hpp"
 #include "runtime/kernels.hpp"
 
@@ -99,6 +102,18 @@ QuantLinear::QuantLinear(QuantizedWeight weight, std::optional<Tensor> bias, Res
                  "act_static_scale=true",
                  rule_.label, rule_.act_static_scale ? "has act_static_scale=true but no scale was given"
                                                      : "has no static activation scale but one was given");
+}
+
+void QuantLinear::set_act_scale(const Tensor& scale) {
+  QJIT_CHECK_GEN(kSub, rule_.act_static_scale, "rule '{}' has no static activation scale to set", rule_.label);
+  QJIT_CHECK_GEN(kSub, scale.defined() && scale.numel() == 1 && scale.dtype() == DType::kF32,
+                 "a static activation scale is one f32 value, got {}", scale.defined() ? scale.describe() : "none");
+  const Tensor s = scale.to(Device::cpu()).contiguous().reshape({1});
+  const float v = s.item_f32(0);
+  QJIT_CHECK_GEN(kSub, std::isfinite(v) && v > 0, "static activation scale {} must be finite and > 0", v);
+  reference::static_scale(v);  // also rejects a subnormal scale, whose inverse overflows
+  const Tensor& w = weight_.q;
+  act_scale_ = w.device().is_host() ? s : s.to(w.device(), w.storage()->driver());
 }
 
 LinearOptions QuantLinear::options() const { return options_of(bias_, gelu_tanh_, act_scale_); }

@@ -67,6 +67,10 @@ class QuantLinear final : public LinearLayer {
   const std::optional<Tensor>& bias() const { return bias_; }
   const ResolvedRule& rule() const { return rule_; }
   const std::optional<Tensor>& act_scale() const { return act_scale_; }
+  /// Replaces the static activation scale (one f32 value, finite, > 0, with a finite
+  /// inverse), copied to the weights' device: what per-timestep scales switch between steps.
+  /// Throws qjit::Error naming the rule when it has no static scale, or the value.
+  void set_act_scale(const Tensor& scale);
   DType high_precision() const { return high_precision_; }
   /// What forward hands linear_forward besides x and the weights.
   LinearOptions options() const;

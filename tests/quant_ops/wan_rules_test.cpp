@@ -9,11 +9,13 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "../jit/test_util.hpp"
+#include "quant_ops/calibration.hpp"
 #include "quant_ops/checkpoint.hpp"
 #include "quant_ops/dax_config.hpp"
 #include "quant_ops/quant_linear.hpp"
@@ -202,6 +204,37 @@ TEST(WanRules, CheckpointsByEitherNamingAndQuantizedRoundTrip) {
   EXPECT_EQ(ql->weight().q.device(), Device::sim());
   EXPECT_TRUE(test::same_bits(fresh->forward(in.latents, in.timesteps, in.context).to(Device::cpu()),
                               sim->forward(in.latents, in.timesteps, in.context).to(Device::cpu())));
+}
+
+// Per-timestep static scales: calibrate with a bucket edge at t = 500, quantize with the
+// all-inputs scales, then switch every static layer to its bucket's scale before each step.
+TEST(WanRules, TimestepBucketScales) {
+  auto model = model_on("cpu");
+  const WanInputs in = wan_synthetic_inputs(WanConfig::tiny(), 1, 1, 4, 4, 6, 12);
+  Calibrator cal(*model, {.timestep_edges = {500.0}});
+  for (const float t : {900.0f, 700.0f, 300.0f, 100.0f}) {
+    cal.set_timestep(t);
+    model->forward(in.latents, Tensor::from_vector<float>({1}, std::vector<float>{t}), in.context);
+  }
+  const CalibrationResult result = cal.finish();
+  EXPECT_EQ(timestep_bucket(result, 100.0), 0);
+  EXPECT_EQ(timestep_bucket(result, 500.0), 1);
+  Rule{.weight = "int8", .act = "int8", .act_static_scale = true}.apply(*model, act_scales_for(result, QType::kInt8));
+  const auto set = use_timestep_scales(*model, result, 100.0);
+  EXPECT_EQ(set.size(), wan_linear_shapes(WanConfig::tiny()).size());
+  // The timestep projection's input (SiLU of the time embedding) differs between buckets.
+  auto* te = dynamic_cast<QuantLinear*>(&model->at("time_projection.1"));
+  EXPECT_EQ(te->act_scale()->item_f32(0), result.scale("time_projection.1", QType::kInt8, 0));
+  EXPECT_NE(result.scale("time_projection.1", QType::kInt8, 0), result.scale("time_projection.1", QType::kInt8, 1));
+  use_timestep_scales(*model, result, 800.0);
+  EXPECT_EQ(te->act_scale()->item_f32(0), result.scale("time_projection.1", QType::kInt8, 1));
+  const Tensor y = model->forward(in.latents, Tensor::from_vector<float>({1}, std::vector<float>{800.0f}), in.context);
+  for (float v : y.to_f32_vector()) ASSERT_TRUE(std::isfinite(v));
+  CalibrationResult flat = result;
+  flat.timestep_edges.clear();
+  test::expect_error_mentions([&] { use_timestep_scales(*model, flat, 100.0); }, "no timestep buckets");
+  test::expect_error_mentions([&] { te->set_act_scale(Tensor::from_vector<float>({1}, std::vector<float>{0.0f})); },
+                              "must be finite and > 0");
 }
 
 }  // namespace
