@@ -9,5 +9,6 @@ void add_run(CLI::App& app);
 void add_cache(CLI::App& app);
 void add_linear(CLI::App& app);
 void add_rules(CLI::App& app);
+void add_calibrate(CLI::App& app);
 
 }  // namespace qjit::cli
