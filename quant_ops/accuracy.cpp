@@ -1,5 +1,6 @@
 #include "quant_ops/accuracy.hpp"
 
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -53,7 +54,12 @@ struct Sums {
 struct Record {
   // (input, output) as the layer got and gave them: ops make fresh tensors, never write in place.
   std::vector<std::pair<Tensor, Tensor>> calls;
+  double ms = 0.0;
 };
+
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
 
 // Forwards to the original layer and records what it got and gave.
 class RecordingLinear final : public LinearLayer {
@@ -62,7 +68,9 @@ class RecordingLinear final : public LinearLayer {
       : inner_(std::move(inner)), record_(std::move(record)) {}
   std::string type_name() const override { return "AccuracyRecorder"; }
   Tensor forward(const Tensor& x) override {
+    const auto t0 = std::chrono::steady_clock::now();
     Tensor y = inner_->forward(x);
+    record_->ms += ms_since(t0);
     record_->calls.emplace_back(x, y);
     return y;
   }
@@ -111,8 +119,14 @@ std::vector<LayerAccuracy> layer_accuracy(Module& reference, Module& quantized,
   for (const auto& [path, record] : records) {
     auto& layer = dynamic_cast<LinearLayer&>(quantized.at(path));
     Sums s;
-    for (const auto& [x, y] : record->calls) s.add(layer.forward(x), y);
-    out.push_back({path, layer.type_name(), static_cast<std::int64_t>(record->calls.size()), s.metrics()});
+    double ms = 0.0;
+    for (const auto& [x, y] : record->calls) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const Tensor got = layer.forward(x);
+      ms += ms_since(t0);
+      s.add(got, y);
+    }
+    out.push_back({path, layer.type_name(), static_cast<std::int64_t>(record->calls.size()), s.metrics(), record->ms, ms});
   }
   return out;
 }

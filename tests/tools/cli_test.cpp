@@ -26,7 +26,7 @@ bool has(const std::string& s, const std::string& part) { return s.find(part) !=
 // group128 pass and the block-fp8 GEMM.
 TEST(Cli, RunCompilesThenHitsTheCache) {
   qjit::test::TempDir dir;
-  const std::string args = "run --json --preset int8 --preset fp8-block128 --arch sm_89";
+  const std::string args = "run --json --no-accuracy --preset int8 --preset fp8-block128 --arch sm_89";
   const auto cold = qjit_cmd(args, dir.path().string());
   ASSERT_EQ(cold.code, 0) << cold.out;
   const auto j = nlohmann::json::parse(cold.out);
@@ -78,7 +78,7 @@ TEST(Cli, RunCompilesThenHitsTheCache) {
 // int8-static quantizes x inside the GEMM (no act_quant); weight-only is qgemm_wo alone.
 TEST(Cli, RunSkipsFp8BelowSm89AndPlansEachPresetsPath) {
   qjit::test::TempDir dir;
-  const auto r = qjit_cmd("run --json --preset fp8 --preset int8-static --preset int8-weight-only --arch sm_80",
+  const auto r = qjit_cmd("run --json --no-accuracy --preset fp8 --preset int8-static --preset int8-weight-only --arch sm_80",
                           dir.path().string());
   ASSERT_EQ(r.code, 0) << r.out;
   const auto j = nlohmann::json::parse(r.out);
@@ -104,7 +104,7 @@ TEST(Cli, RunSkipsFp8BelowSm89AndPlansEachPresetsPath) {
     EXPECT_EQ(k.at("arch"), "sm_80");
   }
   // The text report says it too.
-  const auto text = qjit_cmd("run --preset fp8 --arch sm_80", dir.path().string());
+  const auto text = qjit_cmd("run --no-accuracy --preset fp8 --arch sm_80", dir.path().string());
   EXPECT_EQ(text.code, 0);
   EXPECT_TRUE(has(text.out, "preset fp8: 0 programs")) << text.out;
   EXPECT_TRUE(has(text.out, "skipped on sm_80")) << text.out;
@@ -112,12 +112,12 @@ TEST(Cli, RunSkipsFp8BelowSm89AndPlansEachPresetsPath) {
 
 TEST(Cli, CacheSubcommands) {
   qjit::test::TempDir dir;
-  ASSERT_EQ(qjit_cmd("run --preset int8 --arch sm_90", dir.path().string()).code, 0);
+  ASSERT_EQ(qjit_cmd("run --no-accuracy --preset int8 --arch sm_90", dir.path().string()).code, 0);
   const auto path = nlohmann::json::parse(qjit_cmd("cache path --json", dir.path().string()).out);
   EXPECT_EQ(path.at("path"), dir.path().string());
   EXPECT_FALSE(path.at("knobs").empty());
   const auto ls = nlohmann::json::parse(qjit_cmd("cache ls --json", dir.path().string()).out);
-  const auto run = nlohmann::json::parse(qjit_cmd("run --json --preset int8 --arch sm_90", dir.path().string()).out);
+  const auto run = nlohmann::json::parse(qjit_cmd("run --json --no-accuracy --preset int8 --arch sm_90", dir.path().string()).out);
   EXPECT_EQ(ls.size(), run.at("programs").get<size_t>());
   const auto stats = nlohmann::json::parse(qjit_cmd("cache stats --json", dir.path().string()).out);
   EXPECT_EQ(stats.at("entries").get<size_t>(), ls.size());

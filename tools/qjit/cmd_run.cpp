@@ -3,9 +3,10 @@
 // linear_forward runs for each layer, quant_ops/kernel_plan.hpp), for the device's arch (or
 // sm_80, sm_89 and sm_90 when no GPU answers), and reports each: spec, arch, registers,
 // spills, compile time, cache outcome; per preset how many programs it needs, or why an arch
-// cannot run it (fp8 below sm_89). With --accuracy it then runs the model with synthetic
-// weights under each preset and --rule and reports accuracy against the unquantized model,
-// end to end and per layer, and the weight bytes before and after (run_accuracy.hpp).
+// cannot run it (fp8 below sm_89). Then (unless --no-accuracy) it runs the model with
+// synthetic weights under each preset and --rule and reports accuracy against the
+// unquantized model, end to end and per layer, the forward's time and the weight bytes
+// before and after (run_accuracy.hpp).
 
 #include <fmt/format.h>
 
@@ -34,7 +35,7 @@ struct RunFlags {
   std::vector<std::string> presets;
   std::vector<std::string> archs;
   std::vector<std::string> rules;  // --rule texts, measured with --accuracy
-  bool accuracy = false;
+  bool accuracy = true;
   std::int64_t blocks = 1;  // the blocks --accuracy runs
   AccuracyFlags acc;
 };
@@ -73,7 +74,7 @@ void run(const RunFlags& f) {
     for (const auto& r : f.rules) named.push_back({r, Rule::parse(r)});
     check_accuracy_flags(acc_flags, named);
   } else {
-    QJIT_CHECK_GEN("run", f.rules.empty(), "--rule is measured by --accuracy; give --accuracy too (or --preset)");
+    QJIT_CHECK_GEN("run", f.rules.empty(), "--rule is measured by the accuracy run, which --no-accuracy turns off");
   }
   std::string why;
   const auto archs = choose_archs(f, why);
@@ -170,9 +171,10 @@ void add_run(CLI::App& app) {
   run_cmd->add_option("--preset", flags->presets, "presets to include (default: all)");
   run_cmd->add_option("--arch", flags->archs, "target archs (default: the GPU's, else sm_80 sm_89 sm_90)");
   run_cmd->add_option("--rule", flags->rules, "rules to measure with --accuracy (any --rule text), besides --preset");
-  run_cmd->add_flag("--accuracy", flags->accuracy,
+  run_cmd->add_flag("--accuracy,!--no-accuracy", flags->accuracy,
                     "run the model with synthetic weights under each preset / rule: accuracy against the unquantized "
-                    "model end to end and per layer, weight bytes before and after");
+                    "model end to end and per layer, weight bytes before and after (default; --no-accuracy only "
+                    "compiles)");
   run_cmd->add_option("--blocks", flags->blocks, "transformer blocks --accuracy runs")->capture_default_str();
   run_cmd->add_option("--device", flags->acc.device, "device of --accuracy: cpu | sim | sim:sm_XX | cuda")
       ->capture_default_str();

@@ -107,8 +107,12 @@ nlohmann::json run_accuracy(const AccuracyFlags& f, const std::vector<NamedRules
   in.timesteps = Tensor::from_vector<float>({1}, std::vector<float>{static_cast<float>(f.timestep)});
   const auto forward = [&](Module& m) { return dynamic_cast<WanModel&>(m).forward(in.latents, in.timesteps, in.context); };
   WanModel reference(f.config, weights, device, driver);
+  forward(reference);  // warm: the kernels compile or load on the first forward
+  const auto t_ref = std::chrono::steady_clock::now();
   const Tensor want = forward(reference);
-  std::fprintf(stderr, "qjit run: the unquantized forward took %.2f s\n", seconds_since(start));
+  const double reference_s = seconds_since(t_ref);
+  std::fprintf(stderr, "qjit run: the unquantized forward took %.3f s (%.2f s with the first)\n", reference_s,
+               seconds_since(start));
 
   text += fmt::format("\naccuracy on {} ({} blocks, {} weights, seed {}), device {}, {} tokens ({}x{}x{} latent "
                       "patches) and {} text tokens at timestep {}\n",
@@ -126,7 +130,10 @@ nlohmann::json run_accuracy(const AccuracyFlags& f, const std::vector<NamedRules
     ApplyOptions options;
     if (has_static(r.rules)) options = static_scales(f, reference, in, r.rules, calibration, calibration_source);
     const ApplyReport applied = r.rules.apply(quantized, options);
+    forward(quantized);  // warm
+    const auto t_q = std::chrono::steady_clock::now();
     const AccuracyMetrics e2e = compare_outputs(forward(quantized), want);
+    const double quantized_s = seconds_since(t_q);
     std::vector<LayerAccuracy> layers = layer_accuracy(reference, quantized, forward);
     nlohmann::json layer_rows = nlohmann::json::array();
     for (const LayerAccuracy& l : layers) {
@@ -134,7 +141,9 @@ nlohmann::json run_accuracy(const AccuracyFlags& f, const std::vector<NamedRules
       layer_rows.push_back({{"path", l.path},
                             {"type", l.type},
                             {"outcome", a ? nlohmann::json(outcome_name(a->outcome)) : nlohmann::json()},
-                            {"metrics", metrics_json(l.metrics)}});
+                            {"metrics", metrics_json(l.metrics)},
+                            {"reference_ms", l.reference_ms},
+                            {"quantized_ms", l.quantized_ms}});
     }
     nlohmann::json row = {{"rule", r.name},
                           {"end_to_end", metrics_json(e2e)},
@@ -142,10 +151,15 @@ nlohmann::json run_accuracy(const AccuracyFlags& f, const std::vector<NamedRules
                           {"quantized_layers", applied.count(LayerApplied::Outcome::kQuantized)},
                           {"weight_bytes_before", applied.bytes_before()},
                           {"weight_bytes_after", applied.bytes_after()},
+                          {"forward_seconds", quantized_s},
+                          {"reference_forward_seconds", reference_s},
                           {"seconds", seconds_since(t0)}};
     if (has_static(r.rules)) row["calibration"] = calibration_source;
     out.push_back(std::move(row));
     text += fmt::format("{}: end to end {}\n", r.name, metrics_text(e2e));
+    text += fmt::format("  forward {:.3f} s against {:.3f} s unquantized ({:.2f}x) on {}{}\n", quantized_s, reference_s,
+                        quantized_s > 0 ? reference_s / quantized_s : 0.0, device.str(),
+                        device.kind == DeviceKind::kCuda ? "" : " (the reference or the interpreter: not GPU speed)");
     text += fmt::format("  weights {} -> {} bytes ({:.2f}x smaller), {} layers quantized{}\n", applied.bytes_before(),
                         applied.bytes_after(),
                         applied.bytes_after() > 0 ? static_cast<double>(applied.bytes_before()) /
@@ -156,7 +170,8 @@ nlohmann::json run_accuracy(const AccuracyFlags& f, const std::vector<NamedRules
     std::sort(layers.begin(), layers.end(),
               [](const LayerAccuracy& a, const LayerAccuracy& b) { return a.metrics.nmse > b.metrics.nmse; });
     for (std::size_t k = 0; k < std::min(f.layers_shown, layers.size()); ++k) {
-      text += fmt::format("  {:<28} {}\n", layers[k].path, metrics_text(layers[k].metrics));
+      text += fmt::format("  {:<28} {}  {:.2f} ms against {:.2f} ms\n", layers[k].path, metrics_text(layers[k].metrics),
+                          layers[k].quantized_ms, layers[k].reference_ms);
     }
   }
   return out;
