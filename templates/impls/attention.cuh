@@ -27,7 +27,7 @@
 #include "ptx/arith.cuh"
 #include "ptx/cp_async.cuh"
 #include "ptx/cvt.cuh"
-#include "ptx/ex2_ftz.cuh"
+#include "ptx/approx.cuh"
 #include "ptx/ldmatrix_trans.cuh"
 #include "ptx/mma.cuh"
 #include "ptx/smem.cuh"

@@ -13,7 +13,7 @@
 
 #include "ptx/arith.cuh"
 #include "ptx/cvt.cuh"
-#include "ptx/ex2.cuh"
+#include "ptx/approx.cuh"
 #include "qjit/quantize.cuh"
 #include "qjit/types.cuh"
 

@@ -215,16 +215,6 @@ TEST(Calibration, JsonRoundTrip) {
   expect_error_mentions([] { CalibrationResult::load("/nonexistent/qjit/cal.json"); }, "/nonexistent/qjit/cal.json");
 }
 
-double nmse(const Tensor& got, const Tensor& want) {
-  const auto g = got.to_f32_vector(), w = want.to_f32_vector();
-  double err = 0.0, ref = 0.0;
-  for (std::size_t i = 0; i < g.size(); ++i) {
-    err += (static_cast<double>(g[i]) - w[i]) * (static_cast<double>(g[i]) - w[i]);
-    ref += static_cast<double>(w[i]) * w[i];
-  }
-  return err / ref;
-}
-
 TEST(Calibration, CalibratedStaticInt8RunsCloseToTheFloatModel) {
   const auto xs = batches();
   const Tensor x = xs[0];
@@ -236,14 +226,14 @@ TEST(Calibration, CalibratedStaticInt8RunsCloseToTheFloatModel) {
   const CalibrationResult r = calibrate(model, xs, {.method = CalibrationMethod::kAbsMax});
   const ApplyReport report = rule.apply(model, act_scales_for(r, QType::kInt8));
   EXPECT_EQ(report.count(LayerApplied::Outcome::kQuantized), tiny_layers().size());
-  const double calibrated = nmse(model.forward(x), want);
+  const double calibrated = test::nmse(model.forward(x), want);
 
   // The same rule with every scale 1000x too large: almost every activation rounds to 0.
   TinyModel absurd;
   ApplyOptions o = act_scales_for(r, QType::kInt8);
   for (auto& [path, s] : o.act_scales) s = Tensor::from_vector<float>({1}, std::vector<float>{s.item_f32(0) * 1000.0f});
   rule.apply(absurd, o);
-  const double off = nmse(absurd.forward(x), want);
+  const double off = test::nmse(absurd.forward(x), want);
 
   // Bound: x's amax is within the calibrated range, so int8 rounding of activations and
   // per-channel weights adds a relative noise of about (amax/127)^2/12 / E[x^2] per operand;

@@ -42,16 +42,6 @@ std::shared_ptr<WanModel> model_on(const std::string& device) {
   return std::make_shared<WanModel>(WanConfig::tiny(), weights(), Device::sim(), test::sim_device("sm_90"));
 }
 
-double nmse(const Tensor& got, const Tensor& want) {
-  const auto g = got.to(Device::cpu()).to_f32_vector(), w = want.to(Device::cpu()).to_f32_vector();
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < w.size(); ++i) {
-    num += (static_cast<double>(g[i]) - w[i]) * (static_cast<double>(g[i]) - w[i]);
-    den += static_cast<double>(w[i]) * w[i];
-  }
-  return num / den;
-}
-
 TEST(WanRules, Int8ReplacesEveryLinear) {
   auto model = model_on("cpu");
   const ApplyReport r = Rule{.weight = "int8", .act = "int8"}.apply(*model);
@@ -110,7 +100,7 @@ TEST(WanRules, Int8LinearsSimEqualsCpu) {
     const Tensor x = test::seeded({19, c->in_features()}, DType::kBF16, static_cast<unsigned>(i) + 3);
     const Tensor want = c->forward(x);
     const Tensor got = sim_layers[i].second->forward(x.to(Device::sim(), test::sim_device("sm_90")));
-    if (c->gelu_tanh()) EXPECT_LT(nmse(got, want), 1e-5);
+    if (c->gelu_tanh()) EXPECT_LT(test::nmse(got, want), 1e-5);
     else EXPECT_TRUE(test::same_bits(got.to(Device::cpu()), want));
   }
 }
@@ -157,7 +147,7 @@ TEST(WanRules, QuantizedForwardSimMatchesCpu) {
   rule.apply(*cpu);
   rule.apply(*sim);
   const WanInputs in = wan_synthetic_inputs(WanConfig::tiny(), 1, 1, 4, 4, 6, 2);
-  const double e = nmse(sim->forward(in.latents, in.timesteps, in.context), cpu->forward(in.latents, in.timesteps, in.context));
+  const double e = test::nmse(sim->forward(in.latents, in.timesteps, in.context), cpu->forward(in.latents, in.timesteps, in.context));
   RecordProperty("nmse", fmt::format("{:.3g}", e));
   EXPECT_LT(e, 1e-3);
 }
@@ -173,7 +163,7 @@ TEST(WanRules, PerTokenInt8MoreAccurateThanPerTensor) {
   for (const char* preset : {"int8", "int8-per-tensor"}) {
     auto m = model_on("cpu");
     Rule::parse(preset).apply(*m);
-    err[preset] = nmse(m->forward(in.latents, in.timesteps, in.context), want);
+    err[preset] = test::nmse(m->forward(in.latents, in.timesteps, in.context), want);
     RecordProperty(fmt::format("nmse_{}", preset), fmt::format("{:.3g}", err[preset]));
   }
   EXPECT_LT(err["int8"], err["int8-per-tensor"]);

@@ -28,15 +28,6 @@ const std::map<std::string, Tensor>& weights() {
   return w;
 }
 
-double nmse(const std::vector<float>& got, const std::vector<float>& want) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    num += (static_cast<double>(got[i]) - want[i]) * (static_cast<double>(got[i]) - want[i]);
-    den += static_cast<double>(want[i]) * want[i];
-  }
-  return num / den;
-}
-
 TEST(WanModel, TreeHasEveryLinearWithWansNamesAndShapes) {
   WanModel model(tiny(), weights());
   const auto linears = model.modules_of_type<LinearLayer>();
@@ -127,9 +118,7 @@ TEST(WanModel, SimForwardMatchesCpu) {
   WanModel cpu(tiny(), weights());
   WanModel sim(tiny(), weights(), Device::sim(), dev);
   const WanInputs in = wan_synthetic_inputs(tiny(), 1, 1, 4, 4, 6, 5);
-  const auto want = cpu.forward(in.latents, in.timesteps, in.context).to_f32_vector();
-  const auto got = sim.forward(in.latents, in.timesteps, in.context).to_f32_vector();
-  const double e = nmse(got, want);
+  const double e = test::nmse(sim.forward(in.latents, in.timesteps, in.context), cpu.forward(in.latents, in.timesteps, in.context));
   RecordProperty("nmse", fmt::format("{:.3g}", e));
   EXPECT_LT(e, 1e-3);
 }

@@ -60,4 +60,16 @@ inline bool same_bits(const Tensor& a, const Tensor& b) {
          std::memcmp(ha.raw_data_ptr(), hb.raw_data_ptr(), ha.nbytes()) == 0;
 }
 
+/// ||got - want||^2 / ||want||^2 in float64, of two tensors of equal size on any device.
+inline double nmse(const Tensor& got, const Tensor& want) {
+  const auto g = got.to(Device::cpu()).to_f32_vector(), w = want.to(Device::cpu()).to_f32_vector();
+  EXPECT_EQ(g.size(), w.size());
+  double err = 0.0, ref = 0.0;
+  for (std::size_t i = 0; i < g.size() && i < w.size(); ++i) {
+    err += (static_cast<double>(g[i]) - w[i]) * (static_cast<double>(g[i]) - w[i]);
+    ref += static_cast<double>(w[i]) * w[i];
+  }
+  return err / ref;
+}
+
 }  // namespace qjit::test

@@ -29,6 +29,7 @@
 #include "runtime/models/wan_checkpoint.hpp"
 #include "runtime/models/wan_model.hpp"
 #include "runtime/models/wan_synthetic.hpp"
+#include "tests/support/checks.hpp"
 #include "tests/tools/cli_run.hpp"
 
 namespace qjit {
@@ -69,16 +70,6 @@ CalibrationResult calibrate_in_process(const CalibrationOptions& options) {
   return cal.finish();
 }
 
-double nmse(const Tensor& got, const Tensor& want) {
-  const auto g = got.to_f32_vector(), w = want.to_f32_vector();
-  double err = 0.0, ref = 0.0;
-  for (std::size_t i = 0; i < g.size(); ++i) {
-    err += (static_cast<double>(g[i]) - w[i]) * (static_cast<double>(g[i]) - w[i]);
-    ref += static_cast<double>(w[i]) * w[i];
-  }
-  return err / ref;
-}
-
 // The accuracy of calibrated static int8 on a held-out input (seed 100, not one the command
 // calibrated on) at timestep `t`, against the float model: `static_nmse` under the static rule
 // with the result's scales (of `bucket`, or over all inputs); `dynamic_nmse` under int8
@@ -111,10 +102,10 @@ Accuracy static_int8_accuracy(const CalibrationResult& result, std::optional<int
   const ApplyReport report = Rule{.weight = "int8", .act = "int8", .act_static_scale = true}.apply(
       model, act_scales_for(result, QType::kInt8, bucket));
   EXPECT_EQ(report.count(LayerApplied::Outcome::kQuantized), wan_linear_shapes(WanConfig::tiny()).size());
-  a.static_nmse = nmse(model.forward(in.latents, ts, in.context), want);
+  a.static_nmse = test::nmse(model.forward(in.latents, ts, in.context), want);
   WanModel dynamic(WanConfig::tiny(), weights());
   Rule{.weight = "int8", .act = "int8", .act_granularity = "per_tensor"}.apply(dynamic);
-  a.dynamic_nmse = nmse(dynamic.forward(in.latents, ts, in.context), want);
+  a.dynamic_nmse = test::nmse(dynamic.forward(in.latents, ts, in.context), want);
   return a;
 }
 
