@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_device.hpp"
 #include "commands.hpp"
 #include "common/error.hpp"
 #include "quant_ops/calibration.hpp"
@@ -96,24 +97,6 @@ std::vector<double> parse_number_list(const std::string& option, const std::stri
     start = comma + 1;
   }
   return out;
-}
-
-// "cpu", "sim", "sim:sm_XX", "cuda", "cuda:N", "auto"; sim:sm_XX is QJIT_SIM_ARCH=sm_XX with sim.
-Device parse_device(const std::string& text) {
-  if (text.rfind("sim:", 0) == 0) {
-    // NOTE: the sim driver is created on first use from QJIT_SIM_ARCH, which is read then.
-    ::setenv("QJIT_SIM_ARCH", text.substr(4).c_str(), 1);
-    return Device::sim();
-  }
-  Device device;
-  try {
-    device = Device::parse(text);
-  } catch (const Error& e) {
-    QJIT_THROW(kSub, "--device {}: {}", text, e.message());
-  }
-  QJIT_CHECK_GEN(kSub, device.kind != DeviceKind::kCuda || cuda_available(), "--device {}: no GPU answers ({})", text,
-                 cuda_unavailable_reason());
-  return device;
 }
 
 // The bucket of t as CalibrationOptions::timestep_edges defines it (std::upper_bound).
@@ -314,7 +297,7 @@ void run(const CalibrateFlags& f) {
                    f.layers, shapes.size(), config.name, config.layers, shapes.front().name,
                    shapes[std::min<std::size_t>(5, shapes.size() - 1)].name, shapes.back().name);
   }
-  const Device device = parse_device(f.device);
+  const Device device = parse_device_flag(f.device, kSub);
   AtomicOutput output(f.out);
 
   // 2. Weights (a file's header is checked whole before its data is read), then the model.

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "cli_device.hpp"
 #include "commands.hpp"
 #include "common/error.hpp"
 #include "quant_ops/linear.hpp"
@@ -65,16 +66,6 @@ Tensor read_tensor(const std::string& option, const std::string& path, const cha
   } catch (const Error& e) {
     QJIT_THROW("linear", "{} {}: {}", option, path, e.message());
   }
-}
-
-// "cpu", "sim", "sim:sm_XX", "cuda", "cuda:N", "auto". sim:sm_XX is QJIT_SIM_ARCH=sm_XX with sim.
-Device parse_device(const std::string& text) {
-  if (text.rfind("sim:", 0) == 0) {
-    // NOTE: the sim driver is created on first use from QJIT_SIM_ARCH, which is read then.
-    ::setenv("QJIT_SIM_ARCH", text.substr(4).c_str(), 1);
-    return Device::sim();
-  }
-  return Device::parse(text);
 }
 
 nlohmann::json describe_json(const Tensor& t) {
@@ -174,7 +165,7 @@ void run(const LinearFlags& f) {
     QJIT_CHECK_GEN("linear", std::filesystem::is_directory(dir), "{} {}: the directory {} does not exist", option, file,
                    dir.string());
   }
-  const Device device = parse_device(f.device);
+  const Device device = parse_device_flag(f.device, "linear");
   const Tensor x = device.is_host() ? x_host : x_host.to(device);
   check_linear(x, w_host, rule, options);
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 
+#include "cli_device.hpp"
 #include "common/error.hpp"
 #include "quant_ops/accuracy.hpp"
 #include "quant_ops/calibration.hpp"
@@ -21,16 +22,6 @@
 namespace qjit::cli {
 
 namespace {
-
-// "cpu", "sim", "sim:sm_XX", "cuda", "cuda:N". sim:sm_XX is QJIT_SIM_ARCH=sm_XX with sim.
-// NOTE: the sim driver is created on first use from QJIT_SIM_ARCH, which is read then.
-Device device_of(const std::string& text) {
-  if (text.rfind("sim:", 0) == 0) {
-    ::setenv("QJIT_SIM_ARCH", text.substr(4).c_str(), 1);
-    return Device::sim();
-  }
-  return Device::parse(text);
-}
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -97,7 +88,7 @@ void check_accuracy_flags(const AccuracyFlags& f, const std::vector<NamedRules>&
 
 nlohmann::json run_accuracy(const AccuracyFlags& f, const std::vector<NamedRules>& rules, std::string& text) {
   const auto start = std::chrono::steady_clock::now();
-  const Device device = device_of(f.device);
+  const Device device = parse_device_flag(f.device, "run");
   const std::shared_ptr<Driver> driver = device.is_host() ? nullptr : driver_for(device);
   std::fprintf(stderr, "qjit run: accuracy on %s (%lld blocks), %s weights, device %s\n", f.config.name.c_str(),
                static_cast<long long>(f.config.layers), f.weights.empty() ? "synthetic" : f.weights.c_str(),

@@ -1,0 +1,15 @@
+#pragma once
+// The --device flag every subcommand that runs something takes: "cpu", "sim", "sim:sm_XX"
+// (the sim modelling that arch), "cuda", "cuda:N" or "auto".
+
+#include <string>
+
+#include "runtime/device.hpp"
+
+namespace qjit::cli {
+
+/// The device `text` names. Throws qjit::Error (subsystem `sub`) naming --device for an
+/// unknown name, and for cuda when no GPU answers (with the driver's reason).
+Device parse_device_flag(const std::string& text, const char* sub);
+
+}  // namespace qjit::cli
