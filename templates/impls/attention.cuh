@@ -155,7 +155,7 @@ __device__ __forceinline__ void attention_simt_body(const AttentionParams<typena
     const float p = ptx::ex2_approx_ftz(ptx::add_rn(s, -m_new));
     l = ptx::fma_rn(l, alpha, warp_sum(p));
     m = m_new;
-    ps[warp][lane] = p;
+    if (lane < kTile) ps[warp][lane] = p;  // lanes past a 16-key tile (Dh > 128) hold no key
     __syncwarp();
     for (int c = 0; c < kPerLane; ++c) acc[c] = ptx::mul_rn(acc[c], alpha);
     for (int j = 0; j < valid; ++j) {

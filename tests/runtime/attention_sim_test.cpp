@@ -262,6 +262,10 @@ TEST(AttentionSim, NoSharedMemoryRaces) {
   check_case(c, Device::sim(), driver);  // tensor cores
   c.sq = 5, c.skv = 70, c.in = c.out = DType::kF32;
   check_case(c, Device::sim(), driver);  // CUDA cores
+  c.sq = 3, c.skv = 40, c.dh = 256;       // 16-key tiles (Dh > 128): half the lanes hold no key
+  check_case(c, Device::sim(), driver);
+  c.in = c.out = DType::kBF16, c.dh = 192;  // 16-bit above 128: the CUDA-core kernel too
+  check_case(c, Device::sim(), driver);
 }
 
 // A NaN logit makes its (batch, head)'s every row NaN, as in the reference (NaN-propagating
