@@ -1,8 +1,9 @@
 #pragma once
-// Which kernels a model needs under a set of presets: the list `qjit run` and `qjit
-// compile` build ahead of time. It is what linear_forward launches for each layer (one
-// source of truth: linear_kernels, which the ops dispatch on too), so a run after the plan
-// compiles nothing.
+// Which kernels each linear layer needs under a set of presets when linear_forward runs it on
+// its own (one source of truth: linear_kernels, which the ops dispatch on too), so a run of
+// those layers after the plan compiles nothing. The whole model's forward — the glue kernels,
+// and the norm kernel's fused quantized input that replaces some layers' quantization — is
+// planned by model_plan.hpp, which `qjit run` compiles ahead.
 
 #include <cstdint>
 #include <functional>

@@ -1,5 +1,7 @@
 #include "quant_ops/linear.hpp"
 
+#include "runtime/plan_driver.hpp"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -292,6 +294,14 @@ QuantizedWeight quantize_weight(const Tensor& w, const ResolvedRule& rule) {
   check_weight_shape(w, "the weights");
   QJIT_CHECK_GEN(kSub, is_high_precision(w.dtype()), "the weights to quantize must be f32, f16 or bf16, got {}",
                  w.describe());
+  if (on_plan_device(w)) {
+    // A planned run (runtime/plan_driver.hpp): weights without values, codes and scales of
+    // the right shapes without computing them.
+    const auto driver = w.storage()->driver();
+    return {rule.weight, rule.weight_granularity, Tensor::empty(w.shape(), qtype_storage(rule.weight), w.device(), driver),
+            Tensor::empty(weight_scale_shape(rule.weight_granularity, w.size(0), w.size(1)), DType::kF32, w.device(),
+                          driver)};
+  }
   const Tensor host = w.to(Device::cpu()).contiguous();
   const std::int64_t n = host.size(0), k = host.size(1);
   const auto view = reference::WeightView::dense(host.raw_data_ptr(), host.dtype(), n, k);

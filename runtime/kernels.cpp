@@ -32,14 +32,24 @@ Kernel::Kernel(std::shared_ptr<LoadedModule> module, std::string name_expression
   fn_ = module_->function(name_);
 }
 
+Kernel::Kernel(std::shared_ptr<PlanDriver> plan, std::size_t plan_index, std::string name_expression)
+    : name_(std::move(name_expression)), plan_(std::move(plan)), plan_index_(plan_index) {}
+
 void Kernel::launch(const LaunchConfig& c, void** args) const {
   QJIT_CHECK_GEN("launch", valid(), "launch of an unresolved kernel");
-  const DeviceProps& p = driver().props();
+  const DeviceProps& p = plan_ ? plan_->props() : driver().props();
   const unsigned threads = c.block.x * c.block.y * c.block.z;
   QJIT_CHECK_GEN("launch", threads >= 1 && static_cast<int>(threads) <= p.max_threads_per_block,
                  "{}: {} threads per block (the device allows {})", name_, threads, p.max_threads_per_block);
   QJIT_CHECK_GEN("launch", c.grid.x >= 1 && c.grid.y >= 1 && c.grid.z >= 1 && c.grid.y < 65536 && c.grid.z < 65536,
                  "{}: bad grid {}x{}x{}", name_, c.grid.x, c.grid.y, c.grid.z);
+  if (plan_) {  // a planned kernel runs nothing; the launch shape was still checked above
+    QJIT_CHECK_GEN("launch", c.dynamic_smem <= p.smem_per_block_optin,
+                   "{}: {} bytes of dynamic shared memory exceed the device's opt-in maximum of {}", name_,
+                   c.dynamic_smem, p.smem_per_block_optin);
+    plan_->count_launch(plan_index_);
+    return;
+  }
   if (c.dynamic_smem > p.smem_per_block) {
     QJIT_CHECK_GEN("launch", c.dynamic_smem <= p.smem_per_block_optin,
                    "{}: {} bytes of dynamic shared memory exceed the device's opt-in maximum of {}", name_,
@@ -78,6 +88,14 @@ const Kernel& KernelCache::get(const std::shared_ptr<Driver>& driver, jit::Kerne
   spec.set_arch(target_arch(*driver));
   const Key k = key(*driver, spec, kernel_template);
   if (const Kernel* found = find(k)) return *found;
+  if (auto plan = std::dynamic_pointer_cast<PlanDriver>(driver)) {
+    // Planning: record the kernel instead of compiling it.
+    const std::size_t index = plan->record(spec, kernel_template);
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    if (auto it = kernels_.find(k); it != kernels_.end()) return *it->second;
+    auto kernel = std::make_unique<Kernel>(std::move(plan), index, jit::name_expression(kernel_template));
+    return *kernels_.emplace(k, std::move(kernel)).first->second;
+  }
   // The sim interprets PTX, so it skips ptxas; cuda loads the cubin.
   const auto output = driver->device().kind == DeviceKind::kSim ? jit::CompileOutput::kPtxOnly
                                                                 : jit::CompileOutput::kPtxAndCubin;

@@ -10,6 +10,7 @@
 
 #include "jit/jit.hpp"
 #include "runtime/driver.hpp"
+#include "runtime/plan_driver.hpp"
 
 namespace qjit {
 
@@ -35,8 +36,10 @@ class Kernel {
  public:
   Kernel() = default;
   Kernel(std::shared_ptr<LoadedModule> module, std::string name_expression);
+  /// A kernel a PlanDriver recorded (runtime/plan_driver.hpp): its launches are counted there.
+  Kernel(std::shared_ptr<PlanDriver> plan, std::size_t plan_index, std::string name_expression);
 
-  bool valid() const { return fn_ != nullptr; }
+  bool valid() const { return fn_ != nullptr || plan_ != nullptr; }
   const std::string& name() const { return name_; }
   const jit::Artifact& artifact() const { return module_->artifact(); }
   Driver& driver() const { return module_->driver(); }
@@ -53,6 +56,8 @@ class Kernel {
   std::shared_ptr<LoadedModule> module_;
   std::string name_;
   FunctionHandle fn_ = nullptr;
+  std::shared_ptr<PlanDriver> plan_;
+  std::size_t plan_index_ = 0;
 };
 
 // The arch to compile for on a driver: QJIT_ARCH if set, else the device's.

@@ -114,7 +114,16 @@ ModuleHandle SimDriver::load_module(const ModuleImage& image) {
   m->program = decode_module(std::move(ast), [](void* ctx, const std::string& name) {
     return static_cast<Module*>(ctx)->global_addr.at(name);
   }, m.get());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    loaded_.push_back(image.name);
+  }
   return m.release();
+}
+
+std::vector<std::string> SimDriver::loaded_modules() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return loaded_;
 }
 
 void SimDriver::unload_module(ModuleHandle handle) {

@@ -7,6 +7,8 @@
 
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "runtime/driver.hpp"
 #include "runtime/sim/sim_counters.hpp"
@@ -60,6 +62,9 @@ class SimDriver : public Driver {
   // each launch's).
   SimCounters last_counters() const;
   SimCounters total_counters() const;
+  // The names of the modules loaded so far (ModuleImage::name: the kernel spec's summary when
+  // the KernelCache loads it), in load order: what a run compiled and loaded.
+  std::vector<std::string> loaded_modules() const;
 
  private:
   struct Module;
@@ -70,6 +75,7 @@ class SimDriver : public Driver {
   SimHeap heap_;
   mutable std::mutex mu_;
   SimCounters last_, total_;
+  std::vector<std::string> loaded_;
 };
 
 std::shared_ptr<Driver> make_sim_driver();

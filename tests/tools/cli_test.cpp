@@ -20,24 +20,38 @@ qjit::test::CliResult qjit_cmd(const std::string& args, const std::string& cache
 
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-// qjit run plans what linear_forward launches (quant_ops/kernel_plan.hpp): for int8 the
-// per-token act_quant pass and the pre-quantized GEMM on the large layers, the GEMM with
-// the fused per-token prologue on the one-row time embedding; for fp8-block128 the
-// group128 pass and the block-fp8 GEMM.
+// qjit run plans what the Wan forward launches (quant_ops/model_plan.hpp): for int8 the
+// norm kernel emitting per-token codes and the pre-quantized GEMM reading them (q, k, v,
+// ffn.0, head), the per-token act_quant pass before the other large layers, the GEMM with the
+// fused per-token prologue on the one-row time embedding; for fp8-block128 the group128
+// pass and the block-fp8 GEMM; and for both the glue (norms, RoPE, attention, elementwise,
+// the patch embedding's GEMM).
+bool is_glue(const std::string& s) {
+  for (const char* f : {"norm_mod ", "attention ", "rope ", "elementwise ", "qgemm_wo "}) {
+    if (s.rfind(f, 0) == 0) return true;
+  }
+  return false;
+}
+
+
 TEST(Cli, RunCompilesThenHitsTheCache) {
   qjit::test::TempDir dir;
   const std::string args = "run --json --no-accuracy --preset int8 --preset fp8-block128 --arch sm_89";
   const auto cold = qjit_cmd(args, dir.path().string());
   ASSERT_EQ(cold.code, 0) << cold.out;
   const auto j = nlohmann::json::parse(cold.out);
-  int per_token = 0, group128 = 0, int8_separate = 0, int8_fused = 0, block_fp8 = 0, other = 0;
+  int per_token = 0, group128 = 0, int8_separate = 0, int8_fused = 0, block_fp8 = 0, other = 0, glue = 0,
+      norm_codes = 0;
   std::set<std::string> programs;
   std::map<std::string, std::set<std::string>> by_preset;
   for (const auto& k : j.at("kernels")) {
     const std::string s = k.at("summary");
     programs.insert(s);
     for (const auto& p : k.at("presets")) by_preset[p.get<std::string>()].insert(s);
-    if (s.rfind("act_quant", 0) == 0) {
+    if (is_glue(s)) {
+      ++glue;
+      norm_codes += s.rfind("norm_mod ", 0) == 0 && has(s, "kQuant=kDynamicPerToken");
+    } else if (s.rfind("act_quant", 0) == 0) {
       per_token += has(s, "kMode=kDynamicPerToken kOut=kI8");
       group128 += has(s, "kMode=kDynamicGroup128 kOut=kE4M3");
     } else if (has(s, "kQA=kI8")) {
@@ -53,6 +67,8 @@ TEST(Cli, RunCompilesThenHitsTheCache) {
   EXPECT_GT(int8_separate, 0);
   EXPECT_GT(int8_fused, 0);
   EXPECT_GT(block_fp8, 0);
+  EXPECT_GE(glue, 8);
+  EXPECT_GT(norm_codes, 0);
   EXPECT_EQ(other, 0);
   EXPECT_EQ(j.at("programs").get<size_t>(), programs.size());
   ASSERT_EQ(j.at("presets").size(), 2u);
@@ -75,7 +91,8 @@ TEST(Cli, RunCompilesThenHitsTheCache) {
 }
 
 // fp8 mma needs sm_89: on sm_80 the fp8 presets are skipped with the reason, the others run.
-// int8-static quantizes x inside the GEMM (no act_quant); weight-only is qgemm_wo alone.
+// int8-static quantizes x inside the GEMM or in the norm before it (no act_quant);
+// weight-only is qgemm_wo alone; the glue kernels serve both.
 TEST(Cli, RunSkipsFp8BelowSm89AndPlansEachPresetsPath) {
   qjit::test::TempDir dir;
   const auto r = qjit_cmd("run --json --no-accuracy --preset fp8 --preset int8-static --preset int8-weight-only --arch sm_80",
@@ -94,12 +111,10 @@ TEST(Cli, RunSkipsFp8BelowSm89AndPlansEachPresetsPath) {
   for (const auto& k : j.at("kernels")) {
     const std::string s = k.at("summary");
     const std::string preset = k.at("presets").at(0);
-    if (preset == "int8-static") {
-      EXPECT_TRUE(s.rfind("qgemm ", 0) == 0 && has(s, "kASource=kStatic")) << s;
-    }
-    if (preset == "int8-weight-only") {
-      EXPECT_EQ(s.rfind("qgemm_wo ", 0), 0u) << s;
-    }
+    EXPECT_EQ(s.rfind("act_quant", 0), std::string::npos) << s;
+    if (is_glue(s)) continue;
+    EXPECT_EQ(preset, "int8-static") << s;
+    EXPECT_TRUE(s.rfind("qgemm ", 0) == 0 && (has(s, "kASource=kStatic") || has(s, "kASource=kQuantized"))) << s;
     EXPECT_EQ(k.at("presets").size(), 1u);
     EXPECT_EQ(k.at("arch"), "sm_80");
   }

@@ -17,13 +17,13 @@
 
 #include "commands.hpp"
 #include "common/error.hpp"
-#include "run_accuracy.hpp"
 #include "jit/jit.hpp"
-#include "quant_ops/kernel_plan.hpp"
+#include "quant_ops/model_plan.hpp"
 #include "runtime/device.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/driver/cuda_driver.hpp"
 #include "runtime/kernels.hpp"
+#include "run_accuracy.hpp"
 
 namespace qjit::cli {
 
@@ -58,34 +58,34 @@ std::vector<jit::Arch> choose_archs(const RunFlags& f, std::string& why) {
 
 void run(const RunFlags& f) {
   const auto start = std::chrono::steady_clock::now();
-  std::vector<Preset> selected;
-  if (f.presets.empty() && f.rules.empty()) selected = presets();
-  for (const auto& p : f.presets) selected.push_back(find_preset(p));
+  // The presets (all when neither --preset nor --rule is given) and the --rule sets, parsed
+  // and checked with the accuracy run's flags before any work.
+  std::vector<NamedRuleSet> named;
+  if (f.presets.empty() && f.rules.empty()) {
+    for (const Preset& p : presets()) named.push_back({p.name, Rule::parse(p.name)});
+  }
+  for (const auto& p : f.presets) named.push_back({find_preset(p).name, Rule::parse(p)});
+  for (const auto& r : f.rules) named.push_back({r, Rule::parse(r)});
   const auto config = WanConfig::by_name(f.model);
-  // --accuracy's rules and inputs are checked before any compile.
   AccuracyFlags acc_flags = f.acc;
-  std::vector<NamedRules> named;
   if (f.accuracy) {
     QJIT_CHECK_GEN("run", f.blocks >= 1 && f.blocks <= config.layers, "--blocks {}: {} has {} blocks (give 1 to {})",
                    f.blocks, config.name, config.layers, config.layers);
     acc_flags.config = config;
     acc_flags.config.layers = f.blocks;
-    for (const auto& p : selected) named.push_back({p.name, Rule::parse(p.name)});
-    for (const auto& r : f.rules) named.push_back({r, Rule::parse(r)});
     check_accuracy_flags(acc_flags, named);
-  } else {
-    QJIT_CHECK_GEN("run", f.rules.empty(), "--rule is measured by the accuracy run, which --no-accuracy turns off");
   }
   std::string why;
   const auto archs = choose_archs(f, why);
-  const KernelPlan kplan = plan_kernels(wan_linear_shapes(config), selected, archs);
+  // What one forward launches under each rule set (model_plan.hpp), on every arch.
+  const KernelPlan kplan = plan_wan_kernels(config, named, archs);
   const auto& plan = kplan.kernels;
   std::vector<jit::KernelSpec> specs;
   for (const auto& k : plan) specs.push_back(k.spec);
   std::string arch_list;
   for (const auto& a : archs) arch_list += (arch_list.empty() ? "" : ", ") + a.str();
-  std::fprintf(stderr, "qjit run: %s, %zu presets, archs %s (%s): %zu kernels\n", config.name.c_str(),
-               selected.size(), arch_list.c_str(), why.c_str(), specs.size());
+  std::fprintf(stderr, "qjit run: %s, %zu rule sets, archs %s (%s): %zu kernels\n", config.name.c_str(),
+               named.size(), arch_list.c_str(), why.c_str(), specs.size());
   for (const auto& s : kplan.skipped) {
     std::fprintf(stderr, "qjit run: skipping %s on %s: %s\n", s.preset.c_str(), s.arch.c_str(), s.reason.c_str());
   }
@@ -130,7 +130,7 @@ void run(const RunFlags& f) {
   // Per preset: the programs it needs (a program several presets share counts for each),
   // and the archs that cannot run it.
   nlohmann::json per_preset = nlohmann::json::array();
-  for (const auto& p : selected) {
+  for (const auto& p : named) {
     size_t programs = 0, cold = 0;
     for (size_t i = 0; i < plan.size(); ++i) {
       if (std::find(plan[i].presets.begin(), plan[i].presets.end(), p.name) == plan[i].presets.end()) continue;

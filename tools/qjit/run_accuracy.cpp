@@ -73,8 +73,8 @@ ApplyOptions static_scales(const AccuracyFlags& f, WanModel& model, const WanInp
 
 }  // namespace
 
-void check_accuracy_flags(const AccuracyFlags& f, const std::vector<NamedRules>& rules) {
-  for (const NamedRules& r : rules) {
+void check_accuracy_flags(const AccuracyFlags& f, const std::vector<NamedRuleSet>& rules) {
+  for (const NamedRuleSet& r : rules) {
     for (const Rule& rule : r.rules.rules) rule.resolve();
   }
   wan_synthetic_inputs(f.config, 1, f.frames, f.height, f.width, f.text_tokens, f.seed + 1);  // checks the grid
@@ -86,7 +86,7 @@ void check_accuracy_flags(const AccuracyFlags& f, const std::vector<NamedRules>&
   }
 }
 
-nlohmann::json run_accuracy(const AccuracyFlags& f, const std::vector<NamedRules>& rules, std::string& text) {
+nlohmann::json run_accuracy(const AccuracyFlags& f, const std::vector<NamedRuleSet>& rules, std::string& text) {
   const auto start = std::chrono::steady_clock::now();
   const Device device = parse_device_flag(f.device, "run");
   const std::shared_ptr<Driver> driver = device.is_host() ? nullptr : driver_for(device);
@@ -114,7 +114,7 @@ nlohmann::json run_accuracy(const AccuracyFlags& f, const std::vector<NamedRules
   std::optional<CalibrationResult> calibration;
   std::string calibration_source;
   for (std::size_t i = 0; i < rules.size(); ++i) {
-    const NamedRules& r = rules[i];
+    const NamedRuleSet& r = rules[i];
     const auto t0 = std::chrono::steady_clock::now();
     std::fprintf(stderr, "[%zu/%zu] accuracy of %s ...\n", i + 1, rules.size(), r.name.c_str());
     WanModel quantized(f.config, weights, device, driver);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "quant_ops/model_plan.hpp"
 #include "quant_ops/rule.hpp"
 #include "runtime/models/wan_config.hpp"
 
@@ -25,16 +26,11 @@ struct AccuracyFlags {
   std::size_t layers_shown = 5;  // the worst layers the text lists per rule (JSON lists all)
 };
 
-struct NamedRules {
-  std::string name;  // the preset or --rule text
-  RuleSet rules;
-};
-
 /// Everything run_accuracy checks before work: the rules resolve, the input grid and the
 /// weights file. Throws qjit::Error naming the flag.
-void check_accuracy_flags(const AccuracyFlags& flags, const std::vector<NamedRules>& rules);
+void check_accuracy_flags(const AccuracyFlags& flags, const std::vector<NamedRuleSet>& rules);
 
 /// Measures every rule set; appends the text report to `text`; returns the JSON report.
-nlohmann::json run_accuracy(const AccuracyFlags& flags, const std::vector<NamedRules>& rules, std::string& text);
+nlohmann::json run_accuracy(const AccuracyFlags& flags, const std::vector<NamedRuleSet>& rules, std::string& text);
 
 }  // namespace qjit::cli

@@ -1,0 +1,48 @@
+#pragma once
+// Which kernels the Wan2.1 forward launches under a set of rules: the list `qjit run`
+// compiles ahead, so that a forward after it compiles nothing. It is the forward itself, run
+// on a PlanDriver (runtime/plan_driver.hpp) that records every kernel the ops ask for and
+// runs none: the linears under their rules (with the norm kernel's fused quantized input
+// where a layer asks for it), and the glue (norm + modulation, RMSNorm, RoPE, attention,
+// SiLU, gated residuals, the patch embedding's GEMM), each with the workload's real shapes.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "jit/arch.hpp"
+#include "quant_ops/kernel_plan.hpp"
+#include "quant_ops/rule.hpp"
+#include "runtime/models/wan_config.hpp"
+#include "runtime/plan_driver.hpp"
+
+namespace qjit {
+
+/// The default workload: Wan2.1 text-to-video at 480x832 and 81 frames (a 21 x 60 x 104
+/// latent: 32760 tokens after patching), the prompt padded to 512 tokens, batch 1.
+struct WanWorkload {
+  std::int64_t batch = 1, frames = 21, height = 60, width = 104, text_tokens = 512;
+};
+
+/// The kernels one forward of `config` launches on a GPU of `arch` under `rules` (no rules:
+/// the unquantized model), in first-use order, with how often each launched. Every block
+/// launches the same kernels, so the forward runs one block (config.layers = 1) and the
+/// launch counts are one block's. Static rules get placeholder scales: a scale's value never
+/// changes a kernel. Throws qjit::Error as Rule::apply would (e.g. an fp8 rule on sm_80:
+/// check linear_arch_support first to skip such an arch with its reason).
+std::vector<PlannedLaunch> plan_wan_forward(const WanConfig& config, const RuleSet& rules, const jit::Arch& arch,
+                                            const WanWorkload& workload = {});
+
+/// A named set of rules: a preset's name or a --rule text, and what it parses to.
+struct NamedRuleSet {
+  std::string name;
+  RuleSet rules;
+};
+
+/// plan_wan_forward for every arch and rule set, merged: each distinct kernel program once,
+/// with the rule sets that need it and why ("int8: norm_mod x3 per block"); a rule set an
+/// arch cannot run (linear_arch_support: fp8 below sm_89) is skipped there with the reason.
+KernelPlan plan_wan_kernels(const WanConfig& config, const std::vector<NamedRuleSet>& rule_sets,
+                            const std::vector<jit::Arch>& archs, const WanWorkload& workload = {});
+
+}  // namespace qjit

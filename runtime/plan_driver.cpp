@@ -1,0 +1,111 @@
+#include "runtime/plan_driver.hpp"
+
+#include <cstring>
+
+#include "common/error.hpp"
+#include "runtime/sim/sim_driver.hpp"
+#include "runtime/tensor.hpp"
+
+namespace qjit {
+
+namespace {
+constexpr const char* kSub = "plan";
+constexpr DevicePtr kAlign = 256;
+}  // namespace
+
+PlanDriver::PlanDriver(const std::string& arch) : props_(sim::SimDeviceConfig::for_arch(arch).props) {}
+
+DevicePtr PlanDriver::alloc(std::size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const DevicePtr base = next_;
+  next_ += (static_cast<DevicePtr>(bytes) + kAlign - 1) / kAlign * kAlign + kAlign;
+  Block b;
+  b.bytes = bytes;
+  if (bytes <= kBackedBytes) b.data.assign(bytes, 0);
+  blocks_.emplace(base, std::move(b));
+  return base;
+}
+
+void PlanDriver::free(DevicePtr ptr) {
+  std::lock_guard<std::mutex> lock(mu_);
+  QJIT_CHECK_GEN(kSub, blocks_.erase(ptr) == 1, "free of 0x{:x}, which is no allocation", ptr);
+}
+
+PlanDriver::Block* PlanDriver::find(DevicePtr addr, std::size_t bytes, DevicePtr& base) {
+  auto it = blocks_.upper_bound(addr);
+  if (it == blocks_.begin()) return nullptr;
+  --it;
+  if (addr + bytes > it->first + it->second.bytes) return nullptr;
+  base = it->first;
+  return &it->second;
+}
+
+void PlanDriver::copy_to_device(DevicePtr dst, const void* src, std::size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  DevicePtr base = 0;
+  Block* b = find(dst, bytes, base);
+  QJIT_CHECK_GEN(kSub, b != nullptr, "copy of {} bytes to 0x{:x}, outside every allocation", bytes, dst);
+  if (!b->data.empty() && bytes > 0) std::memcpy(b->data.data() + (dst - base), src, bytes);
+}
+
+void PlanDriver::copy_to_host(void* dst, DevicePtr src, std::size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  DevicePtr base = 0;
+  Block* b = find(src, bytes, base);
+  QJIT_CHECK_GEN(kSub, b != nullptr, "copy of {} bytes from 0x{:x}, outside every allocation", bytes, src);
+  if (bytes == 0) return;
+  if (b->data.empty()) std::memset(dst, 0, bytes);
+  else std::memcpy(dst, b->data.data() + (src - base), bytes);
+}
+
+void PlanDriver::copy_device(DevicePtr dst, DevicePtr src, std::size_t bytes) {
+  std::vector<std::uint8_t> tmp(bytes);
+  copy_to_host(tmp.data(), src, bytes);
+  copy_to_device(dst, tmp.data(), bytes);
+}
+
+void PlanDriver::memset8(DevicePtr dst, std::uint8_t value, std::size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  DevicePtr base = 0;
+  Block* b = find(dst, bytes, base);
+  QJIT_CHECK_GEN(kSub, b != nullptr, "memset of {} bytes at 0x{:x}, outside every allocation", bytes, dst);
+  if (!b->data.empty() && bytes > 0) std::memset(b->data.data() + (dst - base), value, bytes);
+}
+
+ModuleHandle PlanDriver::load_module(const ModuleImage& image) {
+  QJIT_THROW(kSub, "a plan device loads no module ({})", image.name);
+}
+void PlanDriver::unload_module(ModuleHandle) { QJIT_THROW(kSub, "a plan device loads no module"); }
+FunctionHandle PlanDriver::get_function(ModuleHandle, const std::string& name) {
+  QJIT_THROW(kSub, "a plan device has no function {}", name);
+}
+int PlanDriver::get_attribute(FunctionHandle, FuncAttr) { QJIT_THROW(kSub, "a plan device has no functions"); }
+void PlanDriver::set_attribute(FunctionHandle, FuncAttr, int) { QJIT_THROW(kSub, "a plan device has no functions"); }
+void PlanDriver::launch(FunctionHandle, const LaunchConfig&, void**) {
+  QJIT_THROW(kSub, "a plan device launches nothing");
+}
+
+std::size_t PlanDriver::record(const jit::KernelSpec& spec, const std::string& kernel_template) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (std::size_t i = 0; i < planned_.size(); ++i) {
+    if (planned_[i].spec == spec && planned_[i].kernel_template == kernel_template) return i;
+  }
+  planned_.push_back({spec, kernel_template, 0});
+  return planned_.size() - 1;
+}
+
+void PlanDriver::count_launch(std::size_t index) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++planned_.at(index).launches;
+}
+
+std::vector<PlannedLaunch> PlanDriver::planned() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return planned_;
+}
+
+bool on_plan_device(const Tensor& t) {
+  return t.defined() && !t.device().is_host() && dynamic_cast<const PlanDriver*>(t.storage()->driver().get()) != nullptr;
+}
+
+}  // namespace qjit
