@@ -50,28 +50,34 @@ struct Sums {
   }
 };
 
-// Every call of one layer in the reference forward.
-struct Record {
-  // (input, output) as the layer got and gave them: ops make fresh tensors, never write in place.
-  std::vector<std::pair<Tensor, Tensor>> calls;
-  double ms = 0.0;
-};
-
 double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
-// Forwards to the original layer and records what it got and gave.
-class RecordingLinear final : public LinearLayer {
+// One layer's comparison, accumulated over its calls.
+struct Record {
+  LinearLayer* quantized = nullptr;  // the layer at the same path of the quantized model
+  Sums sums;
+  std::int64_t calls = 0;
+  double reference_ms = 0.0, quantized_ms = 0.0;
+};
+
+// Forwards to the original layer, and feeds the same input to the quantized layer, comparing
+// the two outputs at once (nothing is kept: a large model's activations would not fit).
+class ComparingLinear final : public LinearLayer {
  public:
-  RecordingLinear(std::shared_ptr<LinearLayer> inner, std::shared_ptr<Record> record)
+  ComparingLinear(std::shared_ptr<LinearLayer> inner, std::shared_ptr<Record> record)
       : inner_(std::move(inner)), record_(std::move(record)) {}
   std::string type_name() const override { return "AccuracyRecorder"; }
   Tensor forward(const Tensor& x) override {
     const auto t0 = std::chrono::steady_clock::now();
     Tensor y = inner_->forward(x);
-    record_->ms += ms_since(t0);
-    record_->calls.emplace_back(x, y);
+    const auto t1 = std::chrono::steady_clock::now();
+    const Tensor q = record_->quantized->forward(x);
+    record_->quantized_ms += ms_since(t1);
+    record_->reference_ms += std::chrono::duration<double, std::milli>(t1 - t0).count();
+    record_->sums.add(q, y);
+    ++record_->calls;
     return y;
   }
   std::int64_t in_features() const override { return inner_->in_features(); }
@@ -95,9 +101,12 @@ std::vector<LayerAccuracy> layer_accuracy(Module& reference, Module& quantized,
                                           const std::function<void(Module&)>& forward) {
   std::vector<std::pair<std::string, std::shared_ptr<Record>>> records;
   for (const auto& [path, layer] : reference.modules_of_type<LinearLayer>()) {
-    QJIT_CHECK_GEN(kSub, quantized.contains(path) && dynamic_cast<LinearLayer*>(&quantized.at(path)) != nullptr,
-                   "layer '{}' of the reference has no linear layer at that path in the quantized model", path);
-    records.emplace_back(path, std::make_shared<Record>());
+    auto* q = quantized.contains(path) ? dynamic_cast<LinearLayer*>(&quantized.at(path)) : nullptr;
+    QJIT_CHECK_GEN(kSub, q != nullptr, "layer '{}' of the reference has no linear layer at that path in the quantized model",
+                   path);
+    auto r = std::make_shared<Record>();
+    r->quantized = q;
+    records.emplace_back(path, std::move(r));
   }
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> originals;
   const auto restore = [&] {
@@ -107,7 +116,7 @@ std::vector<LayerAccuracy> layer_accuracy(Module& reference, Module& quantized,
   try {
     for (const auto& [path, record] : records) {
       auto original = std::dynamic_pointer_cast<LinearLayer>(reference.shared_at(path));
-      originals.emplace_back(path, reference.replace(path, std::make_shared<RecordingLinear>(original, record)));
+      originals.emplace_back(path, reference.replace(path, std::make_shared<ComparingLinear>(original, record)));
     }
     forward(reference);
   } catch (...) {
@@ -116,17 +125,8 @@ std::vector<LayerAccuracy> layer_accuracy(Module& reference, Module& quantized,
   }
   restore();
   std::vector<LayerAccuracy> out;
-  for (const auto& [path, record] : records) {
-    auto& layer = dynamic_cast<LinearLayer&>(quantized.at(path));
-    Sums s;
-    double ms = 0.0;
-    for (const auto& [x, y] : record->calls) {
-      const auto t0 = std::chrono::steady_clock::now();
-      const Tensor got = layer.forward(x);
-      ms += ms_since(t0);
-      s.add(got, y);
-    }
-    out.push_back({path, layer.type_name(), static_cast<std::int64_t>(record->calls.size()), s.metrics(), record->ms, ms});
+  for (const auto& [path, r] : records) {
+    out.push_back({path, r->quantized->type_name(), r->calls, r->sums.metrics(), r->reference_ms, r->quantized_ms});
   }
   return out;
 }

@@ -41,9 +41,9 @@ struct LayerAccuracy {
   double quantized_ms = 0.0;
 };
 
-/// Runs `forward(reference)` (both models on one device), recording the input and output of every linear layer (each call),
-/// then feeds each recorded input to the layer at the same path of `quantized` and compares
-/// its output with the recorded one: per layer, in the reference's module order. The
+/// Runs `forward(reference)` (both models on one device) with every linear layer feeding
+/// each input it gets to the layer at the same path of `quantized` as well, and compares the
+/// two outputs there and then (nothing is kept): per layer, in the reference's module order. The
 /// reference's layers are restored afterwards, even on error. Throws qjit::Error when a
 /// layer of the reference has no linear counterpart in `quantized`.
 std::vector<LayerAccuracy> layer_accuracy(Module& reference, Module& quantized,

@@ -296,6 +296,9 @@ std::vector<std::string> use_timestep_scales(Module& model, const CalibrationRes
     if (!layer->rule().act_static_scale) continue;
     QJIT_CHECK_GEN(kSub, result.layers.count(path) > 0, "layer '{}' has a static scale but was not calibrated", path);
     const float v = result.scale(path, layer->rule().act, bucket);
+    QJIT_CHECK_GEN(kSub, std::isfinite(v) && v > 0 && std::isfinite(1.0f / v),
+                   "layer '{}': the calibrated scale {} of timestep bucket {} is not a usable static scale", path, v,
+                   *bucket);
     updates.emplace_back(layer, Tensor::from_vector<float>({1}, std::vector<float>{v}));
     paths.push_back(path);
   }

@@ -47,7 +47,7 @@ std::vector<PlannedLaunch> plan_wan_forward(const WanConfig& config, const RuleS
   WanModel model(one, weights, Device::sim(), driver);
   if (!rules.rules.empty()) rules.apply(model, placeholder_scales(model, rules));
   model.forward(Tensor::zeros({w.batch, one.in_dim, w.frames, 2 * (w.height / 2), 2 * (w.width / 2)}, DType::kF32),
-                Tensor::zeros({w.batch}, DType::kF32), Tensor::zeros({w.batch, w.text_tokens, one.text_dim}, DType::kF32));
+                Tensor::zeros({w.batch}, DType::kF32), Tensor::zeros({w.batch, one.text_len, one.text_dim}, DType::kF32));
   return driver->planned();
 }
 

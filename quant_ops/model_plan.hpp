@@ -19,9 +19,10 @@
 namespace qjit {
 
 /// The default workload: Wan2.1 text-to-video at 480x832 and 81 frames (a 21 x 60 x 104
-/// latent: 32760 tokens after patching), the prompt padded to 512 tokens, batch 1.
+/// latent: 32760 tokens after patching), batch 1; the prompt is padded to the config's
+/// text_len (512), as the model pads it.
 struct WanWorkload {
-  std::int64_t batch = 1, frames = 21, height = 60, width = 104, text_tokens = 512;
+  std::int64_t batch = 1, frames = 21, height = 60, width = 104;
 };
 
 /// The kernels one forward of `config` launches on a GPU of `arch` under `rules` (no rules:

@@ -123,7 +123,7 @@ Tensor QuantLinear::forward(const Tensor& x) {
                  "input must be [..., {}] (rule '{}', weights {}), got {}", in_features(), rule_.label,
                  weight_.q.describe(), x.defined() ? x.describe() : "an undefined tensor");
   const DType in = input_dtype(rule_, x.dtype(), high_precision_);
-  return linear_forward(in == x.dtype() ? x : x.to_dtype(in), weight_, rule_, options());
+  return linear_forward(converted(x, in), weight_, rule_, options());
 }
 
 std::optional<InputQuantization> QuantLinear::input_quantization() const {

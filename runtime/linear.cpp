@@ -26,6 +26,12 @@ Tensor flatten_rows(const Tensor& x, const char* layer) {
   return x.dim() == 2 ? x : x.reshape({k == 0 ? 0 : x.numel() / k, k});
 }
 
+Tensor converted(const Tensor& x, DType dtype) {
+  if (x.dtype() == dtype) return x;
+  if (x.device().is_host()) return x.to_dtype(dtype);
+  return x.to(Device::cpu()).to_dtype(dtype).to(x.device(), x.storage()->driver());
+}
+
 Tensor unflatten_rows(const Tensor& y, const Tensor& x) {
   if (x.dim() == 2) return y;
   std::vector<std::int64_t> shape(x.shape().begin(), x.shape().end() - 1);
@@ -43,7 +49,7 @@ Tensor Linear::forward(const Tensor& x) {
   // NOTE: the weight's dtype is the layer's; x is converted to it when they differ (a
   // model in bf16 fed f32 inputs), and y comes back in x's dtype.
   const Tensor rows = flatten_rows(x, "Linear");
-  const Tensor xin = rows.dtype() == weight_.dtype() ? rows : rows.to_dtype(weight_.dtype());
+  const Tensor xin = converted(rows, weight_.dtype());
   o.out_dtype = x.dtype();
   return unflatten_rows(gemm(xin, weight_, o), x);
 }

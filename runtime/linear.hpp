@@ -61,6 +61,10 @@ class Linear final : public LinearLayer {
 /// x [..., K] as rows [M, K] (a view when the layout allows, else a copy), and back:
 /// y [M, N] as [..., N] with x's leading dimensions. For every LinearLayer.
 Tensor flatten_rows(const Tensor& x, const char* layer);
+/// x converted to `dtype` on x's device: what a layer does to an input of another dtype than
+/// its GEMM takes. Conversions run on the host, so a device tensor takes a round trip (in Wan
+/// only the time embedding's small f32 rows do).
+Tensor converted(const Tensor& x, DType dtype);
 Tensor unflatten_rows(const Tensor& y, const Tensor& x);
 
 }  // namespace qjit

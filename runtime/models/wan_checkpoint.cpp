@@ -78,7 +78,8 @@ WanNaming detect_wan_naming(const SafetensorsFile& file) {
   return diffusers_only != nullptr ? WanNaming::kDiffusers : WanNaming::kNative;
 }
 
-std::map<std::string, Tensor> load_wan_weights(const std::filesystem::path& path, const WanConfig& config) {
+std::map<std::string, Tensor> load_wan_weights(const std::filesystem::path& path, const WanConfig& config,
+                                               bool first_blocks) {
   const std::vector<ParamShape> params = wan_parameters(config);  // validates the config
   const SafetensorsFile file = SafetensorsFile::open(path, SafetensorsFile::Access::kMap);
   const WanNaming naming = detect_wan_naming(file);
@@ -97,6 +98,7 @@ std::map<std::string, Tensor> load_wan_weights(const std::filesystem::path& path
     if (it == expected.end()) {
       std::string why = "not a Wan parameter name";
       const std::optional<std::int64_t> block = block_index(name);
+      if (first_blocks && wan_is_parameter_path(name, naming) && block && *block >= config.layers) continue;
       if (wan_is_parameter_path(name, naming) && block && *block >= config.layers) {
         why = fmt::format("block {}, but the config has {} blocks", *block, config.layers);
       } else if (wan_is_parameter_path(name, naming)) {

@@ -33,7 +33,10 @@ WanNaming detect_wan_naming(const SafetensorsFile& file);
 /// (the tensor, expected and found); missing parameters (how many, the first names).
 /// NOTE: one file: sharded checkpoints (the 14B model's diffusion_pytorch_model-0000N-of-
 /// 0000M files) are not read here.
-std::map<std::string, Tensor> load_wan_weights(const std::filesystem::path& file, const WanConfig& config);
+/// With `first_blocks`, the file may hold more blocks than config.layers (a short model from a
+/// full checkpoint: `--blocks N`): the blocks from config.layers on are skipped unread.
+std::map<std::string, Tensor> load_wan_weights(const std::filesystem::path& file, const WanConfig& config,
+                                               bool first_blocks = false);
 
 /// The config whose parameters `file` holds, from its shapes (either naming): dim, in_dim
 /// (patch_embedding), text_dim (text_embedding.0), freq_dim (time_embedding.0), ffn_dim

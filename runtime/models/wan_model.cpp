@@ -25,9 +25,15 @@ const Tensor& param(const std::map<std::string, Tensor>& weights, const std::str
   return it->second;
 }
 
+// t on the model's device and driver, contiguous.
 Tensor placed(const Tensor& t, const Device& device, const std::shared_ptr<Driver>& driver) {
-  return t.device() == device ? t.contiguous() : t.contiguous().to(device, driver);
+  const bool there = t.device() == device && (device.is_host() || t.storage()->driver() == driver);
+  return there ? t.contiguous() : t.contiguous().to(device, driver);
 }
+
+// A linear's weights in the dtype it computes in: bf16 for f32 checkpoints (Wan runs its
+// linears under bf16 autocast, and the device GEMMs take 16-bit operands), else as stored.
+Tensor compute_weight(const Tensor& t) { return t.dtype() == DType::kF32 ? t.to(Device::cpu()).to_dtype(DType::kBF16) : t; }
 
 // An f32 copy of a parameter (norms, modulation) on the model's device.
 Tensor f32_param(const std::map<std::string, Tensor>& weights, const std::string& name,
@@ -40,7 +46,7 @@ Tensor f32_param(const std::map<std::string, Tensor>& weights, const std::string
 
 std::shared_ptr<Linear> linear(const std::map<std::string, Tensor>& weights, const std::string& name, bool gelu,
                                const Device& device, const std::shared_ptr<Driver>& driver) {
-  return std::make_shared<Linear>(placed(param(weights, name + ".weight"), device, driver),
+  return std::make_shared<Linear>(placed(compute_weight(param(weights, name + ".weight")), device, driver),
                                   placed(param(weights, name + ".bias"), device, driver), gelu);
 }
 
@@ -169,7 +175,9 @@ Tensor WanHead::forward(const Tensor& x, const Tensor& e) const {
   const Tensor shift = qjit::add(e, modulation_.select(0, 0), DType::kF32);
   const Tensor scale = qjit::add(e, modulation_.select(0, 1), DType::kF32);
   const NormModArgs norm{NormKind::kLayerNorm, eps_, std::nullopt, shift, scale};
-  return batched(head_->forward_input(norm_modulate_for(x, norm, kActivation, head_->input_quantization())),
+  // NOTE: f32, as Wan runs the head under autocast(float32): an unquantized head.head rounds
+  // its input to its weights' dtype for the GEMM and answers in f32.
+  return batched(head_->forward_input(norm_modulate_for(x, norm, DType::kF32, head_->input_quantization())),
                  x.size(0));
 }
 
@@ -187,7 +195,7 @@ WanModel::WanModel(const WanConfig& config, const std::map<std::string, Tensor>&
                  "dim {} must split into {} heads of an even width", config_.dim, config_.heads);
   if (!device_.is_host() && driver_ == nullptr) driver_ = driver_for(device_);
   const std::int64_t d = config_.dim;
-  const Tensor pw = param(weights, "patch_embedding.weight");
+  const Tensor pw = compute_weight(param(weights, "patch_embedding.weight"));
   patch_w_ = placed(pw.reshape({d, pw.numel() / d}), device_, driver_);
   patch_b_ = placed(param(weights, "patch_embedding.bias"), device_, driver_);
   auto text = std::make_shared<WanSequential>();
@@ -240,6 +248,8 @@ Tensor WanModel::forward(const Tensor& latents, const Tensor& timesteps, const T
                  "latents must be float [B, {}, F, H, W] with H and W even (patch 1x2x2), got {}", c.in_dim,
                  latents.defined() ? latents.describe() : "an undefined tensor");
   const std::int64_t b = latents.size(0), f = latents.size(2), h = latents.size(3) / 2, w = latents.size(4) / 2;
+  QJIT_CHECK_GEN(kSub, b >= 1 && f >= 1 && h >= 1 && w >= 1, "latents {} must have a sample, a frame and a 2x2 patch",
+                 latents.describe());
   QJIT_CHECK_GEN(kSub, timesteps.defined() && timesteps.dim() == 1 && timesteps.size(0) == b,
                  "timesteps must be [{}] (one per latent), got {}", b,
                  timesteps.defined() ? timesteps.describe() : "an undefined tensor");
@@ -247,35 +257,59 @@ Tensor WanModel::forward(const Tensor& latents, const Tensor& timesteps, const T
                            context.size(2) == c.text_dim && is_float(context.dtype()),
                  "context must be float [{}, L, {}], got {}", b, c.text_dim,
                  context.defined() ? context.describe() : "an undefined tensor");
+  QJIT_CHECK_GEN(kSub, context.size(1) >= 1 && context.size(1) <= c.text_len,
+                 "context {} must hold 1 to text_len = {} tokens (Wan pads the prompt to text_len)", context.describe(),
+                 c.text_len);
   const std::int64_t s = f * h * w;
-  // Patch embedding: [B, C, F, 2h, 2w] -> tokens (f, h, w) of (c, 1, 2, 2) patches -> GEMM.
-  const Tensor patches = latents.to(Device::cpu())
-                             .reshape({b, c.in_dim, f, h, 2, w, 2})
-                             .permute({0, 2, 3, 5, 1, 4, 6})
-                             .contiguous()
-                             .reshape({b * s, c.in_dim * 4})
-                             .to_dtype(patch_w_.dtype());
-  GemmOptions po;
-  po.bias = patch_b_;
-  po.out_dtype = DType::kF32;
-  Tensor x = gemm(on_device(patches), patch_w_, po).reshape({b, s, c.dim});
-  // Time: e = time_embedding(sinusoid(t)); e0 = time_projection(e) as [B, 6, D].
-  const Tensor sinusoid = on_device(wan_timestep_embedding(timesteps, c.freq_dim).to_dtype(kActivation));
-  const Tensor e = (*time_embedding_)["2"].forward(silu((*time_embedding_)["0"].forward(sinusoid), kActivation));
-  const Tensor e0 = (*time_projection_)["1"].forward(silu(e, kActivation)).reshape({b, 6, c.dim});
-  // Text: text_embedding.0 carries its GELU-tanh in the GEMM's epilogue.
-  const Tensor ctx_rows = on_device(context.to(Device::cpu()).contiguous().reshape({b * context.size(1), c.text_dim}).to_dtype(kActivation));
+  Tensor x = gemm(on_device(patchify(latents).to_dtype(patch_w_.dtype())), patch_w_,
+                  GemmOptions{.bias = patch_b_, .out_dtype = DType::kF32})
+                 .reshape({b, s, c.dim});
+  // Time, in f32 as Wan runs it (autocast float32): e = time_embedding(sinusoid(t)), e0 =
+  // time_projection(e) as [B, 6, D]. Unquantized linears round their input to the weights'
+  // dtype and answer in f32.
+  const Tensor sinusoid = on_device(wan_timestep_embedding(timesteps, c.freq_dim));
+  const Tensor e = (*time_embedding_)["2"].forward(silu((*time_embedding_)["0"].forward(sinusoid), DType::kF32));
+  const Tensor e0 = (*time_projection_)["1"].forward(silu(e, DType::kF32)).reshape({b, 6, c.dim});
+  // Text: the prompt zero-padded to text_len, as Wan pads it (the padding's keys and values,
+  // the embedding of zeros, take part in cross-attention); text_embedding.0 carries its
+  // GELU-tanh in the GEMM's epilogue.
+  Tensor padded = Tensor::zeros({b, c.text_len, c.text_dim}, kActivation);
+  padded.narrow(1, 0, context.size(1)).copy_(context.to(Device::cpu()).to_dtype(kActivation));
+  const Tensor ctx_rows = on_device(padded.reshape({b * c.text_len, c.text_dim}));
   const Tensor ctx = (*text_embedding_)["2"].forward((*text_embedding_)["0"].forward(ctx_rows));
-  const Tensor text = ctx.reshape({b, context.size(1), c.dim});
+  const Tensor text = ctx.reshape({b, c.text_len, c.dim});
   const RopeGrid grid{f, h, w};
   for (std::size_t i = 0; i < blocks_->size(); ++i) x = (*blocks_)[i].forward(x, e0, text, grid);
-  // Head, then unpatchify: [B, (f, h, w), (1, 2, 2, C)] -> [B, C, F, 2h, 2w].
-  const Tensor y = head_->forward(x, e).to(Device::cpu());
-  return y.to_dtype(DType::kF32)
-      .reshape({b, f, h, w, 1, 2, 2, c.out_dim})
+  return unpatchify(head_->forward(x, e).to(Device::cpu()).to_dtype(DType::kF32), c.out_dim, grid);
+}
+
+Tensor patchify(const Tensor& latents) {
+  QJIT_CHECK_GEN(kSub, latents.defined() && latents.dim() == 5 && latents.size(3) % 2 == 0 && latents.size(4) % 2 == 0,
+                 "latents must be [B, C, F, H, W] with H and W even, got {}",
+                 latents.defined() ? latents.describe() : "an undefined tensor");
+  const std::int64_t b = latents.size(0), ch = latents.size(1), f = latents.size(2), h = latents.size(3) / 2,
+                     w = latents.size(4) / 2;
+  // [B, C, F, 2h, 2w] -> [B, f, h, w, C, 2, 2]: the Conv3d's (c, kt, kh, kw) weight order.
+  return latents.to(Device::cpu())
+      .reshape({b, ch, f, h, 2, w, 2})
+      .permute({0, 2, 3, 5, 1, 4, 6})
+      .contiguous()
+      .reshape({b * f * h * w, ch * 4});
+}
+
+Tensor unpatchify(const Tensor& tokens, std::int64_t channels, const RopeGrid& grid) {
+  const std::int64_t f = grid.frames, h = grid.height, w = grid.width;
+  QJIT_CHECK_GEN(kSub, tokens.defined() && tokens.dim() == 3 && tokens.size(1) == f * h * w &&
+                           tokens.size(2) == channels * 4,
+                 "tokens must be [B, {}, {}] for a {}x{}x{} grid of {} channels, got {}", f * h * w, channels * 4, f, h,
+                 w, channels, tokens.defined() ? tokens.describe() : "an undefined tensor");
+  const std::int64_t b = tokens.size(0);
+  // Wan's unpatchify: [B, (f, h, w), (1, 2, 2, C)] -> einsum fhwpqrc -> cfphqwr -> [B, C, F, 2h, 2w].
+  return tokens.to(Device::cpu())
+      .reshape({b, f, h, w, 1, 2, 2, channels})
       .permute({0, 7, 1, 4, 2, 5, 3, 6})
       .contiguous()
-      .reshape({b, c.out_dim, f, 2 * h, 2 * w});
+      .reshape({b, channels, f, 2 * h, 2 * w});
 }
 
 }  // namespace qjit

@@ -14,8 +14,10 @@
 //
 // Every linear is a LinearLayer slot, so Rule::apply puts QuantLinear in place of any of them,
 // and rules and DAX configs may name layers natively or as diffusers does (path_aliases).
-// Precision follows Wan's autocast: weights in their dtype (bf16), the residual stream and
-// the modulation in f32, every linear's input rounded to bf16. Where a layer asks for its
+// Precision follows Wan's autocast: the linears compute in bf16 (f32 checkpoints are rounded
+// to bf16 once; f16 / bf16 ones are kept), the residual stream, the time embedding, the
+// modulation and the head in f32, every block linear's input rounded to bf16. The prompt is
+// zero-padded to text_len, as Wan pads it. Where a layer asks for its
 // input quantized (LinearLayer::input_quantization: per-token dynamic or static W8A8), the
 // norm + modulation kernel emits the codes and scales itself (one pass for q, k and v when
 // their forms agree), on sim and cuda; the cpu hands float rows (there the layer's own
@@ -131,9 +133,10 @@ class WanModel final : public Module {
   /// Diffusers' name of the module at `path` (wan_names.hpp), when it has one.
   std::vector<std::string> path_aliases(std::string_view path) const override;
 
-  /// The velocity [B, out_dim, F, H, W] f32 (on the cpu) for latents [B, in_dim, F, H, W] (H, W even; the
-  /// patch is (1, 2, 2)), timesteps [B] and text embeddings context [B, L, text_dim] (f32,
-  /// f16 or bf16, on the cpu or the model's device). Throws qjit::Error naming a bad input.
+  /// The velocity [B, out_dim, F, H, W] f32 (on the cpu) for latents [B, in_dim, F, H, W] (H, W
+  /// even; the patch is (1, 2, 2)), timesteps [B] and the prompt embeddings context [B, L,
+  /// text_dim] with 1 <= L <= text_len (f32, f16 or bf16, on the cpu or the model's device).
+  /// Throws qjit::Error naming a bad input before any work.
   Tensor forward(const Tensor& latents, const Tensor& timesteps, const Tensor& context);
 
   const WanConfig& config() const { return config_; }
@@ -152,6 +155,13 @@ class WanModel final : public Module {
   Slot<ModuleList<WanBlock>> blocks_;
   Slot<WanHead> head_;
 };
+
+/// Latents [B, C, F, 2h, 2w] as the patch embedding's rows [B * f * h * w, C * 4] (token
+/// (f, h, w) in that order; columns in the Conv3d weight's (c, kt, kh, kw) order), on the cpu.
+Tensor patchify(const Tensor& latents);
+/// The head's tokens [B, f * h * w, 4 * C] (columns (kt, kh, kw, c)) back to [B, C, F, 2h, 2w]
+/// as Wan's unpatchify does, on the cpu.
+Tensor unpatchify(const Tensor& tokens, std::int64_t channels, const RopeGrid& grid);
 
 /// Wan's sinusoidal_embedding_1d: [cos(t * 10000^(-i / half)), sin(...)] for i < half = dim /
 /// 2, computed in float64 and rounded to f32, [B, dim] on the cpu.

@@ -174,12 +174,10 @@ std::int64_t blocks_in(const SafetensorsFile& file) {
   return blocks;
 }
 
-// The weights of `config` (whose layers may be fewer than `full`'s): from --weights, checked
-// by load_wan_weights against the config, or synthetic. load_wan_weights wants exactly the
-// blocks its config has, so with --blocks N a file of more blocks is loaded with as many as
-// it holds (at most the model's) and the blocks from N on are dropped.
-std::map<std::string, Tensor> weights_for(const CalibrateFlags& f, const WanConfig& full, const WanConfig& config,
-                                          nlohmann::json& info) {
+// The weights of `config` (whose layers may be fewer than the model's): from --weights,
+// checked by load_wan_weights against the config (a file of more blocks gives its first
+// ones), or synthetic.
+std::map<std::string, Tensor> weights_for(const CalibrateFlags& f, const WanConfig& config, nlohmann::json& info) {
   if (f.weights.empty()) {
     info = {{"source", "synthetic"}, {"seed", f.seed}};
     return wan_synthetic_weights(config, f.seed);
@@ -188,16 +186,7 @@ std::map<std::string, Tensor> weights_for(const CalibrateFlags& f, const WanConf
     const SafetensorsFile file = SafetensorsFile::open(f.weights, SafetensorsFile::Access::kMap);
     const WanNaming naming = detect_wan_naming(file);
     const std::int64_t in_file = blocks_in(file);
-    WanConfig load = config;
-    load.layers = std::clamp(in_file, config.layers, full.layers);
-    std::map<std::string, Tensor> weights = load_wan_weights(f.weights, load);
-    // NOTE: the prefix ends with a dot, so dropping block 1 never touches block 10.
-    for (std::int64_t b = config.layers; b < load.layers; ++b) {
-      const std::string prefix = fmt::format("blocks.{}.", b);
-      for (auto it = weights.lower_bound(prefix); it != weights.end() && it->first.rfind(prefix, 0) == 0;) {
-        it = weights.erase(it);
-      }
-    }
+    std::map<std::string, Tensor> weights = load_wan_weights(f.weights, config, /*first_blocks=*/true);
     info = {{"source", "file"},
             {"path", f.weights},
             {"naming", std::string(wan_naming_name(naming))},
@@ -301,7 +290,7 @@ void run(const CalibrateFlags& f) {
 
   // 2. Weights (a file's header is checked whole before its data is read), then the model.
   nlohmann::json weights_info;
-  const std::map<std::string, Tensor> weights = weights_for(f, full, config, weights_info);
+  const std::map<std::string, Tensor> weights = weights_for(f, config, weights_info);
   const std::string weights_text =
       f.weights.empty()
           ? fmt::format("synthetic (seed {})", f.seed)

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "cli_device.hpp"
 #include "common/error.hpp"
@@ -36,6 +37,16 @@ std::string metrics_text(const AccuracyMetrics& m) {
   return fmt::format("cosine {:.6f}  mse {:.3g}  nmse {:.3g}  snr {:.1f} dB", m.cosine, m.mse, m.nmse, m.snr_db);
 }
 
+// The activation qtype of a set's static rules (check_accuracy_flags made sure they share one:
+// the scales are amax / qmax of that qtype).
+QType static_qtype(const RuleSet& set) {
+  for (const Rule& r : set.rules) {
+    const ResolvedRule rr = r.resolve();
+    if (!rr.skips() && rr.act_static_scale) return rr.act;
+  }
+  return QType::kInt8;
+}
+
 bool has_static(const RuleSet& set) {
   return std::any_of(set.rules.begin(), set.rules.end(), [](const Rule& r) {
     const ResolvedRule rr = r.resolve();
@@ -62,28 +73,34 @@ ApplyOptions static_scales(const AccuracyFlags& f, WanModel& model, const WanInp
       source = "absmax over the synthetic inputs at timesteps 999, 750, 500, 250, 0";
     }
   }
-  // The rules' activation qtype (every static rule of a set shares it in the presets).
-  QType act = QType::kInt8;
-  for (const Rule& r : set.rules) {
-    const ResolvedRule rr = r.resolve();
-    if (!rr.skips() && rr.act_static_scale) act = rr.act;
-  }
-  return act_scales_for(*cached, act);
+  return act_scales_for(*cached, static_qtype(set));
 }
 
 }  // namespace
 
 void check_accuracy_flags(const AccuracyFlags& f, const std::vector<NamedRuleSet>& rules) {
   for (const NamedRuleSet& r : rules) {
-    for (const Rule& rule : r.rules.rules) rule.resolve();
+    std::optional<QType> act;
+    for (const Rule& rule : r.rules.rules) {
+      const ResolvedRule rr = rule.resolve();
+      if (rr.skips() || !rr.act_static_scale) continue;
+      QJIT_CHECK_GEN("run", !act || *act == rr.act,
+                     "'{}': its static rules quantize activations to both {} and {}; one calibration gives the "
+                     "scales of one qtype, so measure them separately",
+                     r.name, qtype_name(*act), qtype_name(rr.act));
+      act = rr.act;
+    }
   }
   wan_synthetic_inputs(f.config, 1, f.frames, f.height, f.width, f.text_tokens, f.seed + 1);  // checks the grid
+  QJIT_CHECK_GEN("run", f.text_tokens <= f.config.text_len, "--text-tokens {}: {} pads the prompt to {} tokens",
+                 f.text_tokens, f.config.name, f.config.text_len);
   if (!f.weights.empty()) {
     const WanConfig file = infer_wan_config(f.weights);  // reads the header: the file exists and is a Wan checkpoint
     QJIT_CHECK_GEN("run", file.dim == f.config.dim && file.ffn_dim == f.config.ffn_dim,
                    "--weights {}: a model of dim {} / ffn {}, not {} (dim {} / ffn {}); give its --model", f.weights,
                    file.dim, file.ffn_dim, f.config.name, f.config.dim, f.config.ffn_dim);
   }
+  if (!f.calibration.empty()) CalibrationResult::load(f.calibration);  // readable and valid, before any work
 }
 
 nlohmann::json run_accuracy(const AccuracyFlags& f, const std::vector<NamedRuleSet>& rules, std::string& text) {
@@ -93,7 +110,8 @@ nlohmann::json run_accuracy(const AccuracyFlags& f, const std::vector<NamedRuleS
   std::fprintf(stderr, "qjit run: accuracy on %s (%lld blocks), %s weights, device %s\n", f.config.name.c_str(),
                static_cast<long long>(f.config.layers), f.weights.empty() ? "synthetic" : f.weights.c_str(),
                device.str().c_str());
-  const auto weights = f.weights.empty() ? wan_synthetic_weights(f.config, f.seed) : load_wan_weights(f.weights, f.config);
+  const auto weights = f.weights.empty() ? wan_synthetic_weights(f.config, f.seed)
+                                         : load_wan_weights(f.weights, f.config, /*first_blocks=*/true);
   WanInputs in = wan_synthetic_inputs(f.config, 1, f.frames, f.height, f.width, f.text_tokens, f.seed + 1);
   in.timesteps = Tensor::from_vector<float>({1}, std::vector<float>{static_cast<float>(f.timestep)});
   const auto forward = [&](Module& m) { return dynamic_cast<WanModel&>(m).forward(in.latents, in.timesteps, in.context); };
@@ -106,9 +124,9 @@ nlohmann::json run_accuracy(const AccuracyFlags& f, const std::vector<NamedRuleS
                seconds_since(start));
 
   text += fmt::format("\naccuracy on {} ({} blocks, {} weights, seed {}), device {}, {} tokens ({}x{}x{} latent "
-                      "patches) and {} text tokens at timestep {}\n",
+                      "patches) and {} prompt tokens (padded to {}) at timestep {}\n",
                       f.config.name, f.config.layers, f.weights.empty() ? "synthetic" : f.weights, f.seed, device.str(),
-                      f.frames * (f.height / 2) * (f.width / 2), f.frames, f.height / 2, f.width / 2, f.text_tokens,
+                      f.frames * (f.height / 2) * (f.width / 2), f.frames, f.height / 2, f.width / 2, f.text_tokens, f.config.text_len,
                       f.timestep);
   nlohmann::json out = nlohmann::json::array();
   std::optional<CalibrationResult> calibration;
