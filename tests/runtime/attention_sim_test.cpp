@@ -20,12 +20,18 @@
 #include "jit/source_gen.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/ops/attention.hpp"
+#include "tests/runtime/attention_ideal.hpp"
 #include "tests/support/checks.hpp"
 #include "tests/support/compile_checks.hpp"
 #include "tests/support/sim_devices.hpp"
 
 namespace qjit {
 namespace {
+
+using test::gamma;
+using test::Ideal;
+using test::ideal;
+using test::unit_roundoff;
 
 using test::sim_device;
 
@@ -39,19 +45,8 @@ struct Case {
   }
 };
 
-// Values in about [-amp, amp], deterministic; amp 2 makes logits spread over several units
-// (q k ~ Dh amp² / 2 times 1/sqrt(Dh)), so the softmax is peaked and o is not ~0.
-std::vector<float> values(std::int64_t n, unsigned seed, float amp) {
-  std::vector<float> x(static_cast<size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) {
-    x[i] = amp * std::sin(0.731f * static_cast<float>(i) * (1.0f + 0.01f * static_cast<float>(seed)) +
-                          1.3f * static_cast<float>(seed));
-  }
-  return x;
-}
-
 Tensor make(std::int64_t b, std::int64_t s, std::int64_t w, DType t, unsigned seed, float amp = 1.0f) {
-  return Tensor::from_vector<float>({b, s, w}, values(b * s * w, seed, amp)).to_dtype(t);
+  return test::attention_input(b, s, w, t, seed, amp);
 }
 
 // ---- float64 ideal and the bounds ------------------------------------------------------
@@ -89,60 +84,6 @@ Tensor make(std::int64_t b, std::int64_t s, std::int64_t w, DType t, unsigned se
 // The bound is worst-case (every rounding against the sum of magnitudes W_d, not |o_d|): the
 // measured NMSE sits 10-200x below it. A wrong head or dim gives NMSE ~ 1; the tests check
 // that losing one 64-key tile lands outside even 4 B_dev.
-struct Ideal {
-  std::vector<double> o, w;          // [B, Sq, W]: o and W_d
-  std::vector<double> dot_abs, logit_abs;  // per (b, i, h): A and R
-};
-
-Ideal ideal(const Tensor& q, const Tensor& k, const Tensor& v, std::int64_t heads, double scale) {
-  const std::int64_t nb = q.size(0), sq = q.size(1), skv = k.size(1), width = q.size(2), dh = width / heads;
-  const auto qf = q.to(Device::cpu()).to_f32_vector(), kf = k.to(Device::cpu()).to_f32_vector(),
-             vf = v.to(Device::cpu()).to_f32_vector();
-  Ideal r;
-  r.o.resize(qf.size()), r.w.resize(qf.size());
-  std::vector<double> s(static_cast<size_t>(skv));
-  for (std::int64_t b = 0; b < nb; ++b) {
-    for (std::int64_t i = 0; i < sq; ++i) {
-      for (std::int64_t h = 0; h < heads; ++h) {
-        const float* qi = qf.data() + (b * sq + i) * width + h * dh;
-        double m = -INFINITY, amax = 0, rmax = 0;
-        for (std::int64_t j = 0; j < skv; ++j) {
-          const float* kj = kf.data() + (b * skv + j) * width + h * dh;
-          double dot = 0, dabs = 0;
-          for (std::int64_t d = 0; d < dh; ++d) {
-            const double prod = static_cast<double>(qi[d]) * kj[d];
-            dot += prod, dabs += std::fabs(prod);
-          }
-          s[j] = dot * scale;
-          m = std::max(m, s[j]), amax = std::max(amax, dabs), rmax = std::max(rmax, std::fabs(s[j]));
-        }
-        double l = 0;
-        for (double& x : s) l += (x = std::exp(x - m));
-        for (std::int64_t d = 0; d < dh; ++d) {
-          double acc = 0, wabs = 0;
-          for (std::int64_t j = 0; j < skv; ++j) {
-            const double vv = vf[(b * skv + j) * width + h * dh + d];
-            acc += s[j] * vv, wabs += s[j] * std::fabs(vv);
-          }
-          r.o[(b * sq + i) * width + h * dh + d] = acc / l;
-          r.w[(b * sq + i) * width + h * dh + d] = wabs / l;
-        }
-        r.dot_abs.push_back(amax), r.logit_abs.push_back(rmax);
-      }
-    }
-  }
-  return r;
-}
-
-double gamma(double n) {
-  const double u = std::ldexp(1.0, -24);
-  return n * u / (1 - n * u);
-}
-
-double unit_roundoff(DType t) {
-  return t == DType::kF32 ? std::ldexp(1.0, -24) : t == DType::kF16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
-}
-
 double device_bound(const Ideal& id, const Case& c, double scale) {
   const double u = std::ldexp(1.0, -24), ex2_err = std::ldexp(1.0, -22);
   const double u_in = c.in == DType::kF32 ? 0.0 : unit_roundoff(c.in);
@@ -274,7 +215,7 @@ TEST(AttentionSim, NaNPropagatesAsInTheReference) {
   auto driver = sim_device("sm_90");
   for (const DType t : {DType::kBF16, DType::kF32}) {
     SCOPED_TRACE(dtype_name(t));
-    std::vector<float> kv = values(1 * 6 * 128, 2, 2.0f), vv = values(1 * 6 * 128, 3, 1.0f);
+    std::vector<float> kv = test::attention_values(1 * 6 * 128, 2, 2.0f), vv = test::attention_values(1 * 6 * 128, 3, 1.0f);
     kv[3 * 128 + 5] = NAN;       // key 3, head 0
     vv[4 * 128 + 64 + 7] = NAN;  // key 4, head 1, dim 7
     const Tensor q = make(1, 3, 128, t, 1, 2.0f);

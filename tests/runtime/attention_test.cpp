@@ -12,70 +12,21 @@
 
 #include "common/error.hpp"
 #include "runtime/ops/attention.hpp"
+#include "tests/runtime/attention_ideal.hpp"
 #include "tests/support/checks.hpp"
 
 namespace qjit {
 namespace {
 
+using test::gamma;
+using test::Ideal;
+using test::ideal;
+using test::unit_roundoff;
+
 using test::expect_error_mentions;
 
-// Values in about [-amp, amp], deterministic.
-std::vector<float> values(std::int64_t n, unsigned seed, float amp) {
-  std::vector<float> x(static_cast<size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) {
-    x[i] = amp * std::sin(0.731f * static_cast<float>(i) * (1.0f + 0.01f * static_cast<float>(seed)) +
-                          1.3f * static_cast<float>(seed));
-  }
-  return x;
-}
-
 Tensor make(std::int64_t b, std::int64_t s, std::int64_t w, DType t, unsigned seed, float amp = 1.5f) {
-  return Tensor::from_vector<float>({b, s, w}, values(b * s * w, seed, amp)).to_dtype(t);
-}
-
-// The float64 ideal of softmax(q k^T scale) v, from the (already rounded) input values.
-struct Ideal {
-  std::vector<double> o;  // [B, Sq, W]
-  std::vector<double> w;  // Σ_j P_j |v_jd| / Σ_j P_j, per element: the bound's weight
-  std::vector<double> dot_abs;  // per (b, i, h): max_j Σ_d |q_d k_jd|
-  std::vector<double> logit_abs;  // per (b, i, h): max_j |s_j| (natural-log units)
-};
-
-Ideal ideal(const Tensor& q, const Tensor& k, const Tensor& v, std::int64_t heads, double scale) {
-  const std::int64_t nb = q.size(0), sq = q.size(1), skv = k.size(1), width = q.size(2), dh = width / heads;
-  const auto qf = q.to_f32_vector(), kf = k.to_f32_vector(), vf = v.to_f32_vector();
-  Ideal r;
-  r.o.resize(qf.size()), r.w.resize(qf.size());
-  for (std::int64_t b = 0; b < nb; ++b) {
-    for (std::int64_t i = 0; i < sq; ++i) {
-      for (std::int64_t h = 0; h < heads; ++h) {
-        std::vector<double> s(static_cast<size_t>(skv));
-        double m = -INFINITY, dmax = 0, smax = 0;
-        for (std::int64_t j = 0; j < skv; ++j) {
-          double dot = 0, dabs = 0;
-          for (std::int64_t d = 0; d < dh; ++d) {
-            const double prod = static_cast<double>(qf[(b * sq + i) * width + h * dh + d]) * kf[(b * skv + j) * width + h * dh + d];
-            dot += prod, dabs += std::fabs(prod);
-          }
-          s[j] = dot * scale;
-          m = std::max(m, s[j]), dmax = std::max(dmax, dabs), smax = std::max(smax, std::fabs(s[j]));
-        }
-        double l = 0;
-        for (double& x : s) l += (x = std::exp(x - m));
-        for (std::int64_t d = 0; d < dh; ++d) {
-          double acc = 0, wabs = 0;
-          for (std::int64_t j = 0; j < skv; ++j) {
-            const double vv = vf[(b * skv + j) * width + h * dh + d];
-            acc += s[j] * vv, wabs += s[j] * std::fabs(vv);
-          }
-          r.o[(b * sq + i) * width + h * dh + d] = acc / l;
-          r.w[(b * sq + i) * width + h * dh + d] = wabs / l;
-        }
-        r.dot_abs.push_back(dmax), r.logit_abs.push_back(smax);
-      }
-    }
-  }
-  return r;
+  return test::attention_input(b, s, w, t, seed, amp);
 }
 
 // ---- NMSE bound of the reference ---------------------------------------------------------
@@ -94,15 +45,6 @@ Ideal ideal(const Tensor& q, const Tensor& k, const Tensor& v, std::int64_t head
 //    (1.01 covers the second-order terms), then rounding to the output: u_out |o_d| with
 //    u_out = 2^-24 (f32), 2^-11 (f16), 2^-8 (bf16).
 // NMSE <= Σ e_d² / Σ o_d². A wrong head, key or dim gives NMSE ~ 1, far above it.
-double gamma(double n) {
-  const double u = std::ldexp(1.0, -24);
-  return n * u / (1 - n * u);
-}
-
-double unit_roundoff(DType t) {
-  return t == DType::kF32 ? std::ldexp(1.0, -24) : t == DType::kF16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
-}
-
 double reference_bound(const Ideal& id, std::int64_t heads, std::int64_t width, std::int64_t skv, double scale,
                        DType out) {
   const double u = std::ldexp(1.0, -24);
