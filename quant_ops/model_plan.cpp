@@ -46,8 +46,12 @@ std::vector<PlannedLaunch> plan_wan_forward(const WanConfig& config, const RuleS
   }
   WanModel model(one, weights, Device::sim(), driver);
   if (!rules.rules.empty()) rules.apply(model, placeholder_scales(model, rules));
-  model.forward(Tensor::zeros({w.batch, one.in_dim, w.frames, 2 * (w.height / 2), 2 * (w.width / 2)}, DType::kF32),
-                Tensor::zeros({w.batch}, DType::kF32), Tensor::zeros({w.batch, one.text_len, one.text_dim}, DType::kF32));
+  // Inputs without values too (the model's host-side steps skip them when planning); the
+  // timesteps are read, so they are real.
+  model.forward(Tensor::empty({w.batch, one.in_dim, w.frames, 2 * (w.height / 2), 2 * (w.width / 2)}, DType::kF32,
+                              Device::sim(), driver),
+                Tensor::zeros({w.batch}, DType::kF32),
+                Tensor::empty({w.batch, one.text_len, one.text_dim}, DType::kF32, Device::sim(), driver));
   return driver->planned();
 }
 

@@ -5,7 +5,8 @@
 // only count. A model's forward on it therefore lists exactly the kernels the same forward
 // launches on a GPU of that arch, with the real workload's shapes, at no compute cost.
 //
-// Memory: allocations up to kBackedBytes are host buffers (what host code reads back: static
+// The model's own host-side data steps skip tensors on it (on_plan_device), so a plan costs
+// about what building the model does. Memory: allocations up to kBackedBytes are host buffers (what host code reads back: static
 // scales, modulation vectors, small outputs); larger ones (weights, activations) get
 // addresses only: copies into them are dropped, and reads from them give zeros — no kernel
 // runs, so nothing on the device ever depends on their contents.

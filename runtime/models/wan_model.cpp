@@ -11,6 +11,7 @@
 #include "runtime/ops/attention.hpp"
 #include "runtime/ops/elementwise.hpp"
 #include "runtime/ops/gemm.hpp"
+#include "runtime/plan_driver.hpp"
 
 namespace qjit {
 
@@ -261,7 +262,12 @@ Tensor WanModel::forward(const Tensor& latents, const Tensor& timesteps, const T
                  "context {} must hold 1 to text_len = {} tokens (Wan pads the prompt to text_len)", context.describe(),
                  c.text_len);
   const std::int64_t s = f * h * w;
-  Tensor x = gemm(on_device(patchify(latents).to_dtype(patch_w_.dtype())), patch_w_,
+  // NOTE: a planned forward (runtime/plan_driver.hpp) has no values to move: the host-side
+  // steps (patchify, the prompt's padding, unpatchify) only make tensors of their shapes.
+  const bool planning = on_plan_device(patch_w_);
+  const Tensor patches = planning ? Tensor::empty({b * s, c.in_dim * 4}, patch_w_.dtype(), device_, driver_)
+                                  : on_device(patchify(latents).to_dtype(patch_w_.dtype()));
+  Tensor x = gemm(patches, patch_w_,
                   GemmOptions{.bias = patch_b_, .out_dtype = DType::kF32})
                  .reshape({b, s, c.dim});
   // Time, in f32 as Wan runs it (autocast float32): e = time_embedding(sinusoid(t)), e0 =
@@ -273,14 +279,21 @@ Tensor WanModel::forward(const Tensor& latents, const Tensor& timesteps, const T
   // Text: the prompt zero-padded to text_len, as Wan pads it (the padding's keys and values,
   // the embedding of zeros, take part in cross-attention); text_embedding.0 carries its
   // GELU-tanh in the GEMM's epilogue.
-  Tensor padded = Tensor::zeros({b, c.text_len, c.text_dim}, kActivation);
-  padded.narrow(1, 0, context.size(1)).copy_(context.to(Device::cpu()).to_dtype(kActivation));
-  const Tensor ctx_rows = on_device(padded.reshape({b * c.text_len, c.text_dim}));
+  Tensor ctx_rows;
+  if (planning) {
+    ctx_rows = Tensor::empty({b * c.text_len, c.text_dim}, kActivation, device_, driver_);
+  } else {
+    Tensor padded = Tensor::zeros({b, c.text_len, c.text_dim}, kActivation);
+    padded.narrow(1, 0, context.size(1)).copy_(context.to(Device::cpu()).to_dtype(kActivation));
+    ctx_rows = on_device(padded.reshape({b * c.text_len, c.text_dim}));
+  }
   const Tensor ctx = (*text_embedding_)["2"].forward((*text_embedding_)["0"].forward(ctx_rows));
   const Tensor text = ctx.reshape({b, c.text_len, c.dim});
   const RopeGrid grid{f, h, w};
   for (std::size_t i = 0; i < blocks_->size(); ++i) x = (*blocks_)[i].forward(x, e0, text, grid);
-  return unpatchify(head_->forward(x, e).to(Device::cpu()).to_dtype(DType::kF32), c.out_dim, grid);
+  const Tensor y = head_->forward(x, e);
+  if (planning) return Tensor::empty({b, c.out_dim, f, 2 * h, 2 * w}, DType::kF32);
+  return unpatchify(y.to(Device::cpu()).to_dtype(DType::kF32), c.out_dim, grid);
 }
 
 Tensor patchify(const Tensor& latents) {
