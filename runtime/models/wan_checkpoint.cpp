@@ -60,10 +60,12 @@ struct Expected {
 
 }  // namespace
 
-WanNaming detect_wan_naming(const SafetensorsFile& file) {
+namespace {
+
+WanNaming naming_of(const std::vector<std::string>& names, const std::string& where) {
   const std::string* native_only = nullptr;
   const std::string* diffusers_only = nullptr;
-  for (const std::string& name : file.names()) {
+  for (const std::string& name : names) {
     const bool native = wan_is_parameter_path(name, WanNaming::kNative);
     const bool diffusers = wan_is_parameter_path(name, WanNaming::kDiffusers);
     if (native && !diffusers && native_only == nullptr) native_only = &name;
@@ -73,17 +75,31 @@ WanNaming detect_wan_naming(const SafetensorsFile& file) {
     QJIT_THROW("model",
                "{}: the file mixes Wan's native and diffusers' names: '{}' is a native name, '{}' a diffusers one "
                "(a checkpoint must use one naming)",
-               file.path().string(), *native_only, *diffusers_only);
+               where, *native_only, *diffusers_only);
   }
   return diffusers_only != nullptr ? WanNaming::kDiffusers : WanNaming::kNative;
+}
+
+}  // namespace
+
+WanNaming detect_wan_naming(const SafetensorsFile& file) { return naming_of(file.names(), file.path().string()); }
+
+WanNaming detect_wan_naming(const CheckpointFiles& files) { return naming_of(files.names(), files.where()); }
+
+std::int64_t wan_checkpoint_blocks(const CheckpointFiles& files) {
+  std::int64_t layers = 0;
+  for (const std::string& name : files.names()) {
+    if (const auto b = block_index(name)) layers = std::max(layers, *b + 1);
+  }
+  return layers;
 }
 
 std::map<std::string, Tensor> load_wan_weights(const std::filesystem::path& path, const WanConfig& config,
                                                bool first_blocks) {
   const std::vector<ParamShape> params = wan_parameters(config);  // validates the config
-  const SafetensorsFile file = SafetensorsFile::open(path, SafetensorsFile::Access::kMap);
+  const CheckpointFiles file = CheckpointFiles::open(path);
   const WanNaming naming = detect_wan_naming(file);
-  const std::string where = fmt::format("{} ({} names, config {})", path.string(), wan_naming_name(naming), config.name);
+  const std::string where = fmt::format("{} ({} names, config {})", file.where(), wan_naming_name(naming), config.name);
 
   // File name -> what it must be.
   std::map<std::string, Expected, std::less<>> expected;
@@ -150,7 +166,7 @@ std::map<std::string, Tensor> load_wan_weights(const std::filesystem::path& path
 
 WanConfig infer_wan_config(const std::filesystem::path& path, std::int64_t head_dim) {
   QJIT_CHECK_GEN("model", head_dim > 0, "infer_wan_config: head_dim {} must be positive", head_dim);
-  const SafetensorsFile file = SafetensorsFile::open(path, SafetensorsFile::Access::kMap);
+  const CheckpointFiles file = CheckpointFiles::open(path);
   const WanNaming naming = detect_wan_naming(file);
   const auto shape_of = [&](const char* native, std::size_t rank) -> const std::vector<std::int64_t>& {
     const std::string name = *wan_rename(native, WanNaming::kNative, naming);
@@ -173,11 +189,7 @@ WanConfig infer_wan_config(const std::filesystem::path& path, std::int64_t head_
                  "{}: cannot infer the Wan config: head.head has {} outputs, not a multiple of the patch volume {}",
                  path.string(), head_out, c.patch_volume);
   c.out_dim = head_out / c.patch_volume;
-  std::int64_t layers = 0;
-  for (const std::string& name : file.names()) {
-    if (const auto b = block_index(name)) layers = std::max(layers, *b + 1);
-  }
-  c.layers = layers;
+  c.layers = wan_checkpoint_blocks(file);
   QJIT_CHECK_GEN("model", c.dim % head_dim == 0, "{}: cannot infer the Wan config: dim {} is not a multiple of head_dim {}",
                  path.string(), c.dim, head_dim);
   c.heads = c.dim / head_dim;

@@ -1,5 +1,6 @@
 #pragma once
-// Wan2.1 checkpoints in safetensors: loading one file whose tensors use either naming
+// Wan2.1 checkpoints in safetensors: loading a checkpoint (one file, or shards through their
+// index or directory: wan_checkpoint_files.hpp) whose tensors use either naming
 // (native wan/modules/model.py names or diffusers' WanTransformer3DModel names, see
 // wan_names.hpp) into native names, fully checked against a WanConfig before any tensor is
 // read; inferring the config from a file's shapes; writing weights in either naming.
@@ -9,6 +10,7 @@
 #include <map>
 #include <string>
 
+#include "runtime/models/wan_checkpoint_files.hpp"
 #include "runtime/models/wan_config.hpp"
 #include "runtime/models/wan_names.hpp"
 #include "runtime/safetensors.hpp"
@@ -21,9 +23,14 @@ namespace qjit {
 /// here); a file with no deciding name is native. Throws qjit::Error (subsystem "model")
 /// naming the file, one native-only and one diffusers-only tensor when the file mixes them.
 WanNaming detect_wan_naming(const SafetensorsFile& file);
+/// The same over every shard of a checkpoint.
+WanNaming detect_wan_naming(const CheckpointFiles& files);
+/// How many blocks a checkpoint holds (1 + the largest block index of its names).
+std::int64_t wan_checkpoint_blocks(const CheckpointFiles& files);
 
-/// Every parameter of `config` (wan_params.hpp) from the safetensors file `file` (memory-
-/// mapped), keyed by native name, each a contiguous cpu tensor of the file's dtype (f32, f16
+/// Every parameter of `config` (wan_params.hpp) from the checkpoint at `file` (a safetensors
+/// file, a sharded checkpoint's index or its directory: CheckpointFiles; memory-mapped),
+/// keyed by native name, each a contiguous cpu tensor of the file's dtype (f32, f16
 /// or bf16; tensors may differ), copied out of the mapping.
 ///
 /// Everything is checked on the header before a byte of data is read, and a problem is a
@@ -31,8 +38,6 @@ WanNaming detect_wan_naming(const SafetensorsFile& file);
 /// mixed namings (a tensor of each); an unexpected tensor (its name, why, and the nearest
 /// expected name); a dtype other than F32/F16/BF16 (the tensor, its dtype); a wrong shape
 /// (the tensor, expected and found); missing parameters (how many, the first names).
-/// NOTE: one file: sharded checkpoints (the 14B model's diffusion_pytorch_model-0000N-of-
-/// 0000M files) are not read here.
 /// With `first_blocks`, the file may hold more blocks than config.layers (a short model from a
 /// full checkpoint: `--blocks N`): the blocks from config.layers on are skipped unread.
 std::map<std::string, Tensor> load_wan_weights(const std::filesystem::path& file, const WanConfig& config,

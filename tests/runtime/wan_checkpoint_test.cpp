@@ -7,7 +7,10 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <fmt/format.h>
+
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "runtime/models/wan_params.hpp"
 #include "runtime/models/wan_synthetic.hpp"
@@ -218,6 +221,108 @@ TEST_F(WanCheckpointTest, SaveRefusesNamesThatAreNoNativeParameter) {
   test::expect_error([&] { save_wan_weights(p, w, WanNaming::kDiffusers); },
                      {"'blocks.0.attn1.to_q.weight' is not a native Wan parameter name"});
   EXPECT_FALSE(fs::exists(p));
+}
+
+}  // namespace
+}  // namespace qjit
+
+namespace qjit {
+namespace {
+
+// A sharded checkpoint as Wan2.1-14B and diffusers ship one: shard files and an index whose
+// weight_map names each tensor's shard.
+class WanShardedCheckpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "qjit_wan_shards_XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    weights_ = wan_synthetic_weights(WanConfig::tiny(), 3, DType::kBF16);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // `shards` files in `naming`, tensors dealt round-robin; the index unless `with_index` is
+  // false. Returns the index path (or the directory).
+  fs::path write(WanNaming naming, int shards, bool with_index = true) {
+    std::vector<std::vector<std::pair<std::string, Tensor>>> parts(static_cast<std::size_t>(shards));
+    nlohmann::json map = nlohmann::json::object();
+    int i = 0;
+    for (const auto& [name, t] : weights_) {
+      const std::string file_name = *wan_rename(name, WanNaming::kNative, naming);
+      const int s = i++ % shards;
+      parts[static_cast<std::size_t>(s)].emplace_back(file_name, t);
+      map[file_name] = shard_name(s, shards);
+    }
+    for (int s = 0; s < shards; ++s) save_safetensors(dir_ / shard_name(s, shards), parts[static_cast<std::size_t>(s)]);
+    if (!with_index) return dir_;
+    index_json_ = {{"metadata", {{"total_size", 0}}}, {"weight_map", map}};
+    write_index(index_json_);
+    return dir_ / "diffusion_pytorch_model.safetensors.index.json";
+  }
+  void write_index(const nlohmann::json& j) {
+    std::ofstream(dir_ / "diffusion_pytorch_model.safetensors.index.json") << j.dump();
+  }
+  static std::string shard_name(int s, int n) {
+    return fmt::format("diffusion_pytorch_model-{:05d}-of-{:05d}.safetensors", s + 1, n);
+  }
+  void expect_same(const Weights& got) {
+    ASSERT_EQ(got.size(), weights_.size());
+    for (const auto& [name, t] : weights_) EXPECT_TRUE(test::same_bits(got.at(name), t)) << name;
+  }
+
+  fs::path dir_;
+  Weights weights_;
+  nlohmann::json index_json_;
+};
+
+TEST_F(WanShardedCheckpointTest, IndexAndDirectoryLoadInEitherNaming) {
+  for (WanNaming naming : {WanNaming::kNative, WanNaming::kDiffusers}) {
+    SCOPED_TRACE(std::string(wan_naming_name(naming)));
+    for (const auto& e : fs::directory_iterator(dir_)) fs::remove(e.path());
+    const fs::path index = write(naming, 3);
+    expect_same(load_wan_weights(index, WanConfig::tiny()));
+    expect_same(load_wan_weights(dir_, WanConfig::tiny()));
+    const WanConfig inferred = infer_wan_config(index, 64);
+    EXPECT_EQ(inferred.name, "wan2.1-tiny");
+    EXPECT_EQ(wan_checkpoint_blocks(CheckpointFiles::open(dir_)), 2);
+    // First blocks of a longer checkpoint.
+    WanConfig one = WanConfig::tiny();
+    one.layers = 1;
+    EXPECT_EQ(load_wan_weights(index, one, /*first_blocks=*/true).size(), wan_parameters(one).size());
+  }
+  // Shards without an index: a directory of them is the union.
+  for (const auto& e : fs::directory_iterator(dir_)) fs::remove(e.path());
+  expect_same(load_wan_weights(write(WanNaming::kNative, 2, /*with_index=*/false), WanConfig::tiny()));
+}
+
+TEST_F(WanShardedCheckpointTest, BadShardsAndIndexesAreNamed) {
+  using test::expect_error_mentions;
+  const WanConfig tiny = WanConfig::tiny();
+  expect_error_mentions([&] { load_wan_weights(dir_, tiny); }, "holds no .safetensors file");
+  const fs::path index = write(WanNaming::kNative, 3);
+  fs::remove(dir_ / shard_name(1, 3));
+  expect_error_mentions([&] { load_wan_weights(index, tiny); }, "does not exist");
+  write(WanNaming::kNative, 3);
+  nlohmann::json moved = index_json_;
+  moved["weight_map"]["head.head.weight"] = shard_name(0, 3) == moved["weight_map"]["head.head.weight"] ? shard_name(1, 3)
+                                                                                                        : shard_name(0, 3);
+  write_index(moved);
+  expect_error_mentions([&] { load_wan_weights(index, tiny); }, "places 'head.head.weight'");
+  nlohmann::json unlisted = index_json_;
+  unlisted["weight_map"].erase("head.head.bias");
+  write_index(unlisted);
+  expect_error_mentions([&] { load_wan_weights(index, tiny); }, "holds 'head.head.bias', which the index does not list");
+  std::ofstream(index) << "{not json";
+  expect_error_mentions([&] { load_wan_weights(index, tiny); }, "not JSON");
+  write_index({{"metadata", {}}});
+  expect_error_mentions([&] { load_wan_weights(index, tiny); }, "no \"weight_map\"");
+  std::ofstream(dir_ / "other.safetensors.index.json") << "{}";
+  expect_error_mentions([&] { load_wan_weights(dir_, tiny); }, "2 indexes");
+  // Two shards holding one tensor (no index to say which).
+  for (const auto& e : fs::directory_iterator(dir_)) fs::remove(e.path());
+  write(WanNaming::kNative, 2, false);
+  save_safetensors(dir_ / "extra.safetensors", {{"head.head.bias", weights_.at("head.head.bias")}});
+  expect_error_mentions([&] { load_wan_weights(dir_, tiny); }, "tensor 'head.head.bias' is in two shards");
 }
 
 }  // namespace

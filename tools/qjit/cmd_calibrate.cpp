@@ -160,20 +160,6 @@ class AtomicOutput {
   int fd_ = -1;
 };
 
-// The highest "blocks.N." index + 1 among a checkpoint's names (both namings spell blocks
-// alike), 0 when it has none.
-std::int64_t blocks_in(const SafetensorsFile& file) {
-  std::int64_t blocks = 0;
-  for (const std::string& name : file.names()) {
-    if (name.rfind("blocks.", 0) != 0) continue;
-    std::int64_t n = 0;
-    std::size_t i = 7;
-    for (; i < name.size() && i < 19 && name[i] >= '0' && name[i] <= '9'; ++i) n = n * 10 + (name[i] - '0');
-    if (i > 7 && i < name.size() && name[i] == '.') blocks = std::max(blocks, n + 1);
-  }
-  return blocks;
-}
-
 // The weights of `config` (whose layers may be fewer than the model's): from --weights,
 // checked by load_wan_weights against the config (a file of more blocks gives its first
 // ones), or synthetic.
@@ -183,9 +169,9 @@ std::map<std::string, Tensor> weights_for(const CalibrateFlags& f, const WanConf
     return wan_synthetic_weights(config, f.seed);
   }
   try {
-    const SafetensorsFile file = SafetensorsFile::open(f.weights, SafetensorsFile::Access::kMap);
+    const CheckpointFiles file = CheckpointFiles::open(f.weights);
     const WanNaming naming = detect_wan_naming(file);
-    const std::int64_t in_file = blocks_in(file);
+    const std::int64_t in_file = wan_checkpoint_blocks(file);
     std::map<std::string, Tensor> weights = load_wan_weights(f.weights, config, /*first_blocks=*/true);
     info = {{"source", "file"},
             {"path", f.weights},
