@@ -410,7 +410,7 @@ void add_calibrate(CLI::App& app) {
   cmd->add_option("--model", flags->model, "wan2.1-tiny | wan2.1-1.3b | wan2.1-14b")->required();
   cmd->add_option("--blocks", flags->blocks, "only the first N transformer blocks (default: all)");
   cmd->add_option("--weights", flags->weights,
-                  "a Wan2.1 safetensors checkpoint (native or diffusers names; default: synthetic weights)");
+                  "a Wan2.1 checkpoint: a safetensors file, a shard index or their directory (native or diffusers names; default: synthetic weights)");
   cmd->add_option("--seed", flags->seed, "seed of the synthetic weights and of the first input (sample i: seed + i)")
       ->capture_default_str();
   cmd->add_option("--samples", flags->samples, "synthetic inputs, each run at every timestep")->capture_default_str();

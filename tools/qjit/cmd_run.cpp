@@ -178,7 +178,7 @@ void add_run(CLI::App& app) {
   run_cmd->add_option("--blocks", flags->blocks, "transformer blocks --accuracy runs")->capture_default_str();
   run_cmd->add_option("--device", flags->acc.device, "device of --accuracy: cpu | sim | sim:sm_XX | cuda")
       ->capture_default_str();
-  run_cmd->add_option("--weights", flags->acc.weights, "a Wan checkpoint (native or diffusers names) instead of synthetic weights");
+  run_cmd->add_option("--weights", flags->acc.weights, "a Wan checkpoint (native or diffusers names; a file, a shard index or their directory) instead of synthetic weights");
   run_cmd->add_option("--seed", flags->acc.seed, "seed of the synthetic weights and inputs")->capture_default_str();
   run_cmd->add_option("--frames", flags->acc.frames, "latent frames of the input")->capture_default_str()->check(CLI::PositiveNumber);
   run_cmd->add_option("--height", flags->acc.height, "latent height (even)")->capture_default_str()->check(CLI::PositiveNumber);
