@@ -102,8 +102,8 @@ std::vector<LayerAccuracy> layer_accuracy(Module& reference, Module& quantized,
   std::vector<std::pair<std::string, std::shared_ptr<Record>>> records;
   for (const auto& [path, layer] : reference.modules_of_type<LinearLayer>()) {
     auto* q = quantized.contains(path) ? dynamic_cast<LinearLayer*>(&quantized.at(path)) : nullptr;
-    QJIT_CHECK_GEN(kSub, q != nullptr, "layer '{}' of the reference has no linear layer at that path in the quantized model",
-                   path);
+    QJIT_CHECK_GEN(kSub, q != nullptr,
+                   "layer '{}' of the reference has no linear layer at that path in the quantized model", path);
     auto r = std::make_shared<Record>();
     r->quantized = q;
     records.emplace_back(path, std::move(r));

@@ -298,9 +298,10 @@ QuantizedWeight quantize_weight(const Tensor& w, const ResolvedRule& rule) {
     // A planned run (runtime/plan_driver.hpp): weights without values, codes and scales of
     // the right shapes without computing them.
     const auto driver = w.storage()->driver();
-    return {rule.weight, rule.weight_granularity, Tensor::empty(w.shape(), qtype_storage(rule.weight), w.device(), driver),
-            Tensor::empty(weight_scale_shape(rule.weight_granularity, w.size(0), w.size(1)), DType::kF32, w.device(),
-                          driver)};
+    const auto scales = weight_scale_shape(rule.weight_granularity, w.size(0), w.size(1));
+    return {rule.weight, rule.weight_granularity,
+            Tensor::empty(w.shape(), qtype_storage(rule.weight), w.device(), driver),
+            Tensor::empty(scales, DType::kF32, w.device(), driver)};
   }
   const Tensor host = w.to(Device::cpu()).contiguous();
   const std::int64_t n = host.size(0), k = host.size(1);

@@ -114,7 +114,9 @@ nlohmann::json run_accuracy(const AccuracyFlags& f, const std::vector<NamedRuleS
                                          : load_wan_weights(f.weights, f.config, /*first_blocks=*/true);
   WanInputs in = wan_synthetic_inputs(f.config, 1, f.frames, f.height, f.width, f.text_tokens, f.seed + 1);
   in.timesteps = Tensor::from_vector<float>({1}, std::vector<float>{static_cast<float>(f.timestep)});
-  const auto forward = [&](Module& m) { return dynamic_cast<WanModel&>(m).forward(in.latents, in.timesteps, in.context); };
+  const auto forward = [&](Module& m) {
+    return dynamic_cast<WanModel&>(m).forward(in.latents, in.timesteps, in.context);
+  };
   WanModel reference(f.config, weights, device, driver);
   // NOTE: on a device the first forward compiles or loads the kernels: time the second.
   if (!device.is_host()) forward(reference);
@@ -127,8 +129,8 @@ nlohmann::json run_accuracy(const AccuracyFlags& f, const std::vector<NamedRuleS
   text += fmt::format("\naccuracy on {} ({} blocks, {} weights, seed {}), device {}, {} tokens ({}x{}x{} latent "
                       "patches) and {} prompt tokens (padded to {}) at timestep {}\n",
                       f.config.name, f.config.layers, f.weights.empty() ? "synthetic" : f.weights, f.seed, device.str(),
-                      f.frames * (f.height / 2) * (f.width / 2), f.frames, f.height / 2, f.width / 2, f.text_tokens, f.config.text_len,
-                      f.timestep);
+                      f.frames * (f.height / 2) * (f.width / 2), f.frames, f.height / 2, f.width / 2, f.text_tokens,
+                      f.config.text_len, f.timestep);
   nlohmann::json out = nlohmann::json::array();
   std::optional<CalibrationResult> calibration;
   std::string calibration_source;
