@@ -4,10 +4,7 @@
 
 namespace qjit {
 
-Tensor on_driver(const Tensor& t, const Device& dev, const std::shared_ptr<Driver>& driver) {
-  if (!t.device().is_host() && t.storage()->driver() == driver) return t;
-  return t.to(dev, driver);
-}
+Tensor on_driver(const Tensor& t, const Device& dev, const std::shared_ptr<Driver>& driver) { return t.to(dev, driver); }
 
 Tensor as_kernel_operand(const Tensor& t, const char* op, const char* what) {
   const std::int64_t row_bytes = t.stride(0) * static_cast<std::int64_t>(t.element_size());

@@ -115,7 +115,8 @@ class Tensor {
   /// This tensor when already on `device`, else a contiguous copy there (cpu <-> driver
   /// device, or between two driver devices through the host).
   Tensor to(const Device& device) const;
-  /// As above, with an explicit driver for a non-host target device.
+  /// As above, with an explicit driver for a non-host target device: a tensor on another
+  /// driver of the same device kind is copied to this one.
   Tensor to(const Device& device, std::shared_ptr<Driver> driver) const;
   /// Copies `src` (same dtype and shape, any device and strides) into this tensor's
   /// elements. NOTE: a non-contiguous device destination is updated by reading and

@@ -110,7 +110,10 @@ Tensor Tensor::to(const Device& device) const { return to(device, nullptr); }
 
 Tensor Tensor::to(const Device& device, std::shared_ptr<Driver> driver) const {
   check_defined("to");
-  if (device == this->device()) return *this;
+  // NOTE: two drivers of one device kind (two sim devices of different archs) are different
+  // devices: a tensor on the other one is copied.
+  const bool here = device == this->device() && (device.is_host() || driver == nullptr || storage_->driver() == driver);
+  if (here) return *this;
   Tensor out = empty(shape_, dtype_, device, std::move(driver));
   out.copy_(*this);
   return out;

@@ -96,8 +96,13 @@ std::int64_t wan_checkpoint_blocks(const CheckpointFiles& files) {
 
 std::map<std::string, Tensor> load_wan_weights(const std::filesystem::path& path, const WanConfig& config,
                                                bool first_blocks) {
+  wan_parameters(config);  // validates the config before any file is opened
+  return load_wan_weights(CheckpointFiles::open(path), config, first_blocks);
+}
+
+std::map<std::string, Tensor> load_wan_weights(const CheckpointFiles& file, const WanConfig& config,
+                                               bool first_blocks) {
   const std::vector<ParamShape> params = wan_parameters(config);  // validates the config
-  const CheckpointFiles file = CheckpointFiles::open(path);
   const WanNaming naming = detect_wan_naming(file);
   const std::string where = fmt::format("{} ({} names, config {})", file.where(), wan_naming_name(naming), config.name);
 

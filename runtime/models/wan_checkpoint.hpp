@@ -42,6 +42,9 @@ std::int64_t wan_checkpoint_blocks(const CheckpointFiles& files);
 /// full checkpoint: `--blocks N`): the blocks from config.layers on are skipped unread.
 std::map<std::string, Tensor> load_wan_weights(const std::filesystem::path& file, const WanConfig& config,
                                                bool first_blocks = false);
+/// The same from a checkpoint already opened.
+std::map<std::string, Tensor> load_wan_weights(const CheckpointFiles& file, const WanConfig& config,
+                                               bool first_blocks = false);
 
 /// The config whose parameters `file` holds, from its shapes (either naming): dim, in_dim
 /// (patch_embedding), text_dim (text_embedding.0), freq_dim (time_embedding.0), ffn_dim

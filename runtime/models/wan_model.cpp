@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/error.hpp"
+#include "runtime/kernel_operands.hpp"
 #include "runtime/models/wan_names.hpp"
 #include "runtime/models/wan_params.hpp"
 #include "runtime/ops/attention.hpp"
@@ -28,8 +29,7 @@ const Tensor& param(const std::map<std::string, Tensor>& weights, const std::str
 
 // t on the model's device and driver, contiguous.
 Tensor placed(const Tensor& t, const Device& device, const std::shared_ptr<Driver>& driver) {
-  const bool there = t.device() == device && (device.is_host() || t.storage()->driver() == driver);
-  return there ? t.contiguous() : t.contiguous().to(device, driver);
+  return on_driver(t, device, driver).contiguous();
 }
 
 // A linear's weights in the dtype it computes in: bf16 for f32 checkpoints (Wan runs its

@@ -265,8 +265,8 @@ std::vector<std::int64_t> wan_synthetic_context_outlier_channels(const WanConfig
                          synthetic_stream(seed, "inputs.context_outlier_channels"));
 }
 
-WanInputs wan_synthetic_inputs(const WanConfig& config, std::int64_t batch, std::int64_t frames, std::int64_t height,
-                               std::int64_t width, std::int64_t text_tokens, std::uint64_t seed) {
+void check_wan_synthetic_inputs(const WanConfig& config, std::int64_t batch, std::int64_t frames,
+                                std::int64_t height, std::int64_t width, std::int64_t text_tokens) {
   config.validate();
   QJIT_CHECK_GEN("model", batch >= 1, "wan_synthetic_inputs: batch {} must be at least 1", batch);
   QJIT_CHECK_GEN("model", frames >= 1, "wan_synthetic_inputs: frames {} must be at least 1", frames);
@@ -278,6 +278,11 @@ WanInputs wan_synthetic_inputs(const WanConfig& config, std::int64_t batch, std:
                  "wan_synthetic_inputs: text_tokens {} must be in 1..{} (config {}'s text_len)", text_tokens,
                  config.text_len, config.name);
   (void)pt;
+}
+
+WanInputs wan_synthetic_inputs(const WanConfig& config, std::int64_t batch, std::int64_t frames, std::int64_t height,
+                               std::int64_t width, std::int64_t text_tokens, std::uint64_t seed) {
+  check_wan_synthetic_inputs(config, batch, frames, height, width, text_tokens);
 
   WanInputs in;
   const std::uint64_t latent_stream = synthetic_stream(seed, "inputs.latents");

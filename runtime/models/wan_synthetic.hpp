@@ -70,6 +70,10 @@ struct WanInputs {
 std::vector<std::int64_t> wan_synthetic_context_outlier_channels(const WanConfig& config, std::uint64_t seed);
 inline constexpr float kContextOutlierFactor = 20.0f;
 
+/// Every check wan_synthetic_inputs makes of its arguments, without generating anything.
+void check_wan_synthetic_inputs(const WanConfig& config, std::int64_t batch, std::int64_t frames,
+                                std::int64_t height, std::int64_t width, std::int64_t text_tokens);
+
 /// Seeded inputs for `batch` samples of `frames` x `height` x `width` latent pixels (height
 /// and width even: the patch is 2x2) and `text_tokens` prompt tokens (1..text_len).
 /// Throws qjit::Error (subsystem "model") naming a bad argument.

@@ -7,6 +7,7 @@
 #include "common/error.hpp"
 #include "jit/impls/norm_mod.hpp"
 #include "runtime/kernel_args.hpp"
+#include "runtime/kernel_operands.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/ops/norm_mod_launch.hpp"
 #include "runtime/ops/norm_mod_reference.hpp"
@@ -17,12 +18,9 @@ namespace {
 
 bool float_dtype(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
 
-// A parameter on x's device (and driver), contiguous.
+// A parameter on x's device and driver, contiguous.
 Tensor on(const Tensor& t, const Tensor& like) {
-  const Device dev = like.device();
-  const auto& driver = like.storage()->driver();
-  if (t.device() == dev && (dev.is_host() || t.storage()->driver() == driver)) return t.contiguous();
-  return t.contiguous().to(dev, driver);
+  return on_driver(t, like.device(), like.storage()->driver()).contiguous();
 }
 
 }  // namespace

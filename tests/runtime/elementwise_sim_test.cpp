@@ -17,6 +17,7 @@
 #include "jit/source_gen.hpp"
 #include "runtime/ops/elementwise.hpp"
 #include "tests/support/checks.hpp"
+#include "tests/support/wave_data.hpp"
 #include "tests/support/compile_checks.hpp"
 #include "tests/support/sim_devices.hpp"
 
@@ -25,13 +26,7 @@ namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-std::vector<float> data(std::int64_t n, float amp, unsigned seed) {
-  std::vector<float> v(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) {
-    v[static_cast<std::size_t>(i)] = amp * std::sin(0.917f * static_cast<float>(i) + static_cast<float>(seed));
-  }
-  return v;
-}
+std::vector<float> data(std::int64_t n, float amp, unsigned seed) { return test::wave(n, seed, 0.917f, amp); }
 
 Tensor on_sim(const Tensor& t) { return t.to(Device::sim(), test::sim_device("sm_90")); }
 

@@ -17,6 +17,7 @@
 #include "runtime/ops/elementwise.hpp"
 #include "runtime/ops/elementwise_reference.hpp"
 #include "tests/support/checks.hpp"
+#include "tests/support/wave_data.hpp"
 
 namespace qjit {
 namespace {
@@ -24,13 +25,7 @@ namespace {
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-std::vector<float> data(std::int64_t n, float amp, unsigned seed) {
-  std::vector<float> v(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) {
-    v[static_cast<std::size_t>(i)] = amp * std::sin(0.917f * static_cast<float>(i) + static_cast<float>(seed));
-  }
-  return v;
-}
+std::vector<float> data(std::int64_t n, float amp, unsigned seed) { return test::wave(n, seed, 0.917f, amp); }
 
 // Relative error of the output rounding (half an ulp of a normal value: 24, 11 and 8
 // significant bits) and the absolute error below the normal range (half the smallest

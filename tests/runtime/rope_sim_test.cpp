@@ -15,20 +15,14 @@
 #include "jit/source_gen.hpp"
 #include "runtime/ops/rope.hpp"
 #include "tests/support/checks.hpp"
+#include "tests/support/wave_data.hpp"
 #include "tests/support/compile_checks.hpp"
 #include "tests/support/sim_devices.hpp"
 
 namespace qjit {
 namespace {
 
-std::vector<float> data(std::int64_t n, unsigned seed) {
-  std::vector<float> v(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) {
-    v[static_cast<std::size_t>(i)] =
-        std::sin(0.731f * static_cast<float>(i) + static_cast<float>(seed)) * static_cast<float>(1 + i % 5);
-  }
-  return v;
-}
+std::vector<float> data(std::int64_t n, unsigned seed) { return test::wave(n, seed, 0.731f, 1.0f, true); }
 
 TEST(RopeSim, BitIdenticalToReference) {
   struct Case {

@@ -16,19 +16,13 @@
 #include "runtime/ops/rope.hpp"
 #include "runtime/ops/rope_reference.hpp"
 #include "tests/support/checks.hpp"
+#include "tests/support/wave_data.hpp"
 
 namespace qjit {
 namespace {
 
 // Values of either sign and a few magnitudes, no structure the rotation could hide.
-std::vector<float> data(std::int64_t n, unsigned seed) {
-  std::vector<float> v(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) {
-    v[static_cast<std::size_t>(i)] =
-        std::sin(0.731f * static_cast<float>(i) + static_cast<float>(seed)) * static_cast<float>(1 + i % 5);
-  }
-  return v;
-}
+std::vector<float> data(std::int64_t n, unsigned seed) { return test::wave(n, seed, 0.731f, 1.0f, true); }
 
 // Wan's rope_apply written out independently in float64: per head, per pair j, the complex
 // number (a + ib) times exp(i * angle), the angle of pair j being pos * theta^(-2k/dim) for

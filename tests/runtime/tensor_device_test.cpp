@@ -147,6 +147,18 @@ TEST_F(TensorOnDevice, BetweenTwoDriverDevices) {
   EXPECT_EQ(b.to_f32_vector(), (std::vector<float>{1, 3, 2, 4}));
 }
 
+// Two drivers of one device kind (two sim devices) are two devices: to() copies between them,
+// and is a no-op only on the tensor's own driver (or with no driver named).
+TEST_F(TensorOnDevice, BetweenTwoDriversOfOneKind) {
+  auto other = std::make_shared<FakeDriver>(Device::sim());
+  const Tensor a = upload(Tensor::from_vector<float>({3}, {1, 2, 3}));
+  const Tensor b = a.to(Device::sim(), other);
+  EXPECT_EQ(b.storage()->driver(), other);
+  EXPECT_EQ(b.to_f32_vector(), (std::vector<float>{1, 2, 3}));
+  EXPECT_TRUE(a.to(Device::sim(), driver_).shares_storage(a));
+  EXPECT_TRUE(a.to(Device::sim()).shares_storage(a));
+}
+
 TEST_F(TensorOnDevice, HostAccessorsNameTheDevice) {
   const Tensor dev = upload(Tensor::from_vector<float>({2}, {1, 2}));
   const std::string msg = error_of([&] { (void)dev.data_ptr<float>(); });

@@ -172,7 +172,7 @@ std::map<std::string, Tensor> weights_for(const CalibrateFlags& f, const WanConf
     const CheckpointFiles file = CheckpointFiles::open(f.weights);
     const WanNaming naming = detect_wan_naming(file);
     const std::int64_t in_file = wan_checkpoint_blocks(file);
-    std::map<std::string, Tensor> weights = load_wan_weights(f.weights, config, /*first_blocks=*/true);
+    std::map<std::string, Tensor> weights = load_wan_weights(file, config, /*first_blocks=*/true);
     info = {{"source", "file"},
             {"path", f.weights},
             {"naming", std::string(wan_naming_name(naming))},

@@ -1,9 +1,9 @@
-// qjit run: the main job. It compiles every kernel the default workload — Wan2.1's linear
-// layers under the presets of DESIGN.md section 7 — launches (the kernel plan: exactly what
-// linear_forward runs for each layer, quant_ops/kernel_plan.hpp), for the device's arch (or
-// sm_80, sm_89 and sm_90 when no GPU answers), and reports each: spec, arch, registers,
-// spills, compile time, cache outcome; per preset how many programs it needs, or why an arch
-// cannot run it (fp8 below sm_89). Then (unless --no-accuracy) it runs the model with
+// qjit run: the main job. It compiles every kernel the default workload — the Wan2.1
+// forward under the presets of DESIGN.md section 7 and the --rule sets — launches (the plan
+// is that forward run on a device that records kernels: quant_ops/model_plan.hpp), for the
+// device's arch (or sm_80, sm_89 and sm_90 when no GPU answers), and reports each: spec,
+// arch, registers, spills, compile time, cache outcome; per preset how many programs it
+// needs, or why an arch cannot run it (fp8 below sm_89). Then (unless --no-accuracy) it runs the model with
 // synthetic weights under each preset and --rule and reports accuracy against the
 // unquantized model, end to end and per layer, the forward's time and the weight bytes
 // before and after (run_accuracy.hpp).
