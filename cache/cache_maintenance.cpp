@@ -1,8 +1,5 @@
 // DiskCache maintenance: listing, statistics, verification, clearing and LRU eviction.
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -10,8 +7,9 @@
 #include "cache/disk_cache.hpp"
 #include "cache/key_lock.hpp"
 #include "cache/layout.hpp"
-#include "cache/permissions.hpp"
+#include "cache/trusted_dir.hpp"
 #include "common/error.hpp"
+#include "common/log.hpp"
 #include "common/sha256.hpp"
 
 namespace qjit::cache {
@@ -22,18 +20,6 @@ namespace {
 
 // A publish older than this was killed (a live one takes seconds at most).
 constexpr std::int64_t kStaleTempNs = 3600ll * 1'000'000'000;
-// The summary reads only the manifest; a larger one is not a manifest we wrote.
-constexpr std::uint64_t kMaxSummaryManifest = 16u << 20;
-
-std::string read_prefix(const fs::path& path, std::size_t offset, std::size_t n) {
-  std::string out(n, '\0');
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return {};
-  ssize_t got = ::pread(fd, out.data(), n, static_cast<off_t>(offset));
-  ::close(fd);
-  out.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
-  return out;
-}
 
 std::string json_scalar(const nlohmann::json& v) {
   if (v.is_string()) return v.get<std::string>();
@@ -41,64 +27,69 @@ std::string json_scalar(const nlohmann::json& v) {
   return {};
 }
 
-// "family arch" from the manifest's top-level fields, without reading the payload.
-std::string manifest_summary(const fs::path& path) {
-  // Header: magic (8), version (4), section count (4), manifest size (8); see entry_format.cpp.
-  const std::string head = read_prefix(path, 0, 24);
-  if (head.size() < 24) return {};
-  std::uint64_t size = 0;
-  for (int i = 0; i < 8; ++i) size |= std::uint64_t(static_cast<unsigned char>(head[16 + i])) << (8 * i);
-  if (size > kMaxSummaryManifest) return {};
-  const auto manifest = nlohmann::json::parse(read_prefix(path, 24, size), nullptr, /*allow_exceptions=*/false);
-  if (!manifest.is_object()) return {};
-  std::string out;
-  for (const char* field : {"family", "arch"}) {
-    if (auto it = manifest.find(field); it != manifest.end()) {
-      if (std::string v = json_scalar(*it); !v.empty()) out += (out.empty() ? "" : " ") + v;
+// "family arch" from the manifest's top-level fields.
+std::string manifest_summary(const layout::File& f) {
+  std::string bytes;
+  if (f.dir.read(f.name, kMaxEntryBytes, bytes, nullptr) != 0) return {};
+  try {
+    const auto manifest = nlohmann::json::parse(decode_entry(bytes).manifest, nullptr, /*allow_exceptions=*/false);
+    if (!manifest.is_object()) return {};
+    std::string out;
+    for (const char* field : {"family", "arch"}) {
+      if (auto it = manifest.find(field); it != manifest.end()) {
+        if (std::string v = json_scalar(*it); !v.empty()) out += (out.empty() ? "" : " ") + v;
+      }
     }
+    return out;
+  } catch (const Error&) {
+    return {};
   }
-  return out;
+}
+
+void warn_untrusted(const std::vector<std::string>& problems) {
+  for (const auto& p : problems) log(LogLevel::kWarn, "cache: skipping an untrusted directory: {}", p);
 }
 
 }  // namespace
 
 std::vector<EntryInfo> DiskCache::list() const {
   std::vector<EntryInfo> out;
-  for (auto& f : layout::scan(options_.dir).entries) {
-    out.push_back({f.key, f.path, f.bytes, f.mtime_ns, manifest_summary(f.path)});
-  }
+  const layout::Scan s = layout::scan(root(/*create=*/false));
+  warn_untrusted(s.untrusted);
+  for (const auto& f : s.entries) out.push_back({f.key, f.path(), f.bytes, f.mtime_ns, manifest_summary(f)});
   std::sort(out.begin(), out.end(), [](const EntryInfo& a, const EntryInfo& b) { return a.key < b.key; });
   return out;
 }
 
 Stats DiskCache::stats() const {
   Stats s;
-  for (const auto& f : layout::scan(options_.dir).entries) {
+  const TrustedDir r = root(/*create=*/false);
+  for (const auto& f : layout::scan(r).entries) {
     ++s.entries;
     s.bytes += f.bytes;
   }
   s.max_bytes = options_.max_bytes;
-  s.quarantined = layout::quarantined(quarantine_dir()).size();
+  s.quarantined = layout::quarantined(r.child(std::string(layout::kQuarantine), false)).size();
   return s;
 }
 
 std::vector<VerifyResult> DiskCache::verify() {
   std::vector<VerifyResult> out;
-  for (const auto& f : layout::scan(options_.dir).entries) {
-    VerifyResult r{f.key, f.path, false, {}};
-    r.problem = trust_problem(options_.dir, Follow::kYes);
-    if (r.problem.empty()) r.problem = trust_problem(f.path.parent_path(), Follow::kNo);
-    if (r.problem.empty()) r.problem = trust_problem(f.path, Follow::kNo);
-    if (!r.problem.empty()) {
-      // Not ours to move: report it and leave it where it is.
-      r.problem = "untrusted: " + r.problem;
-      out.push_back(std::move(r));
-      continue;
-    }
-    std::string bytes;
-    if (int err = options_.fs->read_file(f.path, bytes)) {
+  const layout::Scan s = layout::scan(root(/*create=*/false));
+  for (const auto& p : s.untrusted) out.push_back({{}, {}, false, "untrusted: " + p});
+  for (const auto& f : s.entries) {
+    VerifyResult r{f.key, f.path(), false, {}};
+    std::string bytes, untrusted;
+    if (int err = f.dir.read(f.name, kMaxEntryBytes, bytes, &untrusted)) {
       if (err == ENOENT) continue;  // evicted meanwhile
-      r.problem = fmt::format("read failed: {}", std::strerror(err));
+      if (!untrusted.empty()) {
+        // Not ours to move: report it and leave it where it is.
+        r.problem = "untrusted: " + untrusted;
+        out.push_back(std::move(r));
+        continue;
+      }
+      r.problem = err == EFBIG ? fmt::format("larger than any entry (over {} bytes)", kMaxEntryBytes)
+                               : fmt::format("read failed: {}", std::strerror(err));
     } else {
       try {
         Entry e = decode_entry(bytes);
@@ -108,30 +99,61 @@ std::vector<VerifyResult> DiskCache::verify() {
       }
     }
     r.ok = r.problem.empty();
-    if (!r.ok) quarantine(f.key, f.path, r.problem, /*report=*/false);
+    if (!r.ok) quarantine(f.key, f.dir, r.problem, /*report=*/false);
     out.push_back(std::move(r));
   }
   std::sort(out.begin(), out.end(), [](const VerifyResult& a, const VerifyResult& b) { return a.key < b.key; });
   return out;
 }
 
-std::uint64_t DiskCache::clear() {
-  const layout::Scan s = layout::scan(options_.dir);
-  std::uint64_t removed = 0;
-  for (const auto& f : s.entries) removed += options_.fs->remove(f.path) == 0;
-  for (const auto& f : s.temps) options_.fs->remove(f.path);
-  for (const auto& f : s.locks) remove_lock_if_free(f.path);
-  for (const auto& f : layout::quarantined(quarantine_dir())) options_.fs->remove(f.path);
-  return removed;
+ClearResult DiskCache::clear() {
+  ClearResult result;
+  const TrustedDir r = TrustedDir::open_root(options_.dir, /*create=*/false, options_.fs);
+  if (r.status() == TrustedDir::Status::kMissing) return result;  // nothing to clear
+  if (!r.ok()) {
+    ++result.failed;
+    result.problems.push_back(r.problem());
+    return result;
+  }
+  auto remove = [&](const layout::File& f) {
+    const int err = f.dir.remove(f.name);
+    if (err == 0 || err == ENOENT) return err == 0;
+    ++result.failed;
+    result.problems.push_back(fmt::format("cannot remove {}: {}", f.path().string(), std::strerror(err)));
+    return false;
+  };
+  const layout::Scan s = layout::scan(r);
+  for (const auto& p : s.untrusted) {
+    ++result.failed;
+    result.problems.push_back("not clearing an untrusted directory: " + p);
+  }
+  for (const auto& f : s.entries) result.removed += remove(f);
+  for (const auto& f : s.temps) remove(f);
+  for (const auto& f : s.extras) remove(f);
+  for (const auto& f : s.locks) {
+    // A lock a live process holds stays: it guards a compile in flight, not an entry.
+    const int err = remove_lock_if_free(f.dir, f.name);
+    if (err != 0 && err != EBUSY) {
+      ++result.failed;
+      result.problems.push_back(fmt::format("cannot remove {}: {}", f.path().string(), std::strerror(err)));
+    }
+  }
+  const TrustedDir q = r.child(std::string(layout::kQuarantine), /*create=*/false);
+  if (q.status() == TrustedDir::Status::kUntrusted) {
+    ++result.failed;
+    result.problems.push_back("not clearing an untrusted directory: " + q.problem());
+  }
+  for (const auto& f : layout::quarantined(q)) remove(f);
+  return result;
 }
 
 void DiskCache::evict_to_budget() { evict_except({}); }
 
 void DiskCache::evict_except(const std::string& keep_key) {
-  layout::Scan s = layout::scan(options_.dir);
+  layout::Scan s = layout::scan(root(/*create=*/false));
   const std::int64_t now = layout::now_ns();
   for (const auto& f : s.temps) {
-    if (now - f.mtime_ns > kStaleTempNs) options_.fs->remove(f.path);
+    if (now - f.mtime_ns > kStaleTempNs) f.dir.remove(f.name);
   }
   std::uint64_t total = 0;
   for (const auto& f : s.entries) total += f.bytes;
@@ -145,10 +167,10 @@ void DiskCache::evict_except(const std::string& keep_key) {
     if (total <= options_.max_bytes) break;
     if (f.key == keep_key) continue;
     // ENOENT: another process evicted it first; it no longer counts either way.
-    const int err = options_.fs->remove(f.path);
+    const int err = f.dir.remove(f.name);
     if (err == 0 || err == ENOENT) {
       total -= f.bytes;
-      remove_lock_if_free(layout::lock_path(options_.dir, f.key));
+      remove_lock_if_free(f.dir, layout::lock_name(f.key));
     }
   }
 }

@@ -1,17 +1,18 @@
-// DiskCache: load and store (the hot paths). Maintenance is in cache_maintenance.cpp, the
-// lock in key_lock.cpp, the byte layout in entry_format.cpp.
+// DiskCache: load and store (the hot paths), and the small files beside entries.
+// Maintenance is in cache_maintenance.cpp, the lock in key_lock.cpp, the byte layout in
+// entry_format.cpp; every file operation goes through TrustedDir (trusted_dir.hpp).
 
 #include "cache/disk_cache.hpp"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "cache/layout.hpp"
-#include "cache/permissions.hpp"
 #include "cache/report_once.hpp"
+#include "cache/trusted_dir.hpp"
 #include "common/error.hpp"
 #include "common/knobs.hpp"
 #include "common/log.hpp"
@@ -27,13 +28,12 @@ void check_key_matches(const std::string& key, const std::string& manifest) {
   QJIT_CHECK_GEN("cache", key == sha256_hex(manifest), "cache key {} is not sha256_hex(manifest)", key);
 }
 
-// Why the directories an entry lives in cannot be trusted, or "".
-std::string directory_problem(const fs::path& dir, const fs::path& shard) {
-  // NOTE: the cache root may be a symbolic link (a relocated ~/.cache); what it points to
-  // must still be ours. Below it nothing is followed. Once both directories are ours and
-  // closed to others, nobody else can swap a file in them between our checks and our read.
-  if (auto why = trust_problem(dir, Follow::kYes); !why.empty()) return why;
-  return trust_problem(shard, Follow::kNo);
+void check_aux_name(const std::string& name) {
+  const bool ok = !name.empty() && name.size() <= 128 && name[0] != '.' &&
+                  std::all_of(name.begin(), name.end(), [](char c) {
+                    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+                  });
+  QJIT_CHECK_GEN("cache", ok, "invalid cache file name '{}'", name);
 }
 
 }  // namespace
@@ -53,11 +53,17 @@ Options Options::from_env() {
   Options o;
   o.dir = knobs::cache_dir();
   o.enabled = !knobs::cache_disabled();
+  // A bad knob must not stop the program here: keep the default and say so (the qjit
+  // command checks every knob before work and refuses a bad one).
   try {
     o.max_bytes = knobs::cache_max_bytes();
   } catch (const Error& e) {
-    // A bad budget must not stop the program: keep the default and say so.
     log(LogLevel::kWarn, "cache: {}; using the default budget of {} bytes", e.message(), o.max_bytes);
+  }
+  try {
+    o.lock_timeout_ms = knobs::cache_lock_timeout_ms();
+  } catch (const Error& e) {
+    log(LogLevel::kWarn, "cache: {}; waiting at most {} ms for a lock", e.message(), o.lock_timeout_ms);
   }
   return o;
 }
@@ -68,113 +74,160 @@ DiskCache::DiskCache(Options options) : options_(std::move(options)) {
 
 fs::path DiskCache::entry_path(const std::string& key) const {
   QJIT_CHECK_GEN("cache", layout::is_key(key), "invalid cache key '{}': expected 64 lowercase hex digits", key);
-  return layout::shard_dir(options_.dir, key) / (key + std::string(layout::kEntrySuffix));
+  return options_.dir / layout::shard_name(key) / layout::entry_name(key);
+}
+
+TrustedDir DiskCache::root(bool create) const { return TrustedDir::open_root(options_.dir, create, options_.fs); }
+
+TrustedDir DiskCache::shard(const std::string& key, bool create) const {
+  TrustedDir r = root(create);
+  return r.ok() ? r.child(layout::shard_name(key), create) : r;
 }
 
 LoadResult DiskCache::load(const std::string& key, const std::string& expected_manifest) {
   if (!options_.enabled) return {LoadStatus::kDisabled, std::nullopt, "QJIT_CACHE_DISABLE"};
-  const fs::path path = entry_path(key);
+  entry_path(key);  // validates the key
   check_key_matches(key, expected_manifest);
 
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) return {LoadStatus::kMiss, std::nullopt, {}};
-
-  std::string why = directory_problem(options_.dir, path.parent_path());
-  if (why.empty()) why = trust_problem(path, Follow::kNo);
-  if (!why.empty()) {
-    if (first_report("untrusted:" + key)) log(LogLevel::kWarn, "cache: not loading an untrusted entry: {}", why);
-    return {LoadStatus::kUntrusted, std::nullopt, why};
+  const TrustedDir dir = shard(key, /*create=*/false);
+  if (dir.status() == TrustedDir::Status::kUntrusted) {
+    if (first_report("untrusted:" + dir.problem())) {
+      log(LogLevel::kWarn, "cache: not loading from an untrusted directory: {}", dir.problem());
+    }
+    return {LoadStatus::kUntrusted, std::nullopt, dir.problem()};
   }
+  if (!dir.ok()) return {LoadStatus::kMiss, std::nullopt, {}};
+  const std::string name = layout::entry_name(key);
 
-  std::string bytes;
-  if (int err = options_.fs->read_file(path, bytes)) {
-    if (err == ENOENT) return {LoadStatus::kMiss, std::nullopt, {}};  // evicted meanwhile
-    return quarantine(key, path, fmt::format("read failed: {}", std::strerror(err)), true);
+  std::string bytes, untrusted;
+  if (int err = dir.read(name, kMaxEntryBytes, bytes, &untrusted)) {
+    if (err == ENOENT) return {LoadStatus::kMiss, std::nullopt, {}};
+    if (!untrusted.empty()) {
+      if (first_report("untrusted:" + key)) log(LogLevel::kWarn, "cache: not loading an untrusted entry: {}", untrusted);
+      return {LoadStatus::kUntrusted, std::nullopt, untrusted};
+    }
+    const std::string why = err == EINVAL ? "not a regular file"
+                            : err == EFBIG
+                                ? fmt::format("larger than any entry (over {} bytes)", kMaxEntryBytes)
+                                : fmt::format("read failed: {}", std::strerror(err));
+    return quarantine(key, dir, why, true);
   }
   Entry entry;
   try {
     entry = decode_entry(bytes);
   } catch (const Error& e) {
-    return quarantine(key, path, e.message(), true);
+    return quarantine(key, dir, e.message(), true);
   }
   if (entry.manifest != expected_manifest) {
-    return quarantine(key, path, "the stored manifest differs from the expected one", true);
+    return quarantine(key, dir, "the stored manifest differs from the expected one", true);
   }
   // The stamp is best effort: a read-only cache still serves hits.
-  options_.fs->set_mtime(path, layout::now_ns());
+  dir.set_mtime(name, layout::now_ns());
   return {LoadStatus::kHit, std::move(entry), {}};
 }
 
-LoadResult DiskCache::quarantine(const std::string& key, const fs::path& path, const std::string& problem,
+LoadResult DiskCache::quarantine(const std::string& key, const TrustedDir& shard, const std::string& problem,
                                  bool report) {
   // NOTE: another process may have replaced the bad file with a good one since we read it;
   // moving that aside costs one rebuild, never a wrong result.
-  const fs::path qdir = quarantine_dir();
-  const fs::path dest = qdir / fmt::format("{}.{}.{}.bad", key, ::getpid(), layout::now_ns());
-  int err = options_.fs->create_dirs(qdir);
-  if (err == 0) err = options_.fs->rename(path, dest);
+  const std::string name = layout::entry_name(key);
+  const std::string dest = fmt::format("{}.{}.{}.bad", key, ::getpid(), layout::now_ns());
+  const TrustedDir qdir = root(false).child(std::string(layout::kQuarantine), /*create=*/true);
   std::string where;
+  int err = qdir.ok() ? shard.rename(name, qdir, dest) : EPERM;
   if (err == 0) {
-    options_.fs->set_mtime(dest, layout::now_ns());  // prune by when it was moved aside
-    where = fmt::format("moved to {}", dest.string());
+    qdir.set_mtime(dest, layout::now_ns());  // prune by when it was moved aside
+    where = fmt::format("moved to {}", qdir.path_of(dest).string());
     auto files = layout::quarantined(qdir);
-    for (std::size_t i = 0; i + layout::kMaxQuarantined < files.size(); ++i) options_.fs->remove(files[i].path);
+    for (std::size_t i = 0; i + layout::kMaxQuarantined < files.size(); ++i) qdir.remove(files[i].name);
   } else if (err != ENOENT) {
-    options_.fs->remove(path);
-    where = "removed";
+    err = shard.remove(name);
+    where = err == 0 ? "removed" : fmt::format("cannot be removed ({})", std::strerror(err));
+    if (!qdir.ok()) where += fmt::format(" (not moved aside: {})", qdir.problem());
   } else {
     where = "already gone";
   }
   if (report && first_report("corrupt:" + key)) {
-    log(LogLevel::kWarn, "cache: corrupt entry {} ({}); {}; rebuilding", path.string(), problem, where);
+    log(LogLevel::kWarn, "cache: corrupt entry {} ({}); {}; rebuilding", shard.path_of(name).string(), problem, where);
   }
   return {LoadStatus::kCorrupt, std::nullopt, problem};
 }
 
-bool DiskCache::store(const std::string& key, const Entry& entry) {
-  if (!options_.enabled) return false;
-  const fs::path path = entry_path(key);
-  check_key_matches(key, entry.manifest);
-  const fs::path shard = path.parent_path();
-  FileSystem& fsys = *options_.fs;
-
-  fs::path tmp;
-  try {
-    const std::string bytes = encode_entry(entry);
-    if (int err = fsys.create_dirs(shard)) return write_failed("create directory", shard, err);
-    if (auto why = directory_problem(options_.dir, shard); !why.empty()) {
+bool DiskCache::publish(const TrustedDir& dir, const std::string& name, const std::string& data) {
+  if (!dir.ok()) {
+    if (dir.status() == TrustedDir::Status::kUntrusted) {
       // Writing would be wasted: load() refuses everything here.
-      if (first_report("untrusted-dir:" + options_.dir.string())) {
-        log(LogLevel::kWarn, "cache: not writing to an untrusted directory: {}", why);
+      if (first_report("untrusted-dir:" + dir.problem())) {
+        log(LogLevel::kWarn, "cache: not writing to an untrusted directory: {}", dir.problem());
       }
       return false;
     }
-    if (int err = fsys.write_temp(path, bytes, tmp)) {
-      if (!tmp.empty()) fsys.remove(tmp);
-      return write_failed("write", tmp.empty() ? shard : tmp, err);
+    return write_failed("create directory", dir.path(), dir.error() ? dir.error() : EIO);
+  }
+  std::string tmp;
+  if (int err = dir.write_temp(name + ".tmp.", data, tmp)) {
+    if (!tmp.empty()) dir.remove(tmp);
+    return write_failed("write", dir.path_of(tmp.empty() ? name : tmp), err);
+  }
+  // NOTE: rename is the commit point: readers see the old file, or none, or the whole new
+  // one. Losing a race to another process publishing the same key is fine.
+  if (int err = dir.rename(tmp, dir, name)) {
+    dir.remove(tmp);
+    return write_failed("rename", dir.path_of(name), err);
+  }
+  if (int err = dir.fsync()) {
+    // Published but perhaps not durable across a power cut; a later bad read is a miss.
+    log(LogLevel::kDebug, "cache: fsync of {} failed: {}", dir.path().string(), std::strerror(err));
+  }
+  return true;
+}
+
+bool DiskCache::store(const std::string& key, const Entry& entry) {
+  if (!options_.enabled) return false;
+  entry_path(key);  // validates the key
+  check_key_matches(key, entry.manifest);
+  try {
+    const std::string bytes = encode_entry(entry);
+    if (bytes.size() > kMaxEntryBytes) {
+      if (first_report("oversized:" + key)) {
+        log(LogLevel::kWarn, "cache: not storing {}: {} bytes is over the entry limit of {}", key, bytes.size(),
+            kMaxEntryBytes);
+      }
+      return false;
     }
-    // NOTE: rename is the commit point: readers see the old entry, or no entry, or the
-    // whole new one. Losing a race to another process publishing the same key is fine.
-    if (int err = fsys.rename(tmp, path)) {
-      fsys.remove(tmp);
-      return write_failed("rename", path, err);
-    }
-    if (int err = fsys.fsync_dir(shard)) {
-      // Published but perhaps not durable across a power cut; a later bad read is a miss.
-      log(LogLevel::kDebug, "cache: fsync of {} failed: {}", shard.string(), std::strerror(err));
-    }
+    if (!publish(shard(key, /*create=*/true), layout::entry_name(key), bytes)) return false;
   } catch (const std::exception& e) {  // e.g. bad_alloc encoding a huge entry
-    if (!tmp.empty()) fsys.remove(tmp);
     if (first_report("write-failure")) log(LogLevel::kWarn, "cache: cannot store {}: {}", key, e.what());
     return false;
   }
-
   try {
     evict_except(key);
   } catch (const std::exception& e) {
     log(LogLevel::kDebug, "cache: eviction failed: {}", e.what());
   }
   return true;
+}
+
+std::optional<std::string> DiskCache::read_aux(const std::string& name) const {
+  check_aux_name(name);
+  if (!options_.enabled) return std::nullopt;
+  const TrustedDir dir = root(/*create=*/false);
+  std::string out, untrusted;
+  if (dir.read(name, kMaxAuxBytes, out, &untrusted) != 0) return std::nullopt;
+  return out;
+}
+
+bool DiskCache::write_aux(const std::string& name, const std::string& data) {
+  check_aux_name(name);
+  if (!options_.enabled) return false;
+  return publish(root(/*create=*/true), name, data);
+}
+
+bool DiskCache::write_beside(const std::string& key, const std::string& suffix, const std::string& data) {
+  check_aux_name("x" + suffix);
+  entry_path(key);  // validates the key
+  if (!options_.enabled) return false;
+  return publish(shard(key, /*create=*/true), layout::entry_name(key) + suffix, data);
 }
 
 bool DiskCache::write_failed(const char* step, const fs::path& path, int err) {

@@ -27,8 +27,15 @@
 
 namespace qjit::cache {
 
+class TrustedDir;  // trusted_dir.hpp, private to cache/
+
 // NOTE: bump on any change to the entry layout; entries of another version are misses.
 inline constexpr std::uint32_t kEntryFormatVersion = 1;
+// An entry (PTX, cubin, object code, metadata) is a few MB; a file larger than this is not
+// one we wrote, and is a miss before anything is allocated for it. store() refuses larger.
+inline constexpr std::uint64_t kMaxEntryBytes = 256ull << 20;
+// Small files beside the entries (e.g. the NVRTC identity memo).
+inline constexpr std::uint64_t kMaxAuxBytes = 1ull << 20;
 
 struct Entry {
   std::string manifest;                         // canonical JSON; key = sha256_hex(manifest)
@@ -41,9 +48,14 @@ struct Options {
   std::filesystem::path dir;
   bool enabled = true;
   std::uint64_t max_bytes = 2ull << 30;
-  std::uint32_t lock_timeout_ms = 300'000;  // then lock() gives an unlocked guard
-  std::shared_ptr<FileSystem> fs;           // null: the real file system
-  static Options from_env();  // QJIT_CACHE_DIR, QJIT_CACHE_DISABLE, QJIT_CACHE_MAX_BYTES
+  // A wait for another process's compile is said after lock_notice_ms; after
+  // lock_timeout_ms, lock() gives an unlocked guard and the caller compiles (a stopped or
+  // hung holder costs a duplicate compile, never a hang).
+  std::uint32_t lock_notice_ms = 2'000;
+  std::uint32_t lock_timeout_ms = 30'000;
+  std::shared_ptr<FileSystem> fs;  // null: the real file system
+  // QJIT_CACHE_DIR, QJIT_CACHE_DISABLE, QJIT_CACHE_MAX_BYTES, QJIT_CACHE_LOCK_TIMEOUT_MS
+  static Options from_env();
 };
 
 struct EntryInfo {
@@ -59,6 +71,12 @@ struct Stats {
   std::uint64_t bytes = 0;
   std::uint64_t max_bytes = 0;
   std::uint64_t quarantined = 0;  // corrupt entries moved aside
+};
+
+struct ClearResult {
+  std::uint64_t removed = 0;         // entries
+  std::uint64_t failed = 0;          // files that could not be removed
+  std::vector<std::string> problems;  // why, naming each path (untrusted directories too)
 };
 
 struct VerifyResult {
@@ -108,20 +126,34 @@ class DiskCache {
     virtual ~KeyLock() = default;
     virtual bool held() const { return false; }
   };
-  std::unique_ptr<KeyLock> lock(const std::string& key);
+  // `what` names the work in the message a long wait prints ("compiling qgemm ...").
+  std::unique_ptr<KeyLock> lock(const std::string& key, const std::string& what = {});
+
+  // Small named files in the cache root (`name`: letters, digits, '-', '_', '.'; no
+  // leading dot), written atomically; best effort like store(). read_aux gives nullopt for a
+  // missing, untrusted or oversized file.
+  std::optional<std::string> read_aux(const std::string& name) const;
+  bool write_aux(const std::string& name, const std::string& data);
+  // A file <key>.qjit<suffix> beside the entry (QJIT_DUMP), written atomically.
+  bool write_beside(const std::string& key, const std::string& suffix, const std::string& data);
 
   // Maintenance works on the directory whether or not the cache is enabled.
   std::vector<EntryInfo> list() const;
   Stats stats() const;
   std::vector<VerifyResult> verify();  // every entry; bad ones are moved aside
-  std::uint64_t clear();               // removes every entry; returns how many
+  ClearResult clear();                 // removes every entry, temp, lock and moved-aside file
   void evict_to_budget();              // LRU by stamp until bytes <= max_bytes
 
  private:
-  LoadResult quarantine(const std::string& key, const std::filesystem::path& path,
-                        const std::string& problem, bool report);
+  LoadResult quarantine(const std::string& key, const TrustedDir& shard, const std::string& problem, bool report);
   void evict_except(const std::string& keep_key);
   bool write_failed(const char* step, const std::filesystem::path& path, int err);
+  // The root (and with `shard`, the key's shard), created when `create`. An untrusted one is
+  // warned about once per path; the returned dir is then not ok().
+  TrustedDir root(bool create) const;
+  TrustedDir shard(const std::string& key, bool create) const;
+  // Atomic publish of `data` as `name` in `dir` (temp file, fsync, rename, fsync dir).
+  bool publish(const TrustedDir& dir, const std::string& name, const std::string& data);
 
   Options options_;
 };

@@ -7,37 +7,48 @@
 #include <string_view>
 #include <vector>
 
+#include "cache/trusted_dir.hpp"
+
 namespace qjit::cache::layout {
 
 inline constexpr std::string_view kEntrySuffix = ".qjit";
 inline constexpr std::string_view kLockSuffix = ".lock";
-inline constexpr std::string_view kTempMarker = ".qjit.tmp.";  // FileSystem::write_temp's names
+inline constexpr std::string_view kTempMarker = ".qjit.tmp.";  // the publish's temp files
+inline constexpr std::string_view kQuarantine = "corrupt";
 inline constexpr std::size_t kMaxQuarantined = 16;            // oldest moved-aside files go first
 
 // 64 lowercase hex digits, as sha256_hex writes them.
 bool is_key(std::string_view s);
 
-std::filesystem::path shard_dir(const std::filesystem::path& dir, const std::string& key);
-std::filesystem::path lock_path(const std::filesystem::path& dir, const std::string& key);
+std::string shard_name(const std::string& key);
+std::string entry_name(const std::string& key);
+std::string lock_name(const std::string& key);
 
 struct File {
-  std::string key;  // empty for files that are not entries
-  std::filesystem::path path;
+  std::string key;   // empty for files that are not entries
+  TrustedDir dir;    // the directory it is in, open
+  std::string name;  // within dir
   std::uint64_t bytes = 0;
   std::int64_t mtime_ns = 0;
+  std::filesystem::path path() const { return dir.path_of(name); }
 };
 
 struct Scan {
   std::vector<File> entries;  // <shard>/<key>.qjit, regular files only
   std::vector<File> temps;    // publishes in flight or killed
   std::vector<File> locks;
+  // <key>.qjit.* files beside an entry (QJIT_DUMP's source, PTX, log), and links or special
+  // files under an entry's or temp file's name: never read, removed by clear.
+  std::vector<File> extras;
+  std::vector<std::string> untrusted;  // shard directories skipped, and why
 };
 
-// Never throws: an unreadable directory or a file that vanishes mid-scan is skipped.
-Scan scan(const std::filesystem::path& dir);
+// Never throws: an unreadable directory or a file that vanishes mid-scan is skipped, and so
+// is a shard that is a link or not ours alone (named in `untrusted`).
+Scan scan(const TrustedDir& root);
 
-// The files under `quarantine`, oldest first.
-std::vector<File> quarantined(const std::filesystem::path& quarantine);
+// What is under the quarantine directory (but directories), oldest first.
+std::vector<File> quarantined(const TrustedDir& quarantine);
 
 std::int64_t now_ns();
 

@@ -1,29 +1,94 @@
 #include "common/knobs.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
+#include <sstream>
 #include <thread>
 
 #include "common/error.hpp"
 
 namespace qjit::knobs {
 
+namespace {
+
+constexpr std::uint64_t kTiB = 1ull << 40;
+
+const KnobInfo& info(const char* name) {
+  for (const auto& k : all()) {
+    if (std::string_view(k.name) == name) return k;
+  }
+  QJIT_THROW("knobs", "{} is not a qjit knob", name);  // a caller bug
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::vector<std::string> words(const char* text) {
+  std::istringstream in(text);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+bool parse_flag(const KnobInfo& k, const std::string& value) {
+  const std::string s = lower(value);
+  if (s.empty() || s == "0" || s == "false" || s == "off" || s == "no") return false;
+  if (s == "1" || s == "true" || s == "on" || s == "yes") return true;
+  QJIT_THROW("knobs", "{}='{}' is not a flag (1, 0, true, false, on, off, yes, no)", k.name, value);
+}
+
+std::uint64_t parse_integer(const KnobInfo& k, const std::string& value) {
+  std::uint64_t n = 0;
+  const char* first = value.data();
+  const char* last = first + value.size();
+  // NOTE: from_chars takes no sign, space or suffix for an unsigned type: "-1", " 4" and
+  // "4abc" are refused rather than wrapped or cut short.
+  const auto [end, ec] = std::from_chars(first, last, n);
+  QJIT_CHECK_GEN("knobs", first != last && ec != std::errc::invalid_argument && end == last,
+                 "{}='{}' is not a whole number (expected {} to {})", k.name, value, k.min, k.max);
+  QJIT_CHECK_GEN("knobs", ec != std::errc::result_out_of_range && n >= k.min && n <= k.max,
+                 "{}='{}' is out of range (expected {} to {})", k.name, value, k.min, k.max);
+  return n;
+}
+
+std::string parse_choice(const KnobInfo& k, const std::string& value) {
+  const auto valid = words(k.choices);
+  const std::string s = lower(value);
+  QJIT_CHECK_GEN("knobs", std::find(valid.begin(), valid.end(), s) != valid.end(),
+                 "{}='{}' is not one of: {}", k.name, value, k.choices);
+  return s;
+}
+
+}  // namespace
+
 const std::vector<KnobInfo>& all() {
+  using K = Kind;
   static const std::vector<KnobInfo> knobs = {
       {"QJIT_CACHE_DIR", "kernel cache directory (default $XDG_CACHE_HOME/qjit or ~/.cache/qjit)", false},
-      {"QJIT_CACHE_DISABLE", "1: never read or write the disk cache", false},
-      {"QJIT_CACHE_MAX_BYTES", "disk cache byte budget, least recently used entries evicted (default 2 GiB)", false},
-      {"QJIT_ALWAYS_COMPILE", "1: compile even on a cache hit (the fresh artifact replaces the entry)", false},
-      {"QJIT_DUMP", "1: write source, PTX and compile log beside each cache entry", false},
-      {"QJIT_OFFLINE", "1: a cache miss is an error (deployment without a compiler)", false},
-      {"QJIT_DEVICE", "default device: auto|cpu|cuda[:N]|sim", false},
-      {"QJIT_ARCH", "target arch override, e.g. sm_90a", true},
-      {"QJIT_LOG", "log level: error|warn|info|debug (default warn)", false},
-      {"QJIT_COMPILE_THREADS", "parallel NVRTC compiles (default min(cores, 4))", false},
-      {"QJIT_SIM_ARCH", "arch the sim device models: sm_80|sm_86|sm_89|sm_90|sm_90a (default sm_89)", false},
-      {"QJIT_SIM_STATS", "1: print the sim device's counters after each launch", false},
-      {"QJIT_SIM_RACECHECK", "1: the sim device reports shared-memory races between barriers", false},
-      {"QJIT_SIM_THREADS", "host threads running a sim launch's CTAs (default: all cores)", false},
+      {"QJIT_CACHE_DISABLE", "1: never read or write the disk cache", false, K::kFlag},
+      {"QJIT_CACHE_MAX_BYTES", "disk cache byte budget, least recently used entries evicted (default 2 GiB)", false,
+       K::kInteger, 0, 64 * kTiB},
+      {"QJIT_CACHE_LOCK_TIMEOUT_MS",
+       "longest wait for another process compiling the same kernel before compiling anyway (default 30000)", false,
+       K::kInteger, 0, 3'600'000},
+      {"QJIT_ALWAYS_COMPILE", "1: compile even on a cache hit (the fresh artifact replaces the entry)", false,
+       K::kFlag},
+      {"QJIT_DUMP", "1: write source, PTX and compile log beside each cache entry", false, K::kFlag},
+      {"QJIT_OFFLINE", "1: a cache miss is an error (deployment without a compiler)", false, K::kFlag},
+      {"QJIT_DEVICE", "default device of the commands' --device: auto|cpu|cuda[:N]|sim|sim:sm_XX", false},
+      {"QJIT_ARCH", "target arch of a GPU (cuda) instead of its own, e.g. sm_90a; --arch wins", true},
+      {"QJIT_LOG", "log level: error|warn|info|debug (default warn)", false, K::kChoice, 0, 0,
+       "error warn info debug"},
+      {"QJIT_COMPILE_THREADS", "parallel NVRTC compiles (default min(cores, 4))", false, K::kInteger, 1, 256},
+      {"QJIT_SIM_ARCH", "arch the sim device models: sm_80|sm_86|sm_89|sm_90|sm_90a (default sm_89)", false,
+       K::kChoice, 0, 0, "sm_80 sm_86 sm_89 sm_90 sm_90a"},
+      {"QJIT_SIM_STATS", "1: print the sim device's counters after each launch", false, K::kFlag},
+      {"QJIT_SIM_RACECHECK", "1: the sim device reports shared-memory races between barriers", false, K::kFlag},
+      {"QJIT_SIM_THREADS", "host threads running a sim launch's CTAs (default: all cores)", false, K::kInteger, 1,
+       1024},
   };
   return knobs;
 }
@@ -35,11 +100,26 @@ std::optional<std::string> get(const char* name) {
 }
 
 bool flag(const char* name) {
-  auto v = get(name);
-  if (!v) return false;
-  std::string s = *v;
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return !(s.empty() || s == "0" || s == "false" || s == "off" || s == "no");
+  const auto v = get(name);
+  return v && parse_flag(info(name), *v);
+}
+
+std::uint64_t integer(const char* name, std::uint64_t fallback) {
+  const auto v = get(name);
+  return v && !v->empty() ? parse_integer(info(name), *v) : fallback;
+}
+
+void check_all() {
+  for (const auto& k : all()) {
+    const auto v = get(k.name);
+    if (!v || v->empty()) continue;
+    switch (k.kind) {
+      case Kind::kFlag: parse_flag(k, *v); break;
+      case Kind::kInteger: parse_integer(k, *v); break;
+      case Kind::kChoice: parse_choice(k, *v); break;
+      case Kind::kText: break;
+    }
+  }
 }
 
 std::filesystem::path cache_dir() {
@@ -57,36 +137,25 @@ std::optional<std::string> device() { return get("QJIT_DEVICE"); }
 std::optional<std::string> arch() { return get("QJIT_ARCH"); }
 
 std::string log_level() {
-  auto v = get("QJIT_LOG");
-  return v && !v->empty() ? *v : "warn";
+  const auto v = get("QJIT_LOG");
+  if (!v || v->empty()) return "warn";
+  // NOTE: logging cannot throw (it reports errors); a bad level is refused by check_all.
+  const std::string s = lower(*v);
+  const auto valid = words(info("QJIT_LOG").choices);
+  return std::find(valid.begin(), valid.end(), s) != valid.end() ? s : "warn";
 }
 
-std::uint64_t cache_max_bytes() {
-  auto v = get("QJIT_CACHE_MAX_BYTES");
-  if (!v || v->empty()) return 2ull << 30;
-  try {
-    size_t used = 0;
-    auto n = std::stoull(*v, &used);
-    QJIT_CHECK_GEN("knobs", used == v->size(), "QJIT_CACHE_MAX_BYTES='{}' is not a byte count", *v);
-    return n;
-  } catch (const std::logic_error&) {
-    QJIT_THROW("knobs", "QJIT_CACHE_MAX_BYTES='{}' is not a byte count", *v);
-  }
+std::uint64_t cache_max_bytes() { return integer("QJIT_CACHE_MAX_BYTES", 2ull << 30); }
+std::uint32_t cache_lock_timeout_ms() {
+  return static_cast<std::uint32_t>(integer("QJIT_CACHE_LOCK_TIMEOUT_MS", 30'000));
 }
 
 unsigned compile_threads() {
-  auto v = get("QJIT_COMPILE_THREADS");
-  if (v && !v->empty()) {
-    try {
-      int n = std::stoi(*v);
-      QJIT_CHECK_GEN("knobs", n >= 1 && n <= 256, "QJIT_COMPILE_THREADS='{}' must be 1..256", *v);
-      return static_cast<unsigned>(n);
-    } catch (const std::logic_error&) {
-      QJIT_THROW("knobs", "QJIT_COMPILE_THREADS='{}' is not a number", *v);
-    }
-  }
-  return std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+  return static_cast<unsigned>(
+      integer("QJIT_COMPILE_THREADS", std::clamp(std::thread::hardware_concurrency(), 1u, 4u)));
 }
+
+unsigned sim_threads() { return static_cast<unsigned>(integer("QJIT_SIM_THREADS", 0)); }
 
 std::vector<std::string> code_affecting() {
   std::vector<std::string> out;

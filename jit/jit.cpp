@@ -4,7 +4,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <exception>
-#include <fstream>
 #include <thread>
 
 #include "common/error.hpp"
@@ -23,13 +22,10 @@ double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
-void dump_beside(const cache::DiskCache& disk, const std::string& key, const Program& p, const Artifact& a) {
-  const auto base = disk.entry_path(key);
-  std::error_code ec;
-  std::filesystem::create_directories(base.parent_path(), ec);
-  std::ofstream(base.string() + ".cu") << p.source;
-  std::ofstream(base.string() + ".ptx") << a.ptx;
-  std::ofstream(base.string() + ".log") << a.log;
+void dump_beside(cache::DiskCache& disk, const std::string& key, const Program& p, const Artifact& a) {
+  disk.write_beside(key, ".cu", p.source);
+  disk.write_beside(key, ".ptx", a.ptx);
+  disk.write_beside(key, ".log", a.log);
 }
 
 }  // namespace
@@ -99,7 +95,7 @@ JitResult Jit::load_or_compile(const Program& program, const std::string& manife
     return {a, CacheOutcome::kDisk, 0};
   }
   // NOTE: the lock only saves duplicate work across processes; correctness never needs it.
-  auto lock = use_disk ? disk_.lock(key) : nullptr;
+  auto lock = use_disk ? disk_.lock(key, "compiling " + program.spec.summary()) : nullptr;
   if (auto a = try_disk()) {
     std::lock_guard<std::mutex> l(stats_mu_);
     ++stats_.disk_hits;

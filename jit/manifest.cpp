@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "cache/disk_cache.hpp"
@@ -37,26 +38,21 @@ std::string hash_file(const std::filesystem::path& p) {
   return h.hex();
 }
 
-// Digest of one library file, memoized on disk by its stat tuple (best effort).
+// Digest of one library file, memoized in the cache root by its stat tuple (best effort,
+// through the cache's checked file operations like every other file it keeps).
 std::string file_digest(const std::filesystem::path& lib) {
   const std::string tuple = stat_tuple(lib);
-  const auto memo = knobs::cache_dir() / fmt::format("nvrtc-identity-{}.txt", sha256_hex(tuple).substr(0, 16));
-  if (!knobs::cache_disabled()) {
-    std::ifstream in(memo);
+  cache::DiskCache disk(cache::Options::from_env());
+  const std::string memo = fmt::format("nvrtc-identity-{}.txt", sha256_hex(tuple).substr(0, 16));
+  if (auto text = disk.read_aux(memo)) {
+    std::istringstream in(*text);
     std::string line_tuple, digest;
     if (std::getline(in, line_tuple) && std::getline(in, digest) && line_tuple == tuple && digest.size() == 64) {
       return digest;
     }
   }
   const std::string digest = hash_file(lib);
-  if (!knobs::cache_disabled()) {
-    std::error_code ec;
-    std::filesystem::create_directories(memo.parent_path(), ec);
-    const auto tmp = memo.string() + ".tmp" + std::to_string(::getpid());
-    std::ofstream(tmp) << tuple << "\n" << digest << "\n";
-    std::filesystem::rename(tmp, memo, ec);
-    if (ec) std::filesystem::remove(tmp, ec);
-  }
+  disk.write_aux(memo, tuple + "\n" + digest + "\n");
   return digest;
 }
 

@@ -60,7 +60,18 @@ void Kernel::launch(const LaunchConfig& c, void** args) const {
 }
 
 jit::Arch target_arch(const Driver& driver) {
-  if (auto a = knobs::arch(); a && !a->empty()) return jit::Arch::parse(*a);
+  // NOTE: the override is for a real GPU only: the sim models the arch it was given
+  // (QJIT_SIM_ARCH, --device sim:sm_XX) and a plan device the arch the plan is for
+  // (--arch), and an explicit choice wins over the environment.
+  if (driver.device().kind == DeviceKind::kCuda) {
+    if (auto a = knobs::arch(); a && !a->empty()) {
+      try {
+        return jit::Arch::parse(*a);
+      } catch (const Error& e) {
+        QJIT_THROW("device", "QJIT_ARCH: {}", e.message());
+      }
+    }
+  }
   return jit::Arch::parse(driver.props().arch_name());
 }
 

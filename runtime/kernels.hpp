@@ -60,7 +60,7 @@ class Kernel {
   std::size_t plan_index_ = 0;
 };
 
-// The arch to compile for on a driver: QJIT_ARCH if set, else the device's.
+// The arch to compile for on a driver: the device's, or QJIT_ARCH on a cuda device.
 jit::Arch target_arch(const Driver& driver);
 
 // Kernels by (driver, spec, entry), resolved once. The returned reference stays valid for

@@ -56,7 +56,7 @@ SimDeviceConfig SimDeviceConfig::for_arch(const std::string& arch) {
 SimDeviceConfig SimDeviceConfig::from_env() {
   auto c = for_arch(knobs::get("QJIT_SIM_ARCH").value_or("sm_89"));
   c.options.race_check = knobs::flag("QJIT_SIM_RACECHECK");
-  if (auto t = knobs::get("QJIT_SIM_THREADS"); t && !t->empty()) c.options.host_threads = std::stoi(*t);
+  c.options.host_threads = static_cast<int>(knobs::sim_threads());
   return c;
 }
 

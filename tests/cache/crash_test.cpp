@@ -17,9 +17,8 @@ namespace {
 // Writes half of the entry into the temp file, then dies as `kill -9` would make it.
 class KilledMidWrite : public FileSystem {
  public:
-  int write_temp(const std::filesystem::path& like, const std::string& data,
-                 std::filesystem::path& tmp_path) override {
-    FileSystem::write_temp(like, data.substr(0, data.size() / 2), tmp_path);
+  int write_temp(int dir, const std::string& prefix, const std::string& data, std::string& tmp_name) override {
+    FileSystem::write_temp(dir, prefix, data.substr(0, data.size() / 2), tmp_name);
     ::raise(SIGKILL);
     return EIO;  // not reached
   }

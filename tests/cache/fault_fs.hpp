@@ -14,18 +14,17 @@ class FaultFs : public FileSystem {
  public:
   FaultFs(Step step, int err) : step_(step), err_(err) {}
 
-  int create_dirs(const std::filesystem::path& dir) override {
-    return step_ == Step::kCreateDirs ? err_ : FileSystem::create_dirs(dir);
+  int make_dir(int dir, const std::string& name) override {
+    return step_ == Step::kCreateDirs ? err_ : FileSystem::make_dir(dir, name);
   }
-  int write_temp(const std::filesystem::path& like, const std::string& data,
-                 std::filesystem::path& tmp_path) override {
-    if (step_ != Step::kWriteTemp) return FileSystem::write_temp(like, data, tmp_path);
+  int write_temp(int dir, const std::string& prefix, const std::string& data, std::string& tmp_name) override {
+    if (step_ != Step::kWriteTemp) return FileSystem::write_temp(dir, prefix, data, tmp_name);
     // As a full disk does: the temp file exists and holds part of the data.
-    FileSystem::write_temp(like, data.substr(0, data.size() / 3), tmp_path);
+    FileSystem::write_temp(dir, prefix, data.substr(0, data.size() / 3), tmp_name);
     return err_;
   }
-  int rename(const std::filesystem::path& from, const std::filesystem::path& to) override {
-    return step_ == Step::kRename ? err_ : FileSystem::rename(from, to);
+  int rename(int from_dir, const std::string& from, int to_dir, const std::string& to) override {
+    return step_ == Step::kRename ? err_ : FileSystem::rename(from_dir, from, to_dir, to);
   }
 
  private:

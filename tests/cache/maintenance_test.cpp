@@ -141,7 +141,9 @@ TEST_F(CacheTest, ClearRemovesEverything) {
   write_bytes(cache.entry_path(key_of(c)), "junk");
   ASSERT_EQ(cache.load(key_of(c), c.manifest).status, LoadStatus::kCorrupt);
 
-  EXPECT_EQ(cache.clear(), 2u);
+  const ClearResult cleared = cache.clear();
+  EXPECT_EQ(cleared.removed, 2u);
+  EXPECT_EQ(cleared.failed, 0u);
   EXPECT_TRUE(cache.list().empty());
   const Stats s = cache.stats();
   EXPECT_EQ(s.entries, 0u);

@@ -152,7 +152,7 @@ TEST(Jit, GetAllCompilesInParallelWithProgress) {
 class FailingWrites : public cache::FileSystem {
  public:
   explicit FailingWrites(int err) : err_(err) {}
-  int write_temp(const std::filesystem::path&, const std::string&, std::filesystem::path&) override { return err_; }
+  int write_temp(int, const std::string&, const std::string&, std::string&) override { return err_; }
 
  private:
   int err_;

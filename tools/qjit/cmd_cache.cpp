@@ -82,11 +82,16 @@ int cmd_verify(const CacheFlags& f) {
   return bad == 0 ? 0 : 2;
 }
 
-void cmd_clear(const CacheFlags& f) {
+// Exit 1 when anything could not be removed (a read-only cache, an untrusted directory),
+// naming each path and why.
+int cmd_clear(const CacheFlags& f) {
   cache::DiskCache disk(cache::Options::from_env());
-  const auto n = disk.clear();
-  print(f, {{"removed", n}, {"path", disk.options().dir.string()}},
-        fmt::format("removed {} entries from {}\n", n, disk.options().dir.string()));
+  const auto r = disk.clear();
+  print(f, {{"removed", r.removed}, {"failed", r.failed}, {"problems", r.problems}, {"path", disk.options().dir.string()}},
+        fmt::format("removed {} entries from {}\n", r.removed, disk.options().dir.string()));
+  for (const auto& p : r.problems) fmt::print(stderr, "qjit: error: {}\n", p);
+  if (r.failed) fmt::print(stderr, "qjit: error: {} files in {} could not be removed\n", r.failed, disk.options().dir.string());
+  return r.failed == 0 ? 0 : 1;
 }
 
 }  // namespace
@@ -106,7 +111,9 @@ void add_cache(CLI::App& app) {
   add("verify", "check every entry; corrupt ones are moved aside (exit 2 if any)", [flags] {
     if (int rc = cmd_verify(*flags); rc != 0) throw CLI::RuntimeError(rc);
   });
-  add("clear", "remove every entry", [flags] { cmd_clear(*flags); });
+  add("clear", "remove every entry (exit 1 if anything could not be removed)", [flags] {
+    if (int rc = cmd_clear(*flags); rc != 0) throw CLI::RuntimeError(rc);
+  });
 }
 
 }  // namespace qjit::cli
