@@ -7,13 +7,13 @@
 #include <cmath>
 #include <fstream>
 #include <iterator>
-#include <regex>
 #include <sstream>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "common/regex.hpp"
 #include "quant_ops/quant_linear.hpp"
 #include "runtime/linear.hpp"
 
@@ -181,17 +181,18 @@ class ObservingLinear final : public LinearLayer {
 Calibrator::Calibrator(Module& model, CalibrationOptions options)
     : model_(model), state_(std::make_shared<State>()) {
   check_options(options);
-  std::optional<std::regex> filter;
+  std::optional<Regex> filter;
   if (!options.module_path.empty()) {
     try {
-      filter.emplace(options.module_path, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      QJIT_THROW(kSub, "CalibrationOptions::module_path: bad regex '{}': {}", options.module_path, e.what());
+      filter.emplace(options.module_path, kSub);
+    } catch (const Error& e) {
+      QJIT_THROW(kSub, "CalibrationOptions::module_path: bad regex '{}': {}", options.module_path.substr(0, 200),
+                 e.message());
     }
   }
   std::vector<std::string> paths;
   for (const auto& [path, linear] : model.modules_of_type<Linear>()) {
-    if (!filter || std::regex_match(path, *filter)) paths.push_back(path);
+    if (!filter || filter->full_match(path)) paths.push_back(path);
   }
   QJIT_CHECK_GEN(kSub, !paths.empty(), "no Linear layer of the model matches module_path '{}'", options.module_path);
   const std::size_t n_buckets = options.timestep_edges.empty() ? 0 : options.timestep_edges.size() + 1;

@@ -39,6 +39,19 @@ struct DaxConfig {
   /// parent it inherited from) and the entries no layer got.
   ApplyReport apply(Module& model) const;
   ApplyReport apply(Module& model, const ApplyOptions& options) const;
+
+  /// A config written as JSON: an object mapping module names to one rule (any one-rule
+  /// --rule text but a file) or null (skip), e.g. {"": "int8", "head": null}. `text` is the
+  /// JSON itself or the path of a .json file (at most kMaxRulesFileBytes, kMaxDaxEntries
+  /// entries). What a rule's parse reports (an mm_type's ignored backend) goes to `notes`.
+  /// Throws qjit::Error naming the input (`option`, e.g. "--dax") and the entry.
+  static DaxConfig parse(const std::string& text, std::vector<std::string>* notes = nullptr,
+                         const std::string& option = "--dax");
+  /// parse() on JSON text; `where` names it in messages.
+  static DaxConfig parse_json(std::string_view json, const std::string& where,
+                              std::vector<std::string>* notes = nullptr);
 };
+
+inline constexpr std::size_t kMaxDaxEntries = 16384;
 
 }  // namespace qjit

@@ -322,6 +322,34 @@ QuantizedWeight quantize_weight(const Tensor& w, const ResolvedRule& rule) {
 
 QuantizedWeight quantize_weight(const Tensor& w, const Rule& rule) { return quantize_weight(w, rule.resolve()); }
 
+// Pre-quantized codes and scales, checked as the static activation scale is: what a
+// quantizer of DESIGN.md section 5 writes, and nothing else. An int8 -128 (never written:
+// codes are clamped to ±127) breaks the K bound's overflow guarantee, and the devices would
+// differ; an fp8 NaN or Inf code (satfinite never writes one) and a scale that is not finite
+// and > 0 make every output of its row or block garbage.
+void check_prequantized_values(const Tensor& q, const Tensor& scales, const ResolvedRule& rule) {
+  const Tensor qh = q.to(Device::cpu()).contiguous();
+  const auto* codes = static_cast<const std::uint8_t*>(qh.raw_data_ptr());
+  const std::int64_t k = q.size(1);
+  for (std::int64_t i = 0; i < qh.numel(); ++i) {
+    const std::uint8_t c = codes[i];
+    const bool bad = rule.weight == QType::kInt8       ? c == 0x80
+                     : rule.weight == QType::kE4M3 ? (c & 0x7f) == 0x7f
+                                                      : (c & 0x7c) == 0x7c;
+    if (bad) {
+      QJIT_THROW(kSub, "pre-quantized {} weights: the code at [{}, {}] is {}, which no quantizer writes ({})",
+                 qtype_name(rule.weight), i / k, i % k,
+                 rule.weight == QType::kInt8 ? std::string("-128") : fmt::format("0x{:02x}", c),
+                 rule.weight == QType::kInt8 ? "int8 codes are -127..127" : "fp8 codes are finite");
+    }
+  }
+  const std::vector<float> sv = scales.to_f32_vector();
+  for (std::size_t i = 0; i < sv.size(); ++i) {
+    QJIT_CHECK_GEN(kSub, std::isfinite(sv[i]) && sv[i] > 0,
+                   "weight scale {} of {} is {}: scales must be finite and > 0", i, sv.size(), sv[i]);
+  }
+}
+
 QuantizedWeight quantized_weight_from(const Tensor& q, const Tensor& scales, const ResolvedRule& rule) {
   check_quantizes(rule);
   QJIT_CHECK_GEN(kSub, q.defined(), "pre-quantized weights: an undefined tensor");
@@ -344,6 +372,7 @@ QuantizedWeight quantized_weight_from(const Tensor& q, const Tensor& scales, con
   for (const auto& s : accepted) ok = ok || scales.shape() == s;
   QJIT_CHECK_GEN(kSub, ok, "weight scales {} do not fit rule '{}': {} scales of weights [{}, {}] are {}",
                  scales.describe(), rule.label, g, n, k, shape_str(logical));
+  check_prequantized_values(q, scales, rule);
   QuantizedWeight out;
   out.qtype = rule.weight;
   out.granularity = rule.weight_granularity;

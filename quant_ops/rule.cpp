@@ -114,15 +114,17 @@ DType parse_out_dtype(std::string_view value) {
 
 ResolvedRule resolve_rule(const Rule& rule, std::string_view where) {
   ResolvedRule r;
+  QJIT_CHECK_GEN("rules", rule.name.size() <= kMaxRuleNameBytes, "{}: field name: {} bytes is longer than the {} allowed",
+                 where, rule.name.size(), kMaxRuleNameBytes);
   r.label = rule.label();
   r.module_path = rule.module_path;
   if (rule.module_path.empty()) {
     QJIT_THROW("rules", "{}: field module_path: empty regex (\".*\" matches every layer)", where);
   }
   try {
-    r.module_regex = std::make_shared<const std::regex>(rule.module_path, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    QJIT_THROW("rules", "{}: field module_path: bad regex '{}': {}", where, rule.module_path, e.what());
+    r.module_regex = std::make_shared<const Regex>(rule.module_path, "rules");
+  } catch (const Error& e) {
+    QJIT_THROW("rules", "{}: field module_path: bad regex '{}': {}", where, clip(rule.module_path), e.message());
   }
   r.weight = checked(where, "weight", [&] { return parse_qtype(trim(rule.weight)); });
   r.act = rule.act.empty() ? r.weight : checked(where, "act", [&] { return parse_qtype(trim(rule.act)); });
@@ -161,7 +163,7 @@ ResolvedRule resolve_rule(const Rule& rule, std::string_view where) {
 }  // namespace rule_detail
 
 ResolvedRule Rule::resolve() const {
-  return rule_detail::resolve_rule(*this, fmt::format("rule '{}'", label()));
+  return rule_detail::resolve_rule(*this, fmt::format("rule '{}'", rule_detail::clip(label())));
 }
 
 std::string Rule::label() const { return name.empty() ? str() : name; }

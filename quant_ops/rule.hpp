@@ -5,11 +5,11 @@
 // that ops and kernels consume. Text forms and their grammar: README.md, section "Rules".
 
 #include <memory>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/regex.hpp"
 #include "quant_ops/qtype.hpp"
 #include "quant_ops/rule_apply.hpp"
 #include "runtime/dtype.hpp"
@@ -29,7 +29,7 @@ struct Rule {
   // comes first because it is what a list of rules is read by. Every field has a default
   // member initializer, even `{}`: GCC's -Wmissing-field-initializers then stays quiet about
   // the fields a designated initializer leaves out.
-  std::string module_path = ".*";    // ECMAScript regex, full match on a layer's dotted path
+  std::string module_path = ".*";    // regex (common/regex.hpp), full match on a layer's dotted path
   std::string weight = "int8";       // qtype; "none" keeps the layer in high precision
   std::string act{};                 // qtype; "none": weight-only; empty: the weight's qtype
   bool act_static_scale = false;     // calibrated scale (per_tensor) instead of a dynamic one
@@ -72,7 +72,7 @@ struct Rule {
 struct ResolvedRule {
   std::string label;                               // the rule's name or text, for messages
   std::string module_path;                         // the regex source
-  std::shared_ptr<const std::regex> module_regex;  // compiled once (ECMAScript); match with regex_match
+  std::shared_ptr<const Regex> module_regex;       // compiled once (RE2); match with full_match
   QType weight = QType::kInt8;                     // kNone: the layer stays in high precision
   QType act = QType::kInt8;                        // kNone: weight-only (or a skipped layer)
   bool act_static_scale = false;
@@ -86,6 +86,14 @@ struct ResolvedRule {
   // NOTE: the compiled regex is left out: two resolutions of one rule compare equal.
   friend bool operator==(const ResolvedRule& a, const ResolvedRule& b);
 };
+
+/// Bounds on what a user writes: the text of one --rule, a rule's name (module_path's is
+/// Regex::kMaxPatternBytes), and a rules or DAX file, so a hostile input is refused before it
+/// costs memory in every layer's report.
+inline constexpr std::size_t kMaxRuleTextBytes = 64 << 10;
+inline constexpr std::size_t kMaxRuleNameBytes = 256;
+inline constexpr std::size_t kMaxRulesFileBytes = 1 << 20;
+inline constexpr std::size_t kMaxRulesPerFile = 1024;
 
 /// The version a JSON rules file may declare ("version": 1); a file without one is read as it.
 inline constexpr int kRulesFileVersion = 1;

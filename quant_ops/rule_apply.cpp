@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <memory>
-#include <regex>
 
 #include "common/error.hpp"
 #include "quant_ops/dax_config.hpp"
@@ -215,9 +214,9 @@ ApplyReport RuleSet::apply(Module& model, const ApplyOptions& options) const {
     // names of a Wan layer), so either naming selects the same layers.
     for (std::size_t i = 0; i < resolved.size(); ++i) {
       const std::string* as = nullptr;
-      if (!std::regex_match(path, *resolved[i].module_regex)) {
+      if (!resolved[i].module_regex->full_match(path)) {
         for (const std::string& a : aliases) {
-          if (std::regex_match(a, *resolved[i].module_regex)) as = &a;
+          if (resolved[i].module_regex->full_match(a)) as = &a;
         }
         if (as == nullptr) continue;
       }

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "common/error.hpp"
+#include "common/text_file.hpp"
 #include "quant_ops/rule_text.hpp"
 
 namespace qjit::rule_detail {
@@ -21,17 +22,11 @@ Rule rule_from_json(const json& j, const std::string& where, std::vector<std::st
   if (j.is_string()) {
     // Any single-rule text form: "int8", "weight=none,module_path=head\\..*", an mm_type.
     const std::string text = j.get<std::string>();
-    if (lower(trim(text)).ends_with(".json")) {
-      QJIT_THROW("rules", "{}: '{}' names a file; a rules file cannot include another", where, text);
-    }
     RuleSet inner;
     try {
-      inner = Rule::parse(text);
+      inner = parse_text(text, /*allow_file=*/false);
     } catch (const Error& e) {
       QJIT_THROW("rules", "{}: {}", where, e.message());
-    }
-    if (inner.form == RuleForm::kFile) {
-      QJIT_THROW("rules", "{}: '{}' names a file; a rules file cannot include another", where, text);
     }
     backends.insert(backends.end(), inner.ignored_backends.begin(), inner.ignored_backends.end());
     return inner.rules.front();
@@ -57,21 +52,18 @@ Rule rule_from_json(const json& j, const std::string& where, std::vector<std::st
 }  // namespace
 
 RuleSet parse_rules_file(const std::string& path) {
+  const std::string where = fmt::format("rules file '{}'", clip(path));
+  RuleSet set = parse_rules_json(read_text_file(path, kMaxRulesFileBytes, "rules", where), where);
+  set.source = path;
+  return set;
+}
+
+RuleSet parse_rules_json(std::string_view text, const std::string& where) {
   RuleSet set;
   set.form = RuleForm::kFile;
-  set.source = path;
-  const std::string where = fmt::format("rules file '{}'", path);
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    QJIT_THROW("rules", "{}: no such file", where);
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in) QJIT_THROW("rules", "{}: cannot read it", where);
   json j;
   try {
-    j = json::parse(text.str());
+    j = json::parse(text);
   } catch (const json::parse_error& e) {
     QJIT_THROW("rules", "{}: not valid JSON: {}", where, e.what());
   }
@@ -97,10 +89,12 @@ RuleSet parse_rules_file(const std::string& path) {
     QJIT_THROW("rules", "{}: \"rules\" must be a non-empty array of rules, got {}", where,
                rules.is_array() ? "an empty array" : rules.type_name());
   }
+  QJIT_CHECK_GEN("rules", rules.size() <= kMaxRulesPerFile, "{}: {} rules; a file may hold at most {}", where,
+                 rules.size(), kMaxRulesPerFile);
   for (size_t k = 0; k < rules.size(); ++k) {
     std::string rule_where = fmt::format("{}, rule {}", where, k + 1);
     set.rules.push_back(rule_from_json(rules[k], rule_where, set.ignored_backends));
-    if (!set.rules.back().name.empty()) rule_where += fmt::format(" ('{}')", set.rules.back().name);
+    if (!set.rules.back().name.empty()) rule_where += fmt::format(" ('{}')", clip(set.rules.back().name));
     resolve_rule(set.rules.back(), rule_where);
   }
   return set;

@@ -88,6 +88,11 @@ std::string trim(std::string_view s) {
   return std::string(s);
 }
 
+std::string clip(std::string_view s, std::size_t max) {
+  if (s.size() <= max) return std::string(s);
+  return fmt::format("{}... ({} bytes)", s.substr(0, max), s.size());
+}
+
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -218,12 +223,18 @@ Rule Rule::preset(std::string_view name) {
   return r;
 }
 
-RuleSet Rule::parse(std::string_view text) {
+RuleSet Rule::parse(std::string_view text) { return rule_detail::parse_text(text, /*allow_file=*/true); }
+
+RuleSet rule_detail::parse_text(std::string_view text, bool allow_file) {
   using namespace rule_detail;
+  // NOTE: bounded before anything copies it: a rule's text is a few hundred bytes, and every
+  // layer's report quotes its rule.
+  QJIT_CHECK_GEN("rules", text.size() <= kMaxRuleTextBytes, "rule '{}': {} bytes is longer than the {} a rule may take",
+                 clip(text), text.size(), kMaxRuleTextBytes);
   RuleSet set;
   set.source = trim(text);
   const std::string& s = set.source;
-  const std::string where = fmt::format("rule '{}'", s);
+  const std::string where = fmt::format("rule '{}'", clip(s));
   if (s.empty()) QJIT_THROW("rules", "empty rule: {}", kForms);
   // NOTE: the order matters only for text that could be two forms: a path ending in .json
   // is a file even with '=' in it, and a preset wins over a file of the same name.
@@ -239,10 +250,11 @@ RuleSet Rule::parse(std::string_view text) {
   } else if (!json_path && is_preset(s)) {
     set.form = RuleForm::kPreset;
     set.rules.push_back(Rule::preset(s));
-  } else if (std::error_code ec; json_path || std::filesystem::is_regular_file(s, ec)) {
+  } else if (std::error_code ec; allow_file && (json_path || std::filesystem::is_regular_file(s, ec))) {
     return parse_rules_file(s);  // validates its rules, naming the file and the rule's index
   } else {
-    QJIT_THROW("rules", "unknown preset '{}' (presets: {}); {}", s, preset_names(), kForms);
+    QJIT_THROW("rules", "unknown preset '{}' (presets: {}); {}{}", clip(s), preset_names(), kForms,
+               allow_file ? "" : " (a rules file or DAX config cannot include another file)");
   }
   for (const Rule& r : set.rules) resolve_rule(r, where);
   return set;
@@ -251,7 +263,8 @@ RuleSet Rule::parse(std::string_view text) {
 Rule Rule::parse_one(std::string_view text) {
   RuleSet set = parse(text);
   if (set.rules.size() != 1) {
-    QJIT_THROW("rules", "rule '{}': the file holds {} rules where one was expected", set.source, set.rules.size());
+    QJIT_THROW("rules", "rule '{}': the file holds {} rules where one was expected", rule_detail::clip(set.source),
+               set.rules.size());
   }
   return std::move(set.rules.front());
 }

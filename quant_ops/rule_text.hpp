@@ -1,6 +1,7 @@
 #pragma once
 // Internal to the rule parser (rule*.cpp): the pieces the text forms share. Not public API.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,6 +15,8 @@ namespace qjit::rule_detail {
 using Fields = std::vector<std::pair<std::string, std::string>>;
 
 std::string trim(std::string_view s);
+/// `s` as messages quote it: whole when short, else its start and its length.
+std::string clip(std::string_view s, std::size_t max = 160);
 std::string lower(std::string_view s);
 std::string canonical_key(std::string_view key);
 
@@ -35,6 +38,10 @@ std::string quote_if_needed(std::string_view value);
 /// resolve(). An mm_type's backend, if any, is appended to `backends`.
 Rule rule_from_fields(const Fields& fields, std::string_view where, std::vector<std::string>& backends);
 
+/// Rule::parse, and with !allow_file the inline forms only (inside a rules file or a DAX
+/// config, which never make qjit open another file).
+RuleSet parse_text(std::string_view text, bool allow_file);
+
 /// True when `text` starts like a LightX2V mm_type name ("W-...", any case and spacing).
 bool looks_like_mm_type(std::string_view text);
 
@@ -47,6 +54,8 @@ MmType parse_mm_type(std::string_view text);
 
 /// The JSON rules file at `path`: {"rules": [...]}, or one rule object (README, "Rules").
 RuleSet parse_rules_file(const std::string& path);
+/// The same from the file's text; `where` names it in messages.
+RuleSet parse_rules_json(std::string_view text, const std::string& where);
 
 /// resolve() with `where` naming the rule in messages.
 ResolvedRule resolve_rule(const Rule& rule, std::string_view where);

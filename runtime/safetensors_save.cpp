@@ -3,6 +3,7 @@
 // fsynced and renamed over the destination.
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bit>
@@ -30,6 +31,12 @@ std::string errno_text(int err) { return std::error_code(err, std::generic_categ
 class TempFile {
  public:
   explicit TempFile(const std::filesystem::path& dest) : dest_(dest) {
+    // NOTE: the rename would replace whatever is at dest: a FIFO, a device node (as root,
+    // /dev/null) or a socket is refused rather than replaced by a regular file.
+    struct stat st {};
+    if (::stat(dest.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      QJIT_THROW("safetensors", "{}: exists and is not a regular file; not replacing it", dest.string());
+    }
     dir_ = dest.parent_path().empty() ? std::filesystem::path(".") : dest.parent_path();
     std::random_device seed;
     std::mt19937_64 rng(seed() ^ (static_cast<std::uint64_t>(::getpid()) << 32));

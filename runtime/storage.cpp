@@ -3,6 +3,7 @@
 #include <new>
 
 #include "common/error.hpp"
+#include "common/memory.hpp"
 #include "common/log.hpp"
 
 namespace qjit {
@@ -23,7 +24,12 @@ Storage::Storage(std::size_t bytes, const Device& device, std::shared_ptr<Driver
     QJIT_CHECK_GEN("runtime", driver_ == nullptr, "cpu storage takes no driver (got one for {})",
                    driver_->device().str());
     const std::size_t padded = (bytes_ + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
-    host_ = ::operator new (padded == 0 ? kHostAlignment : padded, std::align_val_t{kHostAlignment});
+    try {
+      host_ = ::operator new (padded == 0 ? kHostAlignment : padded, std::align_val_t{kHostAlignment});
+    } catch (const std::bad_alloc&) {
+      QJIT_THROW("runtime", "allocating {} on the cpu failed: out of memory (the machine has {})", format_bytes(bytes_),
+                 format_bytes(host_memory_bytes()));
+    }
     return;
   }
   QJIT_CHECK_GEN("runtime", driver_ != nullptr, "storage on {} needs a driver", device_.str());

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "common/error.hpp"
+#include "common/memory.hpp"
 #include "runtime/float_convert.hpp"
 #include "runtime/tensor_elements.hpp"
 
@@ -115,6 +116,12 @@ Tensor Tensor::empty(std::vector<std::int64_t> shape, DType dtype, const Device&
                      std::shared_ptr<Driver> driver) {
   const std::int64_t n = checked_numel(shape, dtype);
   const std::size_t bytes = static_cast<std::size_t>(n) * dtype_size(dtype);
+  // NOTE: the sim's device memory is host memory too; a GPU's is checked by its driver.
+  if (device.kind != DeviceKind::kCuda) {
+    check_host_memory(bytes, fmt::format("a [{}] {} tensor on {}", fmt::join(shape, ", "), dtype_name(dtype),
+                                         device.str()),
+                      "runtime");
+  }
   std::shared_ptr<Storage> storage;
   if (device.is_host()) {
     storage = Storage::allocate(bytes, device, nullptr);

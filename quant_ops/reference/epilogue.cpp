@@ -1,5 +1,7 @@
 #include "quant_ops/reference/epilogue.hpp"
 
+#include <bit>
+
 #include <cctype>
 #include <cmath>
 #include <string>
@@ -63,7 +65,11 @@ float gelu_tanh(float y) {
 float epilogue_value(float acc, float s, float bias, Activation a) {
   // NOTE: one rounding for acc * s + bias, as __fmaf_rn does on the device.
   const float y = std::fma(acc, s, bias);
-  return a == Activation::kGeluTanh ? gelu_tanh(y) : y;
+  const float out = a == Activation::kGeluTanh ? gelu_tanh(y) : y;
+  // NOTE: one NaN for every device (DESIGN.md section 5): x86 keeps an operand's payload
+  // (0x7fc00000 from a NaN scale), a GPU writes its canonical 0x7fffffff, which rounds to
+  // 0x7fff in bf16 and f16. The reference writes the GPU's, so NaN rows are bit-identical too.
+  return std::isnan(out) ? std::bit_cast<float>(kCanonicalNaNBits) : out;
 }
 
 float round_to_dtype(float y, DType out_dtype) {

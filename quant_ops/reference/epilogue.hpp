@@ -2,7 +2,7 @@
 // The GEMM epilogue of DESIGN.md section 5, shared by every GEMM family of the reference:
 //   y = fmaf(float(acc), s, bias[n])     one rounding (std::fma); bias 0 when absent
 //   y = gelu_tanh(y)                     optional, fp32
-//   out = round(y)                       to bf16 / f16 (RNE) or kept as f32
+//   out = round(y)                       to bf16 / f16 (RNE) or kept as f32; NaN canonical
 
 #include <cstdint>
 #include <string_view>
@@ -39,7 +39,11 @@ float bias_value(const GemmEpilogue& e, std::int64_t n);
 ///   gelu = (0.5f * y) * (1.0f + t).
 /// NOTE: the formula is taken literally, so gelu(-Inf) is NaN (-Inf * 0) and gelu(+Inf) Inf.
 float gelu_tanh(float y);
-/// fmaf(acc, s, bias), then the activation: the epilogue value before output rounding.
+/// The one NaN every device writes in a GEMM output (what a GPU's arithmetic produces):
+/// f32 0x7fffffff, rounding to 0x7fff in bf16 and f16.
+inline constexpr std::uint32_t kCanonicalNaNBits = 0x7fffffffu;
+/// fmaf(acc, s, bias), then the activation: the epilogue value before output rounding; a
+/// NaN is the canonical one.
 float epilogue_value(float acc, float s, float bias, Activation a);
 /// y rounded to the output dtype (RNE; overflow to Inf) and widened back to f32, exactly.
 float round_to_dtype(float y, DType out_dtype);

@@ -29,6 +29,8 @@ struct WanConfig {
   /// The patch (t, h, w) of patch_embedding's Conv3d and of the head's unpatchify. Fixed:
   /// every Wan2.1 model uses (1, 2, 2).
   static constexpr std::array<std::int64_t, 3> patch() { return {1, 2, 2}; }
+  /// Wan2.1 is trained with 1000 diffusion timesteps; its schedulers sample t in [0, 1000].
+  static constexpr double kMaxTimestep = 1000.0;
   /// Channels per attention head (128 in both published models).
   std::int64_t head_dim() const { return heads > 0 ? dim / heads : 0; }
   /// Throws qjit::Error (subsystem "model") naming the first field that is out of range:

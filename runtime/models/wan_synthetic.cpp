@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/error.hpp"
+#include "common/memory.hpp"
 #include "runtime/float_convert.hpp"
 #include "runtime/models/wan_params.hpp"
 
@@ -277,7 +278,15 @@ void check_wan_synthetic_inputs(const WanConfig& config, std::int64_t batch, std
   QJIT_CHECK_GEN("model", text_tokens >= 1 && text_tokens <= config.text_len,
                  "wan_synthetic_inputs: text_tokens {} must be in 1..{} (config {}'s text_len)", text_tokens,
                  config.text_len, config.name);
-  (void)pt;
+  // The forward's largest activation, the FFN's hidden [B, L, ffn_dim] in f32, must fit: a
+  // grid a flag asked for by mistake is refused here, with what it needs, before any work.
+  const double tokens = double(batch) * double(frames / pt) * double(height / ph) * double(width / pw);
+  const double need = tokens * double(config.ffn_dim) * 4.0;
+  check_host_memory(need >= 1.8e19 ? UINT64_MAX : static_cast<std::uint64_t>(need),
+                    fmt::format("a forward of {} over {:.0f} video tokens ({} x {} x {} latent, batch {}) at its FFN "
+                                "activation alone",
+                                config.name, tokens, frames, height, width, batch),
+                    "model");
 }
 
 WanInputs wan_synthetic_inputs(const WanConfig& config, std::int64_t batch, std::int64_t frames, std::int64_t height,

@@ -6,11 +6,13 @@
 #include <mutex>
 
 #include "common/error.hpp"
+#include "common/memory.hpp"
 #include "runtime/sim/sim_program.hpp"
 
 namespace qjit::sim {
 
 std::uint64_t SimHeap::alloc(std::uint64_t bytes) {
+  check_host_memory(bytes, "a sim device allocation", "sim");
   std::unique_lock<std::shared_mutex> lock(mu_);
   // NOTE: 256-byte aligned like cudaMalloc, with a gap so running off one allocation never
   // lands in the next.

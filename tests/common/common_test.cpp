@@ -48,6 +48,41 @@ TEST(Knobs, FlagsAndNumbers) {
   ::unsetenv("QJIT_ARCH");
 }
 
+// One strict parser per kind: no wrap-around, no prefix read as a number, no "stoi".
+TEST(Knobs, StrictParsersNameTheKnob) {
+  auto message = [](const char* name, const char* value, auto&& read) {
+    ::setenv(name, value, 1);
+    std::string m;
+    try {
+      read();
+    } catch (const Error& e) {
+      m = e.message();
+    }
+    ::unsetenv(name);
+    return m;
+  };
+  const std::string wrap = message("QJIT_CACHE_MAX_BYTES", "-1", [] { knobs::cache_max_bytes(); });
+  EXPECT_NE(wrap.find("QJIT_CACHE_MAX_BYTES='-1' is not a whole number"), std::string::npos) << wrap;
+  const std::string prefix = message("QJIT_COMPILE_THREADS", "4abc", [] { knobs::compile_threads(); });
+  EXPECT_NE(prefix.find("QJIT_COMPILE_THREADS='4abc'"), std::string::npos) << prefix;
+  const std::string sim = message("QJIT_SIM_THREADS", "abc", [] { knobs::sim_threads(); });
+  EXPECT_NE(sim.find("QJIT_SIM_THREADS='abc' is not a whole number (expected 1 to 1024)"), std::string::npos) << sim;
+  const std::string range = message("QJIT_COMPILE_THREADS", "0", [] { knobs::compile_threads(); });
+  EXPECT_NE(range.find("out of range"), std::string::npos) << range;
+  const std::string huge = message("QJIT_CACHE_MAX_BYTES", "99999999999999999999999", [] { knobs::cache_max_bytes(); });
+  EXPECT_NE(huge.find("out of range"), std::string::npos) << huge;
+  const std::string flag = message("QJIT_DUMP", "maybe", [] { knobs::dump(); });
+  EXPECT_NE(flag.find("QJIT_DUMP='maybe' is not a flag"), std::string::npos) << flag;
+  const std::string level = message("QJIT_LOG", "loud", [] { knobs::check_all(); });
+  EXPECT_NE(level.find("QJIT_LOG='loud' is not one of"), std::string::npos) << level;
+  const std::string arch = message("QJIT_SIM_ARCH", "sm_75", [] { knobs::check_all(); });
+  EXPECT_NE(arch.find("QJIT_SIM_ARCH"), std::string::npos) << arch;
+  ::setenv("QJIT_COMPILE_THREADS", "3", 1);
+  EXPECT_EQ(knobs::compile_threads(), 3u);
+  EXPECT_NO_THROW(knobs::check_all());
+  ::unsetenv("QJIT_COMPILE_THREADS");
+}
+
 TEST(Knobs, EveryKnobIsDocumented) {
   for (const auto& k : knobs::all()) {
     EXPECT_EQ(std::string(k.name).rfind("QJIT_", 0), 0u);

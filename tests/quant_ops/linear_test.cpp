@@ -211,6 +211,27 @@ TEST(Linear, PreQuantizedWeightsGiveTheSameResult) {
 
 using test::expect_error;
 
+// Pre-quantized codes and scales are checked as the static activation scale is: an int8 -128
+// (which a large K turned into a silently wrong sign on the sim, an overflow on the cpu), an
+// fp8 NaN code, and scales that are NaN, Inf, zero or negative are refused, naming where.
+TEST(Linear, PreQuantizedCodesAndScalesAreValidated) {
+  const ResolvedRule rule = rule_of("int8");
+  const QuantizedWeight qw = quantize_weight(randn({16, 32}, DType::kF32, 8), rule);
+  Tensor q = qw.q.contiguous().clone();
+  q.data_ptr<std::int8_t>()[2 * 32 + 5] = -128;
+  expect_error([&] { quantized_weight_from(q, qw.scales, rule); }, {"code at [2, 5] is -128", "-127..127"});
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(), 0.0f, -0.5f}) {
+    Tensor sc = qw.scales.clone();
+    sc.data_ptr<float>()[3] = bad;
+    expect_error([&] { quantized_weight_from(qw.q, sc, rule); }, {"weight scale 3 of 16", "finite and > 0"});
+  }
+  const ResolvedRule fp8 = rule_of("fp8");
+  const QuantizedWeight fw = quantize_weight(randn({16, 32}, DType::kF32, 9), fp8);
+  Tensor fq = fw.q.contiguous().clone();
+  static_cast<std::uint8_t*>(fq.raw_data_ptr())[7] = 0xff;  // e4m3's NaN
+  expect_error([&] { quantized_weight_from(fq, fw.scales, fp8); }, {"code at [0, 7] is 0xff", "finite"});
+}
+
 TEST(Linear, ValidationErrorsNameTheProblem) {
   const ResolvedRule int8 = rule_of("int8"), stat = rule_of("int8-static"), wo = rule_of("int8-weight-only");
   const Tensor x = randn({4, 64}, DType::kBF16, 1), w = randn({32, 64}, DType::kF32, 2);
@@ -350,6 +371,35 @@ TEST_P(LinearOnDevice, Int8IsBitIdenticalToTheCpu) {
         EXPECT_EQ(t.steps.size(), fusion == jit::impls::GemmFusion::kSeparate ? 2u : 1u);
       }
     }
+  }
+}
+
+// "Same bits on every device" holds in NaN rows too: a NaN (or Inf) in a row makes its
+// dynamic scale NaN, and every device writes the one canonical NaN (0x7fffffff, 0x7fff in
+// bf16 / f16), not the cpu's 0x7fc00000 beside the GPU's 0x7fffffff.
+TEST_P(LinearOnDevice, Int8NanRowsAreBitIdenticalToTheCpu) {
+  const std::int64_t n = 48, k = 160;
+  const ResolvedRule rule = rule_of("int8");
+  Tensor x = randn({5, k}, DType::kF32, 91);
+  x.data_ptr<float>()[1 * k + 7] = std::numeric_limits<float>::quiet_NaN();
+  x.data_ptr<float>()[3 * k + 100] = std::numeric_limits<float>::infinity();
+  const QuantizedWeight qw = quantize_weight(randn({n, k}, DType::kF32, 92, 0.05f), rule);
+  for (DType out : {DType::kF32, DType::kBF16, DType::kF16}) {
+    SCOPED_TRACE(std::string(dtype_name(out)));
+    LinearOptions o;
+    o.out_dtype = out;
+    const Tensor want = linear_forward(x, qw, rule, o);
+    const Tensor row1 = want.to_dtype(DType::kF32);
+    EXPECT_TRUE(std::isnan(row1.data_ptr<float>()[1 * n]));
+    EXPECT_FALSE(std::isnan(row1.data_ptr<float>()[0]));
+    if (out == DType::kF32) {
+      std::uint32_t bits = 0;
+      std::memcpy(&bits, want.data_ptr<float>() + 3 * n, 4);
+      EXPECT_EQ(bits, 0x7fffffffu) << "the canonical NaN";
+    } else {
+      EXPECT_EQ(static_cast<const std::uint16_t*>(want.raw_data_ptr())[3 * n], 0x7fffu) << "the canonical NaN";
+    }
+    expect_same_bytes(linear_forward(x.to(dev_), qw, rule, o), want, "NaN rows");
   }
 }
 

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <functional>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -95,17 +94,10 @@ TEST(RuleError, ResolveNamesTheRuleTheFieldAndTheValidValues) {
 }
 
 TEST(RuleError, BadRegexCarriesTheRegexError) {
-  std::string regex_error;
-  try {
-    std::regex bad("blocks.(", std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    regex_error = e.what();
-  }
-  ASSERT_FALSE(regex_error.empty());
   expect_error([] { Rule{.module_path = "blocks.(", .name = "ffn"}.resolve(); },
-               {"rule 'ffn'", "field module_path", "bad regex 'blocks.('", regex_error});
+               {"rule 'ffn'", "field module_path: bad regex 'blocks.('", "missing ): blocks.("});
   expect_error([] { Rule::parse("module_path=[z-a],weight=int8"); },
-               {"rule 'module_path=[z-a],weight=int8'", "field module_path", "bad regex '[z-a]'"});
+               {"rule 'module_path=[z-a],weight=int8'", "field module_path: bad regex '[z-a]'"});
 }
 
 TEST(RuleError, NamedRulesAreCalledByTheirName) {

@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <regex>
 #include <string>
 
 #include "common/error.hpp"
@@ -42,15 +41,15 @@ TEST(RuleStruct, DesignatedInitializersCompileAndResolve) {
   expect_resolved(r, {QType::kInt8, G::kPerChannel, QType::kInt8, G::kPerToken}, "W8A8");
   EXPECT_EQ(r.module_path, ".*");
   ASSERT_TRUE(r.module_regex);
-  EXPECT_TRUE(std::regex_match("blocks.0.ffn.0", *r.module_regex));
+  EXPECT_TRUE(r.module_regex->full_match("blocks.0.ffn.0"));
   EXPECT_EQ(r.label, "weight=int8,act=int8");
   EXPECT_FALSE(r.skips());
   EXPECT_FALSE(r.weight_only());
 
   const ResolvedRule ffn = Rule{.module_path = R"(blocks\.\d+\.ffn\..*)", .weight = "fp8_e4m3", .name = "ffn"}.resolve();
-  EXPECT_TRUE(std::regex_match("blocks.12.ffn.2", *ffn.module_regex));
-  EXPECT_FALSE(std::regex_match("blocks.12.self_attn.q", *ffn.module_regex));
-  EXPECT_FALSE(std::regex_match("xblocks.1.ffn.0", *ffn.module_regex));  // a full match, not a search
+  EXPECT_TRUE(ffn.module_regex->full_match("blocks.12.ffn.2"));
+  EXPECT_FALSE(ffn.module_regex->full_match("blocks.12.self_attn.q"));
+  EXPECT_FALSE(ffn.module_regex->full_match("xblocks.1.ffn.0"));  // a full match, not a search
   EXPECT_EQ(ffn.label, "ffn");
 }
 
@@ -136,7 +135,7 @@ TEST(RuleFields, CanonicalNames) {
   EXPECT_TRUE(all.act_static_scale);
   EXPECT_EQ(all.name, "ffn-static");
   expect_resolved(all.resolve(), {QType::kInt8, G::kPerChannel, QType::kInt8, G::kPerTensor, true, DType::kF16}, "all");
-  EXPECT_TRUE(std::regex_match("blocks.3.ffn.0", *all.resolve().module_regex));
+  EXPECT_TRUE(all.resolve().module_regex->full_match("blocks.3.ffn.0"));
 }
 
 TEST(RuleFields, ValuesAreCanonicalizedAndKeysForgiving) {
@@ -172,8 +171,8 @@ TEST(RuleFields, QuotedValuesMayHoldCommasAndQuotes) {
   EXPECT_EQ(r.module_path, R"(blocks\.(0|1)\.ffn\.[0,2])");  // backslashes kept as written
   EXPECT_EQ(r.name, "it's ffn, early");
   const ResolvedRule rr = r.resolve();
-  EXPECT_TRUE(std::regex_match("blocks.1.ffn.2", *rr.module_regex));
-  EXPECT_FALSE(std::regex_match("blocks.2.ffn.2", *rr.module_regex));
+  EXPECT_TRUE(rr.module_regex->full_match("blocks.1.ffn.2"));
+  EXPECT_FALSE(rr.module_regex->full_match("blocks.2.ffn.2"));
   EXPECT_EQ(Rule::parse_one(R"(name="say ""hi""",weight=int8)").name, R"(say "hi")");
   EXPECT_EQ(Rule::parse_one(R"(module_path = "a{1,2}" ,weight=none)").module_path, "a{1,2}");
 }

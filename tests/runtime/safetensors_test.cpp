@@ -399,6 +399,21 @@ TEST_F(SafetensorsTest, FailedSaveKeepsTheOldFile) {
   EXPECT_EQ(dir_entries(), std::vector<std::string>{"model.safetensors"});
 }
 
+// The rename would replace a FIFO or device node with a regular file (as root, --out
+// /dev/null would replace /dev/null): such a destination is refused and left as it is.
+TEST_F(SafetensorsTest, SaveNeverReplacesASpecialFile) {
+  const fs::path fifo = dir_ / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  try {
+    save_safetensors(fifo, {{"a", random_tensor({4}, DType::kF32, 1)}});
+    ADD_FAILURE() << "saved over a FIFO";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("not a regular file"), std::string::npos) << e.message();
+  }
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  EXPECT_EQ(dir_entries(), std::vector<std::string>{"fifo"});
+}
+
 TEST_F(SafetensorsTest, SaveRejectsBadInputsBeforeWriting) {
   const fs::path p = dir_ / "x.safetensors";
   const Tensor t = random_tensor({2}, DType::kF32, 1);

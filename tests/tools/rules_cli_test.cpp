@@ -301,7 +301,7 @@ TEST(RulesCli, ExplainErrors) {
       {"--model wan2.1-1.3b --dax '{\"head\": 3}'", "--dax: entry 'head': expected a rule (a string) or null, got 3"},
       {"--model wan2.1-1.3b --dax '{\"head\": \"int9\"}'", "--dax: entry 'head': unknown preset 'int9'"},
       {"--model wan2.1-1.3b --dax '{\"head\": '", "--dax: not JSON"},
-      {"--model wan2.1-1.3b --dax /nonexistent/dax.json", "--dax /nonexistent/dax.json: cannot read the file"},
+      {"--model wan2.1-1.3b --dax /nonexistent/dax.json", "--dax /nonexistent/dax.json: no such file"},
       {"--model wan2.1-1.3b --blocks 2 --dax '{\"blocks.5\": null}'",
        "config entry 'blocks.5': no module 'blocks.5' in 'blocks'"},
       {"--model wan2.1-1.3b --dax '{\"head\": \"module_path=x,weight=int8\"}'",

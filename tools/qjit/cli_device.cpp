@@ -3,23 +3,35 @@
 #include <cstdlib>
 
 #include "common/error.hpp"
+#include "common/knobs.hpp"
+#include "runtime/sim/sim_driver.hpp"
 #include "runtime/driver/cuda_driver.hpp"
 
 namespace qjit::cli {
 
-Device parse_device_flag(const std::string& text, const char* sub) {
+Device parse_device_flag(const std::string& flag, const char* sub) {
+  const auto env = knobs::device();
+  const bool from_env = flag.empty() && env && !env->empty();
+  const std::string text = !flag.empty() ? flag : from_env ? *env : "cpu";
+  const char* source = from_env ? "QJIT_DEVICE=" : "--device ";
   if (text.rfind("sim:", 0) == 0) {
+    const std::string arch = text.substr(4);
+    try {
+      sim::SimDeviceConfig::for_arch(arch);
+    } catch (const Error& e) {
+      QJIT_THROW(sub, "{}{}: {}", source, text, e.message());
+    }
     // NOTE: the sim driver is created on first use from QJIT_SIM_ARCH, which is read then.
-    ::setenv("QJIT_SIM_ARCH", text.substr(4).c_str(), 1);
+    ::setenv("QJIT_SIM_ARCH", arch.c_str(), 1);
     return Device::sim();
   }
   Device device;
   try {
     device = Device::parse(text);
   } catch (const Error& e) {
-    QJIT_THROW(sub, "--device {}: {}", text, e.message());
+    QJIT_THROW(sub, "{}{}: {}", source, text, e.message());
   }
-  QJIT_CHECK_GEN(sub, device.kind != DeviceKind::kCuda || cuda_available(), "--device {}: no GPU answers ({})", text,
+  QJIT_CHECK_GEN(sub, device.kind != DeviceKind::kCuda || cuda_available(), "{}{}: no GPU answers ({})", source, text,
                  cuda_unavailable_reason());
   return device;
 }

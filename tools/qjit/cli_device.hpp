@@ -8,8 +8,10 @@
 
 namespace qjit::cli {
 
-/// The device `text` names. Throws qjit::Error (subsystem `sub`) naming --device for an
-/// unknown name, and for cuda when no GPU answers (with the driver's reason).
+/// The device `text` names; an empty `text` (no --device given) takes QJIT_DEVICE, else
+/// cpu: a flag wins over the environment. Throws qjit::Error (subsystem `sub`) naming
+/// --device or QJIT_DEVICE for an unknown name, and for cuda when no GPU answers (with the
+/// driver's reason).
 Device parse_device_flag(const std::string& text, const char* sub);
 
 }  // namespace qjit::cli

@@ -7,6 +7,7 @@
 #include "cache/disk_cache.hpp"
 #include "commands.hpp"
 #include "common/knobs.hpp"
+#include "common/memory.hpp"
 
 namespace qjit::cli {
 
@@ -19,13 +20,6 @@ struct CacheFlags {
 void print(const CacheFlags& f, const nlohmann::json& j, const std::string& text) {
   if (f.json) fmt::print("{}\n", j.dump(2));
   else fmt::print("{}", text);
-}
-
-std::string human_bytes(std::uint64_t b) {
-  if (b >= (1ull << 30)) return fmt::format("{:.2f} GiB", static_cast<double>(b) / (1ull << 30));
-  if (b >= (1ull << 20)) return fmt::format("{:.2f} MiB", static_cast<double>(b) / (1ull << 20));
-  if (b >= (1ull << 10)) return fmt::format("{:.1f} KiB", static_cast<double>(b) / (1ull << 10));
-  return fmt::format("{} B", b);
 }
 
 void cmd_path(const CacheFlags& f) {
@@ -60,7 +54,7 @@ void cmd_stats(const CacheFlags& f) {
         {{"path", disk.options().dir.string()}, {"entries", s.entries}, {"bytes", s.bytes}, {"max_bytes", s.max_bytes},
          {"quarantined", s.quarantined}},
         fmt::format("path        {}\nentries     {}\nbytes       {} ({})\nbudget      {}\nquarantined {}\n",
-                    disk.options().dir.string(), s.entries, s.bytes, human_bytes(s.bytes), human_bytes(s.max_bytes),
+                    disk.options().dir.string(), s.entries, s.bytes, format_bytes(s.bytes), format_bytes(s.max_bytes),
                     s.quarantined));
 }
 

@@ -24,13 +24,14 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "cli_device.hpp"
+#include "cli_files.hpp"
 #include "commands.hpp"
 #include "common/error.hpp"
+#include "common/regex.hpp"
 #include "quant_ops/calibration.hpp"
 #include "quant_ops/qtype.hpp"
 #include "runtime/device.hpp"
@@ -47,8 +48,7 @@ namespace qjit::cli {
 namespace {
 
 constexpr const char* kSub = "calibrate";
-// Wan2.1 is trained with 1000 diffusion timesteps; its schedulers sample t in [0, 1000].
-constexpr double kMaxTimestep = 1000.0;
+constexpr double kMaxTimestep = WanConfig::kMaxTimestep;
 // The text summary lists this many layers, then a count (every layer is in --out and --json).
 constexpr std::size_t kListedLayers = 32;
 
@@ -65,7 +65,7 @@ struct CalibrateFlags {
   double percentile = 99.99;
   double momentum = 0.9;
   std::string layers;  // regex over native layer paths; empty: every Linear
-  std::string device = "cpu";
+  std::string device;  // empty: QJIT_DEVICE, else cpu
   std::string out;
   bool json = false;
   // Whether --percentile / --momentum were given (they belong to one method each).
@@ -257,14 +257,14 @@ void run(const CalibrateFlags& f) {
   QJIT_CHECK_GEN(kSub, f.momentum >= 0.0 && f.momentum < 1.0, "--momentum {}: must be in [0, 1)", f.momentum);
   const std::vector<LinearShape> shapes = wan_linear_shapes(config);
   if (!f.layers.empty()) {
-    std::regex filter;
+    std::optional<Regex> filter;
     try {
-      filter.assign(f.layers, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      QJIT_THROW(kSub, "--layers '{}': not a valid regex: {}", f.layers, e.what());
+      filter.emplace(f.layers, kSub);
+    } catch (const Error& e) {
+      QJIT_THROW(kSub, "--layers '{}': not a valid regex: {}", f.layers.substr(0, 200), e.message());
     }
     const bool any = std::any_of(shapes.begin(), shapes.end(),
-                                 [&](const LinearShape& s) { return std::regex_match(s.name, filter); });
+                                 [&](const LinearShape& s) { return filter->full_match(s.name); });
     QJIT_CHECK_GEN(kSub, any,
                    "--layers '{}': matches none of the {} linear layers of {} ({} blocks); it must match a whole "
                    "native path such as {}, {} or {}",
@@ -272,6 +272,7 @@ void run(const CalibrateFlags& f) {
                    shapes[std::min<std::size_t>(5, shapes.size() - 1)].name, shapes.back().name);
   }
   const Device device = parse_device_flag(f.device, kSub);
+  check_outputs(kSub, {{"--out", f.out}}, {{"--weights", f.weights}});
   AtomicOutput output(f.out);
 
   // 2. Weights (a file's header is checked whole before its data is read), then the model.
@@ -430,7 +431,7 @@ void add_calibrate(CLI::App& app) {
                        ->capture_default_str();
   cmd->add_option("--layers", flags->layers,
                   "regex (full match on Wan's native dotted path) of the Linear layers to observe (default: all)");
-  cmd->add_option("--device", flags->device, "cpu | sim | sim:sm_XX | cuda[:N] | auto")->capture_default_str();
+  cmd->add_option("--device", flags->device, "cpu | sim | sim:sm_XX | cuda[:N] | auto (default: $QJIT_DEVICE, else cpu)");
   cmd->add_option("--out", flags->out, "the calibration JSON to write (atomically)")->required();
   cmd->add_flag("--json", flags->json, "print a JSON summary");
   cmd->callback([flags, percentile, momentum] {

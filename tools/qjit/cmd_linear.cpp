@@ -15,6 +15,7 @@
 #include <string>
 
 #include "cli_device.hpp"
+#include "cli_files.hpp"
 #include "commands.hpp"
 #include "common/error.hpp"
 #include "quant_ops/linear.hpp"
@@ -38,7 +39,7 @@ constexpr const char* kInputQName = "input_q";
 
 struct LinearFlags {
   std::string weight, input, rule, out;
-  std::string device = "cpu";
+  std::string device;  // empty: QJIT_DEVICE, else cpu
   std::string bias, weight_scale, act_scale, dump;
   std::string out_dtype;
   bool gelu = false;
@@ -156,14 +157,14 @@ void run(const LinearFlags& f) {
       QJIT_THROW("linear", "--weight {} / --weight-scale {}: {}", f.weight, f.weight_scale, e.message());
     }
   }
-  // The outputs' directories, so that a typo fails now rather than after the work.
-  for (const auto& [option, file] :
-       {std::pair<const char*, std::string>{"--out", f.out}, {"--dump-quantized", f.dump}}) {
-    if (file.empty()) continue;
-    const std::filesystem::path dir = std::filesystem::absolute(file).parent_path();
-    QJIT_CHECK_GEN("linear", std::filesystem::is_directory(dir), "{} {}: the directory {} does not exist", option, file,
-                   dir.string());
-  }
+  // The outputs, so that a typo, a special file or an output that is an input fails now
+  // rather than after the work (or after destroying the input).
+  check_outputs("linear", {{"--out", f.out}, {"--dump-quantized", f.dump}},
+                {{"--input", f.input},
+                 {"--weight", f.weight},
+                 {"--weight-scale", f.weight_scale},
+                 {"--act-scale", f.act_scale},
+                 {"--bias", f.bias}});
   const Device device = parse_device_flag(f.device, "linear");
   const Tensor x = device.is_host() ? x_host : x_host.to(device);
   check_linear(x, w_host, rule, options);
@@ -237,7 +238,7 @@ void add_linear(CLI::App& app) {
   cmd->add_option("--rule", flags->rule, "a preset, a field list, a LightX2V mm_type or a rules file of one rule")
       ->required();
   cmd->add_option("--out", flags->out, "output file (tensor 'output', [..., N])")->required();
-  cmd->add_option("--device", flags->device, "cpu | sim | sim:sm_XX | cuda[:N] | auto")->capture_default_str();
+  cmd->add_option("--device", flags->device, "cpu | sim | sim:sm_XX | cuda[:N] | auto (default: $QJIT_DEVICE, else cpu)");
   cmd->add_option("--bias", flags->bias, "bias [N] (tensor 'bias'): f32/f16/bf16");
   cmd->add_option("--weight-scale", flags->weight_scale,
                   "scales of pre-quantized weights (tensor 'weight_scale', f32, logical layout)");

@@ -130,49 +130,6 @@ std::string rule_summary(const Rule& rule) {
                      r.act_static_scale ? "static" : "dynamic", dtype_name(r.out_dtype));
 }
 
-// A DAX-style config (quant_ops/dax_config.hpp) from --dax: a JSON object, inline or in a
-// .json file, mapping module names to one rule (any one-rule --rule text) or null (skip).
-DaxConfig parse_dax(const std::string& text, std::vector<std::string>& notes) {
-  std::string json = text;
-  std::error_code ec;
-  const bool file = text.ends_with(".json") || std::filesystem::is_regular_file(text, ec);
-  if (file) {
-    std::ifstream in(text, std::ios::binary);
-    QJIT_CHECK_GEN("rules", in.good(), "--dax {}: cannot read the file", text);
-    json.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
-  const std::string where = file ? fmt::format("--dax {}", text) : std::string("--dax");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(json);
-  } catch (const nlohmann::json::parse_error& e) {
-    QJIT_THROW("rules", "{}: not JSON: {}", where, e.what());
-  }
-  QJIT_CHECK_GEN("rules", j.is_object() && !j.empty(),
-                 "{}: expected a non-empty JSON object of module name -> rule text or null, got {}", where,
-                 j.dump());
-  DaxConfig config;
-  for (const auto& [key, value] : j.items()) {
-    if (value.is_null()) {
-      config.entries.emplace(key, std::nullopt);
-      continue;
-    }
-    QJIT_CHECK_GEN("rules", value.is_string(), "{}: entry '{}': expected a rule (a string) or null, got {}", where,
-                   key, value.dump());
-    RuleSet one;
-    try {
-      one = Rule::parse(value.get<std::string>());
-    } catch (const Error& e) {
-      QJIT_THROW("rules", "{}: entry '{}': {}", where, key, e.message());
-    }
-    QJIT_CHECK_GEN("rules", one.rules.size() == 1, "{}: entry '{}': '{}' holds {} rules where one was expected",
-                   where, key, one.source, one.rules.size());
-    for (std::string& n : one.notes()) notes.push_back(std::move(n));
-    config.entries.emplace(key, std::move(one.rules.front()));
-  }
-  return config;
-}
-
 std::string entry_name(const std::string& key) { return key.empty() ? "'' (the whole model)" : "'" + key + "'"; }
 
 void cmd_explain(const RulesFlags& f) {
@@ -196,7 +153,7 @@ void cmd_explain(const RulesFlags& f) {
     for (std::string& n : one.notes()) notes.push_back(std::move(n));
     forms.emplace_back(rule_form_name(one.form));
   }
-  if (!f.dax.empty()) dax = parse_dax(f.dax, notes);
+  if (!f.dax.empty()) dax = DaxConfig::parse(f.dax, &notes);
   const std::vector<LinearShape> shapes = wan_linear_shapes(config);
   const std::shared_ptr<Node> model = shape_only_model(shapes);
   ApplyOptions options{.dry_run = true};

@@ -67,14 +67,14 @@ void run(const RunFlags& f) {
   for (const auto& p : f.presets) named.push_back({find_preset(p).name, Rule::parse(p)});
   for (const auto& r : f.rules) named.push_back({r, Rule::parse(r)});
   const auto config = WanConfig::by_name(f.model);
+  // Every flag, the accuracy run's included, checked before any work (even with
+  // --no-accuracy: a flag given is a flag the user means).
   AccuracyFlags acc_flags = f.acc;
-  if (f.accuracy) {
-    QJIT_CHECK_GEN("run", f.blocks >= 1 && f.blocks <= config.layers, "--blocks {}: {} has {} blocks (give 1 to {})",
-                   f.blocks, config.name, config.layers, config.layers);
-    acc_flags.config = config;
-    acc_flags.config.layers = f.blocks;
-    check_accuracy_flags(acc_flags, named);
-  }
+  QJIT_CHECK_GEN("run", f.blocks >= 1 && f.blocks <= config.layers, "--blocks {}: {} has {} blocks (give 1 to {})",
+                 f.blocks, config.name, config.layers, config.layers);
+  acc_flags.config = config;
+  acc_flags.config.layers = f.blocks;
+  check_accuracy_flags(acc_flags, named);
   std::string why;
   const auto archs = choose_archs(f, why);
   // What one forward launches under each rule set (model_plan.hpp), on every arch.
@@ -176,8 +176,8 @@ void add_run(CLI::App& app) {
                     "model end to end and per layer, weight bytes before and after (default; --no-accuracy only "
                     "compiles)");
   run_cmd->add_option("--blocks", flags->blocks, "transformer blocks --accuracy runs")->capture_default_str();
-  run_cmd->add_option("--device", flags->acc.device, "device of --accuracy: cpu | sim | sim:sm_XX | cuda")
-      ->capture_default_str();
+  run_cmd->add_option("--device", flags->acc.device,
+                      "device of --accuracy: cpu | sim | sim:sm_XX | cuda (default: $QJIT_DEVICE, else cpu)");
   run_cmd->add_option("--weights", flags->acc.weights, "a Wan checkpoint (native or diffusers names; a file, a shard index or their directory) instead of synthetic weights");
   run_cmd->add_option("--seed", flags->acc.seed, "seed of the synthetic weights and inputs")->capture_default_str();
   run_cmd->add_option("--frames", flags->acc.frames, "latent frames of the input")->capture_default_str()->check(CLI::PositiveNumber);

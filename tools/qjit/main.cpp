@@ -5,10 +5,13 @@
 
 #include "commands.hpp"
 #include "common/error.hpp"
+#include "common/knobs.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"qjit: runtime kernel generator for quantized diffusion transformers"};
   app.require_subcommand(1);
+  // Every QJIT_* knob is checked once the command line parsed, before any subcommand works.
+  app.parse_complete_callback([] { qjit::knobs::check_all(); });
   qjit::cli::add_run(app);
   qjit::cli::add_cache(app);
   qjit::cli::add_linear(app);

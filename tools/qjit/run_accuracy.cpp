@@ -91,6 +91,9 @@ void check_accuracy_flags(const AccuracyFlags& f, const std::vector<NamedRuleSet
       act = rr.act;
     }
   }
+  parse_device_flag(f.device, "run");
+  QJIT_CHECK_GEN("run", std::isfinite(f.timestep) && f.timestep >= 0.0 && f.timestep <= WanConfig::kMaxTimestep,
+                 "--timestep {}: must be a number in Wan's [0, {}]", f.timestep, WanConfig::kMaxTimestep);
   check_wan_synthetic_inputs(f.config, 1, f.frames, f.height, f.width, f.text_tokens);
   if (!f.weights.empty()) {
     const WanConfig file = infer_wan_config(f.weights);  // reads the header: the file exists and is a Wan checkpoint

@@ -19,7 +19,7 @@ struct AccuracyFlags {
   WanConfig config;              // with the block count to run
   std::string weights;           // a Wan checkpoint (either naming); empty: synthetic
   std::uint64_t seed = 0;
-  std::string device = "cpu";    // cpu | sim | sim:sm_XX | cuda
+  std::string device;            // cpu | sim | sim:sm_XX | cuda; empty: QJIT_DEVICE, else cpu
   std::int64_t frames = 1, height = 8, width = 8, text_tokens = 16;
   double timestep = 500;
   std::string calibration;       // a `qjit calibrate` result for static rules; empty: calibrate here
