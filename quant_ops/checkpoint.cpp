@@ -98,7 +98,7 @@ std::vector<std::string> load_quantized_checkpoint(const std::filesystem::path& 
   ordered_json meta;
   try {
     meta = ordered_json::parse(quant->second);
-  } catch (const ordered_json::parse_error& e) {
+  } catch (const ordered_json::exception& e) {
     QJIT_THROW(kSub, "{}: __metadata__ '{}' is not valid JSON: {}", file, kCheckpointQuantizationKey, e.what());
   }
   QJIT_CHECK_GEN(kSub, meta.is_object() && meta.contains("layers") && meta["layers"].is_object(),
@@ -111,7 +111,10 @@ std::vector<std::string> load_quantized_checkpoint(const std::filesystem::path& 
                  kQuantizedCheckpointVersion);
 
   std::vector<Pending> pending;
-  for (const auto& [name, entry] : meta["layers"].items()) {
+  for (const auto& item : meta["layers"].items()) {
+    // NOTE: named copies, not a structured binding: lambdas below capture them (clang 14).
+    const std::string name = item.key();
+    const auto& entry = item.value();
     QJIT_CHECK_GEN(kSub, entry.is_object() && entry.contains("rule") && entry["rule"].is_string(),
                    "{}: layer '{}': its __metadata__ entry must be {{\"rule\": \"<rule text>\"}}", file, name);
     const std::string text = entry["rule"].get<std::string>();

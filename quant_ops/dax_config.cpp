@@ -26,7 +26,7 @@ DaxConfig DaxConfig::parse_json(std::string_view text, const std::string& where,
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     QJIT_THROW("rules", "{}: not JSON: {}", where, e.what());
   }
   QJIT_CHECK_GEN("rules", j.is_object() && !j.empty(),

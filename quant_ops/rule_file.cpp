@@ -64,7 +64,7 @@ RuleSet parse_rules_json(std::string_view text, const std::string& where) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     QJIT_THROW("rules", "{}: not valid JSON: {}", where, e.what());
   }
   if (!j.is_object()) {

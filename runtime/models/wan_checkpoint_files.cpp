@@ -73,7 +73,7 @@ CheckpointFiles CheckpointFiles::open(const std::filesystem::path& path) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     QJIT_THROW(kSub, "{}: the index is not JSON: {}", index.string(), e.what());
   }
   QJIT_CHECK_GEN(kSub, j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(),
