@@ -28,9 +28,9 @@ std::string json_scalar(const nlohmann::json& v) {
 }
 
 // "family arch" from the manifest's top-level fields.
-std::string manifest_summary(const layout::File& f) {
+std::string manifest_summary(const TrustedDir& root, const layout::File& f) {
   std::string bytes;
-  if (f.dir.read(f.name, kMaxEntryBytes, bytes, nullptr) != 0) return {};
+  if (f.open(root).read(f.name, kMaxEntryBytes, bytes, nullptr) != 0) return {};
   try {
     const auto manifest = nlohmann::json::parse(decode_entry(bytes).manifest, nullptr, /*allow_exceptions=*/false);
     if (!manifest.is_object()) return {};
@@ -54,9 +54,10 @@ void warn_untrusted(const std::vector<std::string>& problems) {
 
 std::vector<EntryInfo> DiskCache::list() const {
   std::vector<EntryInfo> out;
-  const layout::Scan s = layout::scan(root(/*create=*/false));
+  const TrustedDir r = root(/*create=*/false);
+  const layout::Scan s = layout::scan(r);
   warn_untrusted(s.untrusted);
-  for (const auto& f : s.entries) out.push_back({f.key, f.path(), f.bytes, f.mtime_ns, manifest_summary(f)});
+  for (const auto& f : s.entries) out.push_back({f.key, f.path(r), f.bytes, f.mtime_ns, manifest_summary(r, f)});
   std::sort(out.begin(), out.end(), [](const EntryInfo& a, const EntryInfo& b) { return a.key < b.key; });
   return out;
 }
@@ -69,18 +70,20 @@ Stats DiskCache::stats() const {
     s.bytes += f.bytes;
   }
   s.max_bytes = options_.max_bytes;
-  s.quarantined = layout::quarantined(r.child(std::string(layout::kQuarantine), false)).size();
+  s.quarantined = layout::quarantined(r).size();
   return s;
 }
 
 std::vector<VerifyResult> DiskCache::verify() {
   std::vector<VerifyResult> out;
-  const layout::Scan s = layout::scan(root(/*create=*/false));
+  const TrustedDir top = root(/*create=*/false);
+  const layout::Scan s = layout::scan(top);
   for (const auto& p : s.untrusted) out.push_back({{}, {}, false, "untrusted: " + p});
   for (const auto& f : s.entries) {
-    VerifyResult r{f.key, f.path(), false, {}};
+    VerifyResult r{f.key, f.path(top), false, {}};
+    const TrustedDir dir = f.open(top);
     std::string bytes, untrusted;
-    if (int err = f.dir.read(f.name, kMaxEntryBytes, bytes, &untrusted)) {
+    if (int err = dir.read(f.name, kMaxEntryBytes, bytes, &untrusted)) {
       if (err == ENOENT) continue;  // evicted meanwhile
       if (!untrusted.empty()) {
         // Not ours to move: report it and leave it where it is.
@@ -88,8 +91,14 @@ std::vector<VerifyResult> DiskCache::verify() {
         out.push_back(std::move(r));
         continue;
       }
+      if (err != EINVAL && err != EFBIG) {
+        // A failure of the moment says nothing about the entry: report it, move nothing.
+        r.problem = fmt::format("read failed: {}", std::strerror(err));
+        out.push_back(std::move(r));
+        continue;
+      }
       r.problem = err == EFBIG ? fmt::format("larger than any entry (over {} bytes)", kMaxEntryBytes)
-                               : fmt::format("read failed: {}", std::strerror(err));
+                               : "not a regular file";
     } else {
       try {
         Entry e = decode_entry(bytes);
@@ -99,7 +108,7 @@ std::vector<VerifyResult> DiskCache::verify() {
       }
     }
     r.ok = r.problem.empty();
-    if (!r.ok) quarantine(f.key, f.dir, r.problem, /*report=*/false);
+    if (!r.ok) quarantine(f.key, dir, r.problem, /*report=*/false);
     out.push_back(std::move(r));
   }
   std::sort(out.begin(), out.end(), [](const VerifyResult& a, const VerifyResult& b) { return a.key < b.key; });
@@ -115,11 +124,15 @@ ClearResult DiskCache::clear() {
     result.problems.push_back(r.problem());
     return result;
   }
-  auto remove = [&](const layout::File& f) {
-    const int err = f.dir.remove(f.name);
-    if (err == 0 || err == ENOENT) return err == 0;
+  auto fail = [&](const layout::File& f, int err) {
     ++result.failed;
-    result.problems.push_back(fmt::format("cannot remove {}: {}", f.path().string(), std::strerror(err)));
+    result.problems.push_back(fmt::format("cannot remove {}: {}", f.path(r).string(), std::strerror(err)));
+  };
+  auto remove = [&](const layout::File& f) {
+    const TrustedDir dir = f.open(r);
+    const int err = dir.ok() ? dir.remove(f.name) : dir.error() ? dir.error() : EPERM;
+    if (err == 0 || err == ENOENT) return err == 0;
+    fail(f, err);
     return false;
   };
   const layout::Scan s = layout::scan(r);
@@ -132,28 +145,26 @@ ClearResult DiskCache::clear() {
   for (const auto& f : s.extras) remove(f);
   for (const auto& f : s.locks) {
     // A lock a live process holds stays: it guards a compile in flight, not an entry.
-    const int err = remove_lock_if_free(f.dir, f.name);
-    if (err != 0 && err != EBUSY) {
-      ++result.failed;
-      result.problems.push_back(fmt::format("cannot remove {}: {}", f.path().string(), std::strerror(err)));
-    }
+    const int err = remove_lock_if_free(f.open(r), f.name);
+    if (err != 0 && err != EBUSY) fail(f, err);
   }
   const TrustedDir q = r.child(std::string(layout::kQuarantine), /*create=*/false);
   if (q.status() == TrustedDir::Status::kUntrusted) {
     ++result.failed;
     result.problems.push_back("not clearing an untrusted directory: " + q.problem());
   }
-  for (const auto& f : layout::quarantined(q)) remove(f);
+  for (const auto& f : layout::quarantined(r)) remove(f);
   return result;
 }
 
 void DiskCache::evict_to_budget() { evict_except({}); }
 
 void DiskCache::evict_except(const std::string& keep_key) {
-  layout::Scan s = layout::scan(root(/*create=*/false));
+  const TrustedDir r = root(/*create=*/false);
+  layout::Scan s = layout::scan(r);
   const std::int64_t now = layout::now_ns();
   for (const auto& f : s.temps) {
-    if (now - f.mtime_ns > kStaleTempNs) f.dir.remove(f.name);
+    if (now - f.mtime_ns > kStaleTempNs) f.open(r).remove(f.name);
   }
   std::uint64_t total = 0;
   for (const auto& f : s.entries) total += f.bytes;
@@ -167,10 +178,11 @@ void DiskCache::evict_except(const std::string& keep_key) {
     if (total <= options_.max_bytes) break;
     if (f.key == keep_key) continue;
     // ENOENT: another process evicted it first; it no longer counts either way.
-    const int err = f.dir.remove(f.name);
+    const TrustedDir dir = f.open(r);
+    const int err = dir.remove(f.name);
     if (err == 0 || err == ENOENT) {
       total -= f.bytes;
-      remove_lock_if_free(f.dir, layout::lock_name(f.key));
+      remove_lock_if_free(dir, layout::lock_name(f.key));
     }
   }
 }

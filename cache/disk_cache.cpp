@@ -4,6 +4,7 @@
 
 #include "cache/disk_cache.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,7 +30,9 @@ void check_key_matches(const std::string& key, const std::string& manifest) {
 }
 
 void check_aux_name(const std::string& name) {
+  // NOTE: never a temp file's marker: scan() takes such names in the root for stale publishes.
   const bool ok = !name.empty() && name.size() <= 128 && name[0] != '.' &&
+                  name.find(layout::kTempMarker) == std::string::npos &&
                   std::all_of(name.begin(), name.end(), [](char c) {
                     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
                   });
@@ -52,7 +55,11 @@ const char* to_string(LoadStatus status) {
 Options Options::from_env() {
   Options o;
   o.dir = knobs::cache_dir();
-  o.enabled = !knobs::cache_disabled();
+  try {
+    o.enabled = !knobs::cache_disabled();
+  } catch (const Error& e) {
+    log(LogLevel::kWarn, "cache: {}; the cache stays enabled", e.message());
+  }
   // A bad knob must not stop the program here: keep the default and say so (the qjit
   // command checks every knob before work and refuses a bad one).
   try {
@@ -106,11 +113,23 @@ LoadResult DiskCache::load(const std::string& key, const std::string& expected_m
       if (first_report("untrusted:" + key)) log(LogLevel::kWarn, "cache: not loading an untrusted entry: {}", untrusted);
       return {LoadStatus::kUntrusted, std::nullopt, untrusted};
     }
-    const std::string why = err == EINVAL ? "not a regular file"
-                            : err == EFBIG
-                                ? fmt::format("larger than any entry (over {} bytes)", kMaxEntryBytes)
-                                : fmt::format("read failed: {}", std::strerror(err));
-    return quarantine(key, dir, why, true);
+    if (err != EINVAL && err != EFBIG) {
+      // NOTE: a failure of the moment (EMFILE, ENOMEM, EIO, EACCES ...) says nothing about
+      // the entry: a miss, and the rebuilt entry's rename replaces the file either way.
+      log(LogLevel::kDebug, "cache: cannot read {}: {}", dir.path_of(name).string(), std::strerror(err));
+      return {LoadStatus::kMiss, std::nullopt, {}};
+    }
+    const auto st = dir.stat(name);
+    if (st && S_ISDIR(st->st_mode)) {
+      // Not ours to move or empty; a store will fail (one warning) until someone removes it.
+      if (first_report("corrupt:" + key)) {
+        log(LogLevel::kWarn, "cache: {} is a directory where an entry belongs; left in place", dir.path_of(name).string());
+      }
+      return {LoadStatus::kCorrupt, std::nullopt, "a directory, not an entry"};
+    }
+    return quarantine(key, dir, err == EINVAL ? "not a regular file"
+                                              : fmt::format("larger than any entry (over {} bytes)", kMaxEntryBytes),
+                      true);
   }
   Entry entry;
   try {
@@ -131,14 +150,15 @@ LoadResult DiskCache::quarantine(const std::string& key, const TrustedDir& shard
   // NOTE: another process may have replaced the bad file with a good one since we read it;
   // moving that aside costs one rebuild, never a wrong result.
   const std::string name = layout::entry_name(key);
-  const std::string dest = fmt::format("{}.{}.{}.bad", key, ::getpid(), layout::now_ns());
-  const TrustedDir qdir = root(false).child(std::string(layout::kQuarantine), /*create=*/true);
+  const std::string dest = layout::quarantine_name(key);
+  const TrustedDir top = root(false);
+  const TrustedDir qdir = top.child(std::string(layout::kQuarantine), /*create=*/true);
   std::string where;
   int err = qdir.ok() ? shard.rename(name, qdir, dest) : EPERM;
   if (err == 0) {
     qdir.set_mtime(dest, layout::now_ns());  // prune by when it was moved aside
     where = fmt::format("moved to {}", qdir.path_of(dest).string());
-    auto files = layout::quarantined(qdir);
+    auto files = layout::quarantined(top);
     for (std::size_t i = 0; i + layout::kMaxQuarantined < files.size(); ++i) qdir.remove(files[i].name);
   } else if (err != ENOENT) {
     err = shard.remove(name);

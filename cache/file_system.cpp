@@ -121,8 +121,8 @@ int FileSystem::set_mtime(int dir, const std::string& name, std::int64_t ns_sinc
   return ::utimensat(dir, name.c_str(), times, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
 }
 
-int FileSystem::open_lock(int dir, const std::string& name, int& fd) {
-  fd = ::openat(dir, name.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+int FileSystem::open_lock(int dir, const std::string& name, bool create, int& fd) {
+  fd = ::openat(dir, name.c_str(), O_RDWR | (create ? O_CREAT : 0) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
   if (fd < 0) return errno;
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

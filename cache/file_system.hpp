@@ -37,8 +37,8 @@ class FileSystem {
   virtual int remove(int dir, const std::string& name);
   // Sets the modification time, which the cache uses as its explicit last-used stamp.
   virtual int set_mtime(int dir, const std::string& name, std::int64_t ns_since_epoch);
-  // Opens (creating, mode 0600) a lock file for reading and writing into `fd`.
-  virtual int open_lock(int dir, const std::string& name, int& fd);
+  // Opens a lock file for reading and writing into `fd` (with `create`, making it: mode 0600).
+  virtual int open_lock(int dir, const std::string& name, bool create, int& fd);
 };
 
 // The process-wide real file system.

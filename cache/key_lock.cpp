@@ -73,7 +73,7 @@ std::unique_ptr<DiskCache::KeyLock> DiskCache::lock(const std::string& key, cons
   auto backoff = std::chrono::microseconds(200);
   for (;;) {
     UniqueFd fd;
-    if (int err = dir.open_lock(name, fd)) {
+    if (int err = dir.open_lock(name, /*create=*/true, fd)) {
       log(LogLevel::kDebug, "cache: cannot open lock {}: {}", dir.path_of(name).string(), std::strerror(err));
       return std::make_unique<KeyLock>();
     }
@@ -104,7 +104,7 @@ std::unique_ptr<DiskCache::KeyLock> DiskCache::lock(const std::string& key, cons
 
 int remove_lock_if_free(const TrustedDir& dir, const std::string& name) {
   UniqueFd fd;
-  if (int err = dir.open_lock(name, fd)) return err == ENOENT ? 0 : err;
+  if (int err = dir.open_lock(name, /*create=*/false, fd)) return err == ENOENT ? 0 : err;
   // NOTE: unlink while holding the lock, so a waiter that then gets it sees that its file
   // is no longer linked and retries on a fresh one.
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return EBUSY;

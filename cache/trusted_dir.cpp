@@ -33,6 +33,34 @@ int make_parents(const fs::path& dir, FileSystem& fsys) {
   return 0;
 }
 
+// Why an ancestor of the cache root could let someone else swap the root (StrictModes, as
+// sshd checks a home directory): each must be owned by the user or by root, and writable by
+// nobody else unless sticky (as /tmp is: others cannot rename what is ours in it).
+std::string ancestor_problem(int root_fd) {
+  char buf[4096];
+  const std::string link = "/proc/self/fd/" + std::to_string(root_fd);
+  const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return {};  // no /proc: nothing to walk, the root's own check stands
+  const fs::path real(std::string(buf, static_cast<std::size_t>(n)));
+  fs::path at = "/";
+  for (auto it = real.begin(); it != real.end(); ++it) {
+    if (it != real.begin()) at /= *it;
+    if (at == real) break;  // the root itself is checked on its descriptor
+    struct stat st {};
+    if (::lstat(at.c_str(), &st) != 0) continue;
+    if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+      return fmt::format("{} (an ancestor of the cache directory {}) is owned by uid {}, not by the current user "
+                         "(uid {}) or root",
+                         at.string(), real.string(), st.st_uid, ::geteuid());
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+      return fmt::format("{} (an ancestor of the cache directory {}) is writable by group or others (mode {:04o})",
+                         at.string(), real.string(), st.st_mode & 07777);
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string trust_problem(const struct stat& st, const fs::path& path) {
@@ -42,7 +70,8 @@ std::string trust_problem(const struct stat& st, const fs::path& path) {
                        ::geteuid());
   }
   if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-    return fmt::format("{} is writable by group or others (mode {:04o})", path.string(), st.st_mode & 07777);
+    return fmt::format("{} is writable by group or others (mode {:04o}; chmod go-w it to use it)", path.string(),
+                       st.st_mode & 07777);
   }
   return {};
 }
@@ -80,7 +109,11 @@ TrustedDir TrustedDir::open_root(const fs::path& dir, bool create, std::shared_p
     if (err == ENOTDIR) return d.fail(Status::kUntrusted, err, fmt::format("{} is not a directory", dir.string()));
     return d.fail(Status::kFailed, err, fmt::format("cannot open {}: {}", dir.string(), std::strerror(err)));
   }
-  return d.check_opened(raw);
+  d.check_opened(raw);
+  if (d.ok()) {
+    if (auto why = ancestor_problem(d.fd()); !why.empty()) return d.fail(Status::kUntrusted, EPERM, std::move(why));
+  }
+  return d;
 }
 
 TrustedDir TrustedDir::child(const std::string& name, bool create) const {
@@ -142,10 +175,10 @@ int TrustedDir::set_mtime(const std::string& name, std::int64_t ns_since_epoch) 
 
 int TrustedDir::fsync() const { return ok() ? fs_->fsync_dir(fd()) : EBADF; }
 
-int TrustedDir::open_lock(const std::string& name, UniqueFd& out) const {
+int TrustedDir::open_lock(const std::string& name, bool create, UniqueFd& out) const {
   if (!ok()) return EBADF;
   int raw = -1;
-  if (int err = fs_->open_lock(fd(), name, raw)) return err;
+  if (int err = fs_->open_lock(fd(), name, create, raw)) return err;
   out = UniqueFd(raw);
   return 0;
 }

@@ -58,7 +58,7 @@ class TrustedDir {
   int remove(const std::string& name) const;
   int set_mtime(const std::string& name, std::int64_t ns_since_epoch) const;
   int fsync() const;
-  int open_lock(const std::string& name, UniqueFd& fd) const;
+  int open_lock(const std::string& name, bool create, UniqueFd& fd) const;
   // lstat-like: the status of `name` itself, never what a link points to.
   std::optional<struct stat> stat(const std::string& name) const;
 

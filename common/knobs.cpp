@@ -54,12 +54,21 @@ std::uint64_t parse_integer(const KnobInfo& k, const std::string& value) {
   return n;
 }
 
+// NOTE: exact (case included), as every reader of these knobs compares them.
 std::string parse_choice(const KnobInfo& k, const std::string& value) {
   const auto valid = words(k.choices);
-  const std::string s = lower(value);
-  QJIT_CHECK_GEN("knobs", std::find(valid.begin(), valid.end(), s) != valid.end(),
-                 "{}='{}' is not one of: {}", k.name, value, k.choices);
-  return s;
+  QJIT_CHECK_GEN("knobs", std::find(valid.begin(), valid.end(), value) != valid.end(), "{}='{}' is not one of: {}",
+                 k.name, value, k.choices);
+  return value;
+}
+
+void parse_arch(const KnobInfo& k, const std::string& value) {
+  std::string_view v = value;
+  bool ok = v.starts_with("sm_");
+  v.remove_prefix(ok ? 3 : 0);
+  if (ok && v.ends_with('a')) v.remove_suffix(1);
+  ok = ok && !v.empty() && v.size() <= 4 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+  QJIT_CHECK_GEN("knobs", ok, "{}='{}' is not an arch (sm_<number>, optionally with a: sm_80, sm_90a)", k.name, value);
 }
 
 }  // namespace
@@ -79,7 +88,7 @@ const std::vector<KnobInfo>& all() {
       {"QJIT_DUMP", "1: write source, PTX and compile log beside each cache entry", false, K::kFlag},
       {"QJIT_OFFLINE", "1: a cache miss is an error (deployment without a compiler)", false, K::kFlag},
       {"QJIT_DEVICE", "default device of the commands' --device: auto|cpu|cuda[:N]|sim|sim:sm_XX", false},
-      {"QJIT_ARCH", "target arch of a GPU (cuda) instead of its own, e.g. sm_90a; --arch wins", true},
+      {"QJIT_ARCH", "target arch of a GPU (cuda) instead of its own, e.g. sm_90a; --arch wins", true, K::kArch},
       {"QJIT_LOG", "log level: error|warn|info|debug (default warn)", false, K::kChoice, 0, 0,
        "error warn info debug"},
       {"QJIT_COMPILE_THREADS", "parallel NVRTC compiles (default min(cores, 4))", false, K::kInteger, 1, 256},
@@ -117,6 +126,7 @@ void check_all() {
       case Kind::kFlag: parse_flag(k, *v); break;
       case Kind::kInteger: parse_integer(k, *v); break;
       case Kind::kChoice: parse_choice(k, *v); break;
+      case Kind::kArch: parse_arch(k, *v); break;
       case Kind::kText: break;
     }
   }
@@ -140,9 +150,8 @@ std::string log_level() {
   const auto v = get("QJIT_LOG");
   if (!v || v->empty()) return "warn";
   // NOTE: logging cannot throw (it reports errors); a bad level is refused by check_all.
-  const std::string s = lower(*v);
   const auto valid = words(info("QJIT_LOG").choices);
-  return std::find(valid.begin(), valid.end(), s) != valid.end() ? s : "warn";
+  return std::find(valid.begin(), valid.end(), *v) != valid.end() ? *v : "warn";
 }
 
 std::uint64_t cache_max_bytes() { return integer("QJIT_CACHE_MAX_BYTES", 2ull << 30); }

@@ -17,7 +17,8 @@ enum class Kind {
   kText,     // any text (paths; device and arch names, which their own parsers check)
   kFlag,     // 1/0, true/false, on/off, yes/no (any case); empty is off
   kInteger,  // a decimal integer in [min, max]
-  kChoice,   // one of `choices` (space separated)
+  kChoice,   // one of `choices` (space separated), exactly
+  kArch,     // sm_<digits>[a], e.g. sm_90a
 };
 
 struct KnobInfo {

@@ -13,14 +13,38 @@ namespace qjit {
 
 namespace {
 
-// cgroup v2's memory.max: a number, or "max" when unlimited.
-std::uint64_t cgroup_limit() {
-  std::ifstream in("/sys/fs/cgroup/memory.max");
+// A limit file's number, or UINT64_MAX ("max", missing, unreadable).
+std::uint64_t limit_in(const std::string& file) {
+  std::ifstream in(file);
   std::string text;
   if (!(in >> text)) return UINT64_MAX;
   std::uint64_t n = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
   return ec == std::errc() && end == text.data() + text.size() ? n : UINT64_MAX;
+}
+
+// The tightest memory limit of this process's cgroup and its ancestors: cgroup v2
+// (0::/path: memory.max) or v1 (N:memory:/path: memory.limit_in_bytes).
+std::uint64_t cgroup_limit() {
+  std::ifstream in("/proc/self/cgroup");
+  std::uint64_t limit = UINT64_MAX;
+  for (std::string line; std::getline(in, line);) {
+    const auto a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    const std::string controllers = line.substr(a + 1, b - a - 1);
+    std::string path = line.substr(b + 1);
+    std::string base, file;
+    if (line.starts_with("0::")) base = "/sys/fs/cgroup", file = "memory.max";
+    else if (controllers == "memory" || controllers.find("memory") != std::string::npos)
+      base = "/sys/fs/cgroup/memory", file = "memory.limit_in_bytes";
+    else continue;
+    for (;;) {
+      limit = std::min(limit, limit_in(base + path + (path.ends_with('/') ? "" : "/") + file));
+      if (path.empty() || path == "/") break;
+      path = path.substr(0, path.rfind('/'));
+    }
+  }
+  return limit;
 }
 
 }  // namespace

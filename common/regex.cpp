@@ -9,8 +9,10 @@ namespace qjit {
 namespace {
 
 // NOTE: RE2's budget for its compiled program and DFA caches; a pattern over it fails to
-// compile instead of taking memory. 8 MiB fits any module path expression by far.
-constexpr std::int64_t kMaxProgramBytes = 8 << 20;
+// compile instead of taking memory (a 1 MiB rules file holds hundreds of patterns). 1 MiB
+// fits any module path expression by far; a smaller DFA cache only falls back to the NFA,
+// still linear.
+constexpr std::int64_t kMaxProgramBytes = 1 << 20;
 
 // The constructs RE2 rejects that an ECMAScript user may write, explained.
 std::string explain(const re2::RE2& re) {

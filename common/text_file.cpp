@@ -13,7 +13,13 @@
 namespace qjit {
 
 std::string read_text_file(const std::string& path, std::uint64_t max_bytes, const char* sub, const std::string& what) {
-  // O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever.
+  // NOTE: the type is checked before opening: opening a device can itself act (as root, a
+  // watchdog). O_NONBLOCK covers a FIFO swapped in after the check, and the descriptor is
+  // checked again below.
+  struct stat before {};
+  if (::stat(path.c_str(), &before) == 0) {
+    QJIT_CHECK_GEN(sub, S_ISREG(before.st_mode), "{}: not a regular file", what);
+  }
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;

@@ -31,12 +31,16 @@ for t in "${targets[@]}"; do
   # an unbounded allocation. Both count as crashes.
   if "$QJIT_BUILD_DIR/tests/fuzz/qjit_fuzz_$t" "$work" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
       -print_final_stats=1 -artifact_prefix="$QJIT_BUILD_DIR/artifacts/$t-" >"$log" 2>&1; then
-    runs=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')
+    runs=$(awk '/stat::number_of_executed_units/ {print $2; exit}' "$log")
     corpus=$(find "$work" -type f | wc -l)
     echo "fuzz $t: ${runs:-?} executions in ${seconds} s, corpus $corpus inputs, no crash"
   else
     echo "fuzz $t: CRASH (log $log; input in $QJIT_BUILD_DIR/artifacts/):"
-    grep -E 'ERROR|SUMMARY|==[0-9]+==' "$log" | head -20 || tail -30 "$log"
+    if grep -qE 'ERROR|SUMMARY' "$log"; then
+      awk '/ERROR|SUMMARY|==[0-9]+==/' "$log" | sed -n 1,20p
+    else
+      tail -n 30 "$log"
+    fi
     status=1
   fi
 done

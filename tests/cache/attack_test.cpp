@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,6 +35,7 @@ void expect_child_ok(const std::function<void()>& body, unsigned seconds = 20) {
     } catch (...) {
       ::_exit(2);
     }
+    std::fflush(stdout);  // the child's gtest messages, before _exit drops them
     ::_exit(::testing::Test::HasFailure() ? 1 : 0);
   }
   int status = 0;
@@ -167,11 +169,22 @@ TEST_F(CacheTest, StoppedLockHolderIsNamedThenBypassed) {
   ASSERT_EQ(::pipe(ready), 0);
   const pid_t holder = ::fork();
   if (holder == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     auto held = DiskCache(o).lock(key, "compiling the held kernel");
     (void)!::write(ready[1], held->held() ? "1" : "0", 1);
     ::raise(SIGSTOP);
     ::_exit(0);
   }
+  // The stopped holder is killed however this test ends (an ASSERT returns early).
+  struct Reaper {
+    pid_t pid;
+    ~Reaper() {
+      if (pid > 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+      }
+    }
+  } reaper{holder};
   char c = 0;
   ASSERT_EQ(::read(ready[0], &c, 1), 1);
   ASSERT_EQ(c, '1');
@@ -182,6 +195,7 @@ TEST_F(CacheTest, StoppedLockHolderIsNamedThenBypassed) {
   const std::string err = ::testing::internal::GetCapturedStderr();
   ::kill(holder, SIGKILL);
   ::waitpid(holder, nullptr, 0);
+  reaper.pid = -1;
   ::close(ready[0]);
   ::close(ready[1]);
   EXPECT_FALSE(lock->held());
@@ -199,10 +213,64 @@ TEST(LockDefaults, BypassWithinAMinute) {
   EXPECT_LE(o.lock_notice_ms, 2'000u);
 }
 
+// A cache whose parent someone else can write could be swapped for a link to anywhere (a
+// root process with a user's HOME): StrictModes, as sshd checks a home directory. A sticky
+// world-writable parent (/tmp) is fine.
+TEST_F(CacheTest, AWritableAncestorMakesTheRootUntrusted) {
+  const fs::path open_parent = dir_.path() / "open";
+  fs::create_directories(open_parent);
+  ASSERT_EQ(::chmod(open_parent.c_str(), 0777), 0);
+  Options o = options();
+  o.dir = open_parent / "cache";
+  const Entry e = make_entry("ancestor");
+  ::testing::internal::CaptureStderr();
+  EXPECT_FALSE(DiskCache(o).store(key_of(e), e));
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("(an ancestor of the cache directory"), std::string::npos) << err;
+  EXPECT_EQ(DiskCache(o).load(key_of(e), e.manifest).status, LoadStatus::kUntrusted);
+  ASSERT_EQ(::chmod(open_parent.c_str(), 01777), 0);
+  EXPECT_TRUE(DiskCache(o).store(key_of(e), e)) << "sticky, as /tmp: fine";
+  EXPECT_EQ(DiskCache(o).load(key_of(e), e.manifest).status, LoadStatus::kHit);
+}
+
+// A failure of the moment (out of descriptors, an I/O error) is a miss: the entry is fine
+// and stays where it is.
+class ReadFails : public FileSystem {
+ public:
+  explicit ReadFails(int err) : err_(err) {}
+  int read_file(int, const std::string&, std::uint64_t, std::string&, struct stat&) override { return err_; }
+
+ private:
+  int err_;
+};
+
+TEST_F(AttackTest, TransientReadErrorsAreMissesNotCorruption) {
+  for (int err : {EMFILE, ENOMEM, EIO, EACCES}) {
+    Options o = options();
+    o.fs = std::make_shared<ReadFails>(err);
+    EXPECT_EQ(DiskCache(o).load(key_, entry_.manifest).status, LoadStatus::kMiss) << err;
+    EXPECT_TRUE(fs::exists(path_)) << "not moved aside after " << std::strerror(err);
+  }
+  EXPECT_EQ(cache_.load(key_, entry_.manifest).status, LoadStatus::kHit);
+}
+
+// Clear and pruning delete only what quarantine() named: other files someone put in
+// corrupt/ are not the cache's to remove.
+TEST_F(AttackTest, QuarantineKeepsWhatItDidNotName) {
+  fs::create_directories(options().dir / "corrupt");
+  write_bytes(options().dir / "corrupt" / "notes.txt", "mine");
+  write_bytes(path_, "junk");
+  EXPECT_EQ(cache_.load(key_, entry_.manifest).status, LoadStatus::kCorrupt);
+  EXPECT_EQ(cache_.stats().quarantined, 1u);
+  EXPECT_EQ(cache_.clear().failed, 0u);
+  EXPECT_EQ(cache_.stats().quarantined, 0u);
+  EXPECT_EQ(read_bytes(options().dir / "corrupt" / "notes.txt"), "mine");
+}
+
 class RemoveFails : public FileSystem {
  public:
   int remove(int, const std::string&) override { return EROFS; }
-  int open_lock(int, const std::string&, int&) override { return EROFS; }
+  int open_lock(int, const std::string&, bool, int&) override { return EROFS; }
 };
 
 TEST_F(CacheTest, ClearOfAReadOnlyCacheFailsNamingWhy) {

@@ -77,6 +77,13 @@ TEST(Knobs, StrictParsersNameTheKnob) {
   EXPECT_NE(level.find("QJIT_LOG='loud' is not one of"), std::string::npos) << level;
   const std::string arch = message("QJIT_SIM_ARCH", "sm_75", [] { knobs::check_all(); });
   EXPECT_NE(arch.find("QJIT_SIM_ARCH"), std::string::npos) << arch;
+  const std::string upper = message("QJIT_SIM_ARCH", "SM_89", [] { knobs::check_all(); });
+  EXPECT_NE(upper.find("QJIT_SIM_ARCH='SM_89' is not one of"), std::string::npos) << "exact, as the sim reads it";
+  const std::string target = message("QJIT_ARCH", "sm90", [] { knobs::check_all(); });
+  EXPECT_NE(target.find("QJIT_ARCH='sm90' is not an arch"), std::string::npos) << target;
+  ::setenv("QJIT_ARCH", "sm_90a", 1);
+  EXPECT_NO_THROW(knobs::check_all());
+  ::unsetenv("QJIT_ARCH");
   ::setenv("QJIT_COMPILE_THREADS", "3", 1);
   EXPECT_EQ(knobs::compile_threads(), 3u);
   EXPECT_NO_THROW(knobs::check_all());

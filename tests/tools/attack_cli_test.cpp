@@ -160,15 +160,16 @@ TEST_F(AttackCli, OversizedRuleTextsAreRefusedBeforeTheyCostMemory) {
 TEST_F(AttackCli, HugeRequestsSayWhatTheyNeed) {
   const CliResult run = qjit("run --preset int8 --frames 1000 --height 1000 --width 1000");
   expect_refused_before_work(run, "needs 8.15 TiB, more than this machine's");
-  // An input of 2^31 rows (a sparse file: the header is honest, the data is holes).
-  const std::string header = R"({"input":{"dtype":"BF16","shape":[2147483648,16],"data_offsets":[0,68719476736]}})";
+  // An input of 2^36 rows, 2 TiB of bf16 (a sparse file: the header is honest, the data is
+  // holes): more than any machine this runs on, so refused whatever the machine.
+  const std::string header = R"({"input":{"dtype":"BF16","shape":[68719476736,16],"data_offsets":[0,2199023255552]}})";
   {
     const std::uint64_t n = header.size();
     std::ofstream out(path("huge.safetensors"), std::ios::binary);
     for (int i = 0; i < 8; ++i) out.put(static_cast<char>((n >> (8 * i)) & 0xff));
     out << header;
   }
-  fs::resize_file(path("huge.safetensors"), 8 + header.size() + 68719476736ull);
+  fs::resize_file(path("huge.safetensors"), 8 + header.size() + 2199023255552ull);
   save_safetensors(path("w.safetensors"), {{"weight", Tensor::zeros({16, 16}, DType::kF32)}});
   const CliResult lin = qjit("linear --rule int8 --input " + path("huge.safetensors") + " --weight " +
                              path("w.safetensors") + " --out " + path("y.safetensors"));

@@ -9,7 +9,7 @@
 
 namespace qjit::cli {
 
-Device parse_device_flag(const std::string& flag, const char* sub) {
+Device parse_device_flag(const std::string& flag, const char* sub, bool require_available) {
   const auto env = knobs::device();
   const bool from_env = flag.empty() && env && !env->empty();
   const std::string text = !flag.empty() ? flag : from_env ? *env : "cpu";
@@ -31,7 +31,7 @@ Device parse_device_flag(const std::string& flag, const char* sub) {
   } catch (const Error& e) {
     QJIT_THROW(sub, "{}{}: {}", source, text, e.message());
   }
-  QJIT_CHECK_GEN(sub, device.kind != DeviceKind::kCuda || cuda_available(), "{}{}: no GPU answers ({})", source, text,
+  QJIT_CHECK_GEN(sub, !require_available || device.kind != DeviceKind::kCuda || cuda_available(), "{}{}: no GPU answers ({})", source, text,
                  cuda_unavailable_reason());
   return device;
 }

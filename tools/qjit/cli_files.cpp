@@ -35,8 +35,8 @@ const char* kind_of(mode_t mode) {
   return "not a regular file";
 }
 
-// Every file an input names: the file itself, or the files directly in a directory input
-// (a sharded checkpoint).
+// Every file an input names: the file itself, the files directly in a directory input (a
+// sharded checkpoint), and beside a shard index (*.index.json) the shards it lists there.
 std::vector<std::pair<FileId, std::string>> input_files(const NamedPath& in) {
   std::vector<std::pair<FileId, std::string>> out;
   std::error_code ec;
@@ -46,6 +46,12 @@ std::vector<std::pair<FileId, std::string>> input_files(const NamedPath& in) {
     }
   } else if (auto id = id_of(in.path)) {
     out.emplace_back(*id, in.path);
+    if (in.path.ends_with(".index.json")) {
+      const fs::path dir = fs::path(in.path).parent_path().empty() ? fs::path(".") : fs::path(in.path).parent_path();
+      for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        if (auto sid = id_of(it->path())) out.emplace_back(*sid, it->path().string());
+      }
+    }
   }
   return out;
 }
@@ -65,7 +71,7 @@ void check_outputs(const char* sub, const std::vector<NamedPath>& outputs, const
     const fs::path dir = fs::absolute(o.path, ec).parent_path();
     QJIT_CHECK_GEN(sub, fs::is_directory(dir, ec), "{} {}: the directory {} does not exist", o.option, o.path,
                    dir.string());
-    const fs::path canonical = fs::weakly_canonical(fs::absolute(o.path), ec);
+    const fs::path canonical = fs::weakly_canonical(fs::absolute(o.path, ec), ec);
     const auto id = id_of(o.path);
     for (const auto& [other, other_canonical] : seen) {
       QJIT_CHECK_GEN(sub, canonical != other_canonical && !(id && id == id_of(other->path)),

@@ -150,6 +150,11 @@ class AtomicOutput {
     const int closed = ::close(fd_);
     fd_ = -1;
     QJIT_CHECK_GEN(kSub, closed == 0, "--out {}: closing {} failed: {}", path_, temp_, std::strerror(errno));
+    // NOTE: checked again at the commit point: a FIFO or device put there during the work is
+    // refused rather than replaced.
+    struct stat st {};
+    QJIT_CHECK_GEN(kSub, ::stat(path_.c_str(), &st) != 0 || S_ISREG(st.st_mode),
+                   "--out {}: is no longer a regular file; not replacing it", path_);
     QJIT_CHECK_GEN(kSub, ::rename(temp_.c_str(), path_.c_str()) == 0, "--out {}: renaming {} over it failed: {}", path_,
                    temp_, std::strerror(errno));
     temp_.clear();

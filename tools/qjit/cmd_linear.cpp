@@ -160,7 +160,8 @@ void run(const LinearFlags& f) {
   // The outputs, so that a typo, a special file or an output that is an input fails now
   // rather than after the work (or after destroying the input).
   check_outputs("linear", {{"--out", f.out}, {"--dump-quantized", f.dump}},
-                {{"--input", f.input},
+                {{"--rule", f.rule},
+                 {"--input", f.input},
                  {"--weight", f.weight},
                  {"--weight-scale", f.weight_scale},
                  {"--act-scale", f.act_scale},

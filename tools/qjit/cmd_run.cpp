@@ -74,7 +74,7 @@ void run(const RunFlags& f) {
                  f.blocks, config.name, config.layers, config.layers);
   acc_flags.config = config;
   acc_flags.config.layers = f.blocks;
-  check_accuracy_flags(acc_flags, named);
+  check_accuracy_flags(acc_flags, named, f.accuracy);
   std::string why;
   const auto archs = choose_archs(f, why);
   // What one forward launches under each rule set (model_plan.hpp), on every arch.

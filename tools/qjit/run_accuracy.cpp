@@ -78,7 +78,7 @@ ApplyOptions static_scales(const AccuracyFlags& f, WanModel& model, const WanInp
 
 }  // namespace
 
-void check_accuracy_flags(const AccuracyFlags& f, const std::vector<NamedRuleSet>& rules) {
+void check_accuracy_flags(const AccuracyFlags& f, const std::vector<NamedRuleSet>& rules, bool runs) {
   for (const NamedRuleSet& r : rules) {
     std::optional<QType> act;
     for (const Rule& rule : r.rules.rules) {
@@ -91,9 +91,12 @@ void check_accuracy_flags(const AccuracyFlags& f, const std::vector<NamedRuleSet
       act = rr.act;
     }
   }
-  parse_device_flag(f.device, "run");
+  // NOTE: a run that only compiles (--no-accuracy) checks what it was given as text, but
+  // needs no GPU for a cuda --device (or QJIT_DEVICE) and reads no weights file.
+  parse_device_flag(f.device, "run", /*require_available=*/runs);
   QJIT_CHECK_GEN("run", std::isfinite(f.timestep) && f.timestep >= 0.0 && f.timestep <= WanConfig::kMaxTimestep,
                  "--timestep {}: must be a number in Wan's [0, {}]", f.timestep, WanConfig::kMaxTimestep);
+  if (!runs) return;
   check_wan_synthetic_inputs(f.config, 1, f.frames, f.height, f.width, f.text_tokens);
   if (!f.weights.empty()) {
     const WanConfig file = infer_wan_config(f.weights);  // reads the header: the file exists and is a Wan checkpoint

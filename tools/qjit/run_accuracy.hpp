@@ -26,9 +26,11 @@ struct AccuracyFlags {
   std::size_t layers_shown = 5;  // the worst layers the text lists per rule (JSON lists all)
 };
 
-/// Everything run_accuracy checks before work: the rules resolve, the input grid and the
-/// weights file. Throws qjit::Error naming the flag.
-void check_accuracy_flags(const AccuracyFlags& flags, const std::vector<NamedRuleSet>& rules);
+/// Everything run_accuracy checks before work: the rules resolve, the device, the timestep,
+/// the input grid (and the memory its forward needs) and the weights file. Without `runs`
+/// (qjit run --no-accuracy) only what needs no GPU and no file: the device's name and the
+/// timestep. Throws qjit::Error naming the flag.
+void check_accuracy_flags(const AccuracyFlags& flags, const std::vector<NamedRuleSet>& rules, bool runs);
 
 /// Measures every rule set; appends the text report to `text`; returns the JSON report.
 nlohmann::json run_accuracy(const AccuracyFlags& flags, const std::vector<NamedRuleSet>& rules, std::string& text);
