@@ -195,7 +195,10 @@ ModuleHandle CudaDriver::load_module(const ModuleImage& image) {
       if (r == kSuccess) return module;
       QJIT_CHECK_GEN("cuda", !image.ptx.empty(), "module '{}': cuModuleLoadDataEx (cubin) failed: {}{}{}",
                      image.name, error_text(r), log_text.empty() ? "" : "\n", log_text);
-      log(LogLevel::kWarn, "module '{}': cubin rejected ({}): JIT from PTX", image.name, error_text(r));
+      // NOTE: a driver without a binary for this GPU (CUDA_ERROR_NO_BINARY_FOR_GPU: a stand-in,
+      // a mismatched toolkit) is what the PTX is carried for; anything else is worth a warning.
+      log(r == kErrorNoBinaryForGpu ? LogLevel::kInfo : LogLevel::kWarn, "module '{}': cubin rejected ({}): JIT from PTX",
+          image.name, error_text(r));
     }
   }
   QJIT_CHECK_GEN("cuda", !image.ptx.empty(), "module '{}' has neither a cubin nor PTX", image.name);

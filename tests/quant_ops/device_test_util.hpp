@@ -6,9 +6,12 @@
 
 #include "common/error.hpp"
 #include "runtime/device.hpp"
+#include "tests/support/cuda_required.hpp"
 
 namespace qjit::test {
 
+/// False (with the reason) when `d` cannot run here; a cuda device that is required
+/// (tests/support/cuda_required.hpp) and missing also fails the test.
 inline bool device_available(const Device& d, std::string& why) {
   if (d.kind == DeviceKind::kCpu) return true;
   try {
@@ -16,6 +19,7 @@ inline bool device_available(const Device& d, std::string& why) {
     return true;
   } catch (const Error& e) {
     why = e.message();
+    if (d.kind == DeviceKind::kCuda && cuda_required()) ADD_FAILURE() << "cuda required but unavailable: " << why;
     return false;
   }
 }

@@ -24,6 +24,7 @@
 #include "tests/support/checks.hpp"
 #include "tests/support/compile_checks.hpp"
 #include "tests/support/sim_devices.hpp"
+#include "tests/support/cuda_required.hpp"
 
 namespace qjit {
 namespace {
@@ -313,6 +314,7 @@ TEST_P(AttentionOnDevice, IsWithinTheDerivedBounds) {
   try {
     driver = driver_for(dev);
   } catch (const Error& e) {
+    if (dev.kind == DeviceKind::kCuda && test::cuda_required()) FAIL() << "cuda required: " << e.message();
     GTEST_SKIP() << "device " << GetParam() << " unavailable: " << e.message();
   }
   std::vector<Case> cases = {{2, 3, 19, 2, 64, DType::kBF16, DType::kBF16, "sm_90"}};

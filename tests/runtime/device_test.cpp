@@ -13,6 +13,7 @@
 #include "common/error.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/driver/cuda_driver.hpp"
+#include "tests/support/cuda_required.hpp"
 
 namespace qjit {
 namespace {
@@ -168,7 +169,7 @@ TEST(DriverFor, CudaWithoutAGpuSaysWhy) {
 }
 
 TEST(DriverFor, CudaIsOneDriverPerDevice) {
-  if (!cuda_available()) GTEST_SKIP() << "no GPU: " << cuda_unavailable_reason();
+  QJIT_SKIP_WITHOUT_CUDA();
   std::vector<std::shared_ptr<Driver>> got(8);
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; ++i) threads.emplace_back([&, i] { got[i] = driver_for(Device::cuda(0)); });

@@ -18,6 +18,7 @@
 #include "runtime/ops/elementwise_reference.hpp"
 #include "tests/support/checks.hpp"
 #include "tests/support/wave_data.hpp"
+#include "tests/support/cuda_required.hpp"
 
 namespace qjit {
 namespace {
@@ -195,7 +196,7 @@ TEST(Elementwise, ErrorsBeforeAnyWork) {
 
 // On a GPU: SiLU within the NMSE bound derived above for ex2.approx; the others bit for bit.
 TEST(ElementwiseCuda, MatchesReference) {
-  if (!cuda_available()) GTEST_SKIP() << "no GPU: " << cuda_unavailable_reason();
+  QJIT_SKIP_WITHOUT_CUDA();
   const Device gpu = Device::cuda(0);
   const std::vector<float> xv = data(2 * 33 * 257, 16.0f, 9);
   for (DType d : {DType::kF32, DType::kBF16, DType::kF16}) {

@@ -26,6 +26,7 @@
 #include "tests/support/gemm_bound.hpp"
 #include "tests/support/gemm_data.hpp"
 #include "tests/support/sim_devices.hpp"
+#include "tests/support/cuda_required.hpp"
 
 namespace qjit {
 namespace {
@@ -318,6 +319,7 @@ TEST_P(GemmOnDevice, IsWithinTheDerivedBound) {
   try {
     driver_for(dev);
   } catch (const Error& e) {
+    if (dev.kind == DeviceKind::kCuda && test::cuda_required()) FAIL() << "cuda required: " << e.message();
     GTEST_SKIP() << "device " << GetParam() << " unavailable: " << e.message();
   }
   std::vector<Problem> problems = {problem(7, 48, 128), problem(129, 128, 272)};

@@ -17,6 +17,7 @@
 #include "runtime/ops/rope_reference.hpp"
 #include "tests/support/checks.hpp"
 #include "tests/support/wave_data.hpp"
+#include "tests/support/cuda_required.hpp"
 
 namespace qjit {
 namespace {
@@ -174,7 +175,7 @@ TEST(Rope, ErrorsBeforeAnyWork) {
 
 // On a GPU the kernel gives the reference's bits (no approximate function is involved).
 TEST(RopeCuda, BitIdenticalToReference) {
-  if (!cuda_available()) GTEST_SKIP() << "no GPU: " << cuda_unavailable_reason();
+  QJIT_SKIP_WITHOUT_CUDA();
   for (DType d : {DType::kF32, DType::kBF16, DType::kF16}) {
     const Tensor x = Tensor::from_vector<float>({2, 33, 256}, data(2 * 33 * 256, 5), d);
     const Tensor want = rope_3d(x, 2, RopeGrid{2, 3, 5});

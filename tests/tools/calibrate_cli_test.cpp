@@ -31,6 +31,7 @@
 #include "runtime/models/wan_synthetic.hpp"
 #include "tests/support/checks.hpp"
 #include "tests/tools/cli_run.hpp"
+#include "tests/support/cuda_required.hpp"
 
 namespace qjit {
 namespace {
@@ -324,7 +325,7 @@ TEST_F(CalibrateCli, MethodsLayerFilterAndSim) {
 
 // The same on a GPU, with the sim's bound (cuda runs the sim's PTX).
 TEST_F(CalibrateCli, CudaMatchesCpu) {
-  if (!cuda_available()) GTEST_SKIP() << "no GPU: " << cuda_unavailable_reason();
+  QJIT_SKIP_WITHOUT_CUDA();
   const std::string flags = " --model wan2.1-tiny --samples 1 --timesteps 700,200";
   const Result cpu = qjit(flags + " --out " + path("cpu.json"));
   const Result gpu = qjit(flags + " --device cuda --out " + path("cuda.json"));
