@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "common/error.hpp"
 #include "jit/impls/act_quant.hpp"
@@ -47,16 +48,6 @@ const char* mode_name(ActScale mode) {
     case ActScale::kDynamicGroup128: return "dynamic group128";
   }
   QJIT_THROW("act_quant", "unknown activation scale mode {}", static_cast<int>(mode));
-}
-
-// Checks the calibrated scale (finite, > 0, finite inverse) and returns it.
-float host_scale(const Tensor& s) {
-  QJIT_CHECK_GEN("act_quant", s.defined() && s.numel() == 1 && s.dtype() == DType::kF32,
-                 "a static activation scale must be one f32 value, got {}", s.defined() ? s.describe() : "none");
-  const float v = s.to(Device::cpu()).item_f32(0);
-  QJIT_CHECK_GEN("act_quant", std::isfinite(v) && v > 0, "static activation scale {} must be finite and > 0", v);
-  reference::static_scale(v);  // also rejects a subnormal scale, whose inverse overflows
-  return v;
 }
 
 std::string in_name(DType t) { return std::string(dtype_name(t)); }
@@ -194,11 +185,20 @@ QuantizedActivations run_kernel(const Rows& r, QType qtype, ActScale mode, const
       break;
     }
   }
-  driver->synchronize();
   return out;
 }
 
 }  // namespace
+
+float check_static_scale(const Tensor& s, const char* sub, bool need_value) {
+  QJIT_CHECK_GEN(sub, s.defined() && s.numel() == 1 && s.dtype() == DType::kF32,
+                 "a static activation scale must be one f32 value, got {}", s.defined() ? s.describe() : "none");
+  if (!need_value && !s.device().is_host()) return std::numeric_limits<float>::quiet_NaN();
+  const float v = s.to(Device::cpu()).item_f32(0);
+  QJIT_CHECK_GEN(sub, std::isfinite(v) && v > 0, "static activation scale {} must be finite and > 0", v);
+  reference::static_scale(v);  // also rejects a subnormal scale, whose inverse overflows
+  return v;
+}
 
 QuantizedActivations quantize_activations(const Tensor& x, QType qtype, ActScale mode,
                                           const std::optional<Tensor>& static_scale) {
@@ -208,7 +208,7 @@ QuantizedActivations quantize_activations(const Tensor& x, QType qtype, ActScale
   float scale = 0;
   if (mode == ActScale::kStaticPerTensor) {
     QJIT_CHECK_GEN("act_quant", static_scale.has_value(), "static activation quantization needs a scale");
-    scale = host_scale(*static_scale);
+    scale = check_static_scale(*static_scale, "act_quant", /*need_value=*/x.device().is_host());
   } else {
     QJIT_CHECK_GEN("act_quant", !static_scale.has_value(),
                    "{} activation quantization computes its scales; a static scale ({}) was given", name,

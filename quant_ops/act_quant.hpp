@@ -26,6 +26,14 @@ struct QuantizedActivations {
 // x: [M, K] (or [..., K], flattened to rows) f32/f16/bf16 with unit stride along K.
 // static_scale: a 1-element f32 tensor on x's device (or on cpu), finite and > 0; given with
 // kStaticPerTensor only.
+/// A static activation scale checked as DESIGN.md section 5 wants it: one f32 value, finite,
+/// > 0, with a finite inverse. The value is read (and returned) when the scale is on the cpu
+/// or `need_value` asks for it; a device-resident scale is otherwise not read, since that
+/// would synchronize the host on every call — whoever placed it on the device checked it
+/// (QuantLinear::set_act_scale). Returns NaN when the value was not read. Throws qjit::Error
+/// (subsystem `sub`).
+float check_static_scale(const Tensor& s, const char* sub, bool need_value = false);
+
 QuantizedActivations quantize_activations(const Tensor& x, QType qtype, ActScale mode,
                                           const std::optional<Tensor>& static_scale = std::nullopt);
 

@@ -65,15 +65,6 @@ std::vector<std::int64_t> weight_scale_shape(Granularity g, std::int64_t n, std:
   }
 }
 
-// The static activation scale: one finite f32 value > 0 (any device; one element is read).
-float static_scale_value(const Tensor& s) {
-  QJIT_CHECK_GEN(kSub, s.defined() && s.numel() == 1 && s.dtype() == DType::kF32,
-                 "the static activation scale must be one f32 value, got {}", describe(s));
-  const float v = s.to(Device::cpu()).contiguous().data_ptr<float>()[0];
-  QJIT_CHECK_GEN(kSub, std::isfinite(v) && v > 0, "the static activation scale {} must be finite and > 0", v);
-  return v;
-}
-
 DType out_dtype_of(const ResolvedRule& rule, const LinearOptions& o) { return o.out_dtype.value_or(rule.out_dtype); }
 
 // A dense cpu [M, K] copy of x and its reference view.
@@ -93,7 +84,7 @@ HostRows host_rows(const Tensor& x) {
 // The reference activation quantization of a W8A8 rule: the bytes every device produces.
 reference::QuantizedActs reference_acts(const reference::ActView& v, const ResolvedRule& rule,
                                         const std::optional<Tensor>& act_scale) {
-  if (rule.act_static_scale) return reference::quantize_static(v, rule.act, static_scale_value(*act_scale));
+  if (rule.act_static_scale) return reference::quantize_static(v, rule.act, check_static_scale(*act_scale, kSub, /*need_value=*/true));
   return reference::quantize_dynamic(v, rule.act, rule.act_granularity);
 }
 
@@ -236,7 +227,7 @@ void check_linear(const Tensor& x, const Tensor& w, const ResolvedRule& rule, co
                    "rule '{}' has a static (calibrated) activation scale (act_static_scale=true): give the scale "
                    "(qjit linear: --act-scale)",
                    rule.label);
-    static_scale_value(*o.act_scale);
+    check_static_scale(*o.act_scale, kSub);
   } else {
     QJIT_CHECK_GEN(kSub, !o.act_scale.has_value(),
                    "rule '{}' quantizes activations {}: a static activation scale was given, but the rule does not "

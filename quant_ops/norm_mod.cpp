@@ -4,26 +4,12 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "quant_ops/act_quant.hpp"
 #include "quant_ops/reference/quantize_value.hpp"
 #include "runtime/ops/norm_mod_launch.hpp"
 #include "runtime/ops/norm_mod_reference.hpp"
 
 namespace qjit {
-
-namespace {
-
-// The static scale's value, checked as quantize_activations checks it.
-float checked_static_scale(const std::optional<Tensor>& s) {
-  QJIT_CHECK_GEN("norm_mod", s.has_value() && s->defined() && s->numel() == 1 && s->dtype() == DType::kF32,
-                 "static quantization needs one f32 scale, got {}",
-                 s.has_value() && s->defined() ? s->describe() : "none");
-  const float v = s->to(Device::cpu()).item_f32(0);
-  QJIT_CHECK_GEN("norm_mod", std::isfinite(v) && v > 0, "static activation scale {} must be finite and > 0", v);
-  reference::static_scale(v);  // also rejects a subnormal scale, whose inverse overflows
-  return v;
-}
-
-}  // namespace
 
 QuantizedActivations norm_modulate_quantized(const Tensor& x, const NormModArgs& args, DType round_to, QType qtype,
                                              ActScale mode, const std::optional<Tensor>& static_scale) {
@@ -34,7 +20,8 @@ QuantizedActivations norm_modulate_quantized(const Tensor& x, const NormModArgs&
                  "norm_modulate and quantize_activations for the others",
                  static_cast<int>(mode));
   if (mode == ActScale::kStaticPerTensor) {
-    checked_static_scale(static_scale);
+    QJIT_CHECK_GEN("norm_mod", static_scale.has_value(), "static quantization needs one f32 scale, got none");
+    check_static_scale(*static_scale, "norm_mod");
   } else {
     QJIT_CHECK_GEN("norm_mod", !static_scale.has_value(),
                    "dynamic per-token quantization computes its scales; a static scale was given");

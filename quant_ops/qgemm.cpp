@@ -128,8 +128,8 @@ Tensor run_kernel(const Tensor& a_in, const std::optional<Tensor>& scale_a, cons
   if (m == 0) return y;
   const bool block = desc.scale_w == "block128";
   if (block && group == GroupScales::kLogical) {
-    // NOTE: the logical source stays alive (sa_logical) until the GEMM below has
-    // synchronized: the launches are ordered on the driver, and cuda runs them asynchronously.
+    // NOTE: the launches are ordered on the stream; the logical source's block goes back to
+    // the caching allocator when it dies and is reused only by later work on that stream.
     const std::int64_t groups = sa->size(1);
     Tensor k_major = Tensor::empty({groups, jit::impls::group_scales_ld(m)}, DType::kF32, dev, driver);
     if (groups > 0) {
@@ -155,7 +155,6 @@ Tensor run_kernel(const Tensor& a_in, const std::optional<Tensor>& scale_a, cons
   KernelArgs args(a.device_ptr(), a_ld, w.device_ptr(), w_ld, sa_ptr, sw.device_ptr(), bias_ptr, y.device_ptr(), n,
                   static_cast<int>(m), static_cast<int>(n), static_cast<int>(k));
   kernel.launch(lc, args);
-  driver->synchronize();
   return y;
 }
 
@@ -175,15 +174,6 @@ Tensor run_quantized_kernel(const Tensor& a, const Tensor& scale_a, const Tensor
 std::string act_mode_str(const ActQuant& q) {
   return fmt::format("{} {} {}", q.static_scale ? "static" : "dynamic", granularity_name(q.granularity),
                      qtype_name(q.qtype));
-}
-
-// The one static scale as a host float: finite and > 0 (DESIGN.md section 5).
-float static_scale_value(const Tensor& s) {
-  QJIT_CHECK_GEN("qgemm", s.defined() && s.dtype() == DType::kF32 && s.numel() == 1,
-                 "a static activation scale must be one f32 value ([1]), got {}", s.defined() ? s.describe() : "none");
-  const float v = s.to(Device::cpu()).item_f32(0);
-  QJIT_CHECK_GEN("qgemm", std::isfinite(v) && v > 0, "static activation scale {} must be finite and > 0", v);
-  return v;
 }
 
 void check_float_operands(const Tensor& x, const ActQuant& act, const Tensor& w) {
@@ -391,11 +381,12 @@ Tensor qgemm(const Tensor& x, const ActQuant& act, const Tensor& w, const Tensor
   check_bias(o.bias, n);
   QJIT_CHECK_GEN("qgemm", o.out_dtype == DType::kF32 || o.out_dtype == DType::kF16 || o.out_dtype == DType::kBF16,
                  "output dtype {} is not f32, f16 or bf16", dtype_name(o.out_dtype));
-  const float s = act.static_scale ? static_scale_value(*act.static_scale) : 0.0f;
+  if (act.static_scale) check_static_scale(*act.static_scale, "qgemm");
   const jit::impls::GemmDesc desc = qgemm_desc(x, act, w, o);
   if (x.device().is_host()) {
     QJIT_CHECK_GEN("qgemm", w.device().is_host(), "activations are on the cpu but weights {} are not", w.describe());
     jit::impls::check_gemm_desc(desc, jit::Arch::parse("sm_90"));  // the shape rules; the cpu has no arch limit
+    const float s = act.static_scale ? check_static_scale(*act.static_scale, "qgemm", /*need_value=*/true) : 0.0f;
     return run_float_reference(x, act, s, w, scale_w, o);
   }
   const std::shared_ptr<Driver> driver = x.storage()->driver();

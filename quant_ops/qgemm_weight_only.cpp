@@ -118,7 +118,6 @@ Tensor run_kernel(const Tensor& x_in, const Tensor& w_in, const Tensor& scale_w,
   KernelArgs args(x.device_ptr(), x_ld, w.device_ptr(), w_ld, sw.device_ptr(), bias_ptr, y.device_ptr(), n,
                   static_cast<int>(m), static_cast<int>(n), static_cast<int>(k));
   kernel.launch(lc, args);
-  driver->synchronize();
   return y;
 }
 

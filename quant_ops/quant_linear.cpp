@@ -102,6 +102,8 @@ QuantLinear::QuantLinear(QuantizedWeight weight, std::optional<Tensor> bias, Res
                  "act_static_scale=true",
                  rule_.label, rule_.act_static_scale ? "has act_static_scale=true but no scale was given"
                                                      : "has no static activation scale but one was given");
+  // NOTE: checked once here (and in set_act_scale): forward never reads it back.
+  if (act_scale_) set_act_scale(*act_scale_);
 }
 
 void QuantLinear::set_act_scale(const Tensor& scale) {
@@ -114,6 +116,7 @@ void QuantLinear::set_act_scale(const Tensor& scale) {
   reference::static_scale(v);  // also rejects a subnormal scale, whose inverse overflows
   const Tensor& w = weight_.q;
   act_scale_ = w.device().is_host() ? s : s.to(w.device(), w.storage()->driver());
+  act_scale_value_ = v;
 }
 
 LinearOptions QuantLinear::options() const { return options_of(bias_, gelu_tanh_, act_scale_); }
@@ -134,7 +137,10 @@ std::optional<InputQuantization> QuantLinear::input_quantization() const {
   InputQuantization q;
   q.codes = qtype_storage(rule_.act);
   q.per_token = per_token;
-  if (!per_token) q.static_scale = act_scale_;
+  if (!per_token) {
+    q.static_scale = act_scale_;
+    q.static_scale_value = act_scale_value_;
+  }
   return q;
 }
 

@@ -100,6 +100,7 @@ class QuantLinear final : public LinearLayer {
   ResolvedRule rule_;
   bool gelu_tanh_ = false;
   std::optional<Tensor> act_scale_;
+  float act_scale_value_ = 0;  // act_scale_ on the host, read once where it was set
   DType high_precision_ = DType::kBF16;
 };
 

@@ -5,19 +5,18 @@
 // configuration live above this interface, so they are the same code on both.
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "runtime/device.hpp"
+#include "runtime/device_allocator.hpp"
+#include "runtime/driver_types.hpp"
 
 namespace qjit {
-
-using DevicePtr = std::uint64_t;
-using ModuleHandle = void*;
-using FunctionHandle = void*;
-using StreamHandle = void*;  // nullptr = the default stream
-using EventHandle = void*;
 
 struct DeviceProps {
   std::string name;
@@ -62,9 +61,22 @@ enum class FuncAttr {
   kLocalBytes,
 };
 
+/// What a driver did, for the tests and benchmarks that hold DESIGN.md section 3a's
+/// execution targets (a warm forward synchronizes nothing inside ops, allocates nothing).
+struct DriverCounters {
+  std::uint64_t synchronizations = 0;  // host waits: synchronize, an event wait, a copy to the host
+  std::uint64_t allocations = 0;       // blocks the device gave (the caching allocator's misses)
+  std::uint64_t frees = 0;             // blocks given back to the device
+  std::uint64_t launches = 0;
+};
+
 class Driver {
  public:
   virtual ~Driver() = default;
+
+  /// The caching allocator every Storage on this driver takes its memory from.
+  DeviceAllocator& allocator();
+  DriverCounters counters() const;
 
   virtual Device device() const = 0;
   virtual const DeviceProps& props() const = 0;
@@ -94,6 +106,21 @@ class Driver {
   virtual void record_event(EventHandle event, StreamHandle stream = nullptr) = 0;
   virtual void synchronize_event(EventHandle event) = 0;
   virtual float elapsed_ms(EventHandle start, EventHandle end) = 0;
+
+ protected:
+  /// True for a driver that checks every access against its allocation's size (the sim):
+  /// the allocator then keeps exact sizes, so that check stays exact.
+  virtual bool checks_bounds() const { return false; }
+  // The implementations count what they do.
+  void count_synchronization() { synchronizations_.fetch_add(1, std::memory_order_relaxed); }
+  void count_allocation() { allocations_.fetch_add(1, std::memory_order_relaxed); }
+  void count_free() { frees_.fetch_add(1, std::memory_order_relaxed); }
+  void count_launch() { launches_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> synchronizations_{0}, allocations_{0}, frees_{0}, launches_{0};
+  std::once_flag allocator_once_;
+  std::unique_ptr<DeviceAllocator> allocator_;
 };
 
 }  // namespace qjit

@@ -81,6 +81,7 @@ KernelCache& KernelCache::global() {
 }
 
 KernelCache::Key KernelCache::key(const Driver& driver, jit::KernelSpec spec, const std::string& kernel_template) {
+  global().spec_lookups_.fetch_add(1, std::memory_order_relaxed);
   spec.set_arch(target_arch(driver));
   Key k;
   k.text = fmt::format("{}|{}|{}", static_cast<const void*>(&driver), spec.canonical(), kernel_template);

@@ -3,6 +3,7 @@
 // then the module loaded once per driver and artifact, then the function. Same code for
 // cuda and sim; only the Driver differs.
 
+#include <atomic>
 #include <memory>
 #include <shared_mutex>
 #include <string>
@@ -87,11 +88,16 @@ class KernelCache {
   // The process-wide cache used by the ops.
   static KernelCache& global();
 
+  // How often a key was made from a spec (canonical JSON and a hash): what the per-call path
+  // must not do once a layer resolved its kernels (tests count it across a warm forward).
+  std::uint64_t spec_lookups() const { return spec_lookups_.load(std::memory_order_relaxed); }
+
  private:
   jit::Jit& jit_;
   struct KeyHash {
     std::size_t operator()(const Key& k) const { return k.hash; }
   };
+  std::atomic<std::uint64_t> spec_lookups_{0};
   mutable std::shared_mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<LoadedModule>> modules_;  // driver|artifact key
   std::unordered_map<Key, std::unique_ptr<Kernel>, KeyHash> kernels_;

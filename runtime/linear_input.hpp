@@ -5,6 +5,7 @@
 // the quantization the same way). The runtime only carries the codes: what they mean (the
 // rule, its numerics) belongs to quant_ops' QuantLinear, which asks for them.
 
+#include <limits>
 #include <optional>
 
 #include "runtime/tensor.hpp"
@@ -18,6 +19,9 @@ struct InputQuantization {
   // per-tensor scale (one f32 value) that the producer quantizes with.
   bool per_token = true;
   std::optional<Tensor> static_scale{};
+  // The static scale's value, known on the host where the scale was set (NaN: unknown), so
+  // comparing two layers' inputs reads nothing back from the device.
+  float static_scale_value = std::numeric_limits<float>::quiet_NaN();
 
   /// Whether one produced input serves both layers: same codes, mode and static scale value
   /// (q, k and v under one rule share one quantized norm output).

@@ -35,7 +35,7 @@ Storage::Storage(std::size_t bytes, const Device& device, std::shared_ptr<Driver
   QJIT_CHECK_GEN("runtime", driver_ != nullptr, "storage on {} needs a driver", device_.str());
   QJIT_CHECK_GEN("runtime", driver_->device() == device_, "storage on {} was given the driver of {}",
                  device_.str(), driver_->device().str());
-  if (bytes_ > 0) dev_ = driver_->alloc(bytes_);
+  if (bytes_ > 0) dev_ = driver_->allocator().allocate(bytes_);
 }
 
 Storage::~Storage() {
@@ -46,7 +46,7 @@ Storage::~Storage() {
   if (dev_ == 0) return;
   // A destructor must not throw; a failed free leaks the block, which is only worth a message.
   try {
-    driver_->free(dev_);
+    driver_->allocator().release(dev_);
   } catch (const std::exception& e) {
     log(LogLevel::kError, "freeing {} bytes on {} failed: {}", bytes_, device_.str(), e.what());
   }

@@ -141,6 +141,7 @@ DevicePtr CudaDriver::alloc(std::size_t bytes) {
   if (bytes == 0) return 0;  // cuMemAlloc rejects 0; a null pointer is a valid empty buffer
   make_current();
   CUdeviceptr ptr = 0;
+  count_allocation();
   CUresult r = api().cuMemAlloc(&ptr, bytes);
   QJIT_CHECK_GEN("cuda", r == kSuccess, "cuMemAlloc of {} bytes on cuda:{} failed: {}", bytes,
                  ordinal_, error_text(r));
@@ -150,6 +151,7 @@ DevicePtr CudaDriver::alloc(std::size_t bytes) {
 void CudaDriver::free(DevicePtr ptr) {
   if (ptr == 0) return;
   make_current();
+  count_free();
   QJIT_CU(cuMemFree(ptr));
 }
 
@@ -162,6 +164,7 @@ void CudaDriver::copy_to_device(DevicePtr dst, const void* src, std::size_t byte
 void CudaDriver::copy_to_host(void* dst, DevicePtr src, std::size_t bytes) {
   if (bytes == 0) return;
   make_current();
+  count_synchronization();  // synchronous: waits for the device's work before it
   QJIT_CU(cuMemcpyDtoH(dst, src, bytes));
 }
 
@@ -240,6 +243,7 @@ void CudaDriver::set_attribute(FunctionHandle fn, FuncAttr attr, int value) {
 
 void CudaDriver::launch(FunctionHandle fn, const LaunchConfig& c, void** args) {
   make_current();
+  count_launch();
   CUresult r = api().cuLaunchKernel(static_cast<CUfunction>(fn), c.grid.x, c.grid.y, c.grid.z,
                                     c.block.x, c.block.y, c.block.z, c.dynamic_smem,
                                     static_cast<CUstream>(c.stream), args, nullptr);
@@ -264,6 +268,7 @@ void CudaDriver::destroy_stream(StreamHandle stream) {
 
 void CudaDriver::synchronize(StreamHandle stream) {
   make_current();
+  count_synchronization();
   if (stream == nullptr) {
     QJIT_CU(cuCtxSynchronize());
   } else {
@@ -291,6 +296,7 @@ void CudaDriver::record_event(EventHandle event, StreamHandle stream) {
 
 void CudaDriver::synchronize_event(EventHandle event) {
   make_current();
+  count_synchronization();
   QJIT_CU(cuEventSynchronize(static_cast<CUevent>(event)));
 }
 

@@ -101,7 +101,6 @@ Tensor run_kernel(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, st
                   v.stride(0), v.stride(1), out.device_ptr(), sq * width, width, static_cast<int>(sq),
                   static_cast<int>(skv), scale_log2);
   kernel.launch(lc, args);
-  driver->synchronize();
   return out;
 }
 

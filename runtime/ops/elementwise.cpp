@@ -62,7 +62,6 @@ void run_kernel(ElementwiseOp op, const Tensor& a_in, const Tensor& b_in, const 
   KernelArgs args(a.device_ptr(), b.device_ptr(), c.device_ptr(), out.device_ptr(), n, bc.inner, bc.block,
                   bc.block_stride);
   kernel.launch(lc, args);
-  driver->synchronize();
 }
 
 Tensor empty_like(const Tensor& x, DType out) {

@@ -74,7 +74,6 @@ Tensor run_kernel(const Tensor& x_in, const Tensor& w_in, const GemmOptions& o) 
   KernelArgs args(x.device_ptr(), x_ld, w.device_ptr(), w_ld, DevicePtr{0}, bias_ptr, y.device_ptr(), n,
                   static_cast<int>(m), static_cast<int>(n), static_cast<int>(k));
   kernel.launch(lc, args);
-  driver->synchronize();
   return y;
 }
 

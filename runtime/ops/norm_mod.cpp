@@ -95,7 +95,6 @@ void launch_norm_mod(const NormModRows& r, const NormModArgs& a, DType out, cons
                   dst.device_ptr(), r.d, scales_ptr, a.eps, static_cast<int>(r.m), static_cast<int>(r.d),
                   static_cast<int>(r.rows_per_batch));
   kernel.launch(lc, args);
-  driver->synchronize();
 }
 
 }  // namespace ops

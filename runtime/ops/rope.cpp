@@ -68,7 +68,6 @@ Tensor run_kernel(const Tensor& x_in, std::int64_t heads, const RopeGrid& g, DTy
                   g.frames * g.height * g.width, static_cast<int>(g.height), static_cast<int>(g.width),
                   static_cast<int>(heads), static_cast<int>(t.half), static_cast<int>(t.n_f), static_cast<int>(t.n_h));
   kernel.launch(lc, args);
-  driver->synchronize();
   return y;
 }
 

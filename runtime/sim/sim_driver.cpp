@@ -69,14 +69,21 @@ std::uint8_t* SimDriver::host(DevicePtr p, std::size_t bytes, const char* what) 
   return h;
 }
 
-DevicePtr SimDriver::alloc(std::size_t bytes) { return bytes == 0 ? 0 : heap_.alloc(bytes); }
+DevicePtr SimDriver::alloc(std::size_t bytes) {
+  if (bytes == 0) return 0;
+  count_allocation();
+  return heap_.alloc(bytes);
+}
 void SimDriver::free(DevicePtr ptr) {
-  if (ptr != 0) heap_.free(ptr);
+  if (ptr == 0) return;
+  count_free();
+  heap_.free(ptr);
 }
 void SimDriver::copy_to_device(DevicePtr dst, const void* src, std::size_t bytes) {
   if (bytes) std::memcpy(host(dst, bytes, "copy to device"), src, bytes);
 }
 void SimDriver::copy_to_host(void* dst, DevicePtr src, std::size_t bytes) {
+  count_synchronization();  // a copy to the host waits for the device's work
   if (bytes) std::memcpy(dst, host(src, bytes, "copy to host"), bytes);
 }
 void SimDriver::copy_device(DevicePtr dst, DevicePtr src, std::size_t bytes) {
@@ -169,6 +176,7 @@ void SimDriver::set_attribute(FunctionHandle handle, FuncAttr attr, int value) {
 }
 
 void SimDriver::launch(FunctionHandle handle, const LaunchConfig& c, void** args) {
+  count_launch();
   const auto* f = static_cast<Function*>(handle);
   const SimFunction& fn = *f->fn;
   const DeviceProps& p = config_.props;
@@ -226,13 +234,13 @@ void SimDriver::launch(FunctionHandle handle, const LaunchConfig& c, void** args
 // Launches run synchronously, so streams are names and events are host timestamps.
 StreamHandle SimDriver::create_stream() { return new int(0); }
 void SimDriver::destroy_stream(StreamHandle s) { delete static_cast<int*>(s); }
-void SimDriver::synchronize(StreamHandle) {}
+void SimDriver::synchronize(StreamHandle) { count_synchronization(); }
 EventHandle SimDriver::create_event() { return new std::chrono::steady_clock::time_point(); }
 void SimDriver::destroy_event(EventHandle e) { delete static_cast<std::chrono::steady_clock::time_point*>(e); }
 void SimDriver::record_event(EventHandle e, StreamHandle) {
   *static_cast<std::chrono::steady_clock::time_point*>(e) = std::chrono::steady_clock::now();
 }
-void SimDriver::synchronize_event(EventHandle) {}
+void SimDriver::synchronize_event(EventHandle) { count_synchronization(); }
 float SimDriver::elapsed_ms(EventHandle a, EventHandle b) {
   return std::chrono::duration<float, std::milli>(*static_cast<std::chrono::steady_clock::time_point*>(b) -
                                                   *static_cast<std::chrono::steady_clock::time_point*>(a))

@@ -66,6 +66,10 @@ class SimDriver : public Driver {
   // the KernelCache loads it), in load order: what a run compiled and loaded.
   std::vector<std::string> loaded_modules() const;
 
+ protected:
+  // The sim checks every access against its allocation (memcheck): exact sizes keep it exact.
+  bool checks_bounds() const override { return true; }
+
  private:
   struct Module;
   struct Function;

@@ -40,7 +40,12 @@ class TensorOnDevice : public ::testing::Test {
   Tensor upload(const Tensor& t) { return t.to(sim_, driver_); }
 };
 
-TEST_F(TensorOnDevice, StorageAllocatesAndFreesThroughTheDriver) {
+// Storage takes its memory from the driver's caching allocator (runtime/device_allocator.hpp):
+// the driver allocates a block once; a block that is no longer used goes back to the cache,
+// and the next request of its size takes it instead of the driver; release_cached() gives the
+// cache back to the driver.
+TEST_F(TensorOnDevice, StorageAllocatesThroughTheCachingAllocator) {
+  DeviceAllocator& alloc = driver_->allocator();
   {
     auto s = Storage::allocate(100, sim_, driver_);
     EXPECT_EQ(driver_->live_blocks(), 1u);
@@ -50,15 +55,26 @@ TEST_F(TensorOnDevice, StorageAllocatesAndFreesThroughTheDriver) {
     const Tensor a = Tensor::from_storage(s, {25}, {1}, 0, DType::kF32);
     const Tensor b = a.slice(0, 5, 10);
     s.reset();
-    EXPECT_EQ(driver_->live_blocks(), 1u);  // the views keep it alive
+    EXPECT_EQ(alloc.stats().in_use, alloc.bucket_of(100));  // the views keep it alive
   }
-  EXPECT_EQ(driver_->live_blocks(), 0u);
+  EXPECT_EQ(alloc.stats().in_use, 0u);
+  EXPECT_EQ(alloc.stats().cached, alloc.bucket_of(100));
+  EXPECT_EQ(driver_->live_blocks(), 1u) << "cached, not freed";
+  {
+    auto again = Storage::allocate(100, sim_, driver_);
+    EXPECT_EQ(driver_->allocs(), 1) << "the cached block is reused";
+    EXPECT_EQ(alloc.stats().reused, 1u);
+  }
   // An empty device buffer allocates nothing.
   {
     auto e = Storage::allocate(0, sim_, driver_);
     EXPECT_EQ(e->device_ptr(), 0u);
   }
   EXPECT_EQ(driver_->allocs(), 1);
+  alloc.release_cached();
+  EXPECT_EQ(driver_->live_blocks(), 0u);
+  EXPECT_EQ(alloc.stats().cached, 0u);
+  EXPECT_EQ(alloc.stats().peak, alloc.bucket_of(100));
 }
 
 TEST_F(TensorOnDevice, StorageChecksTheDriverMatchesTheDevice) {
