@@ -112,83 +112,104 @@ std::int64_t row_align(const Rows& r) {
 // Blocks that keep every SM busy; grid-strided kernels loop over the rest.
 std::int64_t resident_blocks(const Driver& driver) { return std::max(driver.props().sm_count, 1) * 8; }
 
-// k_major: group128 scales in the block-fp8 GEMM's layout (quantize_group128_k_major).
-QuantizedActivations run_kernel(const Rows& r, QType qtype, ActScale mode, const Tensor* scale, bool k_major = false) {
+// Runs a plan on rows of x (k_major: group128 scales in the block-fp8 GEMM's layout).
+QuantizedActivations run_plan(const ActQuantPlan& p, const Rows& r, const Tensor* scale) {
   const Device dev = r.x2d.device();
   // NOTE: the driver that owns the input's memory runs the kernel (tests put several sim
   // devices, one per arch, side by side).
-  const std::shared_ptr<Driver> driver = r.x2d.storage()->driver();
+  const std::shared_ptr<Driver>& driver = r.x2d.storage()->driver();
   const std::int64_t groups = (r.k + reference::kGroupSize - 1) / reference::kGroupSize;
-  if (k_major && (r.m == 0 || r.k == 0)) {
+  if (p.k_major && (r.m == 0 || r.k == 0)) {
     // No element, no scale to write: the layout's (empty) shapes.
-    return {Tensor::empty({r.m, r.k}, qtype_storage(qtype), dev, driver),
+    return {Tensor::empty({r.m, r.k}, qtype_storage(p.qtype), dev, driver),
             Tensor::empty({groups, jit::impls::group_scales_ld(r.m)}, DType::kF32, dev, driver)};
   }
   if (r.m == 0 || r.k == 0) {
     // Nothing to read: the reference gives the (data-independent) scales.
     const float s = scale ? scale->to(Device::cpu()).item_f32(0) : 0.0f;
-    QuantizedActivations h = run_reference(r, qtype, mode, s);
+    QuantizedActivations h = run_reference(r, p.qtype, p.mode, s);
     return {h.q.to(dev, driver), h.scales.to(dev, driver)};
   }
-  jit::impls::ActQuantDesc desc{in_name(r.x2d.dtype()), std::string(qtype_name(qtype)), jit_mode(mode), r.k,
-                                row_align(r), k_major};
-  const auto config = jit::impls::act_quant_heuristic(desc);
-  const jit::KernelSpec spec = jit::impls::act_quant_spec(desc, config, jit::Arch{});
-  const Kernel& kernel = KernelCache::global().get(driver, spec, jit::impls::act_quant_kernel(desc.mode));
   QuantizedActivations out;
-  out.q = Tensor::empty({r.m, r.k}, qtype_storage(qtype), dev, driver);
+  out.q = Tensor::empty({r.m, r.k}, qtype_storage(p.qtype), dev, driver);
   const std::int64_t x_stride = r.row_stride;
   const int m = static_cast<int>(r.m), k = static_cast<int>(r.k);
   const std::int64_t max_blocks = resident_blocks(*driver);
   LaunchConfig lc;
-  lc.block.x = static_cast<unsigned>(config.threads);
-  switch (mode) {
+  lc.block.x = static_cast<unsigned>(p.threads);
+  switch (p.mode) {
     case ActScale::kDynamicPerToken: {
       out.scales = Tensor::empty({r.m}, DType::kF32, dev, driver);
       lc.grid.x = static_cast<unsigned>(std::min<std::int64_t>(r.m, 65535));
       KernelArgs args(r.x2d.device_ptr(), x_stride, out.q.device_ptr(), r.k, out.scales.device_ptr(), m, k);
-      kernel.launch(lc, args);
+      p.kernel->launch(lc, args);
       break;
     }
     case ActScale::kStaticPerTensor: {
       out.scales = scale->device() == dev && scale->storage()->driver() == driver ? *scale : scale->to(dev, driver);
-      const std::int64_t blocks = (r.m * r.k + config.threads - 1) / config.threads;
+      const std::int64_t blocks = (r.m * r.k + p.threads - 1) / p.threads;
       lc.grid.x = static_cast<unsigned>(std::clamp<std::int64_t>(blocks, 1, 4096));
       KernelArgs args(r.x2d.device_ptr(), x_stride, out.q.device_ptr(), r.k, out.scales.device_ptr(), m, k);
-      kernel.launch(lc, args);
+      p.kernel->launch(lc, args);
       break;
     }
     case ActScale::kDynamicPerTensor: {
       // Pass 1 max-combines every block's amax into a zeroed word; pass 2 quantizes with it.
-      const Kernel& amax = KernelCache::global().get(driver, spec, jit::impls::act_quant_tensor_amax_kernel());
       const Tensor amax_bits = Tensor::zeros({1}, DType::kI32, dev, driver);
       out.scales = Tensor::empty({1}, DType::kF32, dev, driver);
-      const std::int64_t chunks = (r.k + config.vec - 1) / config.vec;
-      const std::int64_t gx = std::min((chunks + config.threads - 1) / config.threads, max_blocks);
+      const std::int64_t chunks = (r.k + p.vec - 1) / p.vec;
+      const std::int64_t gx = std::min((chunks + p.threads - 1) / p.threads, max_blocks);
       lc.grid.x = static_cast<unsigned>(gx);
       lc.grid.y = static_cast<unsigned>(std::clamp<std::int64_t>(std::min(r.m, max_blocks / gx), 1, 65535));
       KernelArgs amax_args(r.x2d.device_ptr(), x_stride, amax_bits.device_ptr(), m, k);
-      amax.launch(lc, amax_args);
+      p.amax->launch(lc, amax_args);
       KernelArgs args(r.x2d.device_ptr(), x_stride, out.q.device_ptr(), r.k, amax_bits.device_ptr(),
                       out.scales.device_ptr(), m, k);
-      kernel.launch(lc, args);
+      p.kernel->launch(lc, args);
       break;
     }
     case ActScale::kDynamicGroup128: {
-      out.scales = k_major ? Tensor::empty({groups, jit::impls::group_scales_ld(r.m)}, DType::kF32, dev, driver)
-                           : Tensor::empty(scales_shape(mode, r.m, r.k), DType::kF32, dev, driver);
-      const std::int64_t warps = config.threads / 32;
+      out.scales = p.k_major ? Tensor::empty({groups, jit::impls::group_scales_ld(r.m)}, DType::kF32, dev, driver)
+                             : Tensor::empty(scales_shape(p.mode, r.m, r.k), DType::kF32, dev, driver);
+      const std::int64_t warps = p.threads / 32;
       const std::int64_t blocks = (r.m * groups + warps - 1) / warps;
       lc.grid.x = static_cast<unsigned>(std::min(blocks, max_blocks));
       KernelArgs args(r.x2d.device_ptr(), x_stride, out.q.device_ptr(), r.k, out.scales.device_ptr(), m, k);
-      kernel.launch(lc, args);
+      p.kernel->launch(lc, args);
       break;
     }
   }
   return out;
 }
 
+// The plan for rows of x, made on the spot (the public ops: one call, one resolution).
+QuantizedActivations run_kernel(const Rows& r, QType qtype, ActScale mode, const Tensor* scale, bool k_major = false) {
+  if (r.m == 0 || r.k == 0) return run_plan(ActQuantPlan{qtype, mode, k_major, r.k}, r, scale);
+  return run_plan(plan_act_quant(r.x2d.storage()->driver(), r.x2d.dtype(), qtype, mode, r.k, row_align(r), k_major), r,
+                  scale);
+}
+
 }  // namespace
+
+std::int64_t act_quant_row_align(const Tensor& x) { return row_align(as_rows(x)); }
+
+ActQuantPlan plan_act_quant(const std::shared_ptr<Driver>& driver, DType x_dtype, QType qtype, ActScale mode,
+                            std::int64_t k, std::int64_t row_align, bool k_major) {
+  const jit::impls::ActQuantDesc desc{in_name(x_dtype), std::string(qtype_name(qtype)), jit_mode(mode), k, row_align,
+                                      k_major};
+  const auto config = jit::impls::act_quant_heuristic(desc);
+  const jit::KernelSpec spec = jit::impls::act_quant_spec(desc, config, jit::Arch{});
+  ActQuantPlan p{qtype, mode, k_major, k, row_align, config.threads, config.vec};
+  p.kernel = &KernelCache::global().get(driver, spec, jit::impls::act_quant_kernel(desc.mode));
+  if (mode == ActScale::kDynamicPerTensor) {
+    p.amax = &KernelCache::global().get(driver, spec, jit::impls::act_quant_tensor_amax_kernel());
+  }
+  return p;
+}
+
+QuantizedActivations launch_act_quant(const ActQuantPlan& plan, const Tensor& x, const Tensor* static_scale) {
+  return run_plan(plan, as_rows(x), static_scale);
+}
 
 float check_static_scale(const Tensor& s, const char* sub, bool need_value) {
   QJIT_CHECK_GEN(sub, s.defined() && s.numel() == 1 && s.dtype() == DType::kF32,

@@ -132,6 +132,7 @@ Tensor run_weight_only(const Tensor& x, const QuantizedWeight& w, const Resolved
   g.activation = o.activation;
   g.out_dtype = out_dtype_of(rule, o);
   g.config = o.weight_only_config;
+  g.memo = o.weight_only_memo;
   Tensor y = qgemm_weight_only(x2d, w.q, w.scales, g);
   if (trace) {
     const jit::Arch arch = target_arch(*x.storage()->driver());
@@ -165,6 +166,7 @@ Tensor run_w8a8(const Tensor& x, const QuantizedWeight& w, const ResolvedRule& r
   g.activation = o.activation;
   g.out_dtype = out_dtype_of(rule, o);
   g.config = o.config;
+  g.memo = o.memo;
   Tensor y = qgemm(x2d, aq, w.q, w.scales, g);
   if (trace) {
     const jit::Arch arch = target_arch(*x.storage()->driver());

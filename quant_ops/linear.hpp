@@ -21,6 +21,8 @@
 #include "jit/impls/qgemm_wo.hpp"
 #include "quant_ops/act_quant.hpp"
 #include "quant_ops/kernel_launch.hpp"
+#include "quant_ops/qgemm.hpp"
+#include "quant_ops/qgemm_weight_only.hpp"
 #include "quant_ops/qtype.hpp"
 #include "quant_ops/reference/epilogue.hpp"
 #include "quant_ops/reference/gemm.hpp"
@@ -65,6 +67,10 @@ struct LinearOptions {
   // when absent. Never changes results, only speed.
   std::optional<jit::impls::GemmConfig> config;
   std::optional<jit::impls::WeightOnlyConfig> weight_only_config;
+  // The calling layer's resolved kernels (QuantLinear's; not owned): on sim / cuda each kind
+  // of call resolves once, then launches without building a spec (DESIGN.md section 3a).
+  PlanMemo<QGemmPlan>* memo = nullptr;
+  PlanMemo<WeightOnlyPlan>* weight_only_memo = nullptr;
 };
 
 /// What a linear_forward call ran, for `qjit linear --json`, tests and logs.
@@ -93,6 +99,10 @@ struct LinearProblem {
   std::optional<DType> out_dtype;  // default: the rule's
   std::optional<jit::impls::GemmConfig> config;
   std::optional<jit::impls::WeightOnlyConfig> weight_only_config;
+  // The calling layer's resolved kernels (QuantLinear's; not owned): on sim / cuda each kind
+  // of call resolves once, then launches without building a spec (DESIGN.md section 3a).
+  PlanMemo<QGemmPlan>* memo = nullptr;
+  PlanMemo<WeightOnlyPlan>* weight_only_memo = nullptr;
 };
 
 /// The kernels linear_forward launches for `problem` under `rule` on a sim / cuda device of

@@ -35,7 +35,7 @@ QuantizedActivations norm_modulate_quantized(const Tensor& x, const NormModArgs&
   out.q = Tensor::empty({r.m, r.d}, qtype_storage(qtype), x.device(), driver);
   out.scales = mode == ActScale::kDynamicPerToken ? Tensor::empty({r.m}, DType::kF32, x.device(), driver)
                                                   : static_scale->contiguous().to(x.device(), driver);
-  const ops::NormModQuant q{std::string(qtype_name(qtype)), mode == ActScale::kDynamicPerToken};
+  const ops::NormModQuant q{qtype_storage(qtype), mode == ActScale::kDynamicPerToken};
   ops::launch_norm_mod(r, args, round_to, &q, out.q, out.scales);
   return out;
 }

@@ -70,11 +70,12 @@ void check_scales(const Tensor& s, const char* what, Granularity g, std::int64_t
   QJIT_CHECK_GEN("qgemm", s.defined() && s.dtype() == DType::kF32,
                  "{} scales must be an f32 tensor {}, got {}", what, shape_str(want),
                  s.defined() ? s.describe() : "none");
+  if (s.shape() == want) return;  // NOTE: the message is built only when it is needed
   std::string meaning = g == Granularity::kPerTensor ? "one scale" : fmt::format("{} = {}", rows_name, rows);
   if (g == Granularity::kGroup128) meaning = fmt::format("M = {}, ceil(K / 128) = {}", rows, want[1]);
   if (g == Granularity::kBlock128) meaning = fmt::format("ceil(N / 128) = {}, ceil(K / 128) = {}", want[0], want[1]);
-  QJIT_CHECK_GEN("qgemm", s.shape() == want, "{} scales are {}, but {} needs {} ({})", what, s.describe(),
-                 granularity_name(g), shape_str(want), meaning);
+  QJIT_THROW("qgemm", "{} scales are {}, but {} needs {} ({})", what, s.describe(), granularity_name(g), shape_str(want),
+             meaning);
 }
 
 void check_bias(const std::optional<Tensor>& bias, std::int64_t n) {
@@ -98,25 +99,16 @@ Tensor run_reference(const Tensor& a_in, const Tensor& scale_a, const Tensor& w_
   return reference_output(reference::reference_gemm(p));
 }
 
-// How block-fp8's group128 activation scales reach run_kernel.
-enum class GroupScales {
-  kLogical,  // [M, ceil(K/128)] (the op's interface): transposed on the device first
-  kKMajor,   // already in the kernel's [ceil(K/128), group_scales_ld(M)] (the act_quant pass's)
-};
-
-// Launches the GEMM kernel of (desc, config) on a's driver. a: codes, or float x (a_source
-// static / dynamic fused); scale_a: the activation scales (static: the one scale; none for
-// the fused dynamic strategy, which computes them; block-fp8: group128, laid out as `group`
-// says — logical ones are transposed into the kernel's K-major layout by the GEMM program's
-// kQGemmBlockScalesKernel, a second launch on the same driver).
-Tensor run_kernel(const Tensor& a_in, const std::optional<Tensor>& scale_a, const Tensor& w_in, const Tensor& scale_w,
-                  const QGemmOptions& o, const jit::impls::GemmDesc& desc, const jit::impls::GemmConfig& config,
-                  const std::shared_ptr<Driver>& driver, GroupScales group = GroupScales::kLogical) {
+// Launches plan's GEMM on a's driver. a: codes, or float x (a_source static / dynamic fused);
+// scale_a: the activation scales (static: the one scale; none for the fused dynamic strategy,
+// which computes them; block-fp8: group128, logical when the plan has the transpose — the GEMM
+// program's kQGemmBlockScalesKernel, a launch before it — else already K-major).
+Tensor run_gemm(const QGemmPlan& plan, const Tensor& a_in, const std::optional<Tensor>& scale_a, const Tensor& w_in,
+                const Tensor& scale_w, const QGemmOptions& o) {
   const Device dev = a_in.device();
-  const jit::Arch arch = target_arch(*driver);
-  const jit::KernelSpec spec = jit::impls::qgemm_spec(desc, config, arch);
+  const std::shared_ptr<Driver>& driver = a_in.storage()->driver();
   const std::int64_t m = a_in.size(0), n = w_in.size(0), k = a_in.size(1);
-  const auto grid = jit::impls::qgemm_grid(config, std::max<std::int64_t>(m, 1), n);
+  const auto grid = jit::impls::qgemm_grid(plan.config, std::max<std::int64_t>(m, 1), n);
   const Tensor a = as_kernel_operand(a_in, "qgemm", "activations");
   const Tensor w = as_kernel_operand(on_driver(w_in, dev, driver), "qgemm", "weights");
   std::optional<Tensor> sa, sa_logical;
@@ -126,47 +118,33 @@ Tensor run_kernel(const Tensor& a_in, const std::optional<Tensor>& scale_a, cons
   if (o.bias) bias = on_driver(*o.bias, dev, driver).contiguous();
   Tensor y = Tensor::empty({m, n}, o.out_dtype, dev, driver);
   if (m == 0) return y;
-  const bool block = desc.scale_w == "block128";
-  if (block && group == GroupScales::kLogical) {
+  if (plan.transpose != nullptr) {
     // NOTE: the launches are ordered on the stream; the logical source's block goes back to
     // the caching allocator when it dies and is reused only by later work on that stream.
     const std::int64_t groups = sa->size(1);
     Tensor k_major = Tensor::empty({groups, jit::impls::group_scales_ld(m)}, DType::kF32, dev, driver);
     if (groups > 0) {
-      const Kernel& transpose = KernelCache::global().get(driver, spec, jit::impls::kQGemmBlockScalesKernel);
       const auto g = jit::impls::qgemm_block_scales_grid(m, groups);
       LaunchConfig tc;
       tc.grid = {g.x, g.y, 1};
       tc.block = {static_cast<unsigned>(jit::impls::kQGemmBlockScalesThreads), 1, 1};
       KernelArgs targs(sa->device_ptr(), k_major.device_ptr(), static_cast<int>(m), static_cast<int>(groups));
-      transpose.launch(tc, targs);
+      plan.transpose->launch(tc, targs);
     }
     sa_logical = std::move(sa);
     sa = std::move(k_major);
   }
-  const Kernel& kernel = KernelCache::global().get(driver, spec, jit::impls::kQGemmKernel);
   LaunchConfig lc;
   lc.grid = {grid.x, grid.y, 1};
-  lc.block = {static_cast<unsigned>(config.threads()), 1, 1};
-  lc.dynamic_smem = static_cast<unsigned>(jit::impls::qgemm_smem_bytes(desc, config));
+  lc.block = {plan.threads, 1, 1};
+  lc.dynamic_smem = plan.smem_bytes;
   const std::int64_t a_ld = m > 1 ? a.stride(0) : k, w_ld = w.stride(0);
   const DevicePtr bias_ptr = bias ? bias->device_ptr() : DevicePtr{0};
   const DevicePtr sa_ptr = sa ? sa->device_ptr() : DevicePtr{0};
   KernelArgs args(a.device_ptr(), a_ld, w.device_ptr(), w_ld, sa_ptr, sw.device_ptr(), bias_ptr, y.device_ptr(), n,
                   static_cast<int>(m), static_cast<int>(n), static_cast<int>(k));
-  kernel.launch(lc, args);
+  plan.gemm->launch(lc, args);
   return y;
-}
-
-Tensor run_quantized_kernel(const Tensor& a, const Tensor& scale_a, const Tensor& w, const Tensor& scale_w,
-                            const QGemmOptions& o, const jit::impls::GemmDesc& desc) {
-  // NOTE: the driver that owns the activations' memory runs the kernel (tests put several
-  // sim devices, one per arch, side by side).
-  const std::shared_ptr<Driver> driver = a.storage()->driver();
-  const jit::Arch arch = target_arch(*driver);
-  jit::impls::check_gemm_desc(desc, arch);  // fp8 below sm_89 is rejected here, before any copy
-  const jit::impls::GemmConfig config = o.config ? *o.config : jit::impls::qgemm_heuristic(desc, arch);
-  return run_kernel(a, scale_a, w, scale_w, o, desc, config, driver);
 }
 
 // ---- float activations quantized for the GEMM -------------------------------------------
@@ -222,32 +200,6 @@ Tensor run_float_reference(const Tensor& x_in, const ActQuant& act, float static
   return qgemm(codes, scales, w, scale_w, po);
 }
 
-// The separate strategy: the act_quant kernel, then the pre-quantized GEMM.
-Tensor run_separate(const Tensor& x, const ActQuant& act, const Tensor& w, const Tensor& scale_w, const QGemmOptions& o,
-                    const jit::impls::GemmConfig& config) {
-  ActScale mode = ActScale::kStaticPerTensor;
-  if (!act.static_scale) {
-    switch (act.granularity) {
-      case Granularity::kPerToken: mode = ActScale::kDynamicPerToken; break;
-      case Granularity::kPerTensor: mode = ActScale::kDynamicPerTensor; break;
-      case Granularity::kGroup128: mode = ActScale::kDynamicGroup128; break;
-      default: QJIT_THROW("qgemm", "activation granularity {} has no act_quant mode", granularity_name(act.granularity));
-    }
-  }
-  QGemmOptions po = o;
-  po.act_granularity = act.static_scale ? Granularity::kPerTensor : act.granularity;
-  po.config = config;
-  po.config->fusion = jit::impls::GemmFusion::kFused;  // irrelevant for codes; the canonical value
-  if (mode == ActScale::kDynamicGroup128) {
-    // Block-fp8: the pass writes the scales in the kernel's K-major layout, so the GEMM
-    // launches at once (the operands were validated by the caller; no transpose).
-    const QuantizedActivations q = quantize_group128_k_major(x, act.qtype);
-    return run_kernel(q.q, q.scales, w, scale_w, po, qgemm_desc(q.q, w, po), *po.config, x.storage()->driver(),
-                      GroupScales::kKMajor);
-  }
-  const QuantizedActivations q = quantize_activations(x, act.qtype, mode, act.static_scale);
-  return qgemm(q.q, q.scales, w, scale_w, po);
-}
 
 }  // namespace
 
@@ -284,13 +236,22 @@ Tensor qgemm(const Tensor& a, const Tensor& scale_a, const Tensor& w, const Tens
   check_bias(o.bias, n);
   QJIT_CHECK_GEN("qgemm", o.out_dtype == DType::kF32 || o.out_dtype == DType::kF16 || o.out_dtype == DType::kBF16,
                  "output dtype {} is not f32, f16 or bf16", dtype_name(o.out_dtype));
-  const jit::impls::GemmDesc desc = qgemm_desc(a, w, o);
   if (a.device().is_host()) {
     QJIT_CHECK_GEN("qgemm", w.device().is_host(), "activations are on the cpu but weights {} are not", w.describe());
-    jit::impls::check_gemm_desc(desc, jit::Arch::parse("sm_90"));  // the shape rules; the cpu has no arch limit
+    // The shape rules; the cpu has no arch limit.
+    jit::impls::check_gemm_desc(qgemm_desc(a, w, o), jit::Arch::parse("sm_90"));
     return run_reference(a, scale_a, w, scale_w, o);
   }
-  return run_quantized_kernel(a, scale_a, w, scale_w, o, desc);
+  // NOTE: the driver that owns the activations' memory runs the kernel (tests put several
+  // sim devices, one per arch, side by side).
+  const std::shared_ptr<Driver>& driver = a.storage()->driver();
+  auto make = [&] { return plan_qgemm(driver, qgemm_desc(a, w, o), o.config, /*logical_group_scales=*/true); };
+  if (o.memo == nullptr || o.config) return run_gemm(make(), a, scale_a, w, scale_w, o);
+  // NOTE: codes' dtypes differ from float x's, so these keys never meet the float path's.
+  const PlanKey key{driver.get(),
+                    {jit::impls::gemm_m_bucket(m), static_cast<std::int64_t>(a.dtype()),
+                     static_cast<std::int64_t>(o.act_granularity), static_cast<std::int64_t>(o.out_dtype)}};
+  return run_gemm(o.memo->get(key, make), a, scale_a, w, scale_w, o);
 }
 
 jit::impls::GemmDesc qgemm_desc(const Tensor& x, const ActQuant& act, const Tensor& w, const QGemmOptions& o) {
@@ -338,7 +299,7 @@ QGemmLaunches qgemm_launches(const QGemmProblem& p, jit::Arch arch, const std::o
       fmt::format("{} {} {}", p.act_static ? "static" : "dynamic",
                   granularity_name(p.act_static ? Granularity::kPerTensor : p.act_granularity), qtype_name(p.act));
   if (out.config.fusion == jit::impls::GemmFusion::kSeparate) {
-    // NOTE: the mode run_separate hands quantize_activations, and the desc it builds there.
+    // NOTE: the mode plan_qgemm hands plan_act_quant, and the desc it builds there.
     using M = jit::impls::ActQuantMode;
     M m = M::kStaticPerTensor;
     if (!p.act_static) {
@@ -365,6 +326,28 @@ QGemmLaunches qgemm_launches(const QGemmProblem& p, jit::Arch arch, const std::o
   return out;
 }
 
+namespace {
+
+// The plan for float activations: from the options' memo when there is one (a layer's: found
+// by the M bucket, x's dtype and alignment, no spec built), else made on the spot.
+const QGemmPlan& plan_of(const Tensor& x, const ActQuant& act, const Tensor& w, const QGemmOptions& o,
+                         QGemmPlan& local) {
+  const std::shared_ptr<Driver>& driver = x.storage()->driver();
+  const std::int64_t align = act_quant_row_align(x);
+  auto make = [&] {
+    QGemmProblem p = qgemm_problem(x, act, w, o);
+    p.x_row_align = align;
+    return plan_qgemm(driver, p, o.config);
+  };
+  if (o.memo == nullptr || o.config) return local = make();
+  const PlanKey key{driver.get(),
+                    {jit::impls::gemm_m_bucket(x.size(0)), static_cast<std::int64_t>(x.dtype()), align,
+                     static_cast<std::int64_t>(o.out_dtype)}};
+  return o.memo->get(key, make);
+}
+
+}  // namespace
+
 Tensor qgemm(const Tensor& x, const ActQuant& act, const Tensor& w, const Tensor& scale_w, const QGemmOptions& o) {
   check_float_operands(x, act, w);
   const std::int64_t m = x.size(0), n = w.size(0), k = x.size(1);
@@ -382,20 +365,67 @@ Tensor qgemm(const Tensor& x, const ActQuant& act, const Tensor& w, const Tensor
   QJIT_CHECK_GEN("qgemm", o.out_dtype == DType::kF32 || o.out_dtype == DType::kF16 || o.out_dtype == DType::kBF16,
                  "output dtype {} is not f32, f16 or bf16", dtype_name(o.out_dtype));
   if (act.static_scale) check_static_scale(*act.static_scale, "qgemm");
-  const jit::impls::GemmDesc desc = qgemm_desc(x, act, w, o);
   if (x.device().is_host()) {
     QJIT_CHECK_GEN("qgemm", w.device().is_host(), "activations are on the cpu but weights {} are not", w.describe());
-    jit::impls::check_gemm_desc(desc, jit::Arch::parse("sm_90"));  // the shape rules; the cpu has no arch limit
+    // The shape rules; the cpu has no arch limit.
+    jit::impls::check_gemm_desc(qgemm_desc(x, act, w, o), jit::Arch::parse("sm_90"));
     const float s = act.static_scale ? check_static_scale(*act.static_scale, "qgemm", /*need_value=*/true) : 0.0f;
     return run_float_reference(x, act, s, w, scale_w, o);
   }
-  const std::shared_ptr<Driver> driver = x.storage()->driver();
+  QGemmPlan local;
+  return launch_qgemm(plan_of(x, act, w, o, local), x, act.static_scale, w, scale_w, o);
+}
+
+QGemmPlan plan_qgemm(const std::shared_ptr<Driver>& driver, const jit::impls::GemmDesc& desc,
+                     const std::optional<jit::impls::GemmConfig>& config, bool logical_group_scales) {
   const jit::Arch arch = target_arch(*driver);
-  jit::impls::check_gemm_desc(desc, arch);
+  jit::impls::check_gemm_desc(desc, arch);  // fp8 below sm_89 is rejected here, before any copy
+  QGemmPlan plan;
+  plan.config = config ? *config : jit::impls::qgemm_heuristic(desc, arch);
+  const jit::KernelSpec spec = jit::impls::qgemm_spec(desc, plan.config, arch);  // checks the config too
+  plan.threads = static_cast<unsigned>(plan.config.threads());
+  plan.smem_bytes = static_cast<unsigned>(jit::impls::qgemm_smem_bytes(desc, plan.config));
+  plan.gemm = &KernelCache::global().get(driver, spec, jit::impls::kQGemmKernel);
+  if (logical_group_scales && desc.scale_w == "block128") {
+    plan.transpose = &KernelCache::global().get(driver, spec, jit::impls::kQGemmBlockScalesKernel);
+  }
+  return plan;
+}
+
+QGemmPlan plan_qgemm(const std::shared_ptr<Driver>& driver, const QGemmProblem& p,
+                     const std::optional<jit::impls::GemmConfig>& config) {
   // NOTE: qgemm_launches is what `qjit run` plans with: the op launches exactly its kernels.
-  const QGemmLaunches launches = qgemm_launches(qgemm_problem(x, act, w, o), arch, o.config);
-  if (launches.separate()) return run_separate(x, act, w, scale_w, o, launches.config);
-  return run_kernel(x, act.static_scale, w, scale_w, o, desc, launches.config, driver);
+  const QGemmLaunches launches = qgemm_launches(p, target_arch(*driver), config);
+  if (!launches.separate()) return plan_qgemm(driver, qgemm_desc(p), launches.config, false);
+  // The separate strategy: the act_quant pass, then the GEMM on its codes (group128 writes
+  // the scales K-major, as the block-fp8 GEMM reads them: no transpose).
+  ActScale mode = ActScale::kStaticPerTensor;
+  if (!p.act_static) {
+    switch (p.act_granularity) {
+      case Granularity::kPerToken: mode = ActScale::kDynamicPerToken; break;
+      case Granularity::kPerTensor: mode = ActScale::kDynamicPerTensor; break;
+      case Granularity::kGroup128: mode = ActScale::kDynamicGroup128; break;
+      default: QJIT_THROW("qgemm", "activation granularity {} has no act_quant mode", granularity_name(p.act_granularity));
+    }
+  }
+  jit::impls::GemmDesc codes = qgemm_desc(p);
+  codes.a_source = "quantized";
+  codes.x_dtype = "bf16";
+  jit::impls::GemmConfig gemm_config = launches.config;
+  gemm_config.fusion = jit::impls::GemmFusion::kFused;  // irrelevant for codes; the canonical value
+  QGemmPlan plan = plan_qgemm(driver, codes, gemm_config, /*logical_group_scales=*/false);
+  plan.pass = plan_act_quant(driver, p.x_dtype, p.act, mode, p.k,
+                             p.x_row_align != 0 ? p.x_row_align : jit::impls::act_quant_row_align(p.k),
+                             mode == ActScale::kDynamicGroup128);
+  plan.config.fusion = jit::impls::GemmFusion::kSeparate;
+  return plan;
+}
+
+Tensor launch_qgemm(const QGemmPlan& plan, const Tensor& x, const std::optional<Tensor>& static_scale, const Tensor& w,
+                    const Tensor& scale_w, const QGemmOptions& o) {
+  if (!plan.pass) return run_gemm(plan, x, static_scale, w, scale_w, o);
+  const QuantizedActivations q = launch_act_quant(*plan.pass, x, static_scale ? &*static_scale : nullptr);
+  return run_gemm(plan, q.q, q.scales, w, scale_w, o);
 }
 
 }  // namespace qjit

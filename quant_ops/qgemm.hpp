@@ -7,12 +7,23 @@
 #include <optional>
 
 #include "jit/impls/qgemm.hpp"
+#include "quant_ops/act_quant.hpp"
 #include "quant_ops/kernel_launch.hpp"
 #include "quant_ops/qtype.hpp"
 #include "quant_ops/reference/epilogue.hpp"
 #include "runtime/tensor.hpp"
 
 namespace qjit {
+
+/// A W8A8 GEMM resolved for one kind of call on one driver (DESIGN.md section 3a): the config,
+/// the kernels in launch order and their launch shape, so launching it builds no spec.
+struct QGemmPlan {
+  jit::impls::GemmConfig config;  // with the fusion the call takes
+  unsigned threads = 0, smem_bytes = 0;
+  const Kernel* gemm = nullptr;
+  const Kernel* transpose = nullptr;  // block-fp8 taking logical group128 scales: before the GEMM
+  std::optional<ActQuantPlan> pass;   // the separate strategy's act_quant pass: first
+};
 
 struct QGemmOptions {
   // per_token ([M]), per_tensor ([1]) or group128 ([M, ceil(K/128)], fp8 with block128 weights)
@@ -24,6 +35,10 @@ struct QGemmOptions {
   DType out_dtype = DType::kBF16;  // bf16, f16 or f32
   // The tuning choice; the heuristic's when absent. Never changes results, only speed.
   std::optional<jit::impls::GemmConfig> config;
+  // A call site's plans (a layer's, not owned): on sim / cuda the op resolves its kernels once
+  // per M bucket and input kind there, and later calls launch without building a spec.
+  // Unused with an explicit config.
+  PlanMemo<QGemmPlan>* memo = nullptr;
 };
 
 /// y [M, N] = epilogue(a · w^T) for a [M, K] and w [N, K] holding int8 (both) or fp8 (e4m3 /
@@ -102,5 +117,17 @@ struct QGemmLaunches {
 };
 QGemmLaunches qgemm_launches(const QGemmProblem& problem, jit::Arch arch,
                              const std::optional<jit::impls::GemmConfig>& config = std::nullopt);
+
+/// The plan of pre-quantized activations of `desc` (logical_group_scales: block-fp8's group
+/// scales in the logical layout, transposed by a launch before the GEMM), and of float
+/// activations (qgemm_launches' kernels, resolved), on `driver`. Throws as the op does.
+QGemmPlan plan_qgemm(const std::shared_ptr<Driver>& driver, const jit::impls::GemmDesc& desc,
+                     const std::optional<jit::impls::GemmConfig>& config, bool logical_group_scales);
+QGemmPlan plan_qgemm(const std::shared_ptr<Driver>& driver, const QGemmProblem& problem,
+                     const std::optional<jit::impls::GemmConfig>& config = std::nullopt);
+/// Launches `plan` on operands the op validated: x float (or codes for a codes plan), its
+/// static scale (or the codes' scales) on x's device.
+Tensor launch_qgemm(const QGemmPlan& plan, const Tensor& x, const std::optional<Tensor>& static_scale,
+                    const Tensor& w, const Tensor& scale_w, const QGemmOptions& options);
 
 }  // namespace qjit

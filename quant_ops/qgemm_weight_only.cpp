@@ -87,18 +87,11 @@ Tensor run_reference(const Tensor& x_in, const Tensor& w_in, const Tensor& scale
   return reference_output(reference::reference_gemm(p));
 }
 
-Tensor run_kernel(const Tensor& x_in, const Tensor& w_in, const Tensor& scale_w, const WeightOnlyOptions& o,
-                  const jit::impls::WeightOnlyDesc& desc) {
+Tensor run_kernel(const WeightOnlyPlan& plan, const Tensor& x_in, const Tensor& w_in, const Tensor& scale_w,
+                  const WeightOnlyOptions& o) {
   const Device dev = x_in.device();
-  // NOTE: the driver that owns the activations' memory runs the kernel (tests put several
-  // sim devices, one per arch, side by side).
-  const std::shared_ptr<Driver> driver = x_in.storage()->driver();
-  const jit::Arch arch = target_arch(*driver);
-  jit::impls::check_weight_only_desc(desc, arch);  // an arch below sm_80 is rejected here, before any copy
-  // NOTE: qgemm_weight_only_launches is what `qjit run` plans with: the op launches exactly its kernel.
-  const WeightOnlyLaunches launches = qgemm_weight_only_launches(qgemm_weight_only_problem(x_in, w_in, o), arch, o.config);
-  const jit::impls::WeightOnlyConfig config = launches.config;
-  const jit::KernelSpec spec = launches.kernels.front().spec;
+  const std::shared_ptr<Driver>& driver = x_in.storage()->driver();
+  const jit::impls::WeightOnlyConfig& config = plan.config;
   const std::int64_t m = x_in.size(0), n = w_in.size(0), k = x_in.size(1);
   const auto grid = jit::impls::qgemm_wo_grid(config, std::max<std::int64_t>(m, 1), n);
   const Tensor x = as_kernel_operand(x_in, kOp, "activations");
@@ -108,7 +101,6 @@ Tensor run_kernel(const Tensor& x_in, const Tensor& w_in, const Tensor& scale_w,
   if (o.bias) bias = on_driver(*o.bias, dev, driver).contiguous();
   Tensor y = Tensor::empty({m, n}, o.out_dtype, dev, driver);
   if (m == 0) return y;
-  const Kernel& kernel = KernelCache::global().get(driver, spec, jit::impls::kQGemmWoKernel);
   LaunchConfig lc;
   lc.grid = {grid.x, grid.y, 1};
   lc.block = {static_cast<unsigned>(config.threads()), 1, 1};
@@ -117,11 +109,21 @@ Tensor run_kernel(const Tensor& x_in, const Tensor& w_in, const Tensor& scale_w,
   const DevicePtr bias_ptr = bias ? bias->device_ptr() : DevicePtr{0};
   KernelArgs args(x.device_ptr(), x_ld, w.device_ptr(), w_ld, sw.device_ptr(), bias_ptr, y.device_ptr(), n,
                   static_cast<int>(m), static_cast<int>(n), static_cast<int>(k));
-  kernel.launch(lc, args);
+  plan.kernel->launch(lc, args);
   return y;
 }
 
 }  // namespace
+
+WeightOnlyPlan plan_qgemm_weight_only(const std::shared_ptr<Driver>& driver, const WeightOnlyProblem& p,
+                                      const std::optional<jit::impls::WeightOnlyConfig>& config) {
+  const jit::Arch arch = target_arch(*driver);
+  jit::impls::check_weight_only_desc(qgemm_weight_only_desc(p), arch);  // below sm_80 rejected here, before any copy
+  // NOTE: qgemm_weight_only_launches is what `qjit run` plans with: the op launches exactly its kernel.
+  const WeightOnlyLaunches launches = qgemm_weight_only_launches(p, arch, config);
+  return {launches.config,
+          &KernelCache::global().get(driver, launches.kernels.front().spec, jit::impls::kQGemmWoKernel)};
+}
 
 jit::impls::WeightOnlyDesc qgemm_weight_only_desc(const Tensor& x, const Tensor& w, const WeightOnlyOptions& o) {
   return qgemm_weight_only_desc(qgemm_weight_only_problem(x, w, o));
@@ -171,13 +173,21 @@ Tensor qgemm_weight_only(const Tensor& x, const Tensor& w, const Tensor& scale_w
   check_bias(o.bias, n);
   QJIT_CHECK_GEN(kOp, o.out_dtype == DType::kF32 || o.out_dtype == DType::kF16 || o.out_dtype == DType::kBF16,
                  "output dtype {} is not f32, f16 or bf16", dtype_name(o.out_dtype));
-  const jit::impls::WeightOnlyDesc desc = qgemm_weight_only_desc(x, w, o);
   if (x.device().is_host()) {
     QJIT_CHECK_GEN(kOp, w.device().is_host(), "activations are on the cpu but weights {} are not", w.describe());
-    jit::impls::check_weight_only_desc(desc, jit::Arch::parse("sm_90"));  // the shape rules; the cpu has no arch limit
+    // The shape rules; the cpu has no arch limit.
+    jit::impls::check_weight_only_desc(qgemm_weight_only_desc(x, w, o), jit::Arch::parse("sm_90"));
     return run_reference(x, w, scale_w, o);
   }
-  return run_kernel(x, w, scale_w, o, desc);
+  // NOTE: the driver that owns the activations' memory runs the kernel (tests put several
+  // sim devices, one per arch, side by side).
+  const std::shared_ptr<Driver>& driver = x.storage()->driver();
+  auto make = [&] { return plan_qgemm_weight_only(driver, qgemm_weight_only_problem(x, w, o), o.config); };
+  if (o.memo == nullptr || o.config) return run_kernel(make(), x, w, scale_w, o);
+  const PlanKey key{driver.get(),
+                    {jit::impls::gemm_m_bucket(x.size(0)), static_cast<std::int64_t>(x.dtype()), 0,
+                     static_cast<std::int64_t>(o.out_dtype)}};
+  return run_kernel(o.memo->get(key, make), x, w, scale_w, o);
 }
 
 }  // namespace qjit

@@ -11,9 +11,16 @@
 #include "quant_ops/kernel_launch.hpp"
 #include "quant_ops/qtype.hpp"
 #include "quant_ops/reference/epilogue.hpp"
+#include "runtime/kernels.hpp"
 #include "runtime/tensor.hpp"
 
 namespace qjit {
+
+/// The weight-only GEMM resolved for one kind of call on one driver: its config and kernel.
+struct WeightOnlyPlan {
+  jit::impls::WeightOnlyConfig config;
+  const Kernel* kernel = nullptr;
+};
 
 struct WeightOnlyOptions {
   // per_channel ([N]), per_tensor ([1]) or block128 ([ceil(N/128), ceil(K/128)], row-major)
@@ -23,6 +30,8 @@ struct WeightOnlyOptions {
   DType out_dtype = DType::kBF16;  // bf16, f16 or f32
   // The tuning choice; the heuristic's when absent. Never changes results, only speed.
   std::optional<jit::impls::WeightOnlyConfig> config;
+  // A call site's plans (a layer's, not owned), as QGemmOptions::memo.
+  PlanMemo<WeightOnlyPlan>* memo = nullptr;
 };
 
 /// y [M, N] = epilogue(x · dequant(w)^T) for x [M, K] bf16 or f16 and w [N, K] holding int8,
@@ -61,5 +70,8 @@ struct WeightOnlyLaunches {
 };
 WeightOnlyLaunches qgemm_weight_only_launches(const WeightOnlyProblem& problem, jit::Arch arch,
                                               const std::optional<jit::impls::WeightOnlyConfig>& config = std::nullopt);
+/// qgemm_weight_only_launches' kernel, resolved on `driver`.
+WeightOnlyPlan plan_qgemm_weight_only(const std::shared_ptr<Driver>& driver, const WeightOnlyProblem& problem,
+                                      const std::optional<jit::impls::WeightOnlyConfig>& config = std::nullopt);
 
 }  // namespace qjit

@@ -119,7 +119,12 @@ void QuantLinear::set_act_scale(const Tensor& scale) {
   act_scale_value_ = v;
 }
 
-LinearOptions QuantLinear::options() const { return options_of(bias_, gelu_tanh_, act_scale_); }
+LinearOptions QuantLinear::options() const {
+  LinearOptions o = options_of(bias_, gelu_tanh_, act_scale_);
+  o.memo = &gemm_plans_;
+  o.weight_only_memo = &weight_only_plans_;
+  return o;
+}
 
 Tensor QuantLinear::forward(const Tensor& x) {
   QJIT_CHECK_GEN(kSub, x.defined() && x.dim() >= 1 && x.size(-1) == in_features(),
@@ -156,6 +161,7 @@ Tensor QuantLinear::forward_input(const LinearInput& in) {
   o.bias = bias_;
   o.activation = activation_of(gelu_tanh_);
   o.out_dtype = rule_.out_dtype;
+  o.memo = &gemm_plans_;
   return qgemm(in.x, *in.scales, weight_.q, weight_.scales, o);
 }
 

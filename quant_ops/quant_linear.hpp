@@ -102,6 +102,10 @@ class QuantLinear final : public LinearLayer {
   std::optional<Tensor> act_scale_;
   float act_scale_value_ = 0;  // act_scale_ on the host, read once where it was set
   DType high_precision_ = DType::kBF16;
+  // The kernels this layer resolved, per M bucket and input kind: forward launches them
+  // without building a spec (mutable: a cache, not state that changes what forward does).
+  mutable PlanMemo<QGemmPlan> gemm_plans_;
+  mutable PlanMemo<WeightOnlyPlan> weight_only_plans_;
 };
 
 }  // namespace qjit

@@ -3,11 +3,14 @@
 // then the module loaded once per driver and artifact, then the function. Same code for
 // cuda and sim; only the Driver differs.
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "jit/jit.hpp"
 #include "runtime/driver.hpp"
@@ -102,5 +105,67 @@ class KernelCache {
   std::unordered_map<std::string, std::shared_ptr<LoadedModule>> modules_;  // driver|artifact key
   std::unordered_map<Key, std::unique_ptr<Kernel>, KeyHash> kernels_;
 };
+
+// What a call site (a layer, one glue op of a block) resolved for one kind of call: found
+// again by comparing a few integers — the driver and what varies between its calls (the M
+// bucket, dtypes, alignment) — so once an entry exists the per-call path builds no spec,
+// hashes nothing and touches no string (DESIGN.md section 3a). Entries stay for the call
+// site's lifetime; a layer sees a handful of shapes. Thread-safe.
+struct PlanKey {
+  const Driver* driver = nullptr;
+  std::array<std::int64_t, 4> v{};
+  bool operator==(const PlanKey&) const = default;
+};
+
+template <class Plan>
+class PlanMemo {
+ public:
+  PlanMemo() = default;
+  // NOTE: a copy of a layer starts with no plans (they name its own kernels' resolution).
+  PlanMemo(const PlanMemo&) {}
+  PlanMemo& operator=(const PlanMemo&) { return *this; }
+
+  /// The plan for `key`, made by `make()` on the first call.
+  template <class Make>
+  const Plan& get(const PlanKey& key, Make&& make) {
+    {
+      std::shared_lock lock(mu_);
+      for (const auto& [k, p] : entries_) {
+        if (k == key) return *p;
+      }
+    }
+    auto plan = std::make_unique<const Plan>(make());
+    std::unique_lock lock(mu_);
+    for (const auto& [k, p] : entries_) {
+      if (k == key) return *p;  // another thread made it meanwhile
+    }
+    return *entries_.emplace_back(key, std::move(plan)).second;
+  }
+  std::size_t size() const {
+    std::shared_lock lock(mu_);
+    return entries_.size();
+  }
+
+ private:
+  mutable std::shared_mutex mu_;
+  std::vector<std::pair<PlanKey, std::unique_ptr<const Plan>>> entries_;
+};
+
+/// A single-kernel op resolved for one kind of call: its kernel and the launch numbers its
+/// config gives (in the op's own meaning: threads, rows per block, shared memory ...).
+struct ResolvedKernel {
+  const Kernel* kernel = nullptr;
+  std::array<std::int64_t, 3> launch{};
+};
+using KernelMemo = PlanMemo<ResolvedKernel>;
+
+/// The plan for `key` on `driver`: from `memo` (made by `make` on the first call), or, without
+/// a memo, made now into `local`.
+template <class Plan, class Make>
+const Plan& resolve_plan(PlanMemo<Plan>* memo, const Driver& driver, const std::array<std::int64_t, 4>& key,
+                         Plan& local, Make&& make) {
+  if (memo == nullptr) return local = make();
+  return memo->get(PlanKey{&driver, key}, std::forward<Make>(make));
+}
 
 }  // namespace qjit

@@ -51,6 +51,7 @@ Tensor Linear::forward(const Tensor& x) {
   const Tensor rows = flatten_rows(x, "Linear");
   const Tensor xin = converted(rows, weight_.dtype());
   o.out_dtype = x.dtype();
+  o.memo = &plans_;
   return unflatten_rows(gemm(xin, weight_, o), x);
 }
 

@@ -10,6 +10,7 @@
 
 #include "runtime/linear_input.hpp"
 #include "runtime/module.hpp"
+#include "runtime/ops/gemm.hpp"
 #include "runtime/tensor.hpp"
 
 namespace qjit {
@@ -56,6 +57,8 @@ class Linear final : public LinearLayer {
   Tensor weight_;
   std::optional<Tensor> bias_;
   bool gelu_tanh_ = false;
+  // The kernels this layer resolved, per M bucket and dtypes: forward builds no spec.
+  PlanMemo<GemmPlan> plans_;
 };
 
 /// x [..., K] as rows [M, K] (a view when the layout allows, else a copy), and back:

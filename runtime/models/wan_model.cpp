@@ -64,6 +64,7 @@ Tensor batched(const Tensor& rows, std::int64_t batch) { return rows.reshape({ba
 // The norm + modulation output for several consumers, produced once per distinct form the
 // consumers ask for (q, k and v under one rule share one quantized output).
 std::vector<LinearInput> inputs_for(const Tensor& x, const NormModArgs& args, const std::vector<LinearLayer*>& layers) {
+  // NOTE: args carries the calling module's memo: every form here resolves once.
   std::vector<std::optional<InputQuantization>> forms;
   std::vector<LinearInput> made, out;
   for (LinearLayer* layer : layers) {
@@ -111,25 +112,29 @@ Tensor WanAttention::attend(const Tensor& q, const Tensor& k, const Tensor& v, s
                             const RopeGrid* grid) const {
   // Wan: q = norm_q(q(x)), k = norm_k(k(x)) (RMSNorm across heads, back to the activations'
   // dtype), 3-D RoPE on both for self-attention, then attention over every head.
-  NormModArgs rms{NormKind::kRmsNorm, eps_, norm_q_, zeros_, zeros_};
+  NormModArgs rms{NormKind::kRmsNorm, eps_, norm_q_, zeros_, zeros_, &norm_plans_};
   Tensor qn = batched(norm_modulate(q, rms, kActivation), batch);
   rms.weight = norm_k_;
   Tensor kn = batched(norm_modulate(k, rms, kActivation), batch);
   if (grid != nullptr) {
-    qn = rope_3d(qn, heads_, *grid);
-    kn = rope_3d(kn, heads_, *grid);
+    qn = rope_3d(qn, heads_, *grid, std::nullopt, 10000.0, &rope_plans_);
+    kn = rope_3d(kn, heads_, *grid, std::nullopt, 10000.0, &rope_plans_);
   }
-  const Tensor attn = attention(qn, kn, batched(v, batch), heads_);
+  const Tensor attn = attention(qn, kn, batched(v, batch), heads_, {.memo = &attention_plans_});
   return batched(o_->forward(attn.reshape({attn.size(0) * attn.size(1), attn.size(2)})), batch);
 }
 
 Tensor WanAttention::self_forward(const Tensor& x, const NormModArgs& input_norm, const RopeGrid& grid) const {
-  const std::vector<LinearInput> in = inputs_for(x, input_norm, {q_.get(), k_.get(), v_.get()});
+  NormModArgs norm = input_norm;
+  norm.memo = &norm_plans_;
+  const std::vector<LinearInput> in = inputs_for(x, norm, {q_.get(), k_.get(), v_.get()});
   return attend(q_->forward_input(in[0]), k_->forward_input(in[1]), v_->forward_input(in[2]), x.size(0), &grid);
 }
 
 Tensor WanAttention::cross_forward(const Tensor& x, const NormModArgs& input_norm, const Tensor& context) const {
-  const Tensor q = q_->forward_input(norm_modulate_for(x, input_norm, kActivation, q_->input_quantization()));
+  NormModArgs norm = input_norm;
+  norm.memo = &norm_plans_;
+  const Tensor q = q_->forward_input(norm_modulate_for(x, norm, kActivation, q_->input_quantization()));
   const Tensor ctx = context.reshape({context.size(0) * context.size(1), context.size(2)});
   return attend(q, k_->forward(ctx), v_->forward(ctx), x.size(0), nullptr);
 }
@@ -153,15 +158,16 @@ WanBlock::WanBlock(const std::map<std::string, Tensor>& w, const std::string& pr
 
 Tensor WanBlock::forward(const Tensor& x0, const Tensor& e0, const Tensor& context, const RopeGrid& grid) const {
   // e = (modulation + e0).chunk(6): shift / scale / gate of the attention, then of the ffn.
-  const Tensor e = qjit::add(e0, modulation_, DType::kF32);
+  KernelMemo* const ew = &elementwise_plans_;
+  const Tensor e = qjit::add(e0, modulation_, DType::kF32, ew);
   const NormModArgs norm1{NormKind::kLayerNorm, eps_, std::nullopt, chunk(e, 0), chunk(e, 1)};
-  Tensor x = gated_residual(x0, self_attn_->self_forward(x0, norm1, grid), chunk(e, 2), DType::kF32);
+  Tensor x = gated_residual(x0, self_attn_->self_forward(x0, norm1, grid), chunk(e, 2), DType::kF32, ew);
   const NormModArgs norm3{NormKind::kLayerNorm, eps_, norm3_w_, norm3_b_, zeros_};
-  x = qjit::add(x, cross_attn_->cross_forward(x, norm3, context), DType::kF32);
-  const NormModArgs norm2{NormKind::kLayerNorm, eps_, std::nullopt, chunk(e, 3), chunk(e, 4)};
+  x = qjit::add(x, cross_attn_->cross_forward(x, norm3, context), DType::kF32, ew);
+  const NormModArgs norm2{NormKind::kLayerNorm, eps_, std::nullopt, chunk(e, 3), chunk(e, 4), &norm_plans_};
   LinearLayer& fc1 = (*ffn_)["0"];
   const Tensor h = fc1.forward_input(norm_modulate_for(x, norm2, kActivation, fc1.input_quantization()));
-  return gated_residual(x, batched((*ffn_)["2"].forward(h), x.size(0)), chunk(e, 5), DType::kF32);
+  return gated_residual(x, batched((*ffn_)["2"].forward(h), x.size(0)), chunk(e, 5), DType::kF32, ew);
 }
 
 WanHead::WanHead(const std::map<std::string, Tensor>& w, const WanConfig& c, const Device& device,
@@ -173,9 +179,9 @@ WanHead::WanHead(const std::map<std::string, Tensor>& w, const WanConfig& c, con
 
 Tensor WanHead::forward(const Tensor& x, const Tensor& e) const {
   // e = (modulation + e.unsqueeze(1)).chunk(2): shift, then scale.
-  const Tensor shift = qjit::add(e, modulation_.select(0, 0), DType::kF32);
-  const Tensor scale = qjit::add(e, modulation_.select(0, 1), DType::kF32);
-  const NormModArgs norm{NormKind::kLayerNorm, eps_, std::nullopt, shift, scale};
+  const Tensor shift = qjit::add(e, modulation_.select(0, 0), DType::kF32, &elementwise_plans_);
+  const Tensor scale = qjit::add(e, modulation_.select(0, 1), DType::kF32, &elementwise_plans_);
+  const NormModArgs norm{NormKind::kLayerNorm, eps_, std::nullopt, shift, scale, &norm_plans_};
   // NOTE: f32, as Wan runs the head under autocast(float32): an unquantized head.head rounds
   // its input to its weights' dtype for the GEMM and answers in f32.
   return batched(head_->forward_input(norm_modulate_for(x, norm, DType::kF32, head_->input_quantization())),
@@ -268,14 +274,16 @@ Tensor WanModel::forward(const Tensor& latents, const Tensor& timesteps, const T
   const Tensor patches = planning ? Tensor::empty({b * s, c.in_dim * 4}, patch_w_.dtype(), device_, driver_)
                                   : on_device(patchify(latents).to_dtype(patch_w_.dtype()));
   Tensor x = gemm(patches, patch_w_,
-                  GemmOptions{.bias = patch_b_, .out_dtype = DType::kF32})
+                  GemmOptions{.bias = patch_b_, .out_dtype = DType::kF32, .memo = &patch_plans_})
                  .reshape({b, s, c.dim});
   // Time, in f32 as Wan runs it (autocast float32): e = time_embedding(sinusoid(t)), e0 =
   // time_projection(e) as [B, 6, D]. Unquantized linears round their input to the weights'
   // dtype and answer in f32.
   const Tensor sinusoid = on_device(wan_timestep_embedding(timesteps, c.freq_dim));
-  const Tensor e = (*time_embedding_)["2"].forward(silu((*time_embedding_)["0"].forward(sinusoid), DType::kF32));
-  const Tensor e0 = (*time_projection_)["1"].forward(silu(e, DType::kF32)).reshape({b, 6, c.dim});
+  const Tensor e = (*time_embedding_)["2"].forward(
+      silu((*time_embedding_)["0"].forward(sinusoid), DType::kF32, &elementwise_plans_));
+  const Tensor e0 =
+      (*time_projection_)["1"].forward(silu(e, DType::kF32, &elementwise_plans_)).reshape({b, 6, c.dim});
   // Text: the prompt zero-padded to text_len, as Wan pads it (the padding's keys and values,
   // the embedding of zeros, take part in cross-attention); text_embedding.0 carries its
   // GELU-tanh in the GEMM's epilogue.

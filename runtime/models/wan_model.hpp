@@ -79,6 +79,9 @@ class WanAttention final : public Module {
   Tensor zeros_;            // f32 [D]: the RMSNorms' shift and scale (no modulation)
   std::int64_t heads_ = 1;
   float eps_ = 1e-6f;
+  // The glue kernels this module resolved (runtime/kernels.hpp): one memo per op, so a
+  // forward that ran before builds no spec.
+  mutable KernelMemo norm_plans_, rope_plans_, attention_plans_;
 };
 
 /// One transformer block (Wan's WanAttentionBlock).
@@ -101,6 +104,7 @@ class WanBlock final : public Module {
   Tensor norm3_w_, norm3_b_;    // f32 [D]
   Tensor zeros_;                // f32 [D]
   float eps_ = 1e-6f;
+  mutable KernelMemo norm_plans_, elementwise_plans_;  // as WanAttention's
 };
 
 /// Wan's Head: LayerNorm + modulation by the time embedding, then head.head.
@@ -117,6 +121,7 @@ class WanHead final : public Module {
   Slot<LinearLayer> head_;
   Tensor modulation_;  // f32 [2, D]
   float eps_ = 1e-6f;
+  mutable KernelMemo norm_plans_, elementwise_plans_;  // as WanAttention's
 };
 
 class WanModel final : public Module {
@@ -151,6 +156,8 @@ class WanModel final : public Module {
   Device device_;
   std::shared_ptr<Driver> driver_;
   Tensor patch_w_, patch_b_;  // [D, in_dim * 4] and [D], the Conv3d as a GEMM over patches
+  PlanMemo<GemmPlan> patch_plans_;  // as WanAttention's
+  KernelMemo elementwise_plans_;
   Slot<WanSequential> text_embedding_, time_embedding_, time_projection_;
   Slot<ModuleList<WanBlock>> blocks_;
   Slot<WanHead> head_;

@@ -81,26 +81,36 @@ Tensor run_kernel(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, st
   const std::shared_ptr<Driver> driver = q_in.storage()->driver();
   const jit::Arch arch = target_arch(*driver);
   QJIT_CHECK_GEN(kOp, arch.number >= 80, "the attention kernel needs sm_80 or newer; {} is {}", dev.str(), arch.str());
-  const jit::impls::AttentionDesc desc = attention_desc(q_in, heads, o);
-  const jit::impls::AttentionConfig config = jit::impls::attention_heuristic(desc);
-  const jit::KernelSpec spec = jit::impls::attention_spec(desc, config, arch);
-  const bool tensor_cores = jit::impls::attention_uses_tensor_cores(desc);
+  // The plan: kernel, rows per block, warps, tensor cores; from the call site's memo.
+  ResolvedKernel local;
+  const ResolvedKernel& plan = resolve_plan(o.memo, *driver,
+                                        {static_cast<std::int64_t>(q_in.dtype()),
+                                         static_cast<std::int64_t>(out_dtype_of(q_in, o)), head_dim, 0},
+                                        local, [&] {
+                                          const jit::impls::AttentionDesc desc = attention_desc(q_in, heads, o);
+                                          const jit::impls::AttentionConfig config = jit::impls::attention_heuristic(desc);
+                                          const jit::KernelSpec spec = jit::impls::attention_spec(desc, config, arch);
+                                          return ResolvedKernel{
+                                              &KernelCache::global().get(driver, spec, jit::impls::attention_kernel(desc)),
+                                              {jit::impls::attention_block_queries(desc, config), config.warps,
+                                               jit::impls::attention_uses_tensor_cores(desc) ? 1 : 0}};
+                                        });
+  const bool tensor_cores = plan.launch[2] != 0;
   const Tensor q = kernel_operand(q_in, tensor_cores);
   const Tensor k = kernel_operand(on_driver(k_in, dev, driver), tensor_cores);
   const Tensor v = kernel_operand(on_driver(v_in, dev, driver), tensor_cores);
   Tensor out = Tensor::empty({batch, sq, width}, out_dtype_of(q_in, o), dev, driver);
   if (batch == 0 || sq == 0) return out;
-  const Kernel& kernel = KernelCache::global().get(driver, spec, jit::impls::attention_kernel(desc));
-  const std::int64_t rows = jit::impls::attention_block_queries(desc, config);
+  const std::int64_t rows = plan.launch[0];
   LaunchConfig lc;
   lc.grid = {static_cast<unsigned>((sq + rows - 1) / rows), static_cast<unsigned>(heads),
              static_cast<unsigned>(batch)};
-  lc.block = {static_cast<unsigned>(config.warps * 32), 1, 1};
+  lc.block = {static_cast<unsigned>(plan.launch[1] * 32), 1, 1};
   const float scale_log2 = static_cast<float>(static_cast<double>(scale_of(head_dim, o)) * 1.4426950408889634);
   KernelArgs args(q.device_ptr(), q.stride(0), q.stride(1), k.device_ptr(), k.stride(0), k.stride(1), v.device_ptr(),
                   v.stride(0), v.stride(1), out.device_ptr(), sq * width, width, static_cast<int>(sq),
                   static_cast<int>(skv), scale_log2);
-  kernel.launch(lc, args);
+  plan.kernel->launch(lc, args);
   return out;
 }
 

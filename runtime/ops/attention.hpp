@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "jit/impls/attention.hpp"
+#include "runtime/kernels.hpp"
 #include "runtime/tensor.hpp"
 
 namespace qjit {
@@ -21,6 +22,7 @@ struct AttentionOptions {
   // leave some out keep GCC's -Wmissing-field-initializers quiet.
   std::optional<float> softmax_scale{};  // default 1/sqrt(head_dim)
   std::optional<DType> out_dtype{};      // default q's dtype; f32, f16 or bf16
+  KernelMemo* memo = nullptr;            // the call site's resolved kernel (runtime/kernels.hpp)
 };
 
 /// o [B, Sq, H*Dh] = softmax(q k^T * scale) v per batch b and head h, with q [B, Sq, H*Dh],

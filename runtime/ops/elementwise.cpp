@@ -41,7 +41,7 @@ std::string dt(const Tensor& t) { return std::string(dtype_name(t.dtype())); }
 // Launches the family's kernel: out (contiguous, a's shape) from a, b, c (any may be unused:
 // pass a) on a's driver.
 void run_kernel(ElementwiseOp op, const Tensor& a_in, const Tensor& b_in, const Tensor& c_in, const Tensor& out,
-                const ops::Broadcast& bc) {
+                const ops::Broadcast& bc, KernelMemo* memo) {
   const std::int64_t n = a_in.numel();
   if (n == 0) return;
   const Device dev = a_in.device();
@@ -49,19 +49,27 @@ void run_kernel(ElementwiseOp op, const Tensor& a_in, const Tensor& b_in, const 
   const Tensor a = a_in.contiguous();
   const Tensor b = on_driver(b_in, dev, driver).contiguous();
   const Tensor c = on_driver(c_in, dev, driver).contiguous();
-  jit::impls::ElementwiseDesc desc;
-  desc.op = op;
-  desc.a = dt(a), desc.b = dt(b), desc.c = dt(c), desc.out = std::string(dtype_name(out.dtype()));
-  const auto config = jit::impls::elementwise_heuristic(desc);
-  const Kernel& kernel = KernelCache::global().get(driver, jit::impls::elementwise_spec(desc, config, jit::Arch{}),
-                                                   jit::impls::elementwise_kernel());
+  const auto dtypes = [](const Tensor& t) { return static_cast<std::int64_t>(t.dtype()); };
+  ResolvedKernel local;
+  const ResolvedKernel& plan = resolve_plan(
+      memo, *driver, {static_cast<std::int64_t>(op), dtypes(a) | dtypes(b) << 8 | dtypes(c) << 16, dtypes(out), 0}, local,
+      [&] {
+        jit::impls::ElementwiseDesc desc;
+        desc.op = op;
+        desc.a = dt(a), desc.b = dt(b), desc.c = dt(c), desc.out = std::string(dtype_name(out.dtype()));
+        const auto config = jit::impls::elementwise_heuristic(desc);
+        return ResolvedKernel{&KernelCache::global().get(driver, jit::impls::elementwise_spec(desc, config, jit::Arch{}),
+                                                     jit::impls::elementwise_kernel()),
+                          {config.threads, 0, 0}};
+      });
+  const std::int64_t threads = plan.launch[0];
   LaunchConfig lc;
-  lc.block.x = static_cast<unsigned>(config.threads);
+  lc.block.x = static_cast<unsigned>(threads);
   // NOTE: grid-strided; 4096 blocks of 256 threads fill any current GPU.
-  lc.grid.x = static_cast<unsigned>(std::min<std::int64_t>((n + config.threads - 1) / config.threads, 4096));
+  lc.grid.x = static_cast<unsigned>(std::min<std::int64_t>((n + threads - 1) / threads, 4096));
   KernelArgs args(a.device_ptr(), b.device_ptr(), c.device_ptr(), out.device_ptr(), n, bc.inner, bc.block,
                   bc.block_stride);
-  kernel.launch(lc, args);
+  plan.kernel->launch(lc, args);
 }
 
 Tensor empty_like(const Tensor& x, DType out) {
@@ -77,18 +85,19 @@ std::vector<std::int64_t> squeezed(const Tensor& b) {
 
 }  // namespace
 
-Tensor silu(const Tensor& x, std::optional<DType> out) {
+Tensor silu(const Tensor& x, std::optional<DType> out, KernelMemo* memo) {
   constexpr const char* kOp = "silu";
   check_input(kOp, "x", x);
   const DType o = out ? *out : x.dtype();
   check_out(kOp, o);
   if (x.device().is_host()) return ops::silu_reference(x, o);
   Tensor y = empty_like(x, o);
-  run_kernel(ElementwiseOp::kSilu, x, x, x, y, ops::Broadcast{});
+  run_kernel(ElementwiseOp::kSilu, x, x, x, y, ops::Broadcast{}, memo);
   return y;
 }
 
-Tensor gated_residual(const Tensor& x, const Tensor& y, const Tensor& gate, std::optional<DType> out) {
+Tensor gated_residual(const Tensor& x, const Tensor& y, const Tensor& gate, std::optional<DType> out,
+                      KernelMemo* memo) {
   constexpr const char* kOp = "gated_residual";
   check_input(kOp, "x", x);
   check_input(kOp, "y", y);
@@ -108,11 +117,11 @@ Tensor gated_residual(const Tensor& x, const Tensor& y, const Tensor& gate, std:
   check_device(kOp, "gate", gate, "x", x);
   if (x.device().is_host()) return ops::gated_residual_reference(x, y, gate, o);
   Tensor r = empty_like(x, o);
-  run_kernel(ElementwiseOp::kGatedResidual, x, y, gate, r, ops::gate_broadcast(x, gate));
+  run_kernel(ElementwiseOp::kGatedResidual, x, y, gate, r, ops::gate_broadcast(x, gate), memo);
   return r;
 }
 
-Tensor add(const Tensor& a, const Tensor& b, std::optional<DType> out) {
+Tensor add(const Tensor& a, const Tensor& b, std::optional<DType> out, KernelMemo* memo) {
   constexpr const char* kOp = "add";
   check_input(kOp, "a", a);
   check_input(kOp, "b", b);
@@ -127,7 +136,7 @@ Tensor add(const Tensor& a, const Tensor& b, std::optional<DType> out) {
   check_device(kOp, "b", b, "a", a);
   if (a.device().is_host()) return ops::add_reference(a, b, o);
   Tensor r = empty_like(a, o);
-  run_kernel(ElementwiseOp::kAdd, a, b, a, r, ops::suffix_broadcast(b));
+  run_kernel(ElementwiseOp::kAdd, a, b, a, r, ops::suffix_broadcast(b), memo);
   return r;
 }
 

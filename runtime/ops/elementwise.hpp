@@ -14,22 +14,27 @@
 
 #include <optional>
 
+#include "runtime/kernels.hpp"
 #include "runtime/tensor.hpp"
 
 namespace qjit {
 
+// Each op takes an optional KernelMemo: its call site's (a block's) resolved kernel, so a
+// call that has run before launches without building a spec (runtime/kernels.hpp).
+
 /// x * sigmoid(x) (SiLU), elementwise, any shape: x / (1 + exp(-x)). Output dtype: x's by
 /// default.
-Tensor silu(const Tensor& x, std::optional<DType> out = std::nullopt);
+Tensor silu(const Tensor& x, std::optional<DType> out = std::nullopt, KernelMemo* memo = nullptr);
 
 /// Wan's gated residual: out = x + y * gate, with x, y [B, S, D] and gate [B, D] or [B, 1, D]
 /// (one per batch element, broadcast over S, as Wan's modulation chunks are) or [D]. Result
 /// in x's dtype by default (Wan keeps the residual stream in f32).
-Tensor gated_residual(const Tensor& x, const Tensor& y, const Tensor& gate, std::optional<DType> out = std::nullopt);
+Tensor gated_residual(const Tensor& x, const Tensor& y, const Tensor& gate, std::optional<DType> out = std::nullopt,
+                      KernelMemo* memo = nullptr);
 
 /// a + b with b the same shape as a or broadcast along leading dimensions (b's shape a
 /// suffix of a's, e.g. a [B, 6, D] + b [6, D]; leading 1s of b are ignored). Output dtype:
 /// a's by default.
-Tensor add(const Tensor& a, const Tensor& b, std::optional<DType> out = std::nullopt);
+Tensor add(const Tensor& a, const Tensor& b, std::optional<DType> out = std::nullopt, KernelMemo* memo = nullptr);
 
 }  // namespace qjit

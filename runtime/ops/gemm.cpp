@@ -50,30 +50,44 @@ Tensor run_kernel(const Tensor& x_in, const Tensor& w_in, const GemmOptions& o) 
   // NOTE: the driver that owns the activations' memory runs the kernel (tests put several
   // sim devices, one per arch, side by side).
   const std::shared_ptr<Driver> driver = x_in.storage()->driver();
-  const jit::Arch arch = target_arch(*driver);
-  const jit::impls::WeightOnlyDesc desc = gemm_desc(x_in, w_in, o);
-  jit::impls::check_weight_only_desc(desc, arch);  // N, K multiples of 16 and sm_80+, before any copy
-  const jit::impls::WeightOnlyConfig config = o.config ? *o.config : jit::impls::qgemm_wo_heuristic(desc, arch);
-  const jit::KernelSpec spec = jit::impls::qgemm_wo_spec(desc, config, arch);
   const std::int64_t m = x_in.size(0), n = w_in.size(0), k = x_in.size(1);
-  const auto grid = jit::impls::qgemm_wo_grid(config, std::max<std::int64_t>(m, 1), n);
+  // The plan (kernel, tile, threads, shared memory): from the call site's memo by the M
+  // bucket and the dtypes (its weights and bias are fixed), else made here.
+  const DType out = out_dtype_of(x_in, o);
+  auto make = [&] {
+    const jit::Arch arch = target_arch(*driver);
+    const jit::impls::WeightOnlyDesc desc = gemm_desc(x_in, w_in, o);
+    jit::impls::check_weight_only_desc(desc, arch);  // N, K multiples of 16 and sm_80+, before any copy
+    const jit::impls::WeightOnlyConfig config = o.config ? *o.config : jit::impls::qgemm_wo_heuristic(desc, arch);
+    const Kernel& kernel = KernelCache::global().get(driver, jit::impls::qgemm_wo_spec(desc, config, arch),
+                                                     jit::impls::kQGemmWoKernel);
+    return GemmPlan{config, &kernel, static_cast<unsigned>(config.smem_bytes(jit::impls::qgemm_wo_weight_bytes(desc)))};
+  };
+  GemmPlan local;
+  const GemmPlan& plan =
+      resolve_plan(o.config ? nullptr : o.memo, *driver,
+                   {jit::impls::gemm_m_bucket(m),
+                    static_cast<std::int64_t>(x_in.dtype()) | static_cast<std::int64_t>(out) << 8 |
+                        (o.bias ? static_cast<std::int64_t>(o.bias->dtype()) + 1 : 0) << 16 | std::int64_t{o.gelu_tanh} << 24,
+                    n, k},
+                   local, make);
+  const auto grid = jit::impls::qgemm_wo_grid(plan.config, std::max<std::int64_t>(m, 1), n);
   const Tensor x = as_kernel_operand(x_in, kOp, "activations");
   const Tensor w = as_kernel_operand(on_driver(w_in, dev, driver), kOp, "weights");
   std::optional<Tensor> bias;
   if (o.bias) bias = on_driver(*o.bias, dev, driver).contiguous();
   Tensor y = Tensor::empty({m, n}, out_dtype_of(x_in, o), dev, driver);
   if (m == 0) return y;
-  const Kernel& kernel = KernelCache::global().get(driver, spec, jit::impls::kQGemmWoKernel);
   LaunchConfig lc;
   lc.grid = {grid.x, grid.y, 1};
-  lc.block = {static_cast<unsigned>(config.threads()), 1, 1};
-  lc.dynamic_smem = static_cast<unsigned>(config.smem_bytes(jit::impls::qgemm_wo_weight_bytes(desc)));
+  lc.block = {static_cast<unsigned>(plan.config.threads()), 1, 1};
+  lc.dynamic_smem = plan.smem_bytes;
   const std::int64_t x_ld = m > 1 ? x.stride(0) : k, w_ld = n > 1 ? w.stride(0) : k;
   const DevicePtr bias_ptr = bias ? bias->device_ptr() : DevicePtr{0};
   // NOTE: no weight scales (scale_w null): the kernel reads none for unquantized weights.
   KernelArgs args(x.device_ptr(), x_ld, w.device_ptr(), w_ld, DevicePtr{0}, bias_ptr, y.device_ptr(), n,
                   static_cast<int>(m), static_cast<int>(n), static_cast<int>(k));
-  kernel.launch(lc, args);
+  plan.kernel->launch(lc, args);
   return y;
 }
 

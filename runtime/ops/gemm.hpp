@@ -9,9 +9,17 @@
 #include <optional>
 
 #include "jit/impls/qgemm_wo.hpp"
+#include "runtime/kernels.hpp"
 #include "runtime/tensor.hpp"
 
 namespace qjit {
+
+/// The GEMM resolved for one kind of call on one driver: config, kernel, shared memory.
+struct GemmPlan {
+  jit::impls::WeightOnlyConfig config;
+  const Kernel* kernel = nullptr;
+  unsigned smem_bytes = 0;
+};
 
 struct GemmOptions {
   // NOTE: every member has a default member initializer, even `{}`, so designated
@@ -21,6 +29,8 @@ struct GemmOptions {
   std::optional<DType> out_dtype{};  // f32, f16 or bf16; x's dtype when absent
   // The tuning choice (sim/cuda); the heuristic's when absent. Never changes results.
   std::optional<jit::impls::WeightOnlyConfig> config{};
+  // The call site's resolved kernel (a Linear's; runtime/kernels.hpp). Unused with `config`.
+  PlanMemo<GemmPlan>* memo = nullptr;
 };
 
 /// y [M, N] = act(x · w^T + bias). x [M, K] and w [N, K] of the same dtype: bf16 or f16 on

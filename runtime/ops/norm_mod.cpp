@@ -70,31 +70,44 @@ NormModRows check_norm_mod(const Tensor& x, const NormModArgs& a, DType out) {
 void launch_norm_mod(const NormModRows& r, const NormModArgs& a, DType out, const NormModQuant* q, const Tensor& dst,
                      const Tensor& scales) {
   if (r.m == 0) return;
-  const std::shared_ptr<Driver> driver = r.x2d.storage()->driver();
-  jit::impls::NormModDesc desc;
-  desc.norm = a.kind == NormKind::kLayerNorm ? jit::impls::NormKind::kLayerNorm : jit::impls::NormKind::kRmsNorm;
-  desc.affine = a.weight.has_value();
-  desc.quant = q == nullptr         ? jit::impls::NormModQuant::kNone
-               : q->per_token ? jit::impls::NormModQuant::kDynamicPerToken
-                              : jit::impls::NormModQuant::kStaticPerTensor;
-  desc.in_dtype = std::string(dtype_name(r.x2d.dtype()));
-  desc.out_dtype = std::string(dtype_name(out));
-  desc.qtype = q ? q->qtype : "";
-  const auto config = jit::impls::norm_mod_heuristic(desc);
-  const jit::KernelSpec spec = jit::impls::norm_mod_spec(desc, config, jit::Arch{});
-  const Kernel& kernel = KernelCache::global().get(driver, spec, jit::impls::norm_mod_kernel());
+  const std::shared_ptr<Driver>& driver = r.x2d.storage()->driver();
+  const auto quant = q == nullptr         ? jit::impls::NormModQuant::kNone
+                     : q->per_token ? jit::impls::NormModQuant::kDynamicPerToken
+                                    : jit::impls::NormModQuant::kStaticPerTensor;
+  ResolvedKernel local;
+  const ResolvedKernel& plan = resolve_plan(
+      a.memo, *driver,
+      {static_cast<std::int64_t>(a.kind) | static_cast<std::int64_t>(a.weight.has_value()) << 4 |
+           static_cast<std::int64_t>(quant) << 8,
+       static_cast<std::int64_t>(r.x2d.dtype()), static_cast<std::int64_t>(out),
+       q ? static_cast<std::int64_t>(q->codes) : -1},
+      local, [&] {
+        jit::impls::NormModDesc desc;
+        desc.norm = a.kind == NormKind::kLayerNorm ? jit::impls::NormKind::kLayerNorm : jit::impls::NormKind::kRmsNorm;
+        desc.affine = a.weight.has_value();
+        desc.quant = quant;
+        desc.in_dtype = std::string(dtype_name(r.x2d.dtype()));
+        desc.out_dtype = std::string(dtype_name(out));
+        desc.qtype = q == nullptr              ? ""
+                     : q->codes == DType::kI8   ? "int8"
+                     : q->codes == DType::kE4M3 ? "fp8_e4m3"
+                                                : "fp8_e5m2";
+        const auto config = jit::impls::norm_mod_heuristic(desc);
+        const jit::KernelSpec spec = jit::impls::norm_mod_spec(desc, config, jit::Arch{});
+        return ResolvedKernel{&KernelCache::global().get(driver, spec, jit::impls::norm_mod_kernel()), {config.threads, 0, 0}};
+      });
   const Tensor shift = on(a.shift, r.x2d), scale = on(a.scale, r.x2d);
   // NOTE: a LayerNorm without affine reads no weight; shift's address stands in for it.
   const Tensor w = a.weight ? on(*a.weight, r.x2d) : shift;
-  const std::int64_t warps = config.threads / 32;
+  const std::int64_t warps = plan.launch[0] / 32;
   LaunchConfig lc;
-  lc.block.x = static_cast<unsigned>(config.threads);
+  lc.block.x = static_cast<unsigned>(plan.launch[0]);
   lc.grid.x = static_cast<unsigned>(std::min<std::int64_t>((r.m + warps - 1) / warps, 65535));
   const DevicePtr scales_ptr = scales.defined() ? scales.device_ptr() : DevicePtr{0};
   KernelArgs args(r.x2d.device_ptr(), r.row_stride, w.device_ptr(), shift.device_ptr(), scale.device_ptr(),
                   dst.device_ptr(), r.d, scales_ptr, a.eps, static_cast<int>(r.m), static_cast<int>(r.d),
                   static_cast<int>(r.rows_per_batch));
-  kernel.launch(lc, args);
+  plan.kernel->launch(lc, args);
 }
 
 }  // namespace ops
@@ -122,8 +135,7 @@ LinearInput norm_modulate_for(const Tensor& x, const NormModArgs& args, DType ro
   LinearInput in;
   in.x = Tensor::empty({r.m, r.d}, q.codes, x.device(), driver);
   in.scales = q.per_token ? Tensor::empty({r.m}, DType::kF32, x.device(), driver) : on(*q.static_scale, r.x2d);
-  const char* qtype = q.codes == DType::kI8 ? "int8" : q.codes == DType::kE4M3 ? "fp8_e4m3" : "fp8_e5m2";
-  const ops::NormModQuant quant{qtype, q.per_token};
+  const ops::NormModQuant quant{q.codes, q.per_token};
   ops::launch_norm_mod(r, args, round_to, &quant, in.x, *in.scales);
   return in;
 }

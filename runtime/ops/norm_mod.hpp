@@ -12,6 +12,7 @@
 
 #include <optional>
 
+#include "runtime/kernels.hpp"
 #include "runtime/linear_input.hpp"
 #include "runtime/tensor.hpp"
 
@@ -28,6 +29,7 @@ struct NormModArgs {
   // m of x taking batch element m / (M / B); B must divide the number of rows M.
   Tensor shift{};
   Tensor scale{};                   // the same shape as shift
+  KernelMemo* memo = nullptr;       // the call site's resolved kernels (runtime/kernels.hpp)
 };
 
 // x: [M, D] (or [..., D], flattened to rows) f32/f16/bf16. out: f32, f16 or bf16. Returns y

@@ -22,8 +22,8 @@ NormModRows check_norm_mod(const Tensor& x, const NormModArgs& args, DType out);
 
 /// The fused quantization the kernel applies to y rounded to `out`.
 struct NormModQuant {
-  std::string qtype;       // int8 | fp8_e4m3 | fp8_e5m2
-  bool per_token = true;   // dynamic per-token (scales [M] written) or static (scales [1] read)
+  DType codes = DType::kI8;  // kI8, kE4M3 or kE5M2
+  bool per_token = true;     // dynamic per-token (scales [M] written) or static (scales [1] read)
 };
 
 /// Launches the kernel on x's device (sim or cuda) and waits: dst [M, D] of `out` (no quant)

@@ -41,7 +41,8 @@ void check(const Tensor& x, std::int64_t heads, const RopeGrid& g, DType out, do
                  "x {} is too large", x.describe());
 }
 
-Tensor run_kernel(const Tensor& x_in, std::int64_t heads, const RopeGrid& g, DType out, double theta) {
+Tensor run_kernel(const Tensor& x_in, std::int64_t heads, const RopeGrid& g, DType out, double theta,
+                  KernelMemo* memo) {
   const Tensor x = x_in.contiguous();  // NOTE: the kernel reads pair p at elements 2p, 2p + 1
   const Device dev = x.device();
   const std::shared_ptr<Driver> driver = x.storage()->driver();
@@ -54,30 +55,37 @@ Tensor run_kernel(const Tensor& x_in, std::int64_t heads, const RopeGrid& g, DTy
   std::vector<float> host(t.cos);
   host.insert(host.end(), t.sin.begin(), t.sin.end());
   const Tensor table = Tensor::from_f32({2, t.size()}, host, DType::kF32).to(dev, driver);
-  jit::impls::RopeDesc desc;
-  desc.in_dtype = std::string(dtype_name(x.dtype()));
-  desc.out_dtype = std::string(dtype_name(out));
-  const auto config = jit::impls::rope_heuristic(desc);
-  const Kernel& kernel =
-      KernelCache::global().get(driver, jit::impls::rope_spec(desc, config, jit::Arch{}), jit::impls::rope_kernel());
+  ResolvedKernel local;
+  const ResolvedKernel& plan = resolve_plan(
+      memo, *driver, {static_cast<std::int64_t>(x.dtype()), static_cast<std::int64_t>(out), 0, 0}, local, [&] {
+        jit::impls::RopeDesc desc;
+        desc.in_dtype = std::string(dtype_name(x.dtype()));
+        desc.out_dtype = std::string(dtype_name(out));
+        const auto config = jit::impls::rope_heuristic(desc);
+        return ResolvedKernel{
+            &KernelCache::global().get(driver, jit::impls::rope_spec(desc, config, jit::Arch{}), jit::impls::rope_kernel()),
+            {config.threads, 0, 0}};
+      });
+  const std::int64_t threads = plan.launch[0];
   LaunchConfig lc;
-  lc.block.x = static_cast<unsigned>(config.threads);
+  lc.block.x = static_cast<unsigned>(threads);
   // NOTE: grid-strided; 4096 blocks of 256 threads fill any current GPU.
-  lc.grid.x = static_cast<unsigned>(std::min<std::int64_t>((pairs + config.threads - 1) / config.threads, 4096));
+  lc.grid.x = static_cast<unsigned>(std::min<std::int64_t>((pairs + threads - 1) / threads, 4096));
   KernelArgs args(x.device_ptr(), y.device_ptr(), table.device_ptr(), t.size(), t.off_h, t.off_w, pairs, x.size(1),
                   g.frames * g.height * g.width, static_cast<int>(g.height), static_cast<int>(g.width),
                   static_cast<int>(heads), static_cast<int>(t.half), static_cast<int>(t.n_f), static_cast<int>(t.n_h));
-  kernel.launch(lc, args);
+  plan.kernel->launch(lc, args);
   return y;
 }
 
 }  // namespace
 
-Tensor rope_3d(const Tensor& x, std::int64_t heads, const RopeGrid& grid, std::optional<DType> out, double theta) {
+Tensor rope_3d(const Tensor& x, std::int64_t heads, const RopeGrid& grid, std::optional<DType> out, double theta,
+               KernelMemo* memo) {
   const DType out_dtype = out ? *out : (x.defined() ? x.dtype() : DType::kF32);
   check(x, heads, grid, out_dtype, theta);
   if (x.device().is_host()) return ops::rope_3d_reference(x, heads, grid, out_dtype, theta);
-  return run_kernel(x, heads, grid, out_dtype, theta);
+  return run_kernel(x, heads, grid, out_dtype, theta, memo);
 }
 
 }  // namespace qjit

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "runtime/kernels.hpp"
 #include "runtime/tensor.hpp"
 
 namespace qjit {
@@ -29,8 +30,9 @@ struct RopeGrid {
 /// rope_params(1024, 2 * pairs_in_group, theta). Returns a new contiguous tensor of `out`
 /// (x's dtype by default) on x's device; a non-contiguous x is copied first. Throws
 /// qjit::Error before any work naming the problem (rank, dtype, heads not dividing the
-/// width, odd Dh, grid sizes, S < frames*height*width, theta).
+/// width, odd Dh, grid sizes, S < frames*height*width, theta). `memo`: the call site's
+/// resolved kernel (runtime/kernels.hpp), optional.
 Tensor rope_3d(const Tensor& x, std::int64_t heads, const RopeGrid& grid, std::optional<DType> out = std::nullopt,
-               double theta = 10000.0);
+               double theta = 10000.0, KernelMemo* memo = nullptr);
 
 }  // namespace qjit
