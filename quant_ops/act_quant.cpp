@@ -117,7 +117,7 @@ QuantizedActivations run_plan(const ActQuantPlan& p, const Rows& r, const Tensor
   const Device dev = r.x2d.device();
   // NOTE: the driver that owns the input's memory runs the kernel (tests put several sim
   // devices, one per arch, side by side).
-  const std::shared_ptr<Driver>& driver = r.x2d.storage()->driver();
+  const std::shared_ptr<Driver>& driver = r.x2d.driver();
   const std::int64_t groups = (r.k + reference::kGroupSize - 1) / reference::kGroupSize;
   if (p.k_major && (r.m == 0 || r.k == 0)) {
     // No element, no scale to write: the layout's (empty) shapes.
@@ -146,7 +146,7 @@ QuantizedActivations run_plan(const ActQuantPlan& p, const Rows& r, const Tensor
       break;
     }
     case ActScale::kStaticPerTensor: {
-      out.scales = scale->device() == dev && scale->storage()->driver() == driver ? *scale : scale->to(dev, driver);
+      out.scales = scale->device() == dev && scale->driver() == driver ? *scale : scale->to(dev, driver);
       const std::int64_t blocks = (r.m * r.k + p.threads - 1) / p.threads;
       lc.grid.x = static_cast<unsigned>(std::clamp<std::int64_t>(blocks, 1, 4096));
       KernelArgs args(r.x2d.device_ptr(), x_stride, out.q.device_ptr(), r.k, out.scales.device_ptr(), m, k);
@@ -185,7 +185,7 @@ QuantizedActivations run_plan(const ActQuantPlan& p, const Rows& r, const Tensor
 // The plan for rows of x, made on the spot (the public ops: one call, one resolution).
 QuantizedActivations run_kernel(const Rows& r, QType qtype, ActScale mode, const Tensor* scale, bool k_major = false) {
   if (r.m == 0 || r.k == 0) return run_plan(ActQuantPlan{qtype, mode, k_major, r.k}, r, scale);
-  return run_plan(plan_act_quant(r.x2d.storage()->driver(), r.x2d.dtype(), qtype, mode, r.k, row_align(r), k_major), r,
+  return run_plan(plan_act_quant(r.x2d.driver(), r.x2d.dtype(), qtype, mode, r.k, row_align(r), k_major), r,
                   scale);
 }
 

@@ -185,7 +185,7 @@ std::vector<std::string> load_quantized_checkpoint(const std::filesystem::path& 
     // forward copies nothing per call.
     const auto placed = [&](const Tensor& t) {
       if (!where || where->device().is_host()) return t;
-      return t.contiguous().to(where->device(), where->storage()->driver());
+      return t.contiguous().to(where->device(), where->driver());
     };
     QuantizedWeight wd = w;
     wd.q = placed(w.q);

@@ -135,7 +135,7 @@ Tensor run_weight_only(const Tensor& x, const QuantizedWeight& w, const Resolved
   g.memo = o.weight_only_memo;
   Tensor y = qgemm_weight_only(x2d, w.q, w.scales, g);
   if (trace) {
-    const jit::Arch arch = target_arch(*x.storage()->driver());
+    const jit::Arch arch = target_arch(*x.driver());
     const auto config = qgemm_weight_only_launches(qgemm_weight_only_problem(x2d, w.q, g), arch, o.weight_only_config).config;
     trace->steps.push_back(fmt::format("qgemm_wo {}", config.str()));
   }
@@ -169,7 +169,7 @@ Tensor run_w8a8(const Tensor& x, const QuantizedWeight& w, const ResolvedRule& r
   g.memo = o.memo;
   Tensor y = qgemm(x2d, aq, w.q, w.scales, g);
   if (trace) {
-    const jit::Arch arch = target_arch(*x.storage()->driver());
+    const jit::Arch arch = target_arch(*x.driver());
     const QGemmLaunches launches = qgemm_launches(qgemm_problem(x2d, aq, w.q, g), arch, o.config);
     const auto& config = launches.config;
     const bool separate = launches.separate();
@@ -241,7 +241,7 @@ void check_linear(const Tensor& x, const Tensor& w, const ResolvedRule& rule, co
   const Device dev = x.device();
   if (!dev.is_host()) {
     std::string why;
-    QJIT_CHECK_GEN(kSub, linear_arch_support(rule, target_arch(*x.storage()->driver()), &why), "{} (device {})", why,
+    QJIT_CHECK_GEN(kSub, linear_arch_support(rule, target_arch(*x.driver()), &why), "{} (device {})", why,
                    dev.str());
   }
 }
@@ -290,7 +290,7 @@ QuantizedWeight quantize_weight(const Tensor& w, const ResolvedRule& rule) {
   if (on_plan_device(w)) {
     // A planned run (runtime/plan_driver.hpp): weights without values, codes and scales of
     // the right shapes without computing them.
-    const auto driver = w.storage()->driver();
+    const auto driver = w.driver();
     const auto scales = weight_scale_shape(rule.weight_granularity, w.size(0), w.size(1));
     return {rule.weight, rule.weight_granularity,
             Tensor::empty(w.shape(), qtype_storage(rule.weight), w.device(), driver),
@@ -306,7 +306,7 @@ QuantizedWeight quantize_weight(const Tensor& w, const ResolvedRule& rule) {
   out.q = Tensor::from_raw({n, k}, qtype_storage(rule.weight), qw.q.data());
   out.scales = Tensor::from_vector<float>(weight_scale_shape(rule.weight_granularity, n, k), qw.scales);
   if (!w.device().is_host()) {
-    const auto driver = w.storage()->driver();
+    const auto driver = w.driver();
     out.q = out.q.to(w.device(), driver);
     out.scales = out.scales.to(w.device(), driver);
   }
@@ -391,7 +391,7 @@ Tensor linear_forward(const Tensor& x, const QuantizedWeight& w, const ResolvedR
   if (trace) {
     trace->family = family;
     trace->device = x.device().str();
-    trace->arch = x.device().is_host() ? "" : target_arch(*x.storage()->driver()).str();
+    trace->arch = x.device().is_host() ? "" : target_arch(*x.driver()).str();
     trace->steps.clear();
   }
   Tensor y =

@@ -11,12 +11,31 @@
 #include <vector>
 
 #include "jit/arch.hpp"
-#include "quant_ops/kernel_plan.hpp"
+#include "jit/kernel_spec.hpp"
 #include "quant_ops/rule.hpp"
 #include "runtime/models/wan_config.hpp"
 #include "runtime/plan_driver.hpp"
 
 namespace qjit {
+
+struct PlannedKernel {
+  jit::KernelSpec spec;
+  std::vector<std::string> kernels;    // the templates launched from it
+  std::vector<std::string> presets;    // the rule sets that need it, in plan order
+  std::vector<std::string> needed_by;  // "int8: norm_mod x3 per block"
+};
+
+// A rule set the arch cannot run (fp8 mma below sm_89): planned for no layer, with why.
+struct SkippedPreset {
+  std::string preset;
+  std::string arch;
+  std::string reason;
+};
+
+struct KernelPlan {
+  std::vector<PlannedKernel> kernels;  // deduplicated by spec, in a stable order
+  std::vector<SkippedPreset> skipped;
+};
 
 /// The default workload: Wan2.1 text-to-video at 480x832 and 81 frames (a 21 x 60 x 104
 /// latent: 32760 tokens after patching), batch 1; the prompt is padded to the config's

@@ -30,7 +30,7 @@ QuantizedActivations norm_modulate_quantized(const Tensor& x, const NormModArgs&
   if (x.device().is_host()) {
     return quantize_activations(ops::norm_mod_reference(r.x2d, args, round_to), qtype, mode, static_scale);
   }
-  const auto driver = r.x2d.storage()->driver();
+  const auto driver = r.x2d.driver();
   QuantizedActivations out;
   out.q = Tensor::empty({r.m, r.d}, qtype_storage(qtype), x.device(), driver);
   out.scales = mode == ActScale::kDynamicPerToken ? Tensor::empty({r.m}, DType::kF32, x.device(), driver)

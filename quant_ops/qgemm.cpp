@@ -106,7 +106,7 @@ Tensor run_reference(const Tensor& a_in, const Tensor& scale_a, const Tensor& w_
 Tensor run_gemm(const QGemmPlan& plan, const Tensor& a_in, const std::optional<Tensor>& scale_a, const Tensor& w_in,
                 const Tensor& scale_w, const QGemmOptions& o) {
   const Device dev = a_in.device();
-  const std::shared_ptr<Driver>& driver = a_in.storage()->driver();
+  const std::shared_ptr<Driver>& driver = a_in.driver();
   const std::int64_t m = a_in.size(0), n = w_in.size(0), k = a_in.size(1);
   const auto grid = jit::impls::qgemm_grid(plan.config, std::max<std::int64_t>(m, 1), n);
   const Tensor a = as_kernel_operand(a_in, "qgemm", "activations");
@@ -244,7 +244,7 @@ Tensor qgemm(const Tensor& a, const Tensor& scale_a, const Tensor& w, const Tens
   }
   // NOTE: the driver that owns the activations' memory runs the kernel (tests put several
   // sim devices, one per arch, side by side).
-  const std::shared_ptr<Driver>& driver = a.storage()->driver();
+  const std::shared_ptr<Driver>& driver = a.driver();
   auto make = [&] { return plan_qgemm(driver, qgemm_desc(a, w, o), o.config, /*logical_group_scales=*/true); };
   if (o.memo == nullptr || o.config) return run_gemm(make(), a, scale_a, w, scale_w, o);
   // NOTE: codes' dtypes differ from float x's, so these keys never meet the float path's.
@@ -332,7 +332,7 @@ namespace {
 // by the M bucket, x's dtype and alignment, no spec built), else made on the spot.
 const QGemmPlan& plan_of(const Tensor& x, const ActQuant& act, const Tensor& w, const QGemmOptions& o,
                          QGemmPlan& local) {
-  const std::shared_ptr<Driver>& driver = x.storage()->driver();
+  const std::shared_ptr<Driver>& driver = x.driver();
   const std::int64_t align = act_quant_row_align(x);
   auto make = [&] {
     QGemmProblem p = qgemm_problem(x, act, w, o);

@@ -90,7 +90,7 @@ Tensor run_reference(const Tensor& x_in, const Tensor& w_in, const Tensor& scale
 Tensor run_kernel(const WeightOnlyPlan& plan, const Tensor& x_in, const Tensor& w_in, const Tensor& scale_w,
                   const WeightOnlyOptions& o) {
   const Device dev = x_in.device();
-  const std::shared_ptr<Driver>& driver = x_in.storage()->driver();
+  const std::shared_ptr<Driver>& driver = x_in.driver();
   const jit::impls::WeightOnlyConfig& config = plan.config;
   const std::int64_t m = x_in.size(0), n = w_in.size(0), k = x_in.size(1);
   const auto grid = jit::impls::qgemm_wo_grid(config, std::max<std::int64_t>(m, 1), n);
@@ -181,7 +181,7 @@ Tensor qgemm_weight_only(const Tensor& x, const Tensor& w, const Tensor& scale_w
   }
   // NOTE: the driver that owns the activations' memory runs the kernel (tests put several
   // sim devices, one per arch, side by side).
-  const std::shared_ptr<Driver>& driver = x.storage()->driver();
+  const std::shared_ptr<Driver>& driver = x.driver();
   auto make = [&] { return plan_qgemm_weight_only(driver, qgemm_weight_only_problem(x, w, o), o.config); };
   if (o.memo == nullptr || o.config) return run_kernel(make(), x, w, scale_w, o);
   const PlanKey key{driver.get(),

@@ -55,7 +55,7 @@ void QuantLinear::check(const Linear& linear, const ResolvedRule& rule, const st
   check_linear(Tensor::zeros({0, linear.in_features()}, w.dtype()), w, rule,
                options_of(linear.bias(), linear.gelu_tanh(), act_scale));
   if (w.device().is_host()) return;
-  const jit::Arch arch = target_arch(*w.storage()->driver());
+  const jit::Arch arch = target_arch(*w.driver());
   std::string why;
   QJIT_CHECK_GEN(kSub, linear_arch_support(rule, arch, &why), "{} (the layer's weights are on {})", why,
                  w.device().str());
@@ -70,7 +70,7 @@ std::shared_ptr<QuantLinear> QuantLinear::from(const Linear& linear, const Resol
   if (act_scale) {
     // NOTE: on the weights' device once, so a static-scale GEMM copies nothing per call.
     const Tensor s = act_scale->to(Device::cpu()).contiguous().reshape({1});
-    scale = w.device().is_host() ? s : s.to(w.device(), w.storage()->driver());
+    scale = w.device().is_host() ? s : s.to(w.device(), w.driver());
   }
   return std::make_shared<QuantLinear>(quantize_weight(w, rule), linear.bias(), rule, linear.gelu_tanh(),
                                        std::move(scale), w.dtype());
@@ -115,7 +115,7 @@ void QuantLinear::set_act_scale(const Tensor& scale) {
   QJIT_CHECK_GEN(kSub, std::isfinite(v) && v > 0, "static activation scale {} must be finite and > 0", v);
   reference::static_scale(v);  // also rejects a subnormal scale, whose inverse overflows
   const Tensor& w = weight_.q;
-  act_scale_ = w.device().is_host() ? s : s.to(w.device(), w.storage()->driver());
+  act_scale_ = w.device().is_host() ? s : s.to(w.device(), w.driver());
   act_scale_value_ = v;
 }
 
@@ -176,7 +176,7 @@ std::vector<KernelLaunch> QuantLinear::kernels(std::int64_t m, DType x_dtype, ji
 
 std::vector<KernelLaunch> QuantLinear::kernels(std::int64_t m, DType x_dtype) const {
   if (weight_.q.device().is_host()) return {};
-  return kernels(m, x_dtype, target_arch(*weight_.q.storage()->driver()));
+  return kernels(m, x_dtype, target_arch(*weight_.q.driver()));
 }
 
 QuantLinear::WeightBytes QuantLinear::weight_bytes(const Linear& linear, const ResolvedRule& rule) {

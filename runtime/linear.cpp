@@ -29,7 +29,7 @@ Tensor flatten_rows(const Tensor& x, const char* layer) {
 Tensor converted(const Tensor& x, DType dtype) {
   if (x.dtype() == dtype) return x;
   if (x.device().is_host()) return x.to_dtype(dtype);
-  return x.to(Device::cpu()).to_dtype(dtype).to(x.device(), x.storage()->driver());
+  return x.to(Device::cpu()).to_dtype(dtype).to(x.device(), x.driver());
 }
 
 Tensor unflatten_rows(const Tensor& y, const Tensor& x) {

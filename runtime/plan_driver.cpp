@@ -105,7 +105,7 @@ std::vector<PlannedLaunch> PlanDriver::planned() const {
 }
 
 bool on_plan_device(const Tensor& t) {
-  return t.defined() && !t.device().is_host() && dynamic_cast<const PlanDriver*>(t.storage()->driver().get()) != nullptr;
+  return t.defined() && !t.device().is_host() && dynamic_cast<const PlanDriver*>(t.driver().get()) != nullptr;
 }
 
 }  // namespace qjit

@@ -106,6 +106,11 @@ Tensor::Tensor(std::shared_ptr<Storage> storage, std::vector<std::int64_t> shape
       offset_(offset),
       dtype_(dtype) {}
 
+const std::shared_ptr<Driver>& Tensor::driver() const {
+  static const std::shared_ptr<Driver> kNone;
+  return storage_ ? storage_->driver() : kNone;
+}
+
 // --- factories ----------------------------------------------------------------------------
 
 Tensor Tensor::empty(std::vector<std::int64_t> shape, DType dtype, const Device& device) {

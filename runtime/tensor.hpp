@@ -90,6 +90,9 @@ class Tensor {
   std::size_t element_size() const { return dtype_size(dtype_); }
   std::size_t nbytes() const { return static_cast<std::size_t>(numel()) * element_size(); }
   const std::shared_ptr<Storage>& storage() const { return storage_; }
+  /// The driver this tensor's memory lives on (and whose stream its ops run on): null for a
+  /// cpu tensor. Ops take it from here, never from the storage.
+  const std::shared_ptr<Driver>& driver() const;
   bool is_contiguous() const;  // row-major and dense (dims of size 1 may have any stride)
   bool shares_storage(const Tensor& other) const { return defined() && storage_ == other.storage_; }
 

@@ -78,7 +78,7 @@ Tensor run_kernel(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, st
                  heads, batch, kGridYZ);
   // NOTE: the driver that owns q's memory runs the kernel (tests put several sim devices,
   // one per arch, side by side).
-  const std::shared_ptr<Driver> driver = q_in.storage()->driver();
+  const std::shared_ptr<Driver> driver = q_in.driver();
   const jit::Arch arch = target_arch(*driver);
   QJIT_CHECK_GEN(kOp, arch.number >= 80, "the attention kernel needs sm_80 or newer; {} is {}", dev.str(), arch.str());
   // The plan: kernel, rows per block, warps, tensor cores; from the call site's memo.

@@ -45,7 +45,7 @@ void run_kernel(ElementwiseOp op, const Tensor& a_in, const Tensor& b_in, const 
   const std::int64_t n = a_in.numel();
   if (n == 0) return;
   const Device dev = a_in.device();
-  const std::shared_ptr<Driver> driver = a_in.storage()->driver();
+  const std::shared_ptr<Driver> driver = a_in.driver();
   const Tensor a = a_in.contiguous();
   const Tensor b = on_driver(b_in, dev, driver).contiguous();
   const Tensor c = on_driver(c_in, dev, driver).contiguous();
@@ -73,7 +73,7 @@ void run_kernel(ElementwiseOp op, const Tensor& a_in, const Tensor& b_in, const 
 }
 
 Tensor empty_like(const Tensor& x, DType out) {
-  return Tensor::empty(x.shape(), out, x.device(), x.storage()->driver());
+  return Tensor::empty(x.shape(), out, x.device(), x.driver());
 }
 
 // b's shape without leading 1s.

@@ -49,7 +49,7 @@ Tensor run_kernel(const Tensor& x_in, const Tensor& w_in, const GemmOptions& o) 
   const Device dev = x_in.device();
   // NOTE: the driver that owns the activations' memory runs the kernel (tests put several
   // sim devices, one per arch, side by side).
-  const std::shared_ptr<Driver> driver = x_in.storage()->driver();
+  const std::shared_ptr<Driver> driver = x_in.driver();
   const std::int64_t m = x_in.size(0), n = w_in.size(0), k = x_in.size(1);
   // The plan (kernel, tile, threads, shared memory): from the call site's memo by the M
   // bucket and the dtypes (its weights and bias are fixed), else made here.

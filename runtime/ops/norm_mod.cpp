@@ -20,7 +20,7 @@ bool float_dtype(DType t) { return t == DType::kF32 || t == DType::kF16 || t == 
 
 // A parameter on x's device and driver, contiguous.
 Tensor on(const Tensor& t, const Tensor& like) {
-  return on_driver(t, like.device(), like.storage()->driver()).contiguous();
+  return on_driver(t, like.device(), like.driver()).contiguous();
 }
 
 }  // namespace
@@ -70,7 +70,7 @@ NormModRows check_norm_mod(const Tensor& x, const NormModArgs& a, DType out) {
 void launch_norm_mod(const NormModRows& r, const NormModArgs& a, DType out, const NormModQuant* q, const Tensor& dst,
                      const Tensor& scales) {
   if (r.m == 0) return;
-  const std::shared_ptr<Driver>& driver = r.x2d.storage()->driver();
+  const std::shared_ptr<Driver>& driver = r.x2d.driver();
   const auto quant = q == nullptr         ? jit::impls::NormModQuant::kNone
                      : q->per_token ? jit::impls::NormModQuant::kDynamicPerToken
                                     : jit::impls::NormModQuant::kStaticPerTensor;
@@ -115,7 +115,7 @@ void launch_norm_mod(const NormModRows& r, const NormModArgs& a, DType out, cons
 Tensor norm_modulate(const Tensor& x, const NormModArgs& args, DType out) {
   const ops::NormModRows r = ops::check_norm_mod(x, args, out);
   if (x.device().is_host()) return ops::norm_mod_reference(r.x2d, args, out);
-  const Tensor y = Tensor::empty({r.m, r.d}, out, x.device(), r.x2d.storage()->driver());
+  const Tensor y = Tensor::empty({r.m, r.d}, out, x.device(), r.x2d.driver());
   ops::launch_norm_mod(r, args, out, nullptr, y, Tensor());
   return y;
 }
@@ -131,7 +131,7 @@ LinearInput norm_modulate_for(const Tensor& x, const NormModArgs& args, DType ro
   QJIT_CHECK_GEN("norm_mod", q.per_token || (q.static_scale && q.static_scale->numel() == 1 &&
                                              q.static_scale->dtype() == DType::kF32),
                  "a layer asked for static quantization without its one f32 scale");
-  const auto driver = r.x2d.storage()->driver();
+  const auto driver = r.x2d.driver();
   LinearInput in;
   in.x = Tensor::empty({r.m, r.d}, q.codes, x.device(), driver);
   in.scales = q.per_token ? Tensor::empty({r.m}, DType::kF32, x.device(), driver) : on(*q.static_scale, r.x2d);

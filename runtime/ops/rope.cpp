@@ -45,7 +45,7 @@ Tensor run_kernel(const Tensor& x_in, std::int64_t heads, const RopeGrid& g, DTy
                   KernelMemo* memo) {
   const Tensor x = x_in.contiguous();  // NOTE: the kernel reads pair p at elements 2p, 2p + 1
   const Device dev = x.device();
-  const std::shared_ptr<Driver> driver = x.storage()->driver();
+  const std::shared_ptr<Driver> driver = x.driver();
   Tensor y = Tensor::empty(x.shape(), out, dev, driver);
   const std::int64_t pairs = x.numel() / 2;
   if (pairs == 0) return y;

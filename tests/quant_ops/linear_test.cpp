@@ -362,7 +362,7 @@ TEST_P(LinearOnDevice, Int8IsBitIdenticalToTheCpu) {
         g.out_dtype = out;
         jit::impls::GemmConfig config =
             jit::impls::qgemm_heuristic(qgemm_desc(xd, ActQuant{rule.act, rule.act_granularity, std::nullopt}, qw.q, g),
-                                        target_arch(*xd.storage()->driver()));
+                                        target_arch(*xd.driver()));
         config.fusion = fusion;
         LinearOptions of = o;
         of.config = config;

@@ -159,7 +159,7 @@ TEST_F(TensorOnDevice, BetweenTwoDriverDevices) {
   const Tensor a = upload(Tensor::from_vector<float>({2, 2}, {1, 2, 3, 4}, DType::kF16));
   const Tensor b = a.transpose(0, 1).to(Device::cuda(1), gpu);
   EXPECT_EQ(b.device(), Device::cuda(1));
-  EXPECT_EQ(b.storage()->driver(), gpu);
+  EXPECT_EQ(b.driver(), gpu);
   EXPECT_EQ(b.to_f32_vector(), (std::vector<float>{1, 3, 2, 4}));
 }
 
@@ -169,7 +169,7 @@ TEST_F(TensorOnDevice, BetweenTwoDriversOfOneKind) {
   auto other = std::make_shared<FakeDriver>(Device::sim());
   const Tensor a = upload(Tensor::from_vector<float>({3}, {1, 2, 3}));
   const Tensor b = a.to(Device::sim(), other);
-  EXPECT_EQ(b.storage()->driver(), other);
+  EXPECT_EQ(b.driver(), other);
   EXPECT_EQ(b.to_f32_vector(), (std::vector<float>{1, 2, 3}));
   EXPECT_TRUE(a.to(Device::sim(), driver_).shares_storage(a));
   EXPECT_TRUE(a.to(Device::sim()).shares_storage(a));

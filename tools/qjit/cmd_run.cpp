@@ -19,6 +19,7 @@
 #include "common/error.hpp"
 #include "jit/jit.hpp"
 #include "quant_ops/model_plan.hpp"
+#include "quant_ops/presets.hpp"
 #include "runtime/device.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/driver/cuda_driver.hpp"
