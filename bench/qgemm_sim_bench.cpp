@@ -26,7 +26,7 @@
 #include "quant_ops/act_quant.hpp"
 #include "quant_ops/qgemm.hpp"
 #include "quant_ops/qgemm_weight_only.hpp"
-#include "runtime/sim/sim_driver.hpp"
+#include "sim/sim_driver.hpp"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "quant_ops/act_quant.hpp"
-#include "runtime/sim/sim_driver.hpp"
+#include "sim/sim_driver.hpp"
 
 namespace {
 

@@ -1,5 +1,4 @@
 #include "runtime/device.hpp"
-#include "runtime/sim/sim_driver.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -33,6 +32,7 @@ std::string normalized(std::string_view text) {
 struct Registry {
   std::mutex mutex;
   std::map<std::pair<DeviceKind, int>, std::shared_ptr<Driver>> drivers;
+  std::map<DeviceKind, DriverFactory> factories;  // the kinds whose drivers live outside runtime/
 };
 
 Registry& registry() {
@@ -47,8 +47,12 @@ std::shared_ptr<Driver> create_driver(const Device& device) {
     case DeviceKind::kCuda:
       QJIT_CHECK_GEN("cuda", cuda_available(), "no GPU: {}", cuda_unavailable_reason());
       return std::make_shared<CudaDriver>(device.index);
-    case DeviceKind::kSim:
-      return sim::make_sim_driver();
+    case DeviceKind::kSim: {
+      const auto it = registry().factories.find(DeviceKind::kSim);
+      QJIT_CHECK_GEN("device", it != registry().factories.end(),
+                     "the sim device is not linked into this program (link qjit_sim, as the qjit target does)");
+      return it->second(device);
+    }
   }
   QJIT_THROW("device", "unknown device kind {}", static_cast<int>(device.kind));
 }
@@ -94,6 +98,12 @@ std::string Device::str() const {
 
 std::string DeviceProps::arch_name() const {
   return fmt::format("sm_{}{}", arch, arch_accel && arch == 90 ? "a" : "");
+}
+
+void register_driver_factory(DeviceKind kind, DriverFactory factory) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  r.factories[kind] = factory;
 }
 
 std::shared_ptr<Driver> driver_for(const Device& device) {

@@ -33,4 +33,9 @@ class Driver;
 // libcuda.so.1, sim not built in).
 std::shared_ptr<Driver> driver_for(const Device& device);
 
+/// How a driver of a device kind implemented outside runtime/ is made: sim/ registers the
+/// sim device's (a peer of the cuda binding under the Driver interface) when it is linked in.
+using DriverFactory = std::shared_ptr<Driver> (*)(const Device& device);
+void register_driver_factory(DeviceKind kind, DriverFactory factory);
+
 }  // namespace qjit

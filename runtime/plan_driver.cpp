@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
-#include "runtime/sim/sim_driver.hpp"
+#include "sim/sim_driver.hpp"
 #include "runtime/tensor.hpp"
 
 namespace qjit {

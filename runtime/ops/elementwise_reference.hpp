@@ -9,7 +9,7 @@
 //   gated_residual       out = x + (y * gate)         (one mul, then one add)
 //   add                  out = a + b
 // exp2_f32(t) is libm's double exp2 of t rounded once to f32: the value the sim device's
-// ex2.approx.f32 returns (runtime/sim/scalar_approx.cpp), so SiLU on sim is bit-identical to
+// ex2.approx.f32 returns (sim/scalar_approx.cpp), so SiLU on sim is bit-identical to
 // this reference. NOTE: a GPU's ex2.approx.f32 is within 2 ulp of it, so on cuda SiLU is
 // compared by NMSE (as GELU's tanh.approx is); the sequence itself is the GPU's.
 // Special values follow the formula: silu(+Inf) = +Inf, silu(-Inf) = NaN (-Inf / Inf), and

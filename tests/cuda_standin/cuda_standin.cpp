@@ -25,7 +25,7 @@
 #include <unordered_set>
 
 #include "common/error.hpp"
-#include "runtime/sim/sim_driver.hpp"
+#include "sim/sim_driver.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// libFuzzer target: the sim's PTX front end (runtime/sim/ptx_lexer, ptx_parser, and the
+// libFuzzer target: the sim's PTX front end (sim/ptx_lexer, ptx_parser, and the
 // decoder sim_decode) on arbitrary text. What it cannot run must be a qjit::Error naming the
 // line, never a crash, a hang or unbounded memory.
 
@@ -7,8 +7,8 @@
 #include <string_view>
 
 #include "common/error.hpp"
-#include "runtime/sim/ptx_parser.hpp"
-#include "runtime/sim/sim_program.hpp"
+#include "sim/ptx_parser.hpp"
+#include "sim/sim_program.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

@@ -19,7 +19,7 @@
 #include "common/error.hpp"
 #include "quant_ops/act_quant.hpp"
 #include "quant_ops/reference/act_quant.hpp"
-#include "runtime/sim/sim_driver.hpp"
+#include "sim/sim_driver.hpp"
 
 namespace qjit {
 namespace {

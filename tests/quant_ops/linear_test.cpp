@@ -21,7 +21,7 @@
 #include "quant_ops/qgemm.hpp"
 #include "quant_ops/reference/gemm.hpp"
 #include "runtime/kernels.hpp"
-#include "runtime/sim/sim_driver.hpp"
+#include "sim/sim_driver.hpp"
 #include "tests/support/checks.hpp"
 
 namespace qjit {

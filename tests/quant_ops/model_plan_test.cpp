@@ -13,7 +13,7 @@
 #include "quant_ops/rule.hpp"
 #include "runtime/models/wan_model.hpp"
 #include "runtime/models/wan_synthetic.hpp"
-#include "runtime/sim/sim_driver.hpp"
+#include "sim/sim_driver.hpp"
 #include "tests/support/checks.hpp"
 
 namespace qjit {

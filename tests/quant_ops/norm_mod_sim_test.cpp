@@ -18,7 +18,7 @@
 #include "common/error.hpp"
 #include "quant_ops/norm_mod.hpp"
 #include "runtime/ops/norm_mod_reference.hpp"
-#include "runtime/sim/sim_driver.hpp"
+#include "sim/sim_driver.hpp"
 #include "tests/support/checks.hpp"
 
 namespace qjit {

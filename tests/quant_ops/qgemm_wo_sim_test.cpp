@@ -24,7 +24,7 @@
 #include "quant_ops/reference/gemm.hpp"
 #include "quant_ops/reference/quantize_value.hpp"
 #include "runtime/float_convert.hpp"
-#include "runtime/sim/sim_driver.hpp"
+#include "sim/sim_driver.hpp"
 #include "tests/support/checks.hpp"
 #include "tests/support/gemm_bound.hpp"
 #include "tests/support/gemm_data.hpp"

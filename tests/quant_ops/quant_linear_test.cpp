@@ -16,7 +16,7 @@
 #include "common/error.hpp"
 #include "device_test_util.hpp"
 #include "runtime/kernels.hpp"
-#include "runtime/sim/sim_driver.hpp"
+#include "sim/sim_driver.hpp"
 #include "synthetic_model.hpp"
 #include "tests/support/checks.hpp"
 

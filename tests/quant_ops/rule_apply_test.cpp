@@ -18,7 +18,7 @@
 #include "device_test_util.hpp"
 #include "quant_ops/dax_config.hpp"
 #include "quant_ops/quant_linear.hpp"
-#include "runtime/sim/sim_driver.hpp"
+#include "sim/sim_driver.hpp"
 #include "synthetic_model.hpp"
 #include "tests/support/checks.hpp"
 

@@ -8,7 +8,7 @@
 #include "common/error.hpp"
 #include "fake_driver.hpp"
 #include "runtime/device_allocator.hpp"
-#include "runtime/sim/sim_driver.hpp"
+#include "sim/sim_driver.hpp"
 
 namespace qjit {
 namespace {

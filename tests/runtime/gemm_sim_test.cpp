@@ -21,7 +21,7 @@
 
 #include "common/error.hpp"
 #include "runtime/ops/gemm.hpp"
-#include "runtime/sim/sim_driver.hpp"
+#include "sim/sim_driver.hpp"
 #include "tests/support/checks.hpp"
 #include "tests/support/gemm_bound.hpp"
 #include "tests/support/gemm_data.hpp"

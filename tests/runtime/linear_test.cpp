@@ -13,7 +13,7 @@
 
 #include "common/error.hpp"
 #include "runtime/ops/gemm.hpp"
-#include "runtime/sim/sim_driver.hpp"
+#include "sim/sim_driver.hpp"
 
 namespace qjit {
 namespace {

@@ -2,7 +2,7 @@
 // messages, block-scoped renaming, and real NVRTC output (small CUDA kernels compiled here,
 // and the project's own act_quant kernels) for sm_80, sm_89 and sm_90.
 
-#include "runtime/sim/ptx_parser.hpp"
+#include "sim/ptx_parser.hpp"
 
 #include <gtest/gtest.h>
 #include <nvrtc.h>

@@ -13,7 +13,7 @@
 
 #include "common/error.hpp"
 #include "runtime/float_convert.hpp"
-#include "runtime/sim/scalar_ops.hpp"
+#include "sim/scalar_ops.hpp"
 
 namespace qjit::sim {
 namespace {

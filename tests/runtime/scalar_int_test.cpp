@@ -9,7 +9,7 @@
 #include <string>
 
 #include "common/error.hpp"
-#include "runtime/sim/scalar_ops.hpp"
+#include "sim/scalar_ops.hpp"
 
 namespace qjit::sim {
 namespace {

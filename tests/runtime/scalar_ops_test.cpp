@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "common/error.hpp"
-#include "runtime/sim/scalar_ops.hpp"
+#include "sim/scalar_ops.hpp"
 
 namespace qjit::sim {
 namespace {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "runtime/kernel_args.hpp"
-#include "runtime/sim/sim_driver.hpp"
+#include "sim/sim_driver.hpp"
 
 namespace qjit::test {
 

@@ -1,4 +1,4 @@
-// ldmatrix / stmatrix .m8n8 .b16 (runtime/sim/warp_ldmatrix.cpp), known answers from the PTX
+// ldmatrix / stmatrix .m8n8 .b16 (sim/warp_ldmatrix.cpp), known answers from the PTX
 // ISA: the address table (.x1: threads 0-7 give addr0-addr7, .x2: threads 0-15, .x4: all
 // 32; addresses 8*i .. 8*i+7 are the rows of matrix i) and the fragment figure (a group of
 // four threads holds a row: thread 0 the first 32 bits, so T(4r + q) holds row r, columns
@@ -13,7 +13,7 @@
 
 #include "common/error.hpp"
 #include "runtime/float_convert.hpp"
-#include "runtime/sim/warp_ops.hpp"
+#include "sim/warp_ops.hpp"
 
 namespace qjit::sim {
 namespace {

@@ -1,4 +1,4 @@
-// mma.sync semantics (runtime/sim/warp_mma.cpp), known answers from the PTX ISA text.
+// mma.sync semantics (sim/warp_mma.cpp), known answers from the PTX ISA text.
 //
 // The fragment tables below are the ISA's "Matrix Fragments for mma.m16n8kK" formulas,
 // written per element index i as the ISA states them (row/col of ai, bi, ci), and not in
@@ -20,7 +20,7 @@
 
 #include "common/error.hpp"
 #include "runtime/float_convert.hpp"
-#include "runtime/sim/warp_ops.hpp"
+#include "sim/warp_ops.hpp"
 
 namespace qjit::sim {
 namespace {

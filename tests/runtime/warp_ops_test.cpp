@@ -1,4 +1,4 @@
-// shfl.sync, vote.sync, match.sync and redux.sync (runtime/sim/warp_ops.cpp): known answers
+// shfl.sync, vote.sync, match.sync and redux.sync (sim/warp_ops.cpp): known answers
 // from the PTX ISA text (the shfl pseudo-code and its examples) and from the CUDA
 // programming guide's description of __shfl_*_sync with a `width`, which NVCC lowers to
 // shfl.sync with c = ((32 - width) << 8) | clamp (clamp 0 for .up, 31 otherwise).
@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <numeric>
 
-#include "runtime/sim/warp_ops.hpp"
+#include "sim/warp_ops.hpp"
 
 namespace qjit::sim {
 namespace {

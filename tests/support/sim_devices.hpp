@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/sim/sim_driver.hpp"
+#include "sim/sim_driver.hpp"
 
 namespace qjit::test {
 

@@ -4,7 +4,7 @@
 
 #include "common/error.hpp"
 #include "common/knobs.hpp"
-#include "runtime/sim/sim_driver.hpp"
+#include "sim/sim_driver.hpp"
 #include "runtime/driver/cuda_driver.hpp"
 
 namespace qjit::cli {
