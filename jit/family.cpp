@@ -31,6 +31,15 @@ const Family& find_family(const std::string& name) {
   QJIT_THROW("jit", "unknown kernel family '{}' (known: {})", name, fmt::join(family_names(), ", "));
 }
 
+const KernelEntry& Family::kernel(const std::string& kernel_name) const {
+  std::vector<std::string> names;
+  for (const auto& k : kernels) {
+    if (k.name == kernel_name) return k;
+    names.push_back(k.name);
+  }
+  QJIT_THROW("jit", "family '{}' has no kernel '{}' (its kernels: {})", name, kernel_name, fmt::join(names, ", "));
+}
+
 std::vector<std::string> family_names() {
   std::vector<std::string> names;
   for (const auto& f : families()) names.push_back(f.name);

@@ -8,13 +8,24 @@
 #include <string>
 #include <vector>
 
+#include "jit/kernel_params.hpp"
+
 namespace qjit::jit {
+
+/// One kernel template of a family and the parameter struct it takes.
+struct KernelEntry {
+  std::string name;                    // fully qualified: "qjit::kernels::act_quant_per_token"
+  const ParamLayout* params = nullptr;  // param_layout<the host struct>()
+};
 
 struct Family {
   std::string name;                   // "act_quant"
   std::string template_path;          // "impls/act_quant.cuh"
-  std::vector<std::string> kernels;   // fully qualified templates: "qjit::kernels::act_quant_per_token"
+  std::vector<KernelEntry> kernels;
   std::vector<std::string> required;  // parameter names every spec of the family must set
+
+  /// The entry of a kernel template; throws qjit::Error naming the family's entries.
+  const KernelEntry& kernel(const std::string& name) const;
 };
 
 // Throws qjit::Error listing the known families.

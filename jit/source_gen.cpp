@@ -86,6 +86,52 @@ const std::vector<Header>& family_closure(const Family& family) {
 }
 }  // namespace
 
+std::string param_checks(const Family& family) {
+  // NOTE: NVRTC has no offsetof (no <cstddef>, no builtin), so the layout is checked by what
+  // fixes it: the same fields by name, each of the host's size, in the host's order (member
+  // addresses of a constexpr object compare in declaration order), no more of them, and the
+  // same total size and alignment. Fields are scalars and device addresses aligned to their
+  // size (check_param_layout) on both ABIs, so the offsets then agree too.
+  std::string src =
+      "\n// Each entry's parameter struct as the host lays it out (jit/kernel_params.hpp).\nnamespace qjit_params {\n";
+  std::set<const ParamLayout*> done;
+  for (const auto& k : family.kernels) {
+    QJIT_CHECK_GEN("jit", k.params != nullptr, "kernel {} of family '{}' has no parameter struct", k.name,
+                   family.name);
+    const ParamLayout& l = *k.params;
+    if (done.insert(&l).second) {
+      const std::string probe = fmt::format("probe{}", done.size());
+      src += fmt::format(
+          "static_assert(sizeof({0}) == {1} && alignof({0}) == {2}, \"{0} must be {1} bytes aligned {2}, as {3} is on "
+          "the host\");\n",
+          l.device_type, l.size, l.align, l.host_type);
+      std::string any;
+      for (std::size_t i = 0; i <= l.fields.size(); ++i) any += ", qjit::dev::AnyField";
+      src += fmt::format(
+          "static_assert(!qjit::dev::kAggregateFrom<{0}{1}>, \"{0} must have {2} fields, as {3} has on the "
+          "host\");\n",
+          l.device_type, any, l.fields.size(), l.host_type);
+      src += fmt::format("inline constexpr {} {}{{}};\n", l.device_type, probe);
+      for (std::size_t i = 0; i < l.fields.size(); ++i) {
+        const ParamField& f = l.fields[i];
+        src += fmt::format("static_assert(sizeof({0}::{1}) == {2}, \"{0}::{1} must be {2} bytes, as on the host\");\n",
+                           l.device_type, f.name, f.size);
+        if (i > 0) {
+          src += fmt::format(
+              "static_assert(static_cast<const void*>(&{0}.{1}) < static_cast<const void*>(&{0}.{2}), \"{3}::{2} "
+              "must follow {3}::{1}, as on the host\");\n",
+              probe, l.fields[i - 1].name, f.name, l.device_type);
+        }
+      }
+    }
+    src += fmt::format(
+        "static_assert(qjit::dev::kTakesParams<decltype(&{0}), {1}>, \"{2} must take one {1} (its launch's "
+        "struct)\");\n",
+        name_expression(k.name), l.device_type, k.name);
+  }
+  return src + "}  // namespace qjit_params\n";
+}
+
 std::string name_expression(const std::string& kernel_template) {
   return fmt::format("{}<{}>", kernel_template, kConfigStructName);
 }
@@ -104,11 +150,12 @@ Program build_program(const KernelSpec& spec, CompileOutput output) {
     src += fmt::format("  static constexpr {} {} = {};\n", render_type(value), name, render_value(value));
   }
   src += "};\n";
+  src += param_checks(family);
   p.source = std::move(src);
   // NOTE: the generated source includes only the family template, so its closure is the
   // family's.
   p.headers = family_closure(family);
-  for (const auto& k : family.kernels) p.name_expressions.push_back(name_expression(k));
+  for (const auto& k : family.kernels) p.name_expressions.push_back(name_expression(k.name));
   p.output = output;
   const Arch& a = spec.arch();
   // NOTE: -arch=sm_XX makes NVRTC run ptxas and emit a cubin; compute_XX stops at PTX.

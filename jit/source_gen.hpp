@@ -3,6 +3,7 @@
 // config struct and includes the family template, plus the template headers it includes
 // (by content) and the normalized NVRTC options.
 
+#include "jit/family.hpp"
 #include "jit/program.hpp"
 
 namespace qjit::jit {
@@ -13,6 +14,10 @@ Program build_program(const KernelSpec& spec, CompileOutput output = CompileOutp
 
 // The name expression for one kernel template of the spec's family: "ns::kernel<QjitConfig>".
 std::string name_expression(const std::string& kernel_template);
+
+// The generated checks that each of the family's entries takes its launch's parameter struct
+// and that the device struct is laid out as the host's (static_asserts naming the field).
+std::string param_checks(const Family& family);
 
 // The embedded templates reachable from `root` through #include "..." lines, in a stable
 // order. Throws qjit::Error naming an include that no embedded file provides.

@@ -9,7 +9,6 @@
 #include "jit/impls/qgemm.hpp"
 #include "quant_ops/reference/act_quant.hpp"
 #include "quant_ops/reference/quantize_value.hpp"
-#include "runtime/kernel_args.hpp"
 #include "runtime/kernels.hpp"
 
 namespace qjit {
@@ -132,8 +131,13 @@ QuantizedActivations run_plan(const ActQuantPlan& p, const Rows& r, const Tensor
   }
   QuantizedActivations out;
   out.q = Tensor::empty({r.m, r.k}, qtype_storage(p.qtype), dev, driver);
-  const std::int64_t x_stride = r.row_stride;
-  const int m = static_cast<int>(r.m), k = static_cast<int>(r.k);
+  jit::impls::ActQuantParams args;
+  args.x = r.x2d.device_ptr();
+  args.x_row_stride = r.row_stride;
+  args.q = out.q.device_ptr();
+  args.q_row_stride = r.k;
+  args.m = static_cast<int>(r.m);
+  args.k = static_cast<int>(r.k);
   const std::int64_t max_blocks = resident_blocks(*driver);
   LaunchConfig lc;
   lc.block.x = static_cast<unsigned>(p.threads);
@@ -141,7 +145,7 @@ QuantizedActivations run_plan(const ActQuantPlan& p, const Rows& r, const Tensor
     case ActScale::kDynamicPerToken: {
       out.scales = Tensor::empty({r.m}, DType::kF32, dev, driver);
       lc.grid.x = static_cast<unsigned>(std::min<std::int64_t>(r.m, 65535));
-      KernelArgs args(r.x2d.device_ptr(), x_stride, out.q.device_ptr(), r.k, out.scales.device_ptr(), m, k);
+      args.scales = out.scales.device_ptr();
       p.kernel->launch(lc, args);
       break;
     }
@@ -149,7 +153,7 @@ QuantizedActivations run_plan(const ActQuantPlan& p, const Rows& r, const Tensor
       out.scales = scale->device() == dev && scale->driver() == driver ? *scale : scale->to(dev, driver);
       const std::int64_t blocks = (r.m * r.k + p.threads - 1) / p.threads;
       lc.grid.x = static_cast<unsigned>(std::clamp<std::int64_t>(blocks, 1, 4096));
-      KernelArgs args(r.x2d.device_ptr(), x_stride, out.q.device_ptr(), r.k, out.scales.device_ptr(), m, k);
+      args.scales = out.scales.device_ptr();
       p.kernel->launch(lc, args);
       break;
     }
@@ -161,10 +165,9 @@ QuantizedActivations run_plan(const ActQuantPlan& p, const Rows& r, const Tensor
       const std::int64_t gx = std::min((chunks + p.threads - 1) / p.threads, max_blocks);
       lc.grid.x = static_cast<unsigned>(gx);
       lc.grid.y = static_cast<unsigned>(std::clamp<std::int64_t>(std::min(r.m, max_blocks / gx), 1, 65535));
-      KernelArgs amax_args(r.x2d.device_ptr(), x_stride, amax_bits.device_ptr(), m, k);
-      p.amax->launch(lc, amax_args);
-      KernelArgs args(r.x2d.device_ptr(), x_stride, out.q.device_ptr(), r.k, amax_bits.device_ptr(),
-                      out.scales.device_ptr(), m, k);
+      args.amax_bits = amax_bits.device_ptr();
+      args.scales = out.scales.device_ptr();
+      p.amax->launch(lc, args);
       p.kernel->launch(lc, args);
       break;
     }
@@ -174,7 +177,7 @@ QuantizedActivations run_plan(const ActQuantPlan& p, const Rows& r, const Tensor
       const std::int64_t warps = p.threads / 32;
       const std::int64_t blocks = (r.m * groups + warps - 1) / warps;
       lc.grid.x = static_cast<unsigned>(std::min(blocks, max_blocks));
-      KernelArgs args(r.x2d.device_ptr(), x_stride, out.q.device_ptr(), r.k, out.scales.device_ptr(), m, k);
+      args.scales = out.scales.device_ptr();
       p.kernel->launch(lc, args);
       break;
     }

@@ -11,7 +11,6 @@
 #include "quant_ops/reference/act_quant.hpp"
 #include "quant_ops/reference/gemm.hpp"
 #include "quant_ops/reference_tensor.hpp"
-#include "runtime/kernel_args.hpp"
 #include "runtime/kernel_operands.hpp"
 #include "runtime/kernels.hpp"
 
@@ -128,7 +127,11 @@ Tensor run_gemm(const QGemmPlan& plan, const Tensor& a_in, const std::optional<T
       LaunchConfig tc;
       tc.grid = {g.x, g.y, 1};
       tc.block = {static_cast<unsigned>(jit::impls::kQGemmBlockScalesThreads), 1, 1};
-      KernelArgs targs(sa->device_ptr(), k_major.device_ptr(), static_cast<int>(m), static_cast<int>(groups));
+      jit::impls::QGemmBlockScalesParams targs;
+      targs.src = sa->device_ptr();
+      targs.dst = k_major.device_ptr();
+      targs.m = static_cast<int>(m);
+      targs.groups = static_cast<int>(groups);
       plan.transpose->launch(tc, targs);
     }
     sa_logical = std::move(sa);
@@ -138,11 +141,19 @@ Tensor run_gemm(const QGemmPlan& plan, const Tensor& a_in, const std::optional<T
   lc.grid = {grid.x, grid.y, 1};
   lc.block = {plan.threads, 1, 1};
   lc.dynamic_smem = plan.smem_bytes;
-  const std::int64_t a_ld = m > 1 ? a.stride(0) : k, w_ld = w.stride(0);
-  const DevicePtr bias_ptr = bias ? bias->device_ptr() : DevicePtr{0};
-  const DevicePtr sa_ptr = sa ? sa->device_ptr() : DevicePtr{0};
-  KernelArgs args(a.device_ptr(), a_ld, w.device_ptr(), w_ld, sa_ptr, sw.device_ptr(), bias_ptr, y.device_ptr(), n,
-                  static_cast<int>(m), static_cast<int>(n), static_cast<int>(k));
+  jit::impls::QGemmParams args;
+  args.a = a.device_ptr();
+  args.a_ld = m > 1 ? a.stride(0) : k;
+  args.w = w.device_ptr();
+  args.w_ld = w.stride(0);
+  args.scale_a = sa ? sa->device_ptr() : DevicePtr{0};
+  args.scale_w = sw.device_ptr();
+  args.bias = bias ? bias->device_ptr() : DevicePtr{0};
+  args.y = y.device_ptr();
+  args.y_ld = n;
+  args.m = static_cast<int>(m);
+  args.n = static_cast<int>(n);
+  args.k = static_cast<int>(k);
   plan.gemm->launch(lc, args);
   return y;
 }

@@ -7,7 +7,6 @@
 #include "common/error.hpp"
 #include "quant_ops/reference/gemm.hpp"
 #include "quant_ops/reference_tensor.hpp"
-#include "runtime/kernel_args.hpp"
 #include "runtime/kernel_operands.hpp"
 #include "runtime/kernels.hpp"
 
@@ -105,10 +104,18 @@ Tensor run_kernel(const WeightOnlyPlan& plan, const Tensor& x_in, const Tensor& 
   lc.grid = {grid.x, grid.y, 1};
   lc.block = {static_cast<unsigned>(config.threads()), 1, 1};
   lc.dynamic_smem = static_cast<unsigned>(config.smem_bytes());
-  const std::int64_t x_ld = m > 1 ? x.stride(0) : k, w_ld = w.stride(0);
-  const DevicePtr bias_ptr = bias ? bias->device_ptr() : DevicePtr{0};
-  KernelArgs args(x.device_ptr(), x_ld, w.device_ptr(), w_ld, sw.device_ptr(), bias_ptr, y.device_ptr(), n,
-                  static_cast<int>(m), static_cast<int>(n), static_cast<int>(k));
+  jit::impls::QGemmWoParams args;
+  args.x = x.device_ptr();
+  args.x_ld = m > 1 ? x.stride(0) : k;
+  args.w = w.device_ptr();
+  args.w_ld = w.stride(0);
+  args.scale_w = sw.device_ptr();
+  args.bias = bias ? bias->device_ptr() : DevicePtr{0};
+  args.y = y.device_ptr();
+  args.y_ld = n;
+  args.m = static_cast<int>(m);
+  args.n = static_cast<int>(n);
+  args.k = static_cast<int>(k);
   plan.kernel->launch(lc, args);
   return y;
 }

@@ -6,6 +6,7 @@
 
 #include "common/error.hpp"
 #include "common/knobs.hpp"
+#include "jit/family.hpp"
 #include "jit/source_gen.hpp"
 
 namespace qjit {
@@ -27,15 +28,21 @@ FunctionHandle LoadedModule::function(const std::string& name_expression) const 
   return driver_->get_function(module_, artifact_->kernel(name_expression).lowered_name);
 }
 
-Kernel::Kernel(std::shared_ptr<LoadedModule> module, std::string name_expression)
-    : module_(std::move(module)), name_(std::move(name_expression)) {
+Kernel::Kernel(std::shared_ptr<LoadedModule> module, std::string name_expression, const jit::ParamLayout* params)
+    : module_(std::move(module)), name_(std::move(name_expression)), params_(params) {
   fn_ = module_->function(name_);
 }
 
-Kernel::Kernel(std::shared_ptr<PlanDriver> plan, std::size_t plan_index, std::string name_expression)
-    : name_(std::move(name_expression)), plan_(std::move(plan)), plan_index_(plan_index) {}
+Kernel::Kernel(std::shared_ptr<PlanDriver> plan, std::size_t plan_index, std::string name_expression,
+               const jit::ParamLayout* params)
+    : name_(std::move(name_expression)), params_(params), plan_(std::move(plan)), plan_index_(plan_index) {}
 
-void Kernel::launch(const LaunchConfig& c, void** args) const {
+void Kernel::check_params(const jit::ParamLayout& given) const {
+  QJIT_CHECK_GEN("launch", params_ == &given, "{} takes {}, not {}", name_,
+                 params_ != nullptr ? params_->host_type : "no known struct", given.host_type);
+}
+
+void Kernel::launch_packed(const LaunchConfig& c, void** args) const {
   QJIT_CHECK_GEN("launch", valid(), "launch of an unresolved kernel");
   const DeviceProps& p = plan_ ? plan_->props() : driver().props();
   const unsigned threads = c.block.x * c.block.y * c.block.z;
@@ -100,12 +107,13 @@ const Kernel& KernelCache::get(const std::shared_ptr<Driver>& driver, jit::Kerne
   spec.set_arch(target_arch(*driver));
   const Key k = key(*driver, spec, kernel_template);
   if (const Kernel* found = find(k)) return *found;
+  const jit::ParamLayout* params = jit::find_family(spec.family()).kernel(kernel_template).params;
   if (auto plan = std::dynamic_pointer_cast<PlanDriver>(driver)) {
     // Planning: record the kernel instead of compiling it.
     const std::size_t index = plan->record(spec, kernel_template);
     std::unique_lock<std::shared_mutex> lock(mu_);
     if (auto it = kernels_.find(k); it != kernels_.end()) return *it->second;
-    auto kernel = std::make_unique<Kernel>(std::move(plan), index, jit::name_expression(kernel_template));
+    auto kernel = std::make_unique<Kernel>(std::move(plan), index, jit::name_expression(kernel_template), params);
     return *kernels_.emplace(k, std::move(kernel)).first->second;
   }
   // The sim interprets PTX, so it skips ptxas; cuda loads the cubin.
@@ -117,7 +125,7 @@ const Kernel& KernelCache::get(const std::shared_ptr<Driver>& driver, jit::Kerne
   if (auto it = kernels_.find(k); it != kernels_.end()) return *it->second;
   auto& module = modules_[module_key];
   if (!module) module = std::make_shared<LoadedModule>(driver, r.artifact);
-  auto kernel = std::make_unique<Kernel>(module, jit::name_expression(kernel_template));
+  auto kernel = std::make_unique<Kernel>(module, jit::name_expression(kernel_template), params);
   return *kernels_.emplace(k, std::move(kernel)).first->second;
 }
 

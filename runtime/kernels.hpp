@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "jit/jit.hpp"
+#include "jit/kernel_params.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/plan_driver.hpp"
 
@@ -39,26 +40,35 @@ class LoadedModule {
 class Kernel {
  public:
   Kernel() = default;
-  Kernel(std::shared_ptr<LoadedModule> module, std::string name_expression);
+  /// `params`: the layout of the struct the kernel entry takes (its family's KernelEntry).
+  Kernel(std::shared_ptr<LoadedModule> module, std::string name_expression, const jit::ParamLayout* params);
   /// A kernel a PlanDriver recorded (runtime/plan_driver.hpp): its launches are counted there.
-  Kernel(std::shared_ptr<PlanDriver> plan, std::size_t plan_index, std::string name_expression);
+  Kernel(std::shared_ptr<PlanDriver> plan, std::size_t plan_index, std::string name_expression,
+         const jit::ParamLayout* params);
 
   bool valid() const { return fn_ != nullptr || plan_ != nullptr; }
   const std::string& name() const { return name_; }
   const jit::Artifact& artifact() const { return module_->artifact(); }
   Driver& driver() const { return module_->driver(); }
 
-  // Validates the launch as a device would (threads, dynamic shared memory, opting in above
+  // The typed launch: `params` is the host struct of the kernel's family
+  // (jit/kernel_params.hpp), passed as the entry's one parameter. Refuses another struct,
+  // validates the launch as a device would (threads, dynamic shared memory, opting in above
   // 48 KB when the device allows it), then launches.
-  void launch(const LaunchConfig& config, void** args) const;
-  template <typename Args>
-  void launch(const LaunchConfig& config, Args& args) const {
-    launch(config, args.pointers());
+  template <class P>
+  void launch(const LaunchConfig& config, const P& params) const {
+    check_params(jit::param_layout<P>());
+    void* args[1] = {const_cast<P*>(&params)};
+    launch_packed(config, args);
   }
 
  private:
+  void check_params(const jit::ParamLayout& given) const;
+  void launch_packed(const LaunchConfig& config, void** args) const;
+
   std::shared_ptr<LoadedModule> module_;
   std::string name_;
+  const jit::ParamLayout* params_ = nullptr;
   FunctionHandle fn_ = nullptr;
   std::shared_ptr<PlanDriver> plan_;
   std::size_t plan_index_ = 0;

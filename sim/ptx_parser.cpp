@@ -32,7 +32,7 @@ class ModuleParser {
       if (t.text == ".version") {
         parse_version(t);
       } else if (t.text == ".target") {
-        m_.target = std::string(cur_.expect_ident("a target").text);
+        parse_target(cur_.expect_ident("a target"));
         while (cur_.accept(',')) cur_.expect_ident("a target option");  // texmode_*, debug
       } else if (t.text == ".address_size") {
         const std::int64_t n = cur_.expect_int("the address size");
@@ -65,6 +65,22 @@ class ModuleParser {
     }
     m_.version_major = std::stoi(std::string(s.substr(0, dot)));
     m_.version_minor = std::stoi(std::string(s.substr(dot + 1)));
+  }
+
+  // "sm_90a": the arch a module needs, checked where it is parsed (nothing else re-reads it).
+  void parse_target(const Token& v) {
+    std::string_view s = v.text;
+    m_.target = std::string(s);
+    const bool sm = s.substr(0, 3) == "sm_";
+    if (sm) s.remove_prefix(3);
+    const bool accel = !s.empty() && (s.back() == 'a' || s.back() == 'f');
+    if (accel) s.remove_suffix(1);
+    if (!sm || s.size() < 2 || s.size() > 3 || s.find_first_not_of("0123456789") != std::string_view::npos) {
+      cur_.fail(v, fmt::format("unsupported target '{}' (expected sm_<arch>, e.g. sm_80 or sm_90a)", v.text));
+    }
+    m_.target_arch = 0;
+    for (const char c : s) m_.target_arch = m_.target_arch * 10 + (c - '0');
+    m_.target_accel = accel;
   }
 
   // ".section .debug_str { ... }" (from -lineinfo): DWARF data, nothing the sim executes.

@@ -501,10 +501,7 @@ SimModule decode_module(ptx::Module module, GlobalResolver resolve, void* ctx) {
   SimModule m;
   m.name = module.name;
   m.target = module.target;
-  std::string t = module.target;
-  if (t.rfind("sm_", 0) == 0) t = t.substr(3);
-  while (!t.empty() && !std::isdigit(static_cast<unsigned char>(t.back()))) t.pop_back();
-  m.arch = t.empty() ? 0 : std::stoi(t);
+  m.arch = module.target_arch;
   m.ast = std::move(module);
   for (const auto& fn : m.ast.functions) {
     if (!fn.is_entry) {

@@ -98,11 +98,8 @@ ModuleHandle SimDriver::load_module(const ModuleImage& image) {
   auto m = std::make_unique<Module>();
   ptx::Module ast = ptx::parse_module(image.ptx, image.name.empty() ? "module" : image.name);
   // A module built for a newer arch than the device fails to load, as on a GPU.
-  std::string t = ast.target;
-  if (t.rfind("sm_", 0) == 0) t = t.substr(3);
-  const bool accel = !t.empty() && t.back() == 'a';
-  while (!t.empty() && !std::isdigit(static_cast<unsigned char>(t.back()))) t.pop_back();
-  const int target = t.empty() ? 0 : std::stoi(t);
+  const int target = ast.target_arch;
+  const bool accel = ast.target_accel;
   QJIT_CHECK_GEN("sim", target <= config_.props.arch,
                  "module {} is built for {} and cannot load on {} (a newer arch than the device)", image.name,
                  ast.target, config_.props.arch_name());

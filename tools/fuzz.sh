@@ -2,7 +2,9 @@
 # Fuzzing (tests/fuzz/README.md): builds the libFuzzer targets with clang 14 (ASan + UBSan)
 # into ${QJIT_FUZZ_BUILD_DIR:-build-fuzz} and runs each for ${1:-60} seconds from a working
 # copy of its seed corpus and regressions. Prints each target's executions; exits non-zero
-# on a crash, leaving the input in build-fuzz/artifacts/.
+# on a crash, leaving the input in build-fuzz/artifacts/. QJIT_FUZZ_SEED fixes libFuzzer's
+# seed: CI sets it, so that a run from a clean clone replays the same inputs (a slower
+# machine runs a prefix of them) and a result is reproducible; unset, each run explores anew.
 set -euo pipefail
 seconds="${1:-60}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,7 +32,7 @@ for t in "${targets[@]}"; do
   # -timeout: an input running over 10 s is a hang; -rss_limit_mb: over 2 GiB is a leak or
   # an unbounded allocation. Both count as crashes.
   if "$QJIT_BUILD_DIR/tests/fuzz/qjit_fuzz_$t" "$work" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-      -print_final_stats=1 -artifact_prefix="$QJIT_BUILD_DIR/artifacts/$t-" >"$log" 2>&1; then
+      ${QJIT_FUZZ_SEED:+-seed="$QJIT_FUZZ_SEED"} -print_final_stats=1 -artifact_prefix="$QJIT_BUILD_DIR/artifacts/$t-" >"$log" 2>&1; then
     runs=$(awk '/stat::number_of_executed_units/ {print $2; exit}' "$log")
     corpus=$(find "$work" -type f | wc -l)
     echo "fuzz $t: ${runs:-?} executions in ${seconds} s, corpus $corpus inputs, no crash"

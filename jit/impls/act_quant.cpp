@@ -5,12 +5,26 @@
 
 namespace qjit::jit::impls {
 
+ParamLayout ActQuantParams::layout() {
+  using P = ActQuantParams;
+  return {"jit::impls::ActQuantParams",
+          "qjit::kernels::ActQuantParams",
+          0,
+          0,
+          {QJIT_PARAM_FIELD(P, x), QJIT_PARAM_FIELD(P, x_row_stride), QJIT_PARAM_FIELD(P, q),
+           QJIT_PARAM_FIELD(P, q_row_stride), QJIT_PARAM_FIELD(P, scales), QJIT_PARAM_FIELD(P, amax_bits),
+           QJIT_PARAM_FIELD(P, m), QJIT_PARAM_FIELD(P, k)}};
+}
+
 Family act_quant_family() {
+  const ParamLayout* params = &param_layout<ActQuantParams>();
   return {"act_quant",
           "impls/act_quant.cuh",
-          {"qjit::kernels::act_quant_per_token", "qjit::kernels::act_quant_static",
-           "qjit::kernels::act_quant_tensor_amax", "qjit::kernels::act_quant_tensor_apply",
-           "qjit::kernels::act_quant_group128"},
+          {{"qjit::kernels::act_quant_per_token", params},
+           {"qjit::kernels::act_quant_static", params},
+           {"qjit::kernels::act_quant_tensor_amax", params},
+           {"qjit::kernels::act_quant_tensor_apply", params},
+           {"qjit::kernels::act_quant_group128", params}},
           {"kMode", "kIn", "kOut", "kScalesKMajor", "kThreads", "kVec"}};
 }
 

@@ -7,6 +7,7 @@
 
 #include "jit/arch.hpp"
 #include "jit/family.hpp"
+#include "jit/kernel_params.hpp"
 #include "jit/kernel_spec.hpp"
 
 namespace qjit::jit::impls {
@@ -39,6 +40,19 @@ struct ActQuantDesc {
 struct ActQuantConfig {
   int threads = 256;  // per block. NOTE: never changes results, only speed.
   int vec = 1;        // elements per vector access (kVec); the desc's row_align must allow it
+};
+
+// The one parameter of every entry (device: qjit::kernels::ActQuantParams).
+struct ActQuantParams {
+  DeviceAddress x = 0;  // [m, k] rows of the input dtype, x_row_stride elements apart
+  std::int64_t x_row_stride = 0;
+  DeviceAddress q = 0;  // [m, k] codes, q_row_stride elements apart
+  std::int64_t q_row_stride = 0;
+  DeviceAddress scales = 0;     // per-token [m]; group128 [m, groups] or K-major; static: the
+                                // scale (read); per-tensor: the scale (written by the apply pass)
+  DeviceAddress amax_bits = 0;  // per-tensor: a zeroed u32 the amax pass max-combines into
+  std::int32_t m = 0, k = 0;
+  static ParamLayout layout();
 };
 
 Family act_quant_family();

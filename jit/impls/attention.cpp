@@ -9,8 +9,24 @@ namespace {
 bool is_float(const std::string& t) { return t == "f32" || t == "f16" || t == "bf16"; }
 }  // namespace
 
+ParamLayout AttentionParams::layout() {
+  using P = AttentionParams;
+  return {"jit::impls::AttentionParams",
+          "qjit::kernels::AttentionParams",
+          0,
+          0,
+          {QJIT_PARAM_FIELD(P, q), QJIT_PARAM_FIELD(P, q_batch_stride), QJIT_PARAM_FIELD(P, q_row_stride),
+           QJIT_PARAM_FIELD(P, k), QJIT_PARAM_FIELD(P, k_batch_stride), QJIT_PARAM_FIELD(P, k_row_stride),
+           QJIT_PARAM_FIELD(P, v), QJIT_PARAM_FIELD(P, v_batch_stride), QJIT_PARAM_FIELD(P, v_row_stride),
+           QJIT_PARAM_FIELD(P, o), QJIT_PARAM_FIELD(P, o_batch_stride), QJIT_PARAM_FIELD(P, o_row_stride),
+           QJIT_PARAM_FIELD(P, sq), QJIT_PARAM_FIELD(P, skv), QJIT_PARAM_FIELD(P, scale_log2)}};
+}
+
 Family attention_family() {
-  return {"attention", "impls/attention.cuh", {"qjit::kernels::attention_mma", "qjit::kernels::attention_simt"},
+  const ParamLayout* params = &param_layout<AttentionParams>();
+  return {"attention",
+          "impls/attention.cuh",
+          {{"qjit::kernels::attention_mma", params}, {"qjit::kernels::attention_simt", params}},
           {"kIn", "kOut", "kHeadDim", "kTensorCores", "kWarps"}};
 }
 

@@ -6,6 +6,7 @@
 
 #include "jit/arch.hpp"
 #include "jit/family.hpp"
+#include "jit/kernel_params.hpp"
 #include "jit/kernel_spec.hpp"
 
 namespace qjit::jit::impls {
@@ -27,6 +28,23 @@ struct AttentionConfig {
 
 // The head dims the kernels support (what attention_spec checks), for the op's error.
 bool attention_head_dim_supported(int head_dim);
+
+// The kernels' one parameter (device: qjit::kernels::AttentionParams): q, k, v [batch, s, width]
+// and o [batch, sq, width] with strides in elements; the head's columns start at
+// h * head_dim of each row; scale_log2 = softmax scale * log2(e).
+struct AttentionParams {
+  DeviceAddress q = 0;
+  std::int64_t q_batch_stride = 0, q_row_stride = 0;
+  DeviceAddress k = 0;
+  std::int64_t k_batch_stride = 0, k_row_stride = 0;
+  DeviceAddress v = 0;
+  std::int64_t v_batch_stride = 0, v_row_stride = 0;
+  DeviceAddress o = 0;
+  std::int64_t o_batch_stride = 0, o_row_stride = 0;
+  std::int32_t sq = 0, skv = 0;
+  float scale_log2 = 0;
+  static ParamLayout layout();
+};
 
 Family attention_family();
 AttentionConfig attention_heuristic(const AttentionDesc& desc);

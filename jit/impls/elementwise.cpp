@@ -5,8 +5,19 @@
 
 namespace qjit::jit::impls {
 
+ParamLayout ElementwiseParams::layout() {
+  using P = ElementwiseParams;
+  return {"jit::impls::ElementwiseParams",
+          "qjit::kernels::ElementwiseParams",
+          0,
+          0,
+          {QJIT_PARAM_FIELD(P, a), QJIT_PARAM_FIELD(P, b), QJIT_PARAM_FIELD(P, c), QJIT_PARAM_FIELD(P, out),
+           QJIT_PARAM_FIELD(P, n), QJIT_PARAM_FIELD(P, inner), QJIT_PARAM_FIELD(P, block),
+           QJIT_PARAM_FIELD(P, block_stride)}};
+}
+
 Family elementwise_family() {
-  return {"elementwise", "impls/elementwise.cuh", {"qjit::kernels::elementwise"},
+  return {"elementwise", "impls/elementwise.cuh", {{elementwise_kernel(), &param_layout<ElementwiseParams>()}},
           {"kOp", "kA", "kB", "kC", "kOut", "kThreads"}};
 }
 

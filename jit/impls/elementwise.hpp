@@ -6,6 +6,7 @@
 
 #include "jit/arch.hpp"
 #include "jit/family.hpp"
+#include "jit/kernel_params.hpp"
 #include "jit/kernel_spec.hpp"
 
 namespace qjit::jit::impls {
@@ -23,6 +24,15 @@ struct ElementwiseDesc {
 
 struct ElementwiseConfig {
   int threads = 256;  // per block, one element per thread. NOTE: never changes results, only speed.
+};
+
+// The kernel's one parameter (device: qjit::kernels::ElementwiseParams): a, b, c, out
+// contiguous, n elements; the broadcast operand (b for kAdd, c for kGatedResidual) is read
+// at (i / block) * block_stride + i % inner; unused pointers may be 0.
+struct ElementwiseParams {
+  DeviceAddress a = 0, b = 0, c = 0, out = 0;
+  std::int64_t n = 0, inner = 0, block = 0, block_stride = 0;
+  static ParamLayout layout();
 };
 
 Family elementwise_family();

@@ -5,8 +5,20 @@
 
 namespace qjit::jit::impls {
 
+ParamLayout NormModParams::layout() {
+  using P = NormModParams;
+  return {"jit::impls::NormModParams",
+          "qjit::kernels::NormModParams",
+          0,
+          0,
+          {QJIT_PARAM_FIELD(P, x), QJIT_PARAM_FIELD(P, x_row_stride), QJIT_PARAM_FIELD(P, w),
+           QJIT_PARAM_FIELD(P, shift), QJIT_PARAM_FIELD(P, scale), QJIT_PARAM_FIELD(P, out),
+           QJIT_PARAM_FIELD(P, out_row_stride), QJIT_PARAM_FIELD(P, scales), QJIT_PARAM_FIELD(P, eps),
+           QJIT_PARAM_FIELD(P, m), QJIT_PARAM_FIELD(P, d), QJIT_PARAM_FIELD(P, rows_per_batch)}};
+}
+
 Family norm_mod_family() {
-  return {"norm_mod", "impls/norm_mod.cuh", {"qjit::kernels::norm_mod"},
+  return {"norm_mod", "impls/norm_mod.cuh", {{norm_mod_kernel(), &param_layout<NormModParams>()}},
           {"kNorm", "kAffine", "kQuant", "kIn", "kOut", "kQ", "kThreads"}};
 }
 

@@ -6,6 +6,7 @@
 
 #include "jit/arch.hpp"
 #include "jit/family.hpp"
+#include "jit/kernel_params.hpp"
 #include "jit/kernel_spec.hpp"
 
 namespace qjit::jit::impls {
@@ -25,6 +26,19 @@ struct NormModDesc {
 
 struct NormModConfig {
   int threads = 128;  // per block, one warp per row. NOTE: never changes results, only speed.
+};
+
+// The kernel's one parameter (device: qjit::kernels::NormModParams; templates/impls/norm_mod.cuh
+// says what each field is).
+struct NormModParams {
+  DeviceAddress x = 0;
+  std::int64_t x_row_stride = 0;
+  DeviceAddress w = 0, shift = 0, scale = 0, out = 0;
+  std::int64_t out_row_stride = 0;
+  DeviceAddress scales = 0;
+  float eps = 0;
+  std::int32_t m = 0, d = 0, rows_per_batch = 0;
+  static ParamLayout layout();
 };
 
 Family norm_mod_family();

@@ -187,10 +187,32 @@ GemmConfig qgemm_heuristic(const GemmDesc& d, Arch arch) {
   return c;
 }
 
+ParamLayout QGemmParams::layout() {
+  using P = QGemmParams;
+  return {"jit::impls::QGemmParams",
+          "qjit::kernels::QGemmParams",
+          0,
+          0,
+          {QJIT_PARAM_FIELD(P, a), QJIT_PARAM_FIELD(P, a_ld), QJIT_PARAM_FIELD(P, w), QJIT_PARAM_FIELD(P, w_ld),
+           QJIT_PARAM_FIELD(P, scale_a), QJIT_PARAM_FIELD(P, scale_w), QJIT_PARAM_FIELD(P, bias),
+           QJIT_PARAM_FIELD(P, y), QJIT_PARAM_FIELD(P, y_ld), QJIT_PARAM_FIELD(P, m), QJIT_PARAM_FIELD(P, n),
+           QJIT_PARAM_FIELD(P, k)}};
+}
+
+ParamLayout QGemmBlockScalesParams::layout() {
+  using P = QGemmBlockScalesParams;
+  return {"jit::impls::QGemmBlockScalesParams",
+          "qjit::kernels::QGemmBlockScalesParams",
+          0,
+          0,
+          {QJIT_PARAM_FIELD(P, src), QJIT_PARAM_FIELD(P, dst), QJIT_PARAM_FIELD(P, m), QJIT_PARAM_FIELD(P, groups)}};
+}
+
 Family qgemm_family() {
   return {"qgemm",
           "impls/qgemm.cuh",
-          {kQGemmKernel, kQGemmBlockScalesKernel},
+          {{kQGemmKernel, &param_layout<QGemmParams>()},
+           {kQGemmBlockScalesKernel, &param_layout<QGemmBlockScalesParams>()}},
           {"kQA", "kQW", "kScaleAPerToken", "kScaleWPerChannel", "kBlockScales", "kASource", "kX", "kHasBias", "kBias", "kGelu", "kOut", "kTileM",
            "kTileN", "kTileK", "kWarpsM", "kWarpsN", "kStages"}};
 }

@@ -10,6 +10,7 @@
 
 #include "jit/arch.hpp"
 #include "jit/family.hpp"
+#include "jit/kernel_params.hpp"
 #include "jit/kernel_spec.hpp"
 
 namespace qjit::jit::impls {
@@ -79,6 +80,29 @@ std::vector<GemmConfig> qgemm_shipped_configs();
 // A shipped config that fits desc on arch: the largest tile that still gives enough CTAs to
 // fill a GPU, small tiles for small M; and for float activations the fusion strategy.
 GemmConfig qgemm_heuristic(const GemmDesc& desc, Arch arch);
+
+// kQGemmKernel's one parameter (device: qjit::kernels::QGemmParams).
+struct QGemmParams {
+  DeviceAddress a = 0;  // [M, K] codes (a_ld bytes apart) or float x (a_ld elements apart)
+  std::int64_t a_ld = 0;
+  DeviceAddress w = 0;  // [N, K] codes, w_ld bytes apart
+  std::int64_t w_ld = 0;
+  DeviceAddress scale_a = 0;  // the activation scales; 0 for the fused dynamic strategy
+  DeviceAddress scale_w = 0;  // the weight scales
+  DeviceAddress bias = 0;     // [N], or 0
+  DeviceAddress y = 0;        // [M, N], y_ld elements apart
+  std::int64_t y_ld = 0;
+  std::int32_t m = 0, n = 0, k = 0;
+  static ParamLayout layout();
+};
+
+// kQGemmBlockScalesKernel's one parameter (device: qjit::kernels::QGemmBlockScalesParams).
+struct QGemmBlockScalesParams {
+  DeviceAddress src = 0;  // logical group128 scales [m, groups], dense
+  DeviceAddress dst = 0;  // K-major [groups, group_scales_ld(m)]
+  std::int32_t m = 0, groups = 0;
+  static ParamLayout layout();
+};
 
 Family qgemm_family();
 // The spec of the GEMM kernel (desc, config) launches (see qgemm_kernel_desc).

@@ -103,10 +103,21 @@ WeightOnlyConfig qgemm_wo_heuristic(const WeightOnlyDesc& d, Arch arch) {
   return kMedium;
 }
 
+ParamLayout QGemmWoParams::layout() {
+  using P = QGemmWoParams;
+  return {"jit::impls::QGemmWoParams",
+          "qjit::kernels::QGemmWoParams",
+          0,
+          0,
+          {QJIT_PARAM_FIELD(P, x), QJIT_PARAM_FIELD(P, x_ld), QJIT_PARAM_FIELD(P, w), QJIT_PARAM_FIELD(P, w_ld),
+           QJIT_PARAM_FIELD(P, scale_w), QJIT_PARAM_FIELD(P, bias), QJIT_PARAM_FIELD(P, y), QJIT_PARAM_FIELD(P, y_ld),
+           QJIT_PARAM_FIELD(P, m), QJIT_PARAM_FIELD(P, n), QJIT_PARAM_FIELD(P, k)}};
+}
+
 Family qgemm_wo_family() {
   return {"qgemm_wo",
           "impls/qgemm_wo.cuh",
-          {kQGemmWoKernel},
+          {{kQGemmWoKernel, &param_layout<QGemmWoParams>()}},
           {"kAct", "kQW", "kScaleW", "kHasBias", "kBias", "kGelu", "kOut", "kTileM", "kTileN", "kTileK", "kWarpsM",
            "kWarpsN", "kStages"}};
 }

@@ -12,6 +12,7 @@
 #include "jit/arch.hpp"
 #include "jit/family.hpp"
 #include "jit/impls/qgemm.hpp"
+#include "jit/kernel_params.hpp"
 #include "jit/kernel_spec.hpp"
 
 namespace qjit::jit::impls {
@@ -61,6 +62,20 @@ std::vector<WeightOnlyConfig> qgemm_wo_shipped_configs();
 // A shipped config that fits desc on arch: small tiles for small M, the largest tile that
 // still gives enough CTAs to fill a GPU otherwise.
 WeightOnlyConfig qgemm_wo_heuristic(const WeightOnlyDesc& desc, Arch arch);
+
+// The kernel's one parameter (device: qjit::kernels::QGemmWoParams).
+struct QGemmWoParams {
+  DeviceAddress x = 0;  // [M, K] bf16 / f16, x_ld elements apart
+  std::int64_t x_ld = 0;
+  DeviceAddress w = 0;  // [N, K] codes or 16-bit floats, w_ld elements apart
+  std::int64_t w_ld = 0;
+  DeviceAddress scale_w = 0;  // the weight scales; 0 for unquantized weights
+  DeviceAddress bias = 0;     // [N], or 0
+  DeviceAddress y = 0;        // [M, N], y_ld elements apart
+  std::int64_t y_ld = 0;
+  std::int32_t m = 0, n = 0, k = 0;
+  static ParamLayout layout();
+};
 
 Family qgemm_wo_family();
 KernelSpec qgemm_wo_spec(const WeightOnlyDesc& desc, const WeightOnlyConfig& config, Arch arch);

@@ -5,7 +5,22 @@
 
 namespace qjit::jit::impls {
 
-Family rope_family() { return {"rope", "impls/rope.cuh", {"qjit::kernels::rope_3d"}, {"kIn", "kOut", "kThreads"}}; }
+ParamLayout RopeParams::layout() {
+  using P = RopeParams;
+  return {"jit::impls::RopeParams",
+          "qjit::kernels::RopeParams",
+          0,
+          0,
+          {QJIT_PARAM_FIELD(P, x), QJIT_PARAM_FIELD(P, out), QJIT_PARAM_FIELD(P, table),
+           QJIT_PARAM_FIELD(P, sin_offset), QJIT_PARAM_FIELD(P, off_h), QJIT_PARAM_FIELD(P, off_w),
+           QJIT_PARAM_FIELD(P, pairs), QJIT_PARAM_FIELD(P, seq), QJIT_PARAM_FIELD(P, grid_tokens),
+           QJIT_PARAM_FIELD(P, grid_h), QJIT_PARAM_FIELD(P, grid_w), QJIT_PARAM_FIELD(P, heads),
+           QJIT_PARAM_FIELD(P, half), QJIT_PARAM_FIELD(P, n_f), QJIT_PARAM_FIELD(P, n_h)}};
+}
+
+Family rope_family() {
+  return {"rope", "impls/rope.cuh", {{rope_kernel(), &param_layout<RopeParams>()}}, {"kIn", "kOut", "kThreads"}};
+}
 
 namespace {
 bool is_float(const std::string& t) { return t == "f32" || t == "f16" || t == "bf16"; }

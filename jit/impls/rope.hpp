@@ -6,6 +6,7 @@
 
 #include "jit/arch.hpp"
 #include "jit/family.hpp"
+#include "jit/kernel_params.hpp"
 #include "jit/kernel_spec.hpp"
 
 namespace qjit::jit::impls {
@@ -17,6 +18,15 @@ struct RopeDesc {
 
 struct RopeConfig {
   int threads = 256;  // per block, one thread per pair. NOTE: never changes results, only speed.
+};
+
+// The kernel's one parameter (device: qjit::kernels::RopeParams); templates/impls/rope.cuh
+// says what each field is.
+struct RopeParams {
+  DeviceAddress x = 0, out = 0, table = 0;
+  std::int64_t sin_offset = 0, off_h = 0, off_w = 0, pairs = 0, seq = 0, grid_tokens = 0;
+  std::int32_t grid_h = 0, grid_w = 0, heads = 0, half = 0, n_f = 0, n_h = 0;
+  static ParamLayout layout();
 };
 
 Family rope_family();

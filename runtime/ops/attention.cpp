@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "common/error.hpp"
-#include "runtime/kernel_args.hpp"
 #include "runtime/kernel_operands.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/ops/attention_reference.hpp"
@@ -107,9 +106,14 @@ Tensor run_kernel(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, st
              static_cast<unsigned>(batch)};
   lc.block = {static_cast<unsigned>(plan.launch[1] * 32), 1, 1};
   const float scale_log2 = static_cast<float>(static_cast<double>(scale_of(head_dim, o)) * 1.4426950408889634);
-  KernelArgs args(q.device_ptr(), q.stride(0), q.stride(1), k.device_ptr(), k.stride(0), k.stride(1), v.device_ptr(),
-                  v.stride(0), v.stride(1), out.device_ptr(), sq * width, width, static_cast<int>(sq),
-                  static_cast<int>(skv), scale_log2);
+  jit::impls::AttentionParams args;
+  args.q = q.device_ptr(), args.q_batch_stride = q.stride(0), args.q_row_stride = q.stride(1);
+  args.k = k.device_ptr(), args.k_batch_stride = k.stride(0), args.k_row_stride = k.stride(1);
+  args.v = v.device_ptr(), args.v_batch_stride = v.stride(0), args.v_row_stride = v.stride(1);
+  args.o = out.device_ptr(), args.o_batch_stride = sq * width, args.o_row_stride = width;
+  args.sq = static_cast<int>(sq);
+  args.skv = static_cast<int>(skv);
+  args.scale_log2 = scale_log2;
   plan.kernel->launch(lc, args);
   return out;
 }

@@ -6,7 +6,6 @@
 
 #include "common/error.hpp"
 #include "jit/impls/elementwise.hpp"
-#include "runtime/kernel_args.hpp"
 #include "runtime/kernel_operands.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/ops/elementwise_reference.hpp"
@@ -67,8 +66,15 @@ void run_kernel(ElementwiseOp op, const Tensor& a_in, const Tensor& b_in, const 
   lc.block.x = static_cast<unsigned>(threads);
   // NOTE: grid-strided; 4096 blocks of 256 threads fill any current GPU.
   lc.grid.x = static_cast<unsigned>(std::min<std::int64_t>((n + threads - 1) / threads, 4096));
-  KernelArgs args(a.device_ptr(), b.device_ptr(), c.device_ptr(), out.device_ptr(), n, bc.inner, bc.block,
-                  bc.block_stride);
+  jit::impls::ElementwiseParams args;
+  args.a = a.device_ptr();
+  args.b = b.device_ptr();
+  args.c = c.device_ptr();
+  args.out = out.device_ptr();
+  args.n = n;
+  args.inner = bc.inner;
+  args.block = bc.block;
+  args.block_stride = bc.block_stride;
   plan.kernel->launch(lc, args);
 }
 

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "common/error.hpp"
-#include "runtime/kernel_args.hpp"
 #include "runtime/kernel_operands.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/ops/gemm_reference.hpp"
@@ -82,11 +81,17 @@ Tensor run_kernel(const Tensor& x_in, const Tensor& w_in, const GemmOptions& o) 
   lc.grid = {grid.x, grid.y, 1};
   lc.block = {static_cast<unsigned>(plan.config.threads()), 1, 1};
   lc.dynamic_smem = plan.smem_bytes;
-  const std::int64_t x_ld = m > 1 ? x.stride(0) : k, w_ld = n > 1 ? w.stride(0) : k;
-  const DevicePtr bias_ptr = bias ? bias->device_ptr() : DevicePtr{0};
-  // NOTE: no weight scales (scale_w null): the kernel reads none for unquantized weights.
-  KernelArgs args(x.device_ptr(), x_ld, w.device_ptr(), w_ld, DevicePtr{0}, bias_ptr, y.device_ptr(), n,
-                  static_cast<int>(m), static_cast<int>(n), static_cast<int>(k));
+  jit::impls::QGemmWoParams args;  // NOTE: no weight scales: the kernel reads none for float weights
+  args.x = x.device_ptr();
+  args.x_ld = m > 1 ? x.stride(0) : k;
+  args.w = w.device_ptr();
+  args.w_ld = n > 1 ? w.stride(0) : k;
+  args.bias = bias ? bias->device_ptr() : DevicePtr{0};
+  args.y = y.device_ptr();
+  args.y_ld = n;
+  args.m = static_cast<int>(m);
+  args.n = static_cast<int>(n);
+  args.k = static_cast<int>(k);
   plan.kernel->launch(lc, args);
   return y;
 }

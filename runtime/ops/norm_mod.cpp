@@ -6,7 +6,6 @@
 
 #include "common/error.hpp"
 #include "jit/impls/norm_mod.hpp"
-#include "runtime/kernel_args.hpp"
 #include "runtime/kernel_operands.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/ops/norm_mod_launch.hpp"
@@ -103,10 +102,19 @@ void launch_norm_mod(const NormModRows& r, const NormModArgs& a, DType out, cons
   LaunchConfig lc;
   lc.block.x = static_cast<unsigned>(plan.launch[0]);
   lc.grid.x = static_cast<unsigned>(std::min<std::int64_t>((r.m + warps - 1) / warps, 65535));
-  const DevicePtr scales_ptr = scales.defined() ? scales.device_ptr() : DevicePtr{0};
-  KernelArgs args(r.x2d.device_ptr(), r.row_stride, w.device_ptr(), shift.device_ptr(), scale.device_ptr(),
-                  dst.device_ptr(), r.d, scales_ptr, a.eps, static_cast<int>(r.m), static_cast<int>(r.d),
-                  static_cast<int>(r.rows_per_batch));
+  jit::impls::NormModParams args;
+  args.x = r.x2d.device_ptr();
+  args.x_row_stride = r.row_stride;
+  args.w = w.device_ptr();
+  args.shift = shift.device_ptr();
+  args.scale = scale.device_ptr();
+  args.out = dst.device_ptr();
+  args.out_row_stride = r.d;
+  args.scales = scales.defined() ? scales.device_ptr() : DevicePtr{0};
+  args.eps = a.eps;
+  args.m = static_cast<int>(r.m);
+  args.d = static_cast<int>(r.d);
+  args.rows_per_batch = static_cast<int>(r.rows_per_batch);
   plan.kernel->launch(lc, args);
 }
 

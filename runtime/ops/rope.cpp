@@ -6,7 +6,6 @@
 
 #include "common/error.hpp"
 #include "jit/impls/rope.hpp"
-#include "runtime/kernel_args.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/ops/rope_reference.hpp"
 
@@ -71,9 +70,22 @@ Tensor run_kernel(const Tensor& x_in, std::int64_t heads, const RopeGrid& g, DTy
   lc.block.x = static_cast<unsigned>(threads);
   // NOTE: grid-strided; 4096 blocks of 256 threads fill any current GPU.
   lc.grid.x = static_cast<unsigned>(std::min<std::int64_t>((pairs + threads - 1) / threads, 4096));
-  KernelArgs args(x.device_ptr(), y.device_ptr(), table.device_ptr(), t.size(), t.off_h, t.off_w, pairs, x.size(1),
-                  g.frames * g.height * g.width, static_cast<int>(g.height), static_cast<int>(g.width),
-                  static_cast<int>(heads), static_cast<int>(t.half), static_cast<int>(t.n_f), static_cast<int>(t.n_h));
+  jit::impls::RopeParams args;
+  args.x = x.device_ptr();
+  args.out = y.device_ptr();
+  args.table = table.device_ptr();
+  args.sin_offset = t.size();
+  args.off_h = t.off_h;
+  args.off_w = t.off_w;
+  args.pairs = pairs;
+  args.seq = x.size(1);
+  args.grid_tokens = g.frames * g.height * g.width;
+  args.grid_h = static_cast<int>(g.height);
+  args.grid_w = static_cast<int>(g.width);
+  args.heads = static_cast<int>(heads);
+  args.half = static_cast<int>(t.half);
+  args.n_f = static_cast<int>(t.n_f);
+  args.n_h = static_cast<int>(t.n_h);
   plan.kernel->launch(lc, args);
   return y;
 }

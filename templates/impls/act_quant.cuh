@@ -277,52 +277,60 @@ __device__ __forceinline__ void group128_body(const typename ActQuantTraits<Conf
 // only its mode's have a body: the others compile to nothing, so a program costs what its
 // mode needs. The op launches only act_quant_kernel(mode) (and the amax pass) of a spec.
 
+// The one parameter of every entry; mirrors jit::impls::ActQuantParams (jit/impls/act_quant.hpp:
+// the generated source checks size, alignment and each field's offset and size).
+struct ActQuantParams {
+  const void* x;        // [m, k] rows of In, x_row_stride elements apart
+  dev::i64 x_row_stride;
+  void* q;              // [m, k] codes, q_row_stride elements apart (unused by the amax pass)
+  dev::i64 q_row_stride;
+  float* scales;        // per_token [m], group128 [m, groups] or K-major; static: the scale
+                        // (read); per-tensor apply: the scale (written)
+  dev::u32* amax_bits;  // per-tensor: the amax word (the amax pass max-combines into it)
+  int m, k;
+};
+
 template <typename Config>
-__global__ void __launch_bounds__(Config::kThreads)
-act_quant_per_token(const typename ActQuantTraits<Config>::In* __restrict__ x, dev::i64 x_row_stride,
-                    typename ActQuantTraits<Config>::Out* __restrict__ q, dev::i64 q_row_stride,
-                    float* __restrict__ scales, int m, int k) {
+__global__ void __launch_bounds__(Config::kThreads) act_quant_per_token(const ActQuantParams p) {
+  using T = ActQuantTraits<Config>;
   if constexpr (Config::kMode == ActQuantMode::kDynamicPerToken) {
-    per_token_body<Config>(x, x_row_stride, q, q_row_stride, scales, m, k);
+    per_token_body<Config>(static_cast<const typename T::In*>(p.x), p.x_row_stride, static_cast<typename T::Out*>(p.q),
+                           p.q_row_stride, p.scales, p.m, p.k);
   }
 }
 
 template <typename Config>
-__global__ void __launch_bounds__(Config::kThreads)
-act_quant_static(const typename ActQuantTraits<Config>::In* __restrict__ x, dev::i64 x_row_stride,
-                 typename ActQuantTraits<Config>::Out* __restrict__ q, dev::i64 q_row_stride,
-                 const float* __restrict__ scale, int m, int k) {
+__global__ void __launch_bounds__(Config::kThreads) act_quant_static(const ActQuantParams p) {
+  using T = ActQuantTraits<Config>;
   if constexpr (Config::kMode == ActQuantMode::kStaticPerTensor) {
-    static_body<Config>(x, x_row_stride, q, q_row_stride, scale, m, k);
+    static_body<Config>(static_cast<const typename T::In*>(p.x), p.x_row_stride, static_cast<typename T::Out*>(p.q),
+                        p.q_row_stride, p.scales, p.m, p.k);
   }
 }
 
 template <typename Config>
-__global__ void __launch_bounds__(Config::kThreads)
-act_quant_tensor_amax(const typename ActQuantTraits<Config>::In* __restrict__ x, dev::i64 x_row_stride,
-                      dev::u32* __restrict__ amax_bits, int m, int k) {
+__global__ void __launch_bounds__(Config::kThreads) act_quant_tensor_amax(const ActQuantParams p) {
+  using T = ActQuantTraits<Config>;
   if constexpr (Config::kMode == ActQuantMode::kDynamicPerTensor) {
-    tensor_amax_body<Config>(x, x_row_stride, amax_bits, m, k);
+    tensor_amax_body<Config>(static_cast<const typename T::In*>(p.x), p.x_row_stride, p.amax_bits, p.m, p.k);
   }
 }
 
 template <typename Config>
-__global__ void __launch_bounds__(Config::kThreads)
-act_quant_tensor_apply(const typename ActQuantTraits<Config>::In* __restrict__ x, dev::i64 x_row_stride,
-                       typename ActQuantTraits<Config>::Out* __restrict__ q, dev::i64 q_row_stride,
-                       const dev::u32* __restrict__ amax_bits, float* __restrict__ scale, int m, int k) {
+__global__ void __launch_bounds__(Config::kThreads) act_quant_tensor_apply(const ActQuantParams p) {
+  using T = ActQuantTraits<Config>;
   if constexpr (Config::kMode == ActQuantMode::kDynamicPerTensor) {
-    tensor_apply_body<Config>(x, x_row_stride, q, q_row_stride, amax_bits, scale, m, k);
+    tensor_apply_body<Config>(static_cast<const typename T::In*>(p.x), p.x_row_stride,
+                              static_cast<typename T::Out*>(p.q), p.q_row_stride, p.amax_bits, p.scales, p.m, p.k);
   }
 }
 
 template <typename Config>
-__global__ void __launch_bounds__(Config::kThreads)
-act_quant_group128(const typename ActQuantTraits<Config>::In* __restrict__ x, dev::i64 x_row_stride,
-                   typename ActQuantTraits<Config>::Out* __restrict__ q, dev::i64 q_row_stride,
-                   float* __restrict__ scales, int m, int k) {
+__global__ void __launch_bounds__(Config::kThreads) act_quant_group128(const ActQuantParams p) {
+  using T = ActQuantTraits<Config>;
   if constexpr (Config::kMode == ActQuantMode::kDynamicGroup128) {
-    group128_body<Config>(x, x_row_stride, q, q_row_stride, scales, m, k);
+    group128_body<Config>(static_cast<const typename T::In*>(p.x), p.x_row_stride, static_cast<typename T::Out*>(p.q),
+                          p.q_row_stride, p.scales, p.m, p.k);
   }
 }
 

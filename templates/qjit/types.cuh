@@ -44,4 +44,15 @@ struct alignas(sizeof(S) * N) Vec {
   S v[N];
 };
 
+// Whether F, the type of a pointer to a kernel entry, takes exactly one parameter of type P:
+// the generated source checks each entry against its launch's struct (jit/kernel_params.hpp).
+template <class F, class P> inline constexpr bool kTakesParams = false;
+template <class P> inline constexpr bool kTakesParams<void (*)(P), P> = true;
+// Converts to any field type: kAggregateFrom<P, AnyField x N> says whether P has at least N
+// fields (aggregate initialization from more values than fields is ill-formed).
+struct AnyField {
+  template <class T> constexpr operator T() const { return T{}; }
+};
+template <class P, class... V> inline constexpr bool kAggregateFrom = requires { P{V{}...}; };
+
 }  // namespace qjit::dev

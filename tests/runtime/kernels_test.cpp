@@ -9,7 +9,8 @@
 #include "common/error.hpp"
 #include "fake_driver.hpp"
 #include "jit/impls/act_quant.hpp"
-#include "runtime/kernel_args.hpp"
+#include "jit/impls/rope.hpp"
+#include "tests/support/kernel_args.hpp"
 
 namespace qjit {
 namespace {
@@ -39,8 +40,10 @@ class RecordingDriver : public test_support::FakeDriver {
   void launch(FunctionHandle, const LaunchConfig& c, void** args) override {
     ++launches;
     last_config = c;
-    first_arg = *static_cast<std::uint64_t*>(args[0]);
-    second_arg = *static_cast<std::int64_t*>(args[1]);
+    // qjit's kernels take one struct: its first two fields.
+    const auto* params = static_cast<const jit::impls::ActQuantParams*>(args[0]);
+    first_arg = params->x;
+    second_arg = params->x_row_stride;
   }
 
   DeviceProps props_;
@@ -91,7 +94,10 @@ TEST_F(KernelCacheTest, FindUsesAPrecomputedKey) {
 
 TEST_F(KernelCacheTest, LaunchPacksArgumentsAndValidatesLikeADevice) {
   const Kernel& k = kernels->get(driver, spec("int8"), "qjit::kernels::act_quant_per_token");
-  KernelArgs args(std::uint64_t{0xabc0}, std::int64_t{-7}, 3);
+  jit::impls::ActQuantParams args;
+  args.x = 0xabc0;
+  args.x_row_stride = -7;
+  args.m = 3;
   LaunchConfig c;
   c.grid.x = 4;
   c.block.x = 128;
@@ -111,6 +117,21 @@ TEST_F(KernelCacheTest, LaunchPacksArgumentsAndValidatesLikeADevice) {
   c.block.x = 2048;
   EXPECT_THROW(k.launch(c, args), Error);
   EXPECT_EQ(driver->launches, 2);
+}
+
+TEST_F(KernelCacheTest, LaunchRefusesAnotherFamilysStruct) {
+  const Kernel& k = kernels->get(driver, spec("int8"), "qjit::kernels::act_quant_per_token");
+  LaunchConfig c;
+  c.block.x = 128;
+  const jit::impls::RopeParams wrong;
+  try {
+    k.launch(c, wrong);
+    ADD_FAILURE() << "launched with another family's struct";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("takes jit::impls::ActQuantParams, not jit::impls::RopeParams"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(driver->launches, 0);
 }
 
 TEST(KernelArgs, AlignsEachValue) {

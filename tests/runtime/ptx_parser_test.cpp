@@ -550,6 +550,24 @@ TEST(PtxParser, ErrorsNameModuleLineAndText) {
   EXPECT_NE(parse_error(".version 8.0\n.address_size 64\n").message().find("no .target"), std::string::npos);
 }
 
+// The target is checked where it is parsed: anything but sm_<arch>[a|f] is an error naming
+// its line (a fuzzed "so_89" once reached a std::stoi in the decoder and aborted).
+TEST(PtxParser, TargetIsAnSmArch) {
+  for (const char* bad : {"so_89", "sm_", "sm_9", "sm_1234", "sm_8x", "compute_90", "sm_90b"}) {
+    SCOPED_TRACE(bad);
+    const Error e = parse_error(std::string(".version 8.0\n.target ") + bad + "\n.address_size 64\n", "t");
+    EXPECT_NE(e.message().find("line 2:"), std::string::npos) << e.what();
+    EXPECT_NE(e.message().find("unsupported target"), std::string::npos) << e.what();
+  }
+  const Module m = parse_module(".version 8.0\n.target sm_90a\n.address_size 64\n", "t");
+  EXPECT_EQ(m.target_arch, 90);
+  EXPECT_TRUE(m.target_accel);
+  const Module f = parse_module(".version 8.0\n.target sm_100f\n.address_size 64\n", "t");
+  EXPECT_EQ(f.target_arch, 100);
+  EXPECT_TRUE(f.target_accel);
+  EXPECT_FALSE(parse_module(".version 8.0\n.target sm_80\n.address_size 64\n", "t").target_accel);
+}
+
 // ---- Real NVRTC output ----------------------------------------------------------------
 
 // Counts the statements of function bodies that are neither directives nor labels, with a

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/kernel_args.hpp"
+#include "tests/support/kernel_args.hpp"
 #include "sim/sim_driver.hpp"
 
 namespace qjit::test {

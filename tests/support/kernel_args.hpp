@@ -1,6 +1,7 @@
 #pragma once
 // Packs kernel arguments as cuLaunchKernel's kernelParams: one pointer per parameter, each
-// pointing at a copy of the value. Shared by every Driver (cuda and sim see the same array).
+// pointing at a copy of the value. For tests that launch their own kernels through a Driver;
+// qjit's kernels take one parameter struct (Kernel::launch, jit/kernel_params.hpp).
 
 #include <array>
 #include <cstddef>
