@@ -90,6 +90,7 @@ class NullDriver : public Driver {
   NullDriver() { props_.arch = 90; }
   Device device() const override { return Device::sim(); }
   const DeviceProps& props() const override { return props_; }
+  KernelCode kernel_code() const override { return KernelCode::kPtx; }
   DevicePtr alloc(std::size_t) override { return 0; }
   void free(DevicePtr) override {}
   void copy_to_device(DevicePtr, const void*, std::size_t) override {}

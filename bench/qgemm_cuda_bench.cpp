@@ -69,6 +69,7 @@ class TimedDriver final : public Driver {
 
   Device device() const override { return inner_->device(); }
   const DeviceProps& props() const override { return inner_->props(); }
+  KernelCode kernel_code() const override { return inner_->kernel_code(); }
   DevicePtr alloc(std::size_t bytes) override { return inner_->alloc(bytes); }
   void free(DevicePtr ptr) override { inner_->free(ptr); }
   void copy_to_device(DevicePtr dst, const void* src, std::size_t bytes) override {

@@ -1,6 +1,5 @@
 #include "quant_ops/linear.hpp"
 
-#include "runtime/plan_driver.hpp"
 
 #include <fmt/format.h>
 
@@ -287,7 +286,7 @@ QuantizedWeight quantize_weight(const Tensor& w, const ResolvedRule& rule) {
   check_weight_shape(w, "the weights");
   QJIT_CHECK_GEN(kSub, is_high_precision(w.dtype()), "the weights to quantize must be f32, f16 or bf16, got {}",
                  w.describe());
-  if (on_plan_device(w)) {
+  if (!w.holds_values()) {
     // A planned run (runtime/plan_driver.hpp): weights without values, codes and scales of
     // the right shapes without computing them.
     const auto driver = w.driver();

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 
+#include "jit/kernel_spec.hpp"
 #include "runtime/device.hpp"
 #include "runtime/device_allocator.hpp"
 #include "runtime/driver_types.hpp"
@@ -46,11 +47,19 @@ struct LaunchConfig {
 };
 
 // What a module is loaded from: a driver takes the form it runs (cuda: cubin, else PTX;
-// sim: PTX).
+// sim: PTX; a plan device: the spec alone).
 struct ModuleImage {
   std::string ptx;
   std::string cubin;
-  std::string name;  // for messages
+  std::string name;                       // for messages
+  const jit::KernelSpec* spec = nullptr;  // what it was compiled from (valid during load_module)
+};
+
+// What a driver runs of a kernel, so what the JIT must make for it (KernelCache).
+enum class KernelCode {
+  kCubin,  // a GPU: the cubin of its arch (the PTX too, its fallback)
+  kPtx,    // the sim: PTX only (no ptxas)
+  kNone,   // a device that runs nothing (planning): no compile, modules carry only the spec
 };
 
 enum class FuncAttr {
@@ -80,6 +89,10 @@ class Driver {
 
   virtual Device device() const = 0;
   virtual const DeviceProps& props() const = 0;
+  virtual KernelCode kernel_code() const = 0;
+  /// Whether its memory holds what is written to it. False for a device that runs nothing
+  /// (planning): host-side steps that only prepare values (quantizing weights) may skip it.
+  virtual bool holds_values() const { return true; }
 
   virtual DevicePtr alloc(std::size_t bytes) = 0;
   virtual void free(DevicePtr ptr) = 0;

@@ -13,7 +13,7 @@ namespace qjit {
 
 LoadedModule::LoadedModule(std::shared_ptr<Driver> driver, std::shared_ptr<const jit::Artifact> artifact)
     : driver_(std::move(driver)), artifact_(std::move(artifact)) {
-  module_ = driver_->load_module({artifact_->ptx, artifact_->cubin, artifact_->spec.summary()});
+  module_ = driver_->load_module({artifact_->ptx, artifact_->cubin, artifact_->spec.summary(), &artifact_->spec});
 }
 
 LoadedModule::~LoadedModule() {
@@ -33,10 +33,6 @@ Kernel::Kernel(std::shared_ptr<LoadedModule> module, std::string name_expression
   fn_ = module_->function(name_);
 }
 
-Kernel::Kernel(std::shared_ptr<PlanDriver> plan, std::size_t plan_index, std::string name_expression,
-               const jit::ParamLayout* params)
-    : name_(std::move(name_expression)), params_(params), plan_(std::move(plan)), plan_index_(plan_index) {}
-
 void Kernel::check_params(const jit::ParamLayout& given) const {
   QJIT_CHECK_GEN("launch", params_ == &given, "{} takes {}, not {}", name_,
                  params_ != nullptr ? params_->host_type : "no known struct", given.host_type);
@@ -44,19 +40,12 @@ void Kernel::check_params(const jit::ParamLayout& given) const {
 
 void Kernel::launch_packed(const LaunchConfig& c, void** args) const {
   QJIT_CHECK_GEN("launch", valid(), "launch of an unresolved kernel");
-  const DeviceProps& p = plan_ ? plan_->props() : driver().props();
+  const DeviceProps& p = driver().props();
   const unsigned threads = c.block.x * c.block.y * c.block.z;
   QJIT_CHECK_GEN("launch", threads >= 1 && static_cast<int>(threads) <= p.max_threads_per_block,
                  "{}: {} threads per block (the device allows {})", name_, threads, p.max_threads_per_block);
   QJIT_CHECK_GEN("launch", c.grid.x >= 1 && c.grid.y >= 1 && c.grid.z >= 1 && c.grid.y < 65536 && c.grid.z < 65536,
                  "{}: bad grid {}x{}x{}", name_, c.grid.x, c.grid.y, c.grid.z);
-  if (plan_) {  // a planned kernel runs nothing; the launch shape was still checked above
-    QJIT_CHECK_GEN("launch", c.dynamic_smem <= p.smem_per_block_optin,
-                   "{}: {} bytes of dynamic shared memory exceed the device's opt-in maximum of {}", name_,
-                   c.dynamic_smem, p.smem_per_block_optin);
-    plan_->count_launch(plan_index_);
-    return;
-  }
   if (c.dynamic_smem > p.smem_per_block) {
     QJIT_CHECK_GEN("launch", c.dynamic_smem <= p.smem_per_block_optin,
                    "{}: {} bytes of dynamic shared memory exceed the device's opt-in maximum of {}", name_,
@@ -81,6 +70,22 @@ jit::Arch target_arch(const Driver& driver) {
   }
   return jit::Arch::parse(driver.props().arch_name());
 }
+
+namespace {
+// What a driver that runs nothing loads: the spec, its entries named by their expressions.
+std::shared_ptr<const jit::Artifact> spec_only_artifact(const jit::KernelSpec& spec, const jit::Family& family) {
+  auto a = std::make_shared<jit::Artifact>();
+  a->spec = spec;
+  a->key = "spec:" + spec.canonical();
+  for (const auto& k : family.kernels) {
+    jit::KernelInfo info;
+    info.name_expression = jit::name_expression(k.name);
+    info.lowered_name = info.name_expression;
+    a->kernels.push_back(std::move(info));
+  }
+  return a;
+}
+}  // namespace
 
 KernelCache& KernelCache::global() {
   static KernelCache cache;
@@ -107,24 +112,19 @@ const Kernel& KernelCache::get(const std::shared_ptr<Driver>& driver, jit::Kerne
   spec.set_arch(target_arch(*driver));
   const Key k = key(*driver, spec, kernel_template);
   if (const Kernel* found = find(k)) return *found;
-  const jit::ParamLayout* params = jit::find_family(spec.family()).kernel(kernel_template).params;
-  if (auto plan = std::dynamic_pointer_cast<PlanDriver>(driver)) {
-    // Planning: record the kernel instead of compiling it.
-    const std::size_t index = plan->record(spec, kernel_template);
-    std::unique_lock<std::shared_mutex> lock(mu_);
-    if (auto it = kernels_.find(k); it != kernels_.end()) return *it->second;
-    auto kernel = std::make_unique<Kernel>(std::move(plan), index, jit::name_expression(kernel_template), params);
-    return *kernels_.emplace(k, std::move(kernel)).first->second;
+  const jit::Family& family = jit::find_family(spec.family());
+  const jit::ParamLayout* params = family.kernel(kernel_template).params;
+  std::shared_ptr<const jit::Artifact> artifact;
+  switch (driver->kernel_code()) {
+    case KernelCode::kCubin: artifact = jit_.get(spec, jit::CompileOutput::kPtxAndCubin).artifact; break;
+    case KernelCode::kPtx: artifact = jit_.get(spec, jit::CompileOutput::kPtxOnly).artifact; break;
+    case KernelCode::kNone: artifact = spec_only_artifact(spec, family); break;
   }
-  // The sim interprets PTX, so it skips ptxas; cuda loads the cubin.
-  const auto output = driver->device().kind == DeviceKind::kSim ? jit::CompileOutput::kPtxOnly
-                                                                : jit::CompileOutput::kPtxAndCubin;
-  const jit::JitResult r = jit_.get(spec, output);
-  const std::string module_key = fmt::format("{}|{}", static_cast<const void*>(driver.get()), r.artifact->key);
+  const std::string module_key = fmt::format("{}|{}", static_cast<const void*>(driver.get()), artifact->key);
   std::unique_lock<std::shared_mutex> lock(mu_);
   if (auto it = kernels_.find(k); it != kernels_.end()) return *it->second;
   auto& module = modules_[module_key];
-  if (!module) module = std::make_shared<LoadedModule>(driver, r.artifact);
+  if (!module) module = std::make_shared<LoadedModule>(driver, artifact);
   auto kernel = std::make_unique<Kernel>(module, jit::name_expression(kernel_template), params);
   return *kernels_.emplace(k, std::move(kernel)).first->second;
 }

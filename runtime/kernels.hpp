@@ -1,7 +1,8 @@
 #pragma once
-// From a KernelSpec to a launchable kernel on one driver: the JIT (memory, disk, NVRTC),
-// then the module loaded once per driver and artifact, then the function. Same code for
-// cuda and sim; only the Driver differs.
+// From a KernelSpec to a launchable kernel on one driver: the JIT (memory, disk, NVRTC) for
+// the code the driver runs (Driver::kernel_code), then the module loaded once per driver and
+// artifact, then the function. Same code for cuda, sim and the plan device; only the Driver
+// differs.
 
 #include <array>
 #include <atomic>
@@ -15,7 +16,6 @@
 #include "jit/jit.hpp"
 #include "jit/kernel_params.hpp"
 #include "runtime/driver.hpp"
-#include "runtime/plan_driver.hpp"
 
 namespace qjit {
 
@@ -42,11 +42,8 @@ class Kernel {
   Kernel() = default;
   /// `params`: the layout of the struct the kernel entry takes (its family's KernelEntry).
   Kernel(std::shared_ptr<LoadedModule> module, std::string name_expression, const jit::ParamLayout* params);
-  /// A kernel a PlanDriver recorded (runtime/plan_driver.hpp): its launches are counted there.
-  Kernel(std::shared_ptr<PlanDriver> plan, std::size_t plan_index, std::string name_expression,
-         const jit::ParamLayout* params);
 
-  bool valid() const { return fn_ != nullptr || plan_ != nullptr; }
+  bool valid() const { return fn_ != nullptr; }
   const std::string& name() const { return name_; }
   const jit::Artifact& artifact() const { return module_->artifact(); }
   Driver& driver() const { return module_->driver(); }
@@ -70,8 +67,6 @@ class Kernel {
   std::string name_;
   const jit::ParamLayout* params_ = nullptr;
   FunctionHandle fn_ = nullptr;
-  std::shared_ptr<PlanDriver> plan_;
-  std::size_t plan_index_ = 0;
 };
 
 // The arch to compile for on a driver: the device's, or QJIT_ARCH on a cuda device.

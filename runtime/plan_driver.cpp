@@ -4,7 +4,6 @@
 
 #include "common/error.hpp"
 #include "sim/sim_driver.hpp"
-#include "runtime/tensor.hpp"
 
 namespace qjit {
 
@@ -72,40 +71,48 @@ void PlanDriver::memset8(DevicePtr dst, std::uint8_t value, std::size_t bytes) {
   if (!b->data.empty() && bytes > 0) std::memset(b->data.data() + (dst - base), value, bytes);
 }
 
+namespace {
+// Handles are indices + 1 (never null).
+void* handle_of(std::size_t index) {
+  return reinterpret_cast<void*>(static_cast<std::uintptr_t>(index + 1));
+}
+std::size_t index_of(void* handle) { return static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(handle)) - 1; }
+}  // namespace
+
 ModuleHandle PlanDriver::load_module(const ModuleImage& image) {
-  QJIT_THROW(kSub, "a plan device loads no module ({})", image.name);
-}
-void PlanDriver::unload_module(ModuleHandle) { QJIT_THROW(kSub, "a plan device loads no module"); }
-FunctionHandle PlanDriver::get_function(ModuleHandle, const std::string& name) {
-  QJIT_THROW(kSub, "a plan device has no function {}", name);
-}
-int PlanDriver::get_attribute(FunctionHandle, FuncAttr) { QJIT_THROW(kSub, "a plan device has no functions"); }
-void PlanDriver::set_attribute(FunctionHandle, FuncAttr, int) { QJIT_THROW(kSub, "a plan device has no functions"); }
-void PlanDriver::launch(FunctionHandle, const LaunchConfig&, void**) {
-  QJIT_THROW(kSub, "a plan device launches nothing");
+  QJIT_CHECK_GEN(kSub, image.spec != nullptr, "module {} carries no spec to plan", image.name);
+  std::lock_guard<std::mutex> lock(mu_);
+  modules_.push_back(*image.spec);
+  return handle_of(modules_.size() - 1);
 }
 
-std::size_t PlanDriver::record(const jit::KernelSpec& spec, const std::string& kernel_template) {
+void PlanDriver::unload_module(ModuleHandle) {}
+
+FunctionHandle PlanDriver::get_function(ModuleHandle module, const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
+  const std::size_t m = index_of(module);
+  QJIT_CHECK_GEN(kSub, m < modules_.size(), "function {} of a module this device did not load", name);
+  // The entry's template: its name expression without the config argument.
+  const std::string kernel_template = name.substr(0, name.find('<'));
   for (std::size_t i = 0; i < planned_.size(); ++i) {
-    if (planned_[i].spec == spec && planned_[i].kernel_template == kernel_template) return i;
+    if (planned_[i].spec == modules_[m] && planned_[i].kernel_template == kernel_template) return handle_of(i);
   }
-  planned_.push_back({spec, kernel_template, 0});
-  return planned_.size() - 1;
+  planned_.push_back({modules_[m], kernel_template, 0});
+  return handle_of(planned_.size() - 1);
 }
 
-void PlanDriver::count_launch(std::size_t index) {
+int PlanDriver::get_attribute(FunctionHandle, FuncAttr) { return 0; }
+void PlanDriver::set_attribute(FunctionHandle, FuncAttr, int) {}
+
+void PlanDriver::launch(FunctionHandle fn, const LaunchConfig&, void**) {
+  count_launch();
   std::lock_guard<std::mutex> lock(mu_);
-  ++planned_.at(index).launches;
+  ++planned_.at(index_of(fn)).launches;
 }
 
 std::vector<PlannedLaunch> PlanDriver::planned() const {
   std::lock_guard<std::mutex> lock(mu_);
   return planned_;
-}
-
-bool on_plan_device(const Tensor& t) {
-  return t.defined() && !t.device().is_host() && dynamic_cast<const PlanDriver*>(t.driver().get()) != nullptr;
 }
 
 }  // namespace qjit

@@ -1,12 +1,14 @@
 #pragma once
 // A device that runs nothing, for planning (DESIGN.md section 7: `qjit run` compiles ahead
-// what a forward will launch). Every kernel an op asks the KernelCache for is recorded — its
-// KernelSpec, with this device's arch, and entry — instead of compiled, and its launches
-// only count. A model's forward on it therefore lists exactly the kernels the same forward
-// launches on a GPU of that arch, with the real workload's shapes, at no compute cost.
+// what a forward will launch). It is a Driver like the others, which the ops do not know
+// apart: its kernel code is none (KernelCode::kNone), so the KernelCache compiles nothing
+// and loads modules that carry only their spec; loading a kernel records it — its KernelSpec,
+// with this device's arch, and entry — and its launches only count. A model's forward on it
+// therefore lists exactly the kernels the same forward launches on a GPU of that arch, with
+// the real workload's shapes, at no compute cost.
 //
-// The model's own host-side data steps skip tensors on it (on_plan_device), so a plan costs
-// about what building the model does. Memory: allocations up to kBackedBytes are host buffers (what host code reads back: static
+// Its memory holds no values (holds_values() is false): the model's host-side data steps
+// skip tensors on it, so a plan costs about what building the model does. Memory: allocations up to kBackedBytes are host buffers (what host code reads back: static
 // scales, modulation vectors, small outputs); larger ones (weights, activations) get
 // addresses only: copies into them are dropped, and reads from them give zeros — no kernel
 // runs, so nothing on the device ever depends on their contents.
@@ -40,6 +42,8 @@ class PlanDriver final : public Driver {
   /// Reported as the sim device: tensors live "on sim" through this driver.
   Device device() const override { return Device::sim(); }
   const DeviceProps& props() const override { return props_; }
+  KernelCode kernel_code() const override { return KernelCode::kNone; }
+  bool holds_values() const override { return false; }
 
   DevicePtr alloc(std::size_t bytes) override;
   void free(DevicePtr ptr) override;
@@ -48,8 +52,8 @@ class PlanDriver final : public Driver {
   void copy_device(DevicePtr dst, DevicePtr src, std::size_t bytes) override;
   void memset8(DevicePtr dst, std::uint8_t value, std::size_t bytes) override;
 
-  // Nothing is ever loaded or launched through the Driver interface (KernelCache records
-  // instead): these throw.
+  // A module is its spec (the image carries no code); a function records (spec, entry) once;
+  // a launch counts.
   ModuleHandle load_module(const ModuleImage& image) override;
   void unload_module(ModuleHandle module) override;
   FunctionHandle get_function(ModuleHandle module, const std::string& name) override;
@@ -72,9 +76,6 @@ class PlanDriver final : public Driver {
   void synchronize_event(EventHandle) override {}
   float elapsed_ms(EventHandle, EventHandle) override { return 0.0f; }
 
-  /// KernelCache's side: records a kernel (once per spec and entry) and returns its index.
-  std::size_t record(const jit::KernelSpec& spec, const std::string& kernel_template);
-  void count_launch(std::size_t index);
   /// The kernels asked for, in first-use order.
   std::vector<PlannedLaunch> planned() const;
 
@@ -90,12 +91,8 @@ class PlanDriver final : public Driver {
   mutable std::mutex mu_;
   std::map<DevicePtr, Block> blocks_;
   DevicePtr next_ = 0x100000000000ull;
-  std::vector<PlannedLaunch> planned_;
+  std::vector<jit::KernelSpec> modules_;  // a module handle is its index + 1
+  std::vector<PlannedLaunch> planned_;    // a function handle is its index + 1
 };
-
-class Tensor;
-/// Whether `t` lives on a PlanDriver: a tensor without values, which code preparing a
-/// planned run (weight quantization) may skip computing.
-bool on_plan_device(const Tensor& t);
 
 }  // namespace qjit

@@ -111,6 +111,11 @@ const std::shared_ptr<Driver>& Tensor::driver() const {
   return storage_ ? storage_->driver() : kNone;
 }
 
+bool Tensor::holds_values() const {
+  const auto& d = driver();
+  return d == nullptr || d->holds_values();
+}
+
 // --- factories ----------------------------------------------------------------------------
 
 Tensor Tensor::empty(std::vector<std::int64_t> shape, DType dtype, const Device& device) {

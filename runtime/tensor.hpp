@@ -93,6 +93,9 @@ class Tensor {
   /// The driver this tensor's memory lives on (and whose stream its ops run on): null for a
   /// cpu tensor. Ops take it from here, never from the storage.
   const std::shared_ptr<Driver>& driver() const;
+  /// Whether its memory holds values: false on a device that runs nothing (Driver::holds_values:
+  /// planning), where steps that only prepare values may make tensors of the shapes instead.
+  bool holds_values() const;
   bool is_contiguous() const;  // row-major and dense (dims of size 1 may have any stride)
   bool shares_storage(const Tensor& other) const { return defined() && storage_ == other.storage_; }
 

@@ -33,6 +33,7 @@ class SimDriver : public Driver {
 
   Device device() const override { return Device::sim(); }
   const DeviceProps& props() const override { return config_.props; }
+  KernelCode kernel_code() const override { return KernelCode::kPtx; }
   SimOptions& options() { return config_.options; }
 
   DevicePtr alloc(std::size_t bytes) override;

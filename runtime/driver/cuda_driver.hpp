@@ -29,6 +29,7 @@ class CudaDriver final : public Driver {
 
   Device device() const override { return Device::cuda(ordinal_); }
   const DeviceProps& props() const override { return props_; }
+  KernelCode kernel_code() const override { return KernelCode::kCubin; }
 
   DevicePtr alloc(std::size_t bytes) override;
   void free(DevicePtr ptr) override;

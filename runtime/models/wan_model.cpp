@@ -12,7 +12,6 @@
 #include "runtime/ops/attention.hpp"
 #include "runtime/ops/elementwise.hpp"
 #include "runtime/ops/gemm.hpp"
-#include "runtime/plan_driver.hpp"
 
 namespace qjit {
 
@@ -270,7 +269,7 @@ Tensor WanModel::forward(const Tensor& latents, const Tensor& timesteps, const T
   const std::int64_t s = f * h * w;
   // NOTE: a planned forward (runtime/plan_driver.hpp) has no values to move: the host-side
   // steps (patchify, the prompt's padding, unpatchify) only make tensors of their shapes.
-  const bool planning = on_plan_device(patch_w_);
+  const bool planning = !patch_w_.holds_values();
   const Tensor patches = planning ? Tensor::empty({b * s, c.in_dim * 4}, patch_w_.dtype(), device_, driver_)
                                   : on_device(patchify(latents).to_dtype(patch_w_.dtype()));
   Tensor x = gemm(patches, patch_w_,

@@ -22,6 +22,9 @@ class FakeDriver : public Driver {
 
   Device device() const override { return device_; }
   const DeviceProps& props() const override { return props_; }
+  KernelCode kernel_code() const override {
+    return device_.kind == DeviceKind::kSim ? KernelCode::kPtx : KernelCode::kCubin;
+  }
 
   DevicePtr alloc(std::size_t bytes) override {
     const DevicePtr ptr = next_;

@@ -10,6 +10,8 @@
 #include "fake_driver.hpp"
 #include "jit/impls/act_quant.hpp"
 #include "jit/impls/rope.hpp"
+#include "runtime/plan_driver.hpp"
+#include "runtime/tensor.hpp"
 #include "tests/support/kernel_args.hpp"
 
 namespace qjit {
@@ -132,6 +134,32 @@ TEST_F(KernelCacheTest, LaunchRefusesAnotherFamilysStruct) {
         << e.what();
   }
   EXPECT_EQ(driver->launches, 0);
+}
+
+// The plan device is an ordinary Driver to the KernelCache: its kernel code is none, so
+// nothing compiles; loading a kernel records it (spec with the device's arch, entry), and
+// launches count, with the launch checked as on any device.
+TEST_F(KernelCacheTest, APlanDeviceRecordsKernelsAndCompilesNothing) {
+  auto plan = std::make_shared<PlanDriver>("sm_90");
+  EXPECT_FALSE(Tensor::empty({4}, DType::kF32, Device::sim(), plan).holds_values());
+  const Kernel& k = kernels->get(plan, spec("int8"), "qjit::kernels::act_quant_per_token");
+  kernels->get(plan, spec("int8"), "qjit::kernels::act_quant_static");
+  jit::impls::ActQuantParams args;
+  LaunchConfig c;
+  c.block.x = 128;
+  k.launch(c, args);
+  k.launch(c, args);
+  c.block.x = 4096;
+  EXPECT_THROW(k.launch(c, args), Error);
+  EXPECT_EQ(jit->stats().compiles, 0u);
+  const auto planned = plan->planned();
+  ASSERT_EQ(planned.size(), 2u);
+  EXPECT_EQ(planned[0].kernel_template, "qjit::kernels::act_quant_per_token");
+  EXPECT_EQ(planned[0].spec.arch().str(), "sm_90");
+  EXPECT_EQ(planned[0].launches, 2);
+  EXPECT_EQ(planned[1].kernel_template, "qjit::kernels::act_quant_static");
+  EXPECT_EQ(planned[1].launches, 0);
+  EXPECT_EQ(plan->counters().launches, 2u);
 }
 
 TEST(KernelArgs, AlignsEachValue) {
