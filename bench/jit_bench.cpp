@@ -21,7 +21,7 @@ namespace {
 using namespace qjit;
 
 jit::KernelSpec act_quant_spec(const char* arch = "sm_90") {
-  return jit::impls::act_quant_spec({"bf16", "int8", jit::impls::ActQuantMode::kDynamicPerToken, 1536}, {256},
+  return jit::impls::act_quant_spec({DType::kBF16, QType::kInt8, ActScale::kDynamicPerToken, 1536}, {256},
                                     jit::Arch::parse(arch));
 }
 

@@ -49,18 +49,6 @@ const char* mode_name(ActScale mode) {
   QJIT_THROW("act_quant", "unknown activation scale mode {}", static_cast<int>(mode));
 }
 
-std::string in_name(DType t) { return std::string(dtype_name(t)); }
-
-jit::impls::ActQuantMode jit_mode(ActScale mode) {
-  switch (mode) {
-    case ActScale::kDynamicPerToken: return jit::impls::ActQuantMode::kDynamicPerToken;
-    case ActScale::kStaticPerTensor: return jit::impls::ActQuantMode::kStaticPerTensor;
-    case ActScale::kDynamicPerTensor: return jit::impls::ActQuantMode::kDynamicPerTensor;
-    case ActScale::kDynamicGroup128: return jit::impls::ActQuantMode::kDynamicGroup128;
-  }
-  QJIT_THROW("act_quant", "unknown activation scale mode {}", static_cast<int>(mode));
-}
-
 Granularity dynamic_granularity(ActScale mode) {
   switch (mode) {
     case ActScale::kDynamicPerToken: return Granularity::kPerToken;
@@ -198,7 +186,7 @@ std::int64_t act_quant_row_align(const Tensor& x) { return row_align(as_rows(x))
 
 ActQuantPlan plan_act_quant(const std::shared_ptr<Driver>& driver, DType x_dtype, QType qtype, ActScale mode,
                             std::int64_t k, std::int64_t row_align, bool k_major) {
-  const jit::impls::ActQuantDesc desc{in_name(x_dtype), std::string(qtype_name(qtype)), jit_mode(mode), k, row_align,
+  const jit::impls::ActQuantDesc desc{x_dtype, qtype, mode, k, row_align,
                                       k_major};
   const auto config = jit::impls::act_quant_heuristic(desc);
   const jit::KernelSpec spec = jit::impls::act_quant_spec(desc, config, jit::Arch{});

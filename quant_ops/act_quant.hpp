@@ -5,18 +5,11 @@
 
 #include <optional>
 
-#include "quant_ops/qtype.hpp"
+#include "common/qtype.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/tensor.hpp"
 
 namespace qjit {
-
-enum class ActScale {
-  kDynamicPerToken,   // one scale per row, computed from the row
-  kStaticPerTensor,   // one given (calibrated) scale
-  kDynamicPerTensor,  // one scale computed from the whole tensor (any NaN/Inf: all outputs NaN)
-  kDynamicGroup128,   // one scale per 1x128 group along K (the last group of a row may be partial)
-};
 
 struct QuantizedActivations {
   Tensor q;       // [M, K] int8 or fp8 codes, on x's device

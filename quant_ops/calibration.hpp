@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include "quant_ops/qtype.hpp"
+#include "common/qtype.hpp"
 #include "quant_ops/rule_apply.hpp"
 #include "runtime/module.hpp"
 

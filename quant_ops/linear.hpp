@@ -23,7 +23,7 @@
 #include "quant_ops/kernel_launch.hpp"
 #include "quant_ops/qgemm.hpp"
 #include "quant_ops/qgemm_weight_only.hpp"
-#include "quant_ops/qtype.hpp"
+#include "common/qtype.hpp"
 #include "quant_ops/reference/epilogue.hpp"
 #include "quant_ops/reference/gemm.hpp"
 #include "quant_ops/rule.hpp"

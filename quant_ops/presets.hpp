@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "quant_ops/qtype.hpp"
+#include "common/qtype.hpp"
 
 namespace qjit {
 

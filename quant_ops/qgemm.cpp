@@ -27,7 +27,6 @@ QType operand_qtype(const Tensor& t, const char* what) {
   }
 }
 
-std::string dtype_str(DType t) { return std::string(dtype_name(t)); }
 
 // Shapes and dtypes of the operands, before anything else looks at them.
 void check_operands(const Tensor& a, const Tensor& w) {
@@ -218,13 +217,13 @@ jit::impls::GemmDesc qgemm_desc(const Tensor& a, const Tensor& w, const QGemmOpt
   jit::impls::GemmDesc d;
   d.m_bucket = jit::impls::gemm_m_bucket(a.size(0));
   d.n = w.size(0), d.k = w.size(1);
-  d.qtype_a = std::string(qtype_name(operand_qtype(a, "activations")));
-  d.qtype_w = std::string(qtype_name(operand_qtype(w, "weights")));
-  d.scale_a = std::string(granularity_name(o.act_granularity));
-  d.scale_w = std::string(granularity_name(o.weight_granularity));
-  d.bias = o.bias ? dtype_str(o.bias->dtype()) : "none";
-  d.act = std::string(reference::activation_name(o.activation));
-  d.out = dtype_str(o.out_dtype);
+  d.qtype_a = operand_qtype(a, "activations");
+  d.qtype_w = operand_qtype(w, "weights");
+  d.scale_a = o.act_granularity;
+  d.scale_w = o.weight_granularity;
+  if (o.bias) d.bias = o.bias->dtype();
+  d.act = o.activation;
+  d.out = o.out_dtype;
   return d;
 }
 
@@ -288,15 +287,15 @@ jit::impls::GemmDesc qgemm_desc(const QGemmProblem& p) {
   jit::impls::GemmDesc d;
   d.m_bucket = jit::impls::gemm_m_bucket(p.m);
   d.n = p.n, d.k = p.k;
-  d.qtype_a = std::string(qtype_name(p.act));
-  d.qtype_w = std::string(qtype_name(p.weight));
-  d.scale_a = std::string(granularity_name(p.act_static ? Granularity::kPerTensor : p.act_granularity));
-  d.scale_w = std::string(granularity_name(p.weight_granularity));
-  d.bias = p.bias ? dtype_str(*p.bias) : "none";
-  d.act = std::string(reference::activation_name(p.activation));
-  d.out = dtype_str(p.out_dtype);
-  d.a_source = p.act_static ? "static" : "dynamic";
-  d.x_dtype = dtype_str(p.x_dtype);
+  d.qtype_a = p.act;
+  d.qtype_w = p.weight;
+  d.scale_a = p.act_static ? Granularity::kPerTensor : p.act_granularity;
+  d.scale_w = p.weight_granularity;
+  d.bias = p.bias;
+  d.act = p.activation;
+  d.out = p.out_dtype;
+  d.a_source = p.act_static ? jit::impls::ActSource::kStatic : jit::impls::ActSource::kDynamic;
+  d.x_dtype = p.x_dtype;
   return d;
 }
 
@@ -311,7 +310,7 @@ QGemmLaunches qgemm_launches(const QGemmProblem& p, jit::Arch arch, const std::o
                   granularity_name(p.act_static ? Granularity::kPerTensor : p.act_granularity), qtype_name(p.act));
   if (out.config.fusion == jit::impls::GemmFusion::kSeparate) {
     // NOTE: the mode plan_qgemm hands plan_act_quant, and the desc it builds there.
-    using M = jit::impls::ActQuantMode;
+    using M = ActScale;
     M m = M::kStaticPerTensor;
     if (!p.act_static) {
       switch (p.act_granularity) {
@@ -323,7 +322,7 @@ QGemmLaunches qgemm_launches(const QGemmProblem& p, jit::Arch arch, const std::o
     }
     // group128 feeds block-fp8's GEMM its scales K-major (quantize_group128_k_major): no
     // transpose launch on this path.
-    const jit::impls::ActQuantDesc aq{dtype_str(p.x_dtype), std::string(qtype_name(p.act)), m, p.k, p.x_row_align,
+    const jit::impls::ActQuantDesc aq{p.x_dtype, p.act, m, p.k, p.x_row_align,
                                       m == M::kDynamicGroup128};
     KernelLaunch pass{jit::impls::act_quant_spec(aq, jit::impls::act_quant_heuristic(aq), arch), {}, "act_quant " + mode};
     if (m == M::kDynamicPerTensor) pass.kernels.push_back(jit::impls::act_quant_tensor_amax_kernel());
@@ -397,7 +396,7 @@ QGemmPlan plan_qgemm(const std::shared_ptr<Driver>& driver, const jit::impls::Ge
   plan.threads = static_cast<unsigned>(plan.config.threads());
   plan.smem_bytes = static_cast<unsigned>(jit::impls::qgemm_smem_bytes(desc, plan.config));
   plan.gemm = &KernelCache::global().get(driver, spec, jit::impls::kQGemmKernel);
-  if (logical_group_scales && desc.scale_w == "block128") {
+  if (logical_group_scales && desc.scale_w == Granularity::kBlock128) {
     plan.transpose = &KernelCache::global().get(driver, spec, jit::impls::kQGemmBlockScalesKernel);
   }
   return plan;
@@ -420,8 +419,8 @@ QGemmPlan plan_qgemm(const std::shared_ptr<Driver>& driver, const QGemmProblem& 
     }
   }
   jit::impls::GemmDesc codes = qgemm_desc(p);
-  codes.a_source = "quantized";
-  codes.x_dtype = "bf16";
+  codes.a_source = jit::impls::ActSource::kQuantized;
+  codes.x_dtype = DType::kBF16;
   jit::impls::GemmConfig gemm_config = launches.config;
   gemm_config.fusion = jit::impls::GemmFusion::kFused;  // irrelevant for codes; the canonical value
   QGemmPlan plan = plan_qgemm(driver, codes, gemm_config, /*logical_group_scales=*/false);

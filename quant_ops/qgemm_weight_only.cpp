@@ -26,7 +26,6 @@ QType weight_qtype(const Tensor& w) {
   }
 }
 
-std::string dtype_str(DType t) { return std::string(dtype_name(t)); }
 
 // Shapes and dtypes of the operands, before anything else looks at them.
 void check_operands(const Tensor& x, const Tensor& w) {
@@ -152,12 +151,12 @@ jit::impls::WeightOnlyDesc qgemm_weight_only_desc(const WeightOnlyProblem& p) {
   jit::impls::WeightOnlyDesc d;
   d.m_bucket = jit::impls::gemm_m_bucket(p.m);
   d.n = p.n, d.k = p.k;
-  d.x = dtype_str(p.x_dtype);
-  d.qtype_w = std::string(qtype_name(p.weight));
-  d.scale_w = std::string(granularity_name(p.weight_granularity));
-  d.bias = p.bias ? dtype_str(*p.bias) : "none";
-  d.act = std::string(reference::activation_name(p.activation));
-  d.out = dtype_str(p.out_dtype);
+  d.x = p.x_dtype;
+  d.qtype_w = p.weight;
+  d.scale_w = p.weight_granularity;
+  d.bias = p.bias;
+  d.act = p.activation;
+  d.out = p.out_dtype;
   return d;
 }
 

@@ -9,7 +9,7 @@
 
 #include "jit/impls/qgemm_wo.hpp"
 #include "quant_ops/kernel_launch.hpp"
-#include "quant_ops/qtype.hpp"
+#include "common/qtype.hpp"
 #include "quant_ops/reference/epilogue.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/tensor.hpp"

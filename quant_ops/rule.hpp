@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "common/regex.hpp"
-#include "quant_ops/qtype.hpp"
+#include "common/qtype.hpp"
 #include "quant_ops/rule_apply.hpp"
-#include "runtime/dtype.hpp"
+#include "common/dtype.hpp"
 
 namespace qjit {
 

@@ -18,9 +18,9 @@
 #include <string_view>
 
 #include "common/error.hpp"
-#include "quant_ops/qtype.hpp"
+#include "common/qtype.hpp"
 #include "quant_ops/rule.hpp"
-#include "runtime/dtype.hpp"
+#include "common/dtype.hpp"
 
 namespace qjit {
 

@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/dtype.hpp"
+#include "common/dtype.hpp"
 #include "runtime/tensor.hpp"
 
 namespace qjit {

@@ -15,7 +15,7 @@
 
 #include "runtime/device.hpp"
 #include "runtime/driver.hpp"
-#include "runtime/dtype.hpp"
+#include "common/dtype.hpp"
 #include "runtime/storage.hpp"
 
 namespace qjit {

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "runtime/dtype.hpp"
+#include "common/dtype.hpp"
 
 namespace qjit::tensor_detail {
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/qtype.hpp"
 #include "jit/arch.hpp"
 #include "jit/family.hpp"
 #include "jit/kernel_params.hpp"
@@ -12,20 +13,17 @@
 
 namespace qjit::jit::impls {
 
-// Which scales the program computes; the spec's kMode (qjit::kernels::ActQuantMode, same
-// enumerator names). A program holds every kernel of the family, but only its mode's have a
-// body: launch only act_quant_kernel(desc.mode) (and, per-tensor, the amax pass) of a spec.
-enum class ActQuantMode {
-  kDynamicPerToken,   // act_quant_per_token: scales [M]
-  kStaticPerTensor,   // act_quant_static: the given scale
-  kDynamicPerTensor,  // act_quant_tensor_amax, then act_quant_tensor_apply: scales [1]
-  kDynamicGroup128,   // act_quant_group128: scales [M, ceil(K/128)] (or K-major: scales_k_major)
-};
-
+// Which scales the program computes (common/qtype.hpp's ActScale); the spec's kMode
+// (qjit::kernels::ActScale, same enumerator names). A program holds every kernel of the
+// family, but only its mode's have a body: launch only act_quant_kernel(desc.mode) (and,
+// per-tensor, the amax pass) of a spec. Per mode: kDynamicPerToken act_quant_per_token,
+// scales [M]; kStaticPerTensor act_quant_static, the given scale; kDynamicPerTensor
+// act_quant_tensor_amax then act_quant_tensor_apply, scales [1]; kDynamicGroup128
+// act_quant_group128, scales [M, ceil(K/128)] (or K-major: scales_k_major).
 struct ActQuantDesc {
-  std::string in_dtype;   // f32 | f16 | bf16
-  std::string out_qtype;  // int8 | fp8_e4m3 | fp8_e5m2
-  ActQuantMode mode = ActQuantMode::kDynamicPerToken;
+  DType in_dtype = DType::kBF16;  // f32 | f16 | bf16
+  QType out_qtype = QType::kInt8;  // int8 | fp8_e4m3 | fp8_e5m2
+  ActScale mode = ActScale::kDynamicPerToken;
   long long k = 0;        // row length (sizes the block only; any M and K run on any spec)
   // Elements (a power of two) that x's base address (in elements), its row stride and K are
   // multiples of; 0: dense rows of K elements from an allocation (derived from K). Bounds
@@ -60,11 +58,11 @@ ActQuantConfig act_quant_heuristic(const ActQuantDesc& desc);
 KernelSpec act_quant_spec(const ActQuantDesc& desc, const ActQuantConfig& config, Arch arch);
 // The template (fully qualified) the spec's launch uses; per-tensor: the quantizing pass
 // (act_quant_tensor_amax_kernel() is its first pass).
-std::string act_quant_kernel(ActQuantMode mode);
+std::string act_quant_kernel(ActScale mode);
 std::string act_quant_tensor_amax_kernel();
 // The kernels (fully qualified templates) that have a body in a program of this mode, in
 // launch order; the family's other entries compile to nothing (for listings).
-std::vector<std::string> act_quant_mode_kernels(ActQuantMode mode);
+std::vector<std::string> act_quant_mode_kernels(ActScale mode);
 // The largest power of two <= 16 dividing k: the row_align of dense rows of k elements.
 long long act_quant_row_align(long long k);
 

@@ -5,10 +5,6 @@
 
 namespace qjit::jit::impls {
 
-namespace {
-bool is_float(const std::string& t) { return t == "f32" || t == "f16" || t == "bf16"; }
-}  // namespace
-
 ParamLayout AttentionParams::layout() {
   using P = AttentionParams;
   return {"jit::impls::AttentionParams",
@@ -33,7 +29,7 @@ Family attention_family() {
 bool attention_head_dim_supported(int head_dim) { return head_dim % 8 == 0 && head_dim >= 8 && head_dim <= 256; }
 
 bool attention_uses_tensor_cores(const AttentionDesc& desc) {
-  return (desc.in_dtype == "f16" || desc.in_dtype == "bf16") && desc.head_dim % 16 == 0 && desc.head_dim <= 128;
+  return (desc.in_dtype == DType::kF16 || desc.in_dtype == DType::kBF16) && desc.head_dim % 16 == 0 && desc.head_dim <= 128;
 }
 
 AttentionConfig attention_heuristic(const AttentionDesc&) {
@@ -43,10 +39,10 @@ AttentionConfig attention_heuristic(const AttentionDesc&) {
 }
 
 KernelSpec attention_spec(const AttentionDesc& desc, const AttentionConfig& config, Arch arch) {
-  QJIT_CHECK_GEN("jit", is_float(desc.in_dtype), "attention: input dtype '{}' is not f32, f16 or bf16",
-                 desc.in_dtype);
-  QJIT_CHECK_GEN("jit", is_float(desc.out_dtype), "attention: output dtype '{}' is not f32, f16 or bf16",
-                 desc.out_dtype);
+  QJIT_CHECK_GEN("jit", is_float_operand(desc.in_dtype), "attention: input dtype '{}' is not f32, f16 or bf16",
+                 dtype_name(desc.in_dtype));
+  QJIT_CHECK_GEN("jit", is_float_operand(desc.out_dtype), "attention: output dtype '{}' is not f32, f16 or bf16",
+                 dtype_name(desc.out_dtype));
   QJIT_CHECK_GEN("jit", attention_head_dim_supported(desc.head_dim),
                  "attention: head_dim {} is not a multiple of 8 in [8, 256]", desc.head_dim);
   QJIT_CHECK_GEN("jit", config.warps >= 1 && config.warps <= 8, "attention: warps {} must be in [1, 8]",

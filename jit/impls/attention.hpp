@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "common/dtype.hpp"
 #include "jit/arch.hpp"
 #include "jit/family.hpp"
 #include "jit/kernel_params.hpp"
@@ -12,8 +13,8 @@
 namespace qjit::jit::impls {
 
 struct AttentionDesc {
-  std::string in_dtype;   // f32 | f16 | bf16: q, k and v
-  std::string out_dtype;  // f32 | f16 | bf16
+  DType in_dtype = DType::kBF16;   // f32 | f16 | bf16: q, k and v
+  DType out_dtype = DType::kBF16;  // f32 | f16 | bf16
   int head_dim = 0;       // Dh: a multiple of 8 in [8, 256]
 };
 

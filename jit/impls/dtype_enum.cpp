@@ -1,19 +1,26 @@
 #include "jit/impls/dtype_enum.hpp"
 
-#include <map>
-
 #include "common/error.hpp"
 
 namespace qjit::jit::impls {
 
-EnumValue dtype_enum(const std::string& name) {
-  static const std::map<std::string, std::string> kEnumerators = {
-      {"f32", "kF32"},       {"f16", "kF16"},       {"bf16", "kBF16"}, {"fp8_e4m3", "kE4M3"},
-      {"fp8_e5m2", "kE5M2"}, {"int8", "kI8"},       {"int32", "kI32"},
-  };
-  auto it = kEnumerators.find(name);
-  QJIT_CHECK_GEN("jit", it != kEnumerators.end(), "no device dtype named '{}'", name);
-  return {"qjit::dev::DType", it->second};
+EnumValue dtype_enum(DType t) {
+  const char* name = nullptr;
+  switch (t) {
+    case DType::kF32: name = "kF32"; break;
+    case DType::kF16: name = "kF16"; break;
+    case DType::kBF16: name = "kBF16"; break;
+    case DType::kE4M3: name = "kE4M3"; break;
+    case DType::kE5M2: name = "kE5M2"; break;
+    case DType::kI8: name = "kI8"; break;
+    case DType::kI32: name = "kI32"; break;
+  }
+  QJIT_CHECK_GEN("jit", name != nullptr, "no device dtype for DType value {}", static_cast<int>(t));
+  return {"qjit::dev::DType", name};
 }
+
+EnumValue qtype_enum(QType q) { return dtype_enum(qtype_storage(q)); }
+
+bool is_float_operand(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
 
 }  // namespace qjit::jit::impls

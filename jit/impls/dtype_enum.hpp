@@ -1,13 +1,18 @@
 #pragma once
-// Canonical dtype / qtype names -> the device enum qjit::dev::DType (templates/qjit/types.cuh).
+// The vocabulary (common/dtype.hpp, common/qtype.hpp) -> the device enum qjit::dev::DType
+// (templates/qjit/types.cuh), as spec parameter values.
 
-#include <string>
-
+#include "common/dtype.hpp"
+#include "common/qtype.hpp"
 #include "jit/kernel_spec.hpp"
 
 namespace qjit::jit::impls {
 
-// f32 f16 bf16 fp8_e4m3 fp8_e5m2 int8 int32 -> {"qjit::dev::DType", "kF32"...}.
-EnumValue dtype_enum(const std::string& canonical_name);
+// kF32 ... kI32 -> {"qjit::dev::DType", "kF32"} (same enumerator names on both sides).
+EnumValue dtype_enum(DType t);
+// A quantized type's storage dtype (int8 -> kI8, fp8_e4m3 -> kE4M3 ...). Throws for kNone.
+EnumValue qtype_enum(QType q);
+// f32, f16 or bf16: the dtypes float operands of the families may have.
+bool is_float_operand(DType t);
 
 }  // namespace qjit::jit::impls

@@ -23,7 +23,6 @@ Family elementwise_family() {
 
 namespace {
 
-bool is_float(const std::string& t) { return t == "f32" || t == "f16" || t == "bf16"; }
 
 EnumValue op_enum(ElementwiseOp op) {
   switch (op) {
@@ -36,9 +35,10 @@ EnumValue op_enum(ElementwiseOp op) {
 
 // An input's dtype, checked when the op reads it; else f32, so that the spec does not vary
 // with an unused field.
-std::string operand(bool used, const std::string& dtype, const char* name) {
-  if (!used) return "f32";
-  QJIT_CHECK_GEN("jit", is_float(dtype), "elementwise: {} dtype '{}' is not f32, f16 or bf16", name, dtype);
+DType operand(bool used, DType dtype, const char* name) {
+  if (!used) return DType::kF32;
+  QJIT_CHECK_GEN("jit", is_float_operand(dtype), "elementwise: {} dtype '{}' is not f32, f16 or bf16", name,
+                 dtype_name(dtype));
   return dtype;
 }
 
@@ -51,10 +51,10 @@ ElementwiseConfig elementwise_heuristic(const ElementwiseDesc&) {
 
 KernelSpec elementwise_spec(const ElementwiseDesc& desc, const ElementwiseConfig& config, Arch arch) {
   const EnumValue op = op_enum(desc.op);
-  const std::string a = operand(true, desc.a, "input a");
-  const std::string b = operand(desc.op != ElementwiseOp::kSilu, desc.b, "input b");
-  const std::string c = operand(desc.op == ElementwiseOp::kGatedResidual, desc.c, "input c (gate)");
-  const std::string out = operand(true, desc.out, "output");
+  const DType a = operand(true, desc.a, "input a");
+  const DType b = operand(desc.op != ElementwiseOp::kSilu, desc.b, "input b");
+  const DType c = operand(desc.op == ElementwiseOp::kGatedResidual, desc.c, "input c (gate)");
+  const DType out = operand(true, desc.out, "output");
   QJIT_CHECK_GEN("jit", config.threads % 32 == 0 && config.threads >= 32 && config.threads <= 1024,
                  "elementwise: threads {} must be a multiple of 32 in [32, 1024]", config.threads);
   KernelSpec spec("elementwise", arch);

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "common/dtype.hpp"
 #include "jit/arch.hpp"
 #include "jit/family.hpp"
 #include "jit/kernel_params.hpp"
@@ -16,10 +17,10 @@ enum class ElementwiseOp { kSilu, kGatedResidual, kAdd };
 
 struct ElementwiseDesc {
   ElementwiseOp op = ElementwiseOp::kSilu;
-  std::string a;    // f32 | f16 | bf16: the first input (SiLU's x, the residual x, add's a)
-  std::string b;    // f32 | f16 | bf16: y / add's b; ignored (may be empty) for kSilu
-  std::string c;    // f32 | f16 | bf16: the gate; ignored (may be empty) unless kGatedResidual
-  std::string out;  // f32 | f16 | bf16
+  DType a = DType::kF32;    // f32 | f16 | bf16: the first input (SiLU's x, the residual x, add's a)
+  DType b = DType::kF32;    // f32 | f16 | bf16: y / add's b; ignored for kSilu
+  DType c = DType::kF32;    // f32 | f16 | bf16: the gate; ignored unless kGatedResidual
+  DType out = DType::kF32;  // f32 | f16 | bf16
 };
 
 struct ElementwiseConfig {

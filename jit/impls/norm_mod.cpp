@@ -24,7 +24,6 @@ Family norm_mod_family() {
 
 namespace {
 
-bool is_float(const std::string& t) { return t == "f32" || t == "f16" || t == "bf16"; }
 
 EnumValue norm_enum(NormKind n) {
   switch (n) {
@@ -51,13 +50,13 @@ NormModConfig norm_mod_heuristic(const NormModDesc&) {
 }
 
 KernelSpec norm_mod_spec(const NormModDesc& desc, const NormModConfig& config, Arch arch) {
-  QJIT_CHECK_GEN("jit", is_float(desc.in_dtype), "norm_mod: input dtype '{}' is not f32, f16 or bf16",
-                 desc.in_dtype);
-  QJIT_CHECK_GEN("jit", is_float(desc.out_dtype), "norm_mod: output dtype '{}' is not f32, f16 or bf16",
-                 desc.out_dtype);
+  QJIT_CHECK_GEN("jit", is_float_operand(desc.in_dtype), "norm_mod: input dtype '{}' is not f32, f16 or bf16",
+                 dtype_name(desc.in_dtype));
+  QJIT_CHECK_GEN("jit", is_float_operand(desc.out_dtype), "norm_mod: output dtype '{}' is not f32, f16 or bf16",
+                 dtype_name(desc.out_dtype));
   const bool quant = desc.quant != NormModQuant::kNone;
-  QJIT_CHECK_GEN("jit", !quant || desc.qtype == "int8" || desc.qtype == "fp8_e4m3" || desc.qtype == "fp8_e5m2",
-                 "norm_mod: qtype '{}' is not int8, fp8_e4m3 or fp8_e5m2", desc.qtype);
+  QJIT_CHECK_GEN("jit", !quant || desc.qtype != QType::kNone, "norm_mod: a quantized output needs a qtype (int8, "
+                 "fp8_e4m3 or fp8_e5m2), got none");
   QJIT_CHECK_GEN("jit", config.threads % 32 == 0 && config.threads >= 32 && config.threads <= 1024,
                  "norm_mod: threads {} must be a multiple of 32 in [32, 1024]", config.threads);
   KernelSpec spec("norm_mod", arch);
@@ -67,7 +66,7 @@ KernelSpec norm_mod_spec(const NormModDesc& desc, const NormModConfig& config, A
       .set("kQuant", quant_enum(desc.quant))
       .set("kIn", dtype_enum(desc.in_dtype))
       .set("kOut", dtype_enum(desc.out_dtype))
-      .set("kQ", dtype_enum(quant ? desc.qtype : "int8"))
+      .set("kQ", qtype_enum(quant ? desc.qtype : QType::kInt8))
       .set("kThreads", config.threads);
   return spec;
 }

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "common/qtype.hpp"
 #include "jit/arch.hpp"
 #include "jit/family.hpp"
 #include "jit/kernel_params.hpp"
@@ -19,9 +20,9 @@ struct NormModDesc {
   NormKind norm = NormKind::kLayerNorm;
   NormModQuant quant = NormModQuant::kNone;
   bool affine = false;    // LayerNorm times a weight (Wan's norm3); RMSNorm always has one
-  std::string in_dtype;   // f32 | f16 | bf16
-  std::string out_dtype;  // f32 | f16 | bf16: y's type (with quant: what y is rounded to first)
-  std::string qtype;      // int8 | fp8_e4m3 | fp8_e5m2 with quant; ignored (may be empty) without
+  DType in_dtype = DType::kBF16;   // f32 | f16 | bf16
+  DType out_dtype = DType::kBF16;  // f32 | f16 | bf16: y's type (with quant: what y is rounded to first)
+  QType qtype = QType::kNone;      // int8 | fp8_e4m3 | fp8_e5m2 with quant; ignored without
 };
 
 struct NormModConfig {

@@ -9,12 +9,14 @@ namespace qjit::jit::impls {
 
 namespace {
 
-bool is_fp8(const std::string& q) { return q == "fp8_e4m3" || q == "fp8_e5m2"; }
-bool is_block_fp8(const GemmDesc& d) { return d.scale_w == "block128"; }
-bool is_float_a(const GemmDesc& d) { return d.a_source != "quantized"; }
+bool is_fp8(QType q) { return q == QType::kE4M3 || q == QType::kE5M2; }
+bool is_block_fp8(const GemmDesc& d) { return d.scale_w == Granularity::kBlock128; }
+bool is_float_a(const GemmDesc& d) { return d.a_source != ActSource::kQuantized; }
 // Only a per-token dynamic scale can be computed inside the GEMM (each CTA sees whole rows,
 // never the whole tensor, and group128 belongs to block-fp8's pre-quantized operands).
-bool can_fuse(const GemmDesc& d) { return d.a_source == "static" || (d.a_source == "dynamic" && d.scale_a == "per_token"); }
+bool can_fuse(const GemmDesc& d) {
+  return d.a_source == ActSource::kStatic || (d.a_source == ActSource::kDynamic && d.scale_a == Granularity::kPerToken);
+}
 
 // The largest dynamic shared memory a block may opt in to (CUDA programming guide, "Compute
 // Capabilities"); unknown archs get the smallest of the shipped ones.
@@ -33,7 +35,7 @@ constexpr GemmConfig kNarrowWarps{64, 128, 64, 2, 4, 4};  // 32x32 warp tiles: f
 
 // Accumulator registers per thread: fp8 keeps the 128-K block's sum beside the main one.
 int accumulator_registers(const GemmDesc& d, const GemmConfig& c) {
-  return (c.tile_m / c.warps_m / 16) * (c.tile_n / c.warps_n / 8) * 4 * (d.qtype_a == "int8" ? 1 : 2);
+  return (c.tile_m / c.warps_m / 16) * (c.tile_n / c.warps_n / 8) * 4 * (d.qtype_a == QType::kInt8 ? 1 : 2);
 }
 
 // The most accumulator registers a config may keep without spilling (measured with ptxas of
@@ -41,7 +43,7 @@ int accumulator_registers(const GemmDesc& d, const GemmConfig& c) {
 // ptxas widens the fragments to f16 and needs about 70 more registers, so fp8 warp tiles
 // there are at most 32x32.
 int accumulator_budget(const GemmDesc& d, Arch arch) {
-  return d.qtype_a != "int8" && arch.number >= 90 ? 64 : 128;
+  return d.qtype_a != QType::kInt8 && arch.number >= 90 ? 64 : 128;
 }
 
 // CTAs that fill a GPU of this class about once (an A100 has 108 SMs): below that a larger
@@ -57,14 +59,14 @@ std::string GemmConfig::str() const {
 
 GemmDesc qgemm_kernel_desc(const GemmDesc& d, const GemmConfig& c) {
   GemmDesc k = d;
-  if (is_float_a(d) && c.fusion == GemmFusion::kSeparate) k.a_source = "quantized", k.x_dtype = "bf16";
-  if (k.a_source == "quantized") k.x_dtype = "bf16";  // canonical when unused
+  if (is_float_a(d) && c.fusion == GemmFusion::kSeparate) k.a_source = ActSource::kQuantized;
+  if (k.a_source == ActSource::kQuantized) k.x_dtype = DType::kBF16;  // canonical when unused
   return k;
 }
 
 int qgemm_smem_bytes(const GemmDesc& d, const GemmConfig& c) {
   const GemmDesc k = qgemm_kernel_desc(d, c);
-  return c.smem_bytes() + (k.a_source == "dynamic" ? 4 * c.tile_m : 0);
+  return c.smem_bytes() + (k.a_source == ActSource::kDynamic ? 4 * c.tile_m : 0);
 }
 
 long long gemm_m_bucket(long long m) {
@@ -74,9 +76,10 @@ long long gemm_m_bucket(long long m) {
 }
 
 void check_gemm_desc(const GemmDesc& d, Arch arch) {
-  const bool int8 = d.qtype_a == "int8" && d.qtype_w == "int8";
+  const bool int8 = d.qtype_a == QType::kInt8 && d.qtype_w == QType::kInt8;
   QJIT_CHECK_GEN("qgemm", int8 || (is_fp8(d.qtype_a) && is_fp8(d.qtype_w)),
-                 "operand qtypes {} x {} are not both int8 or both fp8 (fp8_e4m3 / fp8_e5m2)", d.qtype_a, d.qtype_w);
+                 "operand qtypes {} x {} are not both int8 or both fp8 (fp8_e4m3 / fp8_e5m2)", qtype_name(d.qtype_a),
+                 qtype_name(d.qtype_w));
   QJIT_CHECK_GEN("qgemm", int8 || arch.number >= 89,
                  "fp8 x fp8 mma (m16n8k32 .e4m3/.e5m2) needs sm_89 or newer; the target is {}", arch.str());
   QJIT_CHECK_GEN("qgemm", d.n > 0 && d.n % 16 == 0, "N = {} must be a positive multiple of 16", d.n);
@@ -85,30 +88,32 @@ void check_gemm_desc(const GemmDesc& d, Arch arch) {
   QJIT_CHECK_GEN("qgemm", !int8 || 127ll * 127ll * d.k <= 2147483647ll,
                  "int8 K = {} could overflow the int32 accumulator (127 * 127 * K > 2^31 - 1; K <= {})", d.k,
                  2147483647ll / (127 * 127));
-  QJIT_CHECK_GEN("qgemm", d.scale_a == "per_token" || d.scale_a == "per_tensor" || d.scale_a == "group128",
-                 "activation scale granularity '{}' is not per_token, per_tensor or group128", d.scale_a);
-  QJIT_CHECK_GEN("qgemm", d.scale_w == "per_channel" || d.scale_w == "per_tensor" || d.scale_w == "block128",
-                 "weight scale granularity '{}' is not per_channel, per_tensor or block128", d.scale_w);
+  QJIT_CHECK_GEN("qgemm",
+                 d.scale_a == Granularity::kPerToken || d.scale_a == Granularity::kPerTensor ||
+                     d.scale_a == Granularity::kGroup128,
+                 "activation scale granularity '{}' is not per_token, per_tensor or group128",
+                 granularity_name(d.scale_a));
+  QJIT_CHECK_GEN("qgemm",
+                 d.scale_w == Granularity::kPerChannel || d.scale_w == Granularity::kPerTensor ||
+                     d.scale_w == Granularity::kBlock128,
+                 "weight scale granularity '{}' is not per_channel, per_tensor or block128",
+                 granularity_name(d.scale_w));
   // Block-fp8 (DESIGN.md section 5): the two block layouts go together, and only with fp8.
-  const bool group_a = d.scale_a == "group128", block_w = d.scale_w == "block128";
+  const bool group_a = d.scale_a == Granularity::kGroup128, block_w = d.scale_w == Granularity::kBlock128;
   QJIT_CHECK_GEN("qgemm", group_a == block_w,
                  "activation scales {} with weight scales {}: group128 activations go only with block128 weights "
                  "(the block-fp8 family), and block128 weights only with group128 activations",
-                 d.scale_a, d.scale_w);
+                 granularity_name(d.scale_a), granularity_name(d.scale_w));
   QJIT_CHECK_GEN("qgemm", !block_w || !int8,
-                 "group128 x block128 scales are the block-fp8 family: operands must be fp8, not {} x {}", d.qtype_a,
-                 d.qtype_w);
-  QJIT_CHECK_GEN("qgemm", d.bias == "none" || d.bias == "f32" || d.bias == "f16" || d.bias == "bf16",
-                 "bias dtype '{}' is not none, f32, f16 or bf16", d.bias);
-  QJIT_CHECK_GEN("qgemm", d.act == "none" || d.act == "gelu_tanh", "activation '{}' is not none or gelu_tanh", d.act);
-  QJIT_CHECK_GEN("qgemm", d.a_source == "quantized" || d.a_source == "static" || d.a_source == "dynamic",
-                 "activation source '{}' is not quantized, static or dynamic", d.a_source);
-  QJIT_CHECK_GEN("qgemm", !is_float_a(d) || d.x_dtype == "bf16" || d.x_dtype == "f16" || d.x_dtype == "f32",
-                 "float activations of dtype '{}' are not bf16, f16 or f32", d.x_dtype);
-  QJIT_CHECK_GEN("qgemm", d.a_source != "static" || d.scale_a == "per_tensor",
-                 "a static activation scale is per_tensor, not {}", d.scale_a);
-  QJIT_CHECK_GEN("qgemm", d.out == "f32" || d.out == "f16" || d.out == "bf16",
-                 "output dtype '{}' is not f32, f16 or bf16", d.out);
+                 "group128 x block128 scales are the block-fp8 family: operands must be fp8, not {} x {}",
+                 qtype_name(d.qtype_a), qtype_name(d.qtype_w));
+  QJIT_CHECK_GEN("qgemm", !d.bias || is_float_operand(*d.bias), "bias dtype '{}' is not none, f32, f16 or bf16",
+                 dtype_name(*d.bias));
+  QJIT_CHECK_GEN("qgemm", !is_float_a(d) || is_float_operand(d.x_dtype),
+                 "float activations of dtype '{}' are not bf16, f16 or f32", dtype_name(d.x_dtype));
+  QJIT_CHECK_GEN("qgemm", d.a_source != ActSource::kStatic || d.scale_a == Granularity::kPerTensor,
+                 "a static activation scale is per_tensor, not {}", granularity_name(d.scale_a));
+  QJIT_CHECK_GEN("qgemm", is_float_operand(d.out), "output dtype '{}' is not f32, f16 or bf16", dtype_name(d.out));
 }
 
 void check_gemm_config(const GemmDesc& d, const GemmConfig& c, Arch arch) {
@@ -130,11 +135,11 @@ void check_gemm_config(const GemmDesc& d, const GemmConfig& c, Arch arch) {
   QJIT_CHECK_GEN("qgemm", !is_float_a(d) || c.fusion == GemmFusion::kSeparate || can_fuse(d),
                  "config {}: dynamic {} activation scales cannot be fused into the GEMM (only per_token can: a CTA "
                  "sees whole rows, not the tensor); use the separate act_quant pass",
-                 s, d.scale_a);
+                 s, granularity_name(d.scale_a));
   const int acc_regs = accumulator_registers(d, c);
   QJIT_CHECK_GEN("qgemm", acc_regs <= accumulator_budget(d, arch),
                  "config {}: {} accumulator registers per thread (at most {} for {} on {}; fp8 keeps two sets)", s,
-                 acc_regs, accumulator_budget(d, arch), d.qtype_a, arch.str());
+                 acc_regs, accumulator_budget(d, arch), qtype_name(d.qtype_a), arch.str());
   QJIT_CHECK_GEN("qgemm", qgemm_smem_bytes(d, c) <= max_smem_optin(arch),
                  "config {}: {} bytes of shared memory exceed the {} bytes {} allows", s, qgemm_smem_bytes(d, c),
                  max_smem_optin(arch), arch.str());
@@ -178,7 +183,7 @@ GemmConfig qgemm_heuristic(const GemmDesc& d, Arch arch) {
   GemmConfig c = heuristic_tiles(d, arch);
   // NOTE: the fusion strategy never changes results (the act_quant kernel and the fused
   // prologue compute the same scales and codes, bit for bit); it only moves work.
-  if (d.a_source == "dynamic") {
+  if (d.a_source == ActSource::kDynamic) {
     const long long column_tiles = (d.n + c.tile_n - 1) / c.tile_n;
     const bool fuse = can_fuse(d) && (column_tiles <= kFusedMaxColumnTiles || d.m_bucket <= kFusedMaxMBucket);
     c.fusion = fuse ? GemmFusion::kFused : GemmFusion::kSeparate;
@@ -221,20 +226,22 @@ KernelSpec qgemm_spec(const GemmDesc& problem, const GemmConfig& c, Arch arch) {
   check_gemm_desc(problem, arch);
   check_gemm_config(problem, c, arch);
   const GemmDesc d = qgemm_kernel_desc(problem, c);
-  const char* source = d.a_source == "static" ? "kStatic" : d.a_source == "dynamic" ? "kDynamicFused" : "kQuantized";
+  const char* source = d.a_source == ActSource::kStatic    ? "kStatic"
+                       : d.a_source == ActSource::kDynamic ? "kDynamicFused"
+                                                           : "kQuantized";
   KernelSpec spec("qgemm", arch);
   // NOTE: M, N and K are launch arguments, not spec fields: one compiled kernel serves every
   // shape its desc's bucket maps to.
-  spec.set("kQA", dtype_enum(d.qtype_a))
-      .set("kQW", dtype_enum(d.qtype_w))
-      .set("kScaleAPerToken", d.scale_a == "per_token")
-      .set("kScaleWPerChannel", d.scale_w == "per_channel")
+  spec.set("kQA", qtype_enum(d.qtype_a))
+      .set("kQW", qtype_enum(d.qtype_w))
+      .set("kScaleAPerToken", d.scale_a == Granularity::kPerToken)
+      .set("kScaleWPerChannel", d.scale_w == Granularity::kPerChannel)
       .set("kBlockScales", is_block_fp8(d))
       .set("kASource", EnumValue{"qjit::kernels::QGemmASource", source})
       .set("kX", dtype_enum(d.x_dtype))
-      .set("kHasBias", d.bias != "none")
-      .set("kBias", dtype_enum(d.bias == "none" ? "f32" : d.bias))  // canonical when unused
-      .set("kGelu", d.act == "gelu_tanh")
+      .set("kHasBias", d.bias.has_value())
+      .set("kBias", dtype_enum(d.bias.value_or(DType::kF32)))  // canonical when unused
+      .set("kGelu", d.act == Activation::kGeluTanh)
       .set("kOut", dtype_enum(d.out))
       .set("kTileM", c.tile_m)
       .set("kTileN", c.tile_n)
@@ -243,6 +250,15 @@ KernelSpec qgemm_spec(const GemmDesc& problem, const GemmConfig& c, Arch arch) {
       .set("kWarpsN", c.warps_n)
       .set("kStages", c.stages);
   return spec;
+}
+
+std::string_view act_source_name(ActSource s) {
+  switch (s) {
+    case ActSource::kQuantized: return "quantized";
+    case ActSource::kStatic: return "static";
+    case ActSource::kDynamic: return "dynamic";
+  }
+  return "?";
 }
 
 long long group_scales_ld(long long m) { return (m + 7) / 8 * 8; }

@@ -5,9 +5,12 @@
 // dynamic per-token scales in a fused prologue or a separate act_quant pass: the config's
 // fusion strategy). The heuristic is a pure function of the two structs.
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "common/dtype.hpp"
+#include "common/qtype.hpp"
 #include "jit/arch.hpp"
 #include "jit/family.hpp"
 #include "jit/kernel_params.hpp"
@@ -17,21 +20,24 @@ namespace qjit::jit::impls {
 
 // The problem. Names are the canonical ones of DESIGN.md section 5 (the jit layer does not
 // include quant_ops or the runtime).
+// Where the activations come from: quantized (int8 / fp8 codes and scales given), static
+// (float x and a calibrated per_tensor scale) or dynamic (float x, scales computed from it:
+// per_token fused or separate, per_tensor and group128 separate).
+enum class ActSource { kQuantized, kStatic, kDynamic };
+std::string_view act_source_name(ActSource s);  // quantized, static, dynamic
+
 struct GemmDesc {
   long long m_bucket = 16;        // gemm_m_bucket(M): heuristics see M only through it
   long long n = 0, k = 0;         // N, K (multiples of 16)
-  std::string qtype_a = "int8";   // int8 | fp8_e4m3 | fp8_e5m2
-  std::string qtype_w = "int8";   // int8 | fp8_e4m3 | fp8_e5m2 (both int8 or both fp8)
-  std::string scale_a = "per_token";    // per_token | per_tensor | group128 (block-fp8)
-  std::string scale_w = "per_channel";  // per_channel | per_tensor | block128 (block-fp8)
-  std::string bias = "none";      // none | f32 | f16 | bf16
-  std::string act = "none";       // none | gelu_tanh
-  std::string out = "bf16";       // bf16 | f16 | f32
-  // Where the activations come from: quantized (int8 / fp8 codes and scales given), static
-  // (float x and a calibrated per_tensor scale) or dynamic (float x, scales computed from it:
-  // per_token fused or separate, per_tensor and group128 separate).
-  std::string a_source = "quantized";
-  std::string x_dtype = "bf16";   // float x: bf16 | f16 | f32 (a_source static or dynamic)
+  QType qtype_a = QType::kInt8;   // int8 | fp8_e4m3 | fp8_e5m2
+  QType qtype_w = QType::kInt8;   // int8 | fp8_e4m3 | fp8_e5m2 (both int8 or both fp8)
+  Granularity scale_a = Granularity::kPerToken;    // per_token | per_tensor | group128 (block-fp8)
+  Granularity scale_w = Granularity::kPerChannel;  // per_channel | per_tensor | block128 (block-fp8)
+  std::optional<DType> bias;      // none | f32 | f16 | bf16
+  Activation act = Activation::kNone;
+  DType out = DType::kBF16;       // bf16 | f16 | f32
+  ActSource a_source = ActSource::kQuantized;
+  DType x_dtype = DType::kBF16;   // float x: bf16 | f16 | f32 (a_source static or dynamic)
 };
 
 // How float activations meet the GEMM (a_source static or dynamic; ignored for quantized).

@@ -31,8 +31,9 @@ constexpr WeightOnlyConfig kWide{128, 256, 32, 1, 8, 4};     // 128x32 warp tile
 constexpr long long kFillCtas = 108;
 
 // The enumerator value of templates/impls/qgemm_wo.cuh's kScaleW.
-int scale_w_code(const std::string& g) {
-  return g == "per_tensor" ? 0 : g == "per_channel" ? 1 : g == "block128" ? 2 : 3;  // 3: none
+int scale_w_code(const WeightOnlyDesc& d) {
+  if (qgemm_wo_is_float(d)) return 3;  // none
+  return d.scale_w == Granularity::kPerTensor ? 0 : d.scale_w == Granularity::kPerChannel ? 1 : 2;
 }
 
 }  // namespace
@@ -41,31 +42,27 @@ std::string WeightOnlyConfig::str() const {
   return fmt::format("{}x{}x{} w{}x{} s{}", tile_m, tile_n, tile_k, warps_m, warps_n, stages);
 }
 
-bool qgemm_wo_is_float(const WeightOnlyDesc& d) { return d.qtype_w == d.x; }
+bool qgemm_wo_is_float(const WeightOnlyDesc& d) { return d.qtype_w == QType::kNone; }
 int qgemm_wo_weight_bytes(const WeightOnlyDesc& d) { return qgemm_wo_is_float(d) ? 2 : 1; }
 
 void check_weight_only_desc(const WeightOnlyDesc& d, Arch arch) {
   QJIT_CHECK_GEN("qgemm_wo", arch.number >= 80,
                  "the weight-only GEMM (cp.async, bf16/f16 mma m16n8k16) needs sm_80 or newer; the target is {}",
                  arch.str());
-  QJIT_CHECK_GEN("qgemm_wo", d.x == "bf16" || d.x == "f16", "activation dtype '{}' is not bf16 or f16", d.x);
-  if (qgemm_wo_is_float(d)) {
-    QJIT_CHECK_GEN("qgemm_wo", d.scale_w == "none", "unquantized {} weights take no scales, but scale_w is '{}'",
-                   d.qtype_w, d.scale_w);
-  } else {
-    QJIT_CHECK_GEN("qgemm_wo", d.qtype_w == "int8" || d.qtype_w == "fp8_e4m3" || d.qtype_w == "fp8_e5m2",
-                   "weight qtype '{}' is not int8, fp8_e4m3, fp8_e5m2 or the activation dtype {}", d.qtype_w, d.x);
-    QJIT_CHECK_GEN("qgemm_wo", d.scale_w == "per_channel" || d.scale_w == "per_tensor" || d.scale_w == "block128",
-                   "weight scale granularity '{}' is not per_channel, per_tensor or block128", d.scale_w);
+  QJIT_CHECK_GEN("qgemm_wo", d.x == DType::kBF16 || d.x == DType::kF16, "activation dtype '{}' is not bf16 or f16",
+                 dtype_name(d.x));
+  if (!qgemm_wo_is_float(d)) {
+    QJIT_CHECK_GEN("qgemm_wo",
+                   d.scale_w == Granularity::kPerChannel || d.scale_w == Granularity::kPerTensor ||
+                       d.scale_w == Granularity::kBlock128,
+                   "weight scale granularity '{}' is not per_channel, per_tensor or block128",
+                   granularity_name(d.scale_w));
   }
   QJIT_CHECK_GEN("qgemm_wo", d.n > 0 && d.n % 16 == 0, "N = {} must be a positive multiple of 16", d.n);
   QJIT_CHECK_GEN("qgemm_wo", d.k >= 0 && d.k % 16 == 0, "K = {} must be a multiple of 16", d.k);
-  QJIT_CHECK_GEN("qgemm_wo", d.bias == "none" || d.bias == "f32" || d.bias == "f16" || d.bias == "bf16",
-                 "bias dtype '{}' is not none, f32, f16 or bf16", d.bias);
-  QJIT_CHECK_GEN("qgemm_wo", d.act == "none" || d.act == "gelu_tanh", "activation '{}' is not none or gelu_tanh",
-                 d.act);
-  QJIT_CHECK_GEN("qgemm_wo", d.out == "f32" || d.out == "f16" || d.out == "bf16",
-                 "output dtype '{}' is not f32, f16 or bf16", d.out);
+  QJIT_CHECK_GEN("qgemm_wo", !d.bias || is_float_operand(*d.bias), "bias dtype '{}' is not none, f32, f16 or bf16",
+                 dtype_name(*d.bias));
+  QJIT_CHECK_GEN("qgemm_wo", is_float_operand(d.out), "output dtype '{}' is not f32, f16 or bf16", dtype_name(d.out));
 }
 
 void check_weight_only_config(const WeightOnlyDesc& d, const WeightOnlyConfig& c, Arch arch) {
@@ -129,11 +126,11 @@ KernelSpec qgemm_wo_spec(const WeightOnlyDesc& d, const WeightOnlyConfig& c, Arc
   // NOTE: M, N and K are launch arguments, not spec fields: one compiled kernel serves every
   // shape its desc's bucket maps to.
   spec.set("kAct", dtype_enum(d.x))
-      .set("kQW", dtype_enum(d.qtype_w))
-      .set("kScaleW", scale_w_code(d.scale_w))
-      .set("kHasBias", d.bias != "none")
-      .set("kBias", dtype_enum(d.bias == "none" ? "f32" : d.bias))  // canonical when unused
-      .set("kGelu", d.act == "gelu_tanh")
+      .set("kQW", qgemm_wo_is_float(d) ? dtype_enum(d.x) : qtype_enum(d.qtype_w))
+      .set("kScaleW", scale_w_code(d))
+      .set("kHasBias", d.bias.has_value())
+      .set("kBias", dtype_enum(d.bias.value_or(DType::kF32)))  // canonical when unused
+      .set("kGelu", d.act == Activation::kGeluTanh)
       .set("kOut", dtype_enum(d.out))
       .set("kTileM", c.tile_m)
       .set("kTileN", c.tile_n)

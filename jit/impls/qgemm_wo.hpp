@@ -21,12 +21,13 @@ namespace qjit::jit::impls {
 struct WeightOnlyDesc {
   long long m_bucket = 16;              // gemm_m_bucket(M): heuristics see M only through it
   long long n = 0, k = 0;               // N, K (multiples of 16)
-  std::string x = "bf16";               // activation dtype: bf16 | f16 (also the mma's)
-  std::string qtype_w = "int8";         // int8 | fp8_e4m3 | fp8_e5m2 | x's dtype (unquantized)
-  std::string scale_w = "per_channel";  // per_channel | per_tensor | block128; none when unquantized
-  std::string bias = "none";            // none | f32 | f16 | bf16
-  std::string act = "none";             // none | gelu_tanh
-  std::string out = "bf16";             // bf16 | f16 | f32
+  DType x = DType::kBF16;        // activation dtype: bf16 | f16 (also the mma's)
+  QType qtype_w = QType::kInt8;  // int8 | fp8_e4m3 | fp8_e5m2 | none: unquantized, of x's dtype
+  Granularity scale_w = Granularity::kPerChannel;  // per_channel | per_tensor | block128;
+                                                   // ignored when unquantized
+  std::optional<DType> bias;                 // none | f32 | f16 | bf16
+  Activation act = Activation::kNone;        // none | gelu_tanh
+  DType out = DType::kBF16;                  // bf16 | f16 | f32
 };
 
 // The tuning choice. NOTE: never changes results, only speed: every config runs the same

@@ -22,18 +22,16 @@ Family rope_family() {
   return {"rope", "impls/rope.cuh", {{rope_kernel(), &param_layout<RopeParams>()}}, {"kIn", "kOut", "kThreads"}};
 }
 
-namespace {
-bool is_float(const std::string& t) { return t == "f32" || t == "f16" || t == "bf16"; }
-}  // namespace
-
 RopeConfig rope_heuristic(const RopeDesc&) {
   // A memory-bound pass: 8 warps per block hide latency; the grid strides over the pairs.
   return RopeConfig{256};
 }
 
 KernelSpec rope_spec(const RopeDesc& desc, const RopeConfig& config, Arch arch) {
-  QJIT_CHECK_GEN("jit", is_float(desc.in_dtype), "rope: input dtype '{}' is not f32, f16 or bf16", desc.in_dtype);
-  QJIT_CHECK_GEN("jit", is_float(desc.out_dtype), "rope: output dtype '{}' is not f32, f16 or bf16", desc.out_dtype);
+  QJIT_CHECK_GEN("jit", is_float_operand(desc.in_dtype), "rope: input dtype '{}' is not f32, f16 or bf16",
+                 dtype_name(desc.in_dtype));
+  QJIT_CHECK_GEN("jit", is_float_operand(desc.out_dtype), "rope: output dtype '{}' is not f32, f16 or bf16",
+                 dtype_name(desc.out_dtype));
   QJIT_CHECK_GEN("jit", config.threads % 32 == 0 && config.threads >= 32 && config.threads <= 1024,
                  "rope: threads {} must be a multiple of 32 in [32, 1024]", config.threads);
   KernelSpec spec("rope", arch);

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "common/dtype.hpp"
 #include "jit/arch.hpp"
 #include "jit/family.hpp"
 #include "jit/kernel_params.hpp"
@@ -12,8 +13,8 @@
 namespace qjit::jit::impls {
 
 struct RopeDesc {
-  std::string in_dtype;   // f32 | f16 | bf16
-  std::string out_dtype;  // f32 | f16 | bf16
+  DType in_dtype = DType::kBF16;   // f32 | f16 | bf16
+  DType out_dtype = DType::kBF16;  // f32 | f16 | bf16
 };
 
 struct RopeConfig {

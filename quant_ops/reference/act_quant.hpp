@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "quant_ops/qtype.hpp"
-#include "runtime/dtype.hpp"
+#include "common/qtype.hpp"
+#include "common/dtype.hpp"
 
 namespace qjit::reference {
 

@@ -21,22 +21,6 @@ bool is_epilogue_float(DType t) { return t == DType::kF32 || t == DType::kF16 ||
 
 }  // namespace
 
-std::string_view activation_name(Activation a) {
-  switch (a) {
-    case Activation::kNone: return "none";
-    case Activation::kGeluTanh: return "gelu_tanh";
-  }
-  return "?";
-}
-
-Activation parse_activation(std::string_view name) {
-  std::string key;
-  for (char c : name) key += c == '-' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (key == "none") return Activation::kNone;
-  if (key == "gelu_tanh" || key == "gelu") return Activation::kGeluTanh;
-  QJIT_THROW("quant_ops", "unknown activation '{}' (expected none or gelu_tanh)", name);
-}
-
 void check_epilogue(const GemmEpilogue& e) {
   QJIT_CHECK_GEN("quant_ops", is_epilogue_float(e.bias_dtype), "bias must be f32, f16 or bf16, got {}",
                  dtype_name(e.bias_dtype));

@@ -7,18 +7,15 @@
 #include <cstdint>
 #include <string_view>
 
-#include "runtime/dtype.hpp"
+#include "common/dtype.hpp"
+#include "common/qtype.hpp"
 
 namespace qjit::reference {
 
-/// The activation function applied after the bias.
-enum class Activation { kNone, kGeluTanh };
-
-/// Canonical names: none, gelu_tanh.
-std::string_view activation_name(Activation a);
-/// Accepts the canonical names, case-insensitively, '-' read as '_', plus "gelu" (the tanh
-/// approximation is the only GELU qjit has). Throws qjit::Error naming the valid names.
-Activation parse_activation(std::string_view name);
+// The activation function applied after the bias (common/qtype.hpp).
+using ::qjit::Activation;
+using ::qjit::activation_name;
+using ::qjit::parse_activation;
 
 /// What follows the accumulation: bias, activation function, output dtype. Not owning.
 struct GemmEpilogue {

@@ -30,7 +30,7 @@
 #include <string_view>
 #include <vector>
 
-#include "quant_ops/qtype.hpp"
+#include "common/qtype.hpp"
 #include "quant_ops/reference/act_quant.hpp"
 #include "quant_ops/reference/epilogue.hpp"
 #include "quant_ops/reference/weight_quant.hpp"

@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "quant_ops/qtype.hpp"
+#include "common/qtype.hpp"
 
 namespace qjit::reference {
 

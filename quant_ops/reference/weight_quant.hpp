@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "quant_ops/qtype.hpp"
+#include "common/qtype.hpp"
 #include "quant_ops/reference/act_quant.hpp"
-#include "runtime/dtype.hpp"
+#include "common/dtype.hpp"
 
 namespace qjit::reference {
 

@@ -36,7 +36,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/dtype.hpp"
+#include "common/dtype.hpp"
 #include "runtime/models/wan_config.hpp"
 #include "runtime/tensor.hpp"
 

@@ -122,8 +122,8 @@ Tensor run_kernel(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, st
 
 jit::impls::AttentionDesc attention_desc(const Tensor& q, std::int64_t heads, const AttentionOptions& o) {
   jit::impls::AttentionDesc d;
-  d.in_dtype = std::string(dtype_name(q.dtype()));
-  d.out_dtype = std::string(dtype_name(out_dtype_of(q, o)));
+  d.in_dtype = q.dtype();
+  d.out_dtype = out_dtype_of(q, o);
   d.head_dim = static_cast<int>(q.size(2) / heads);
   return d;
 }

@@ -35,7 +35,6 @@ void check_device(const char* op, const char* name, const Tensor& t, const char*
                  x.describe());
 }
 
-std::string dt(const Tensor& t) { return std::string(dtype_name(t.dtype())); }
 
 // Launches the family's kernel: out (contiguous, a's shape) from a, b, c (any may be unused:
 // pass a) on a's driver.
@@ -55,7 +54,7 @@ void run_kernel(ElementwiseOp op, const Tensor& a_in, const Tensor& b_in, const 
       [&] {
         jit::impls::ElementwiseDesc desc;
         desc.op = op;
-        desc.a = dt(a), desc.b = dt(b), desc.c = dt(c), desc.out = std::string(dtype_name(out.dtype()));
+        desc.a = a.dtype(), desc.b = b.dtype(), desc.c = c.dtype(), desc.out = out.dtype();
         const auto config = jit::impls::elementwise_heuristic(desc);
         return ResolvedKernel{&KernelCache::global().get(driver, jit::impls::elementwise_spec(desc, config, jit::Arch{}),
                                                      jit::impls::elementwise_kernel()),

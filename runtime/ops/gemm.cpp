@@ -102,12 +102,11 @@ jit::impls::WeightOnlyDesc gemm_desc(const Tensor& x, const Tensor& w, const Gem
   jit::impls::WeightOnlyDesc d;
   d.m_bucket = jit::impls::gemm_m_bucket(x.size(0));
   d.n = w.size(0), d.k = w.size(1);
-  d.x = std::string(dtype_name(x.dtype()));
-  d.qtype_w = std::string(dtype_name(w.dtype()));
-  d.scale_w = "none";
-  d.bias = o.bias ? std::string(dtype_name(o.bias->dtype())) : "none";
-  d.act = o.gelu_tanh ? "gelu_tanh" : "none";
-  d.out = std::string(dtype_name(out_dtype_of(x, o)));
+  d.x = x.dtype();
+  d.qtype_w = QType::kNone;  // weights of x's dtype (check_inputs)
+  if (o.bias) d.bias = o.bias->dtype();
+  d.act = o.gelu_tanh ? Activation::kGeluTanh : Activation::kNone;
+  d.out = out_dtype_of(x, o);
   return d;
 }
 

@@ -82,15 +82,15 @@ void launch_norm_mod(const NormModRows& r, const NormModArgs& a, DType out, cons
        q ? static_cast<std::int64_t>(q->codes) : -1},
       local, [&] {
         jit::impls::NormModDesc desc;
-        desc.norm = a.kind == NormKind::kLayerNorm ? jit::impls::NormKind::kLayerNorm : jit::impls::NormKind::kRmsNorm;
+        desc.norm = a.kind;
         desc.affine = a.weight.has_value();
         desc.quant = quant;
-        desc.in_dtype = std::string(dtype_name(r.x2d.dtype()));
-        desc.out_dtype = std::string(dtype_name(out));
-        desc.qtype = q == nullptr              ? ""
-                     : q->codes == DType::kI8   ? "int8"
-                     : q->codes == DType::kE4M3 ? "fp8_e4m3"
-                                                : "fp8_e5m2";
+        desc.in_dtype = r.x2d.dtype();
+        desc.out_dtype = out;
+        desc.qtype = q == nullptr              ? QType::kNone
+                     : q->codes == DType::kI8   ? QType::kInt8
+                     : q->codes == DType::kE4M3 ? QType::kE4M3
+                                                : QType::kE5M2;
         const auto config = jit::impls::norm_mod_heuristic(desc);
         const jit::KernelSpec spec = jit::impls::norm_mod_spec(desc, config, jit::Arch{});
         return ResolvedKernel{&KernelCache::global().get(driver, spec, jit::impls::norm_mod_kernel()), {config.threads, 0, 0}};

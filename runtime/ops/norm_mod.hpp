@@ -12,13 +12,14 @@
 
 #include <optional>
 
+#include "jit/impls/norm_mod.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/linear_input.hpp"
 #include "runtime/tensor.hpp"
 
 namespace qjit {
 
-enum class NormKind { kLayerNorm, kRmsNorm };
+using jit::impls::NormKind;  // LayerNorm or RMSNorm: the family's own vocabulary
 
 struct NormModArgs {
   NormKind kind = NormKind::kLayerNorm;

@@ -58,8 +58,8 @@ Tensor run_kernel(const Tensor& x_in, std::int64_t heads, const RopeGrid& g, DTy
   const ResolvedKernel& plan = resolve_plan(
       memo, *driver, {static_cast<std::int64_t>(x.dtype()), static_cast<std::int64_t>(out), 0, 0}, local, [&] {
         jit::impls::RopeDesc desc;
-        desc.in_dtype = std::string(dtype_name(x.dtype()));
-        desc.out_dtype = std::string(dtype_name(out));
+        desc.in_dtype = x.dtype();
+        desc.out_dtype = out;
         const auto config = jit::impls::rope_heuristic(desc);
         return ResolvedKernel{
             &KernelCache::global().get(driver, jit::impls::rope_spec(desc, config, jit::Arch{}), jit::impls::rope_kernel()),

@@ -13,10 +13,10 @@ namespace qjit::jit {
 namespace {
 
 using impls::ActQuantDesc;
-using impls::ActQuantMode;
+
 
 TEST(SourceGen, WritesNamedConfigStructAndIncludesTheFamily) {
-  const auto spec = impls::act_quant_spec({"bf16", "int8", ActQuantMode::kDynamicPerToken, 1536}, {256}, Arch::parse("sm_90"));
+  const auto spec = impls::act_quant_spec({DType::kBF16, QType::kInt8, ActScale::kDynamicPerToken, 1536}, {256}, Arch::parse("sm_90"));
   const Program p = build_program(spec);
   EXPECT_NE(p.source.find("#include \"impls/act_quant.cuh\""), std::string::npos);
   EXPECT_NE(p.source.find("struct QjitConfig {"), std::string::npos);
@@ -38,7 +38,7 @@ TEST(SourceGen, UnknownIncludeIsAnError) {
 }
 
 TEST(Manifest, ChangesWhenAnyInputChanges) {
-  const auto spec = impls::act_quant_spec({"f16", "fp8_e4m3", ActQuantMode::kDynamicPerToken, 64}, {128}, Arch::parse("sm_89"));
+  const auto spec = impls::act_quant_spec({DType::kF16, QType::kE4M3, ActScale::kDynamicPerToken, 64}, {128}, Arch::parse("sm_89"));
   const Program p = build_program(spec);
   const std::string id = R"({"version":"13.0","nvrtc":"aa"})";
   const std::string base = make_manifest(p, id);
@@ -52,7 +52,7 @@ TEST(Manifest, ChangesWhenAnyInputChanges) {
   q = p;
   q.options.push_back("-lineinfo");
   EXPECT_NE(make_manifest(q, id), base);
-  q = build_program(impls::act_quant_spec({"f16", "fp8_e4m3", ActQuantMode::kDynamicPerToken, 64}, {128}, Arch::parse("sm_90")));
+  q = build_program(impls::act_quant_spec({DType::kF16, QType::kE4M3, ActScale::kDynamicPerToken, 64}, {128}, Arch::parse("sm_90")));
   EXPECT_NE(make_manifest(q, id), base);
   EXPECT_NE(make_manifest(p, R"({"version":"13.0","nvrtc":"bb"})"), base);
   EXPECT_NE(make_manifest(p, R"({"version":"13.1","nvrtc":"aa"})"), base);
@@ -69,12 +69,12 @@ TEST(Manifest, NvrtcIdentityHashesTheLibrary) {
 // program holds every kernel of the family; the modes' heuristics give kVec 1 (per-token)
 // and 4 or 8 (per-tensor, group128), so every arch and input dtype sees both widths.
 TEST(Compiler, ActQuantCompilesWithoutSpillsForShippedArchs) {
-  const ActQuantMode modes[] = {ActQuantMode::kDynamicPerToken, ActQuantMode::kDynamicGroup128,
-                                ActQuantMode::kDynamicPerTensor};
+  const ActScale modes[] = {ActScale::kDynamicPerToken, ActScale::kDynamicGroup128,
+                                ActScale::kDynamicPerTensor};
   for (const char* arch : {"sm_80", "sm_89", "sm_90"}) {
-    for (const char* in : {"f32", "bf16"}) {
+    for (const DType in : {DType::kF32, DType::kBF16}) {
       int i = 0;
-      for (const char* out : {"int8", "fp8_e4m3", "fp8_e5m2"}) {
+      for (const QType out : {QType::kInt8, QType::kE4M3, QType::kE5M2}) {
         const ActQuantDesc desc{in, out, modes[i++], 1536};
         const auto spec = impls::act_quant_spec(desc, impls::act_quant_heuristic(desc), Arch::parse(arch));
         const Artifact a = compile(build_program(spec));
@@ -98,9 +98,9 @@ TEST(Compiler, ActQuantCompilesWithoutSpillsForShippedArchs) {
 // A program holds every entry of the family, but only its mode's read memory: the others
 // compile to an empty body (what keeps one act_quant compile at the cost of one mode).
 TEST(Compiler, ActQuantProgramsHaveBodiesOnlyForTheirMode) {
-  for (ActQuantMode mode : {ActQuantMode::kDynamicPerToken, ActQuantMode::kStaticPerTensor,
-                            ActQuantMode::kDynamicPerTensor, ActQuantMode::kDynamicGroup128}) {
-    const ActQuantDesc desc{"bf16", "int8", mode, 1536};
+  for (ActScale mode : {ActScale::kDynamicPerToken, ActScale::kStaticPerTensor,
+                            ActScale::kDynamicPerTensor, ActScale::kDynamicGroup128}) {
+    const ActQuantDesc desc{DType::kBF16, QType::kInt8, mode, 1536};
     const auto spec = impls::act_quant_spec(desc, impls::act_quant_heuristic(desc), Arch::parse("sm_90"));
     const Artifact a = compile(build_program(spec, CompileOutput::kPtxOnly));
     const auto live = impls::act_quant_mode_kernels(mode);
@@ -121,7 +121,7 @@ TEST(Compiler, ActQuantProgramsHaveBodiesOnlyForTheirMode) {
 // field is group128's only, false in every other spec, and a K-major program compiles
 // without spills.
 TEST(Compiler, ActQuantKMajorScalesAreGroup128s) {
-  ActQuantDesc desc{"bf16", "fp8_e4m3", ActQuantMode::kDynamicGroup128, 1536};
+  ActQuantDesc desc{DType::kBF16, QType::kE4M3, ActScale::kDynamicGroup128, 1536};
   desc.scales_k_major = true;
   const auto spec = impls::act_quant_spec(desc, impls::act_quant_heuristic(desc), Arch::parse("sm_90"));
   EXPECT_TRUE(std::get<bool>(spec.param("kScalesKMajor")));
@@ -129,7 +129,7 @@ TEST(Compiler, ActQuantKMajorScalesAreGroup128s) {
   for (const auto& k : a.kernels) EXPECT_EQ(k.spill_stores + k.spill_loads + k.stack_bytes, 0) << k.name_expression;
   desc.scales_k_major = false;
   EXPECT_FALSE(std::get<bool>(impls::act_quant_spec(desc, {}, Arch::parse("sm_90")).param("kScalesKMajor")));
-  ActQuantDesc per_token{"bf16", "int8", ActQuantMode::kDynamicPerToken, 1536};
+  ActQuantDesc per_token{DType::kBF16, QType::kInt8, ActScale::kDynamicPerToken, 1536};
   per_token.scales_k_major = true;
   try {
     impls::act_quant_spec(per_token, {}, Arch::parse("sm_90"));
@@ -140,7 +140,7 @@ TEST(Compiler, ActQuantKMajorScalesAreGroup128s) {
 }
 
 TEST(Compiler, PtxOnlyOutputSkipsPtxas) {
-  const auto spec = impls::act_quant_spec({"f16", "int8", ActQuantMode::kStaticPerTensor, 64}, {128}, Arch::parse("sm_89"));
+  const auto spec = impls::act_quant_spec({DType::kF16, QType::kInt8, ActScale::kStaticPerTensor, 64}, {128}, Arch::parse("sm_89"));
   const Artifact a = compile(build_program(spec, CompileOutput::kPtxOnly));
   EXPECT_NE(a.ptx.find(".target sm_89"), std::string::npos);
   EXPECT_TRUE(a.cubin.empty());
@@ -148,7 +148,7 @@ TEST(Compiler, PtxOnlyOutputSkipsPtxas) {
 }
 
 TEST(Compiler, ErrorsCarryNumberedSourceLines) {
-  const auto spec = impls::act_quant_spec({"f16", "int8", ActQuantMode::kDynamicPerToken, 64}, {128}, Arch::parse("sm_80"));
+  const auto spec = impls::act_quant_spec({DType::kF16, QType::kInt8, ActScale::kDynamicPerToken, 64}, {128}, Arch::parse("sm_80"));
   Program p = build_program(spec);
   p.source += "static_assert(QjitConfig::kThreads == 1, \"qjit test: deliberate failure\");\n";
   p.source += "int broken = undefined_identifier_xyz;\n";

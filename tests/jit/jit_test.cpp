@@ -17,7 +17,7 @@
 namespace qjit::jit {
 namespace {
 
-using impls::ActQuantMode;
+
 using test::ScopedEnv;
 using test::TempDir;
 
@@ -30,7 +30,7 @@ cache::Options options_in(const std::filesystem::path& dir) {
 }
 
 KernelSpec spec(const char* out = "int8", int threads = 128) {
-  return impls::act_quant_spec({"bf16", out, ActQuantMode::kDynamicPerToken, 256}, {threads}, Arch::parse("sm_89"));
+  return impls::act_quant_spec({DType::kBF16, parse_qtype(out), ActScale::kDynamicPerToken, 256}, {threads}, Arch::parse("sm_89"));
 }
 
 // The only file in the cache directory tree with the entry suffix.

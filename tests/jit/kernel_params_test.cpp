@@ -72,7 +72,7 @@ std::string compile_with_host(const std::function<void(ParamLayout&)>& edit) {
   edit(host);
   Family f = find_family("rope");
   f.kernels[0].params = &host;
-  Program p = build_program(impls::rope_spec({"bf16", "bf16"}, {256}, Arch::parse("sm_80")), CompileOutput::kPtxOnly);
+  Program p = build_program(impls::rope_spec({DType::kBF16, DType::kBF16}, {256}, Arch::parse("sm_80")), CompileOutput::kPtxOnly);
   const std::string real = param_checks(find_family("rope"));
   const auto at = p.source.find(real);
   EXPECT_NE(at, std::string::npos);

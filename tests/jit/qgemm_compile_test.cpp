@@ -20,15 +20,20 @@ using impls::GemmDesc;
 GemmDesc desc_of(const char* qa, const char* qw, long long m = 256, long long n = 1536, long long k = 1536) {
   GemmDesc d;
   d.m_bucket = impls::gemm_m_bucket(m);
-  d.n = n, d.k = k, d.qtype_a = qa, d.qtype_w = qw;
+  d.n = n, d.k = k, d.qtype_a = parse_qtype(qa), d.qtype_w = parse_qtype(qw);
   return d;
+}
+
+impls::ActSource source_of(std::string_view s) {
+  return s == "static" ? impls::ActSource::kStatic : s == "dynamic" ? impls::ActSource::kDynamic
+                                                                     : impls::ActSource::kQuantized;
 }
 
 using test::error_of;
 
 TEST(QGemmSpec, WritesTheNamedConfigStruct) {
   GemmDesc d = desc_of("fp8_e4m3", "fp8_e5m2");
-  d.bias = "bf16", d.act = "gelu_tanh", d.out = "f16", d.scale_a = "per_tensor";
+  d.bias = parse_dtype("bf16"), d.act = parse_activation("gelu_tanh"), d.out = parse_dtype("f16"), d.scale_a = parse_granularity("per_tensor");
   const Program p = build_program(impls::qgemm_spec(d, {128, 128, 64, 2, 4, 4}, Arch::parse("sm_89")));
   EXPECT_NE(p.source.find("#include \"impls/qgemm.cuh\""), std::string::npos);
   for (const char* line : {"static constexpr qjit::dev::DType kQA = qjit::dev::DType::kE4M3;",
@@ -44,7 +49,7 @@ TEST(QGemmSpec, WritesTheNamedConfigStruct) {
   EXPECT_EQ(p.name_expressions[1], "qjit::kernels::qgemm_block_scales_k_major<QjitConfig>");
   // Float activations: the source and x dtype; the separate strategy's GEMM reads codes.
   GemmDesc f = desc_of("int8", "int8");
-  f.a_source = "dynamic", f.x_dtype = "f16";
+  f.a_source = source_of("dynamic"), f.x_dtype = parse_dtype("f16");
   const std::string fused = build_program(impls::qgemm_spec(f, {}, Arch::parse("sm_89"))).source;
   EXPECT_NE(fused.find("kASource = qjit::kernels::QGemmASource::kDynamicFused;"), std::string::npos) << fused;
   EXPECT_NE(fused.find("kX = qjit::dev::DType::kF16;"), std::string::npos) << fused;
@@ -70,36 +75,34 @@ TEST(QGemmSpec, ValidationNamesTheProblem) {
   EXPECT_EQ(err(desc_of("int8", "int8", 16, 64, 133136), sm89), "");  // 127^2 * 133136 < 2^31
   EXPECT_EQ(err(desc_of("fp8_e5m2", "fp8_e5m2", 16, 64, 133152), sm89), "");  // fp32 accumulates any K
   GemmDesc bad = desc_of("int8", "int8");
-  bad.scale_w = "block128";
+  bad.scale_w = parse_granularity("block128");
   EXPECT_NE(err(bad, sm89).find("block128"), std::string::npos);
   // Block-fp8: group128 only with block128, fp8 only, sm_89+, warp tiles within a 128 block.
   GemmDesc block = desc_of("fp8_e4m3", "fp8_e4m3");
-  block.scale_a = "group128", block.scale_w = "block128";
+  block.scale_a = parse_granularity("group128"), block.scale_w = parse_granularity("block128");
   EXPECT_EQ(err(block, sm89), "");
   EXPECT_NE(err(block, sm80).find("needs sm_89"), std::string::npos);
   GemmDesc mix = block;
-  mix.scale_w = "per_channel";
+  mix.scale_w = parse_granularity("per_channel");
   EXPECT_NE(err(mix, sm89).find("group128 activations go only with block128 weights"), std::string::npos);
-  mix = block, mix.scale_a = "per_token";
+  mix = block, mix.scale_a = parse_granularity("per_token");
   EXPECT_NE(err(mix, sm89).find("block128 weights only with group128 activations"), std::string::npos);
-  mix = block, mix.qtype_a = mix.qtype_w = "int8";
+  mix = block, mix.qtype_a = mix.qtype_w = QType::kInt8;
   EXPECT_NE(err(mix, sm89).find("block-fp8 family: operands must be fp8"), std::string::npos);
   EXPECT_NE(err(block, sm89, {64, 96, 64, 1, 1, 4}).find("divides 128"), std::string::npos);
   // Float activations: a static scale is per_tensor; only per_token dynamic scales fuse.
   GemmDesc fl = desc_of("int8", "int8");
-  fl.a_source = "static";
+  fl.a_source = source_of("static");
   EXPECT_NE(err(fl, sm89).find("static activation scale is per_tensor"), std::string::npos);
-  fl.scale_a = "per_tensor";
+  fl.scale_a = parse_granularity("per_tensor");
   EXPECT_EQ(err(fl, sm89), "");
-  fl.x_dtype = "int8";
+  fl.x_dtype = parse_dtype("int8");
   EXPECT_NE(err(fl, sm89).find("float activations of dtype 'int8'"), std::string::npos);
-  fl.x_dtype = "f16", fl.a_source = "dynamic";
+  fl.x_dtype = parse_dtype("f16"), fl.a_source = source_of("dynamic");
   EXPECT_NE(err(fl, sm89).find("cannot be fused"), std::string::npos);
   GemmConfig separate;
   separate.fusion = impls::GemmFusion::kSeparate;
   EXPECT_EQ(err(fl, sm89, separate), "");
-  fl.a_source = "fp8";
-  EXPECT_NE(err(fl, sm89).find("activation source 'fp8'"), std::string::npos);
   // Configs: the kernel's static_asserts, the arch's shared memory, fp8's two accumulator sets.
   EXPECT_NE(err(desc_of("int8", "int8"), sm89, {64, 128, 48, 2, 2, 4}).find("tile_k"), std::string::npos);
   EXPECT_NE(err(desc_of("int8", "int8"), sm89, {64, 128, 64, 2, 2, 6}).find("stages"), std::string::npos);
@@ -124,7 +127,7 @@ TEST(QGemmHeuristic, PicksAValidConfigForAnyDesc) {
       for (long long m : {1, 7, 16, 17, 64, 129, 300, 1024, 4096, 100000}) {
         for (long long n : {16, 48, 1536, 8960, 13824}) {
           GemmDesc d = desc_of(q, q, m, n, 1536);
-          if (block) d.scale_a = "group128", d.scale_w = "block128";
+          if (block) d.scale_a = parse_granularity("group128"), d.scale_w = parse_granularity("block128");
           const GemmConfig c = impls::qgemm_heuristic(d, Arch::parse(arch));
           EXPECT_NO_THROW(impls::check_gemm_config(d, c, Arch::parse(arch))) << c.str();
           if (m <= 16) {
@@ -148,9 +151,11 @@ TEST(QGemmHeuristic, PicksAValidConfigForAnyDesc) {
           const bool block = md == "dynamic group128";
           if (block && Arch::parse(arch).number < 89) continue;
           GemmDesc d = desc_of(block ? "fp8_e4m3" : "int8", block ? "fp8_e4m3" : "int8", m, n, 1536);
-          d.a_source = md == "static" ? "static" : "dynamic";
-          d.scale_a = md == "static" || md == "dynamic per_tensor" ? "per_tensor" : block ? "group128" : "per_token";
-          if (block) d.scale_w = "block128";
+          d.a_source = source_of(md == "static" ? "static" : "dynamic");
+          d.scale_a = parse_granularity(md == "static" || md == "dynamic per_tensor" ? "per_tensor"
+                                        : block                                     ? "group128"
+                                                                                    : "per_token");
+          if (block) d.scale_w = parse_granularity("block128");
           const GemmConfig c = impls::qgemm_heuristic(d, Arch::parse(arch));
           EXPECT_NO_THROW(impls::check_gemm_config(d, c, Arch::parse(arch))) << c.str() << " " << md;
           const bool fused = c.fusion == impls::GemmFusion::kFused;
@@ -200,10 +205,10 @@ TEST(QGemmCompile, ShippedConfigsCompileWithoutSpills) {
                         Case{"sm_90", "fp8_e4m3", "fp8_e4m3", false, "dynamic", "f32"}}) {
     for (const GemmConfig& c : impls::qgemm_shipped_configs()) {
       GemmDesc d = desc_of(cs.qa, cs.qw);
-      d.bias = "bf16", d.act = "gelu_tanh", d.out = "f32";
-      if (cs.block) d.scale_a = "group128", d.scale_w = "block128";
-      d.a_source = cs.source, d.x_dtype = cs.x;
-      if (d.a_source == std::string("static")) d.scale_a = "per_tensor";
+      d.bias = parse_dtype("bf16"), d.act = parse_activation("gelu_tanh"), d.out = parse_dtype("f32");
+      if (cs.block) d.scale_a = parse_granularity("group128"), d.scale_w = parse_granularity("block128");
+      d.a_source = source_of(cs.source), d.x_dtype = parse_dtype(cs.x);
+      if (d.a_source == impls::ActSource::kStatic) d.scale_a = Granularity::kPerTensor;
       const Arch arch = Arch::parse(cs.arch);
       if (!error_of([&] { impls::check_gemm_config(d, c, arch); }).empty()) continue;  // int8-only config
       const KernelSpec spec = impls::qgemm_spec(d, c, arch);

@@ -23,7 +23,7 @@ WeightOnlyDesc desc_of(const char* qw, const char* scale = "per_channel", long l
                        long long k = 1536) {
   WeightOnlyDesc d;
   d.m_bucket = impls::gemm_m_bucket(m);
-  d.n = n, d.k = k, d.qtype_w = qw, d.scale_w = scale;
+  d.n = n, d.k = k, d.qtype_w = parse_qtype(qw), d.scale_w = parse_granularity(scale);
   return d;
 }
 
@@ -31,7 +31,7 @@ using test::error_of;
 
 TEST(QGemmWoSpec, WritesTheNamedConfigStruct) {
   WeightOnlyDesc d = desc_of("fp8_e5m2", "block128");
-  d.x = "f16", d.bias = "bf16", d.act = "gelu_tanh", d.out = "f32";
+  d.x = DType::kF16, d.bias = DType::kBF16, d.act = Activation::kGeluTanh, d.out = DType::kF32;
   const Program p = build_program(impls::qgemm_wo_spec(d, {128, 128, 64, 2, 4, 3}, Arch::parse("sm_80")));
   EXPECT_NE(p.source.find("#include \"impls/qgemm_wo.cuh\""), std::string::npos);
   for (const char* line : {"static constexpr qjit::dev::DType kAct = qjit::dev::DType::kF16;",
@@ -57,15 +57,14 @@ TEST(QGemmWoSpec, ValidationNamesTheProblem) {
     for (const char* g : {"per_channel", "per_tensor", "block128"}) EXPECT_EQ(err(desc_of(q, g), sm80), "") << q << g;
   }
   EXPECT_NE(err(desc_of("int8"), Arch::parse("sm_75")).find("needs sm_80"), std::string::npos);
-  EXPECT_NE(err(desc_of("int4"), sm80).find("weight qtype 'int4'"), std::string::npos);
   EXPECT_NE(err(desc_of("int8", "per_token"), sm80).find("per_token"), std::string::npos);
   EXPECT_NE(err(desc_of("int8", "per_channel", 16, 40, 64), sm80).find("N = 40"), std::string::npos);
   EXPECT_NE(err(desc_of("int8", "per_channel", 16, 64, 72), sm80).find("K = 72"), std::string::npos);
   WeightOnlyDesc f32x = desc_of("int8");
-  f32x.x = "f32";
+  f32x.x = DType::kF32;
   EXPECT_NE(err(f32x, sm80).find("activation dtype 'f32'"), std::string::npos);
   WeightOnlyDesc bad_out = desc_of("int8");
-  bad_out.out = "int8";
+  bad_out.out = DType::kI8;
   EXPECT_NE(err(bad_out, sm80).find("output dtype"), std::string::npos);
   // Configs: the kernel's static_asserts and the arch's shared memory.
   EXPECT_NE(err(desc_of("int8"), sm80, {64, 128, 48, 2, 2, 4}).find("tile_k"), std::string::npos);
@@ -110,7 +109,7 @@ TEST(QGemmWoCompile, ShippedConfigsCompileWithoutSpills) {
                         Case{"sm_90", "int8", "per_channel"}, Case{"sm_90", "fp8_e4m3", "block128"}}) {
     for (const WeightOnlyConfig& c : impls::qgemm_wo_shipped_configs()) {
       WeightOnlyDesc d = desc_of(cs.qw, cs.scale);
-      d.bias = "bf16", d.act = "gelu_tanh", d.out = "f32";
+      d.bias = DType::kBF16, d.act = Activation::kGeluTanh, d.out = DType::kF32;
       const Arch arch = Arch::parse(cs.arch);
       const KernelSpec spec = impls::qgemm_wo_spec(d, c, arch);
       SCOPED_TRACE(spec.summary());
@@ -125,11 +124,12 @@ TEST(QGemmWoCompile, ShippedConfigsCompileWithoutSpills) {
   }
 }
 
-// ---- unquantized weights (qtype_w == x: the float GEMM of runtime/ops/gemm.hpp) ---------
+// ---- unquantized weights (qtype_w none: x's dtype; the float GEMM of runtime/ops/gemm.hpp) --
 
 WeightOnlyDesc float_desc(const char* dtype, long long m = 256, long long n = 1536, long long k = 1536) {
-  WeightOnlyDesc d = desc_of(dtype, "none", m, n, k);
-  d.x = dtype;
+  WeightOnlyDesc d = desc_of("int8", "per_channel", m, n, k);
+  d.x = parse_dtype(dtype);
+  d.qtype_w = QType::kNone;
   return d;
 }
 
@@ -149,13 +149,11 @@ TEST(QGemmWoFloatSpec, WritesUnquantizedWeightsAndValidates) {
   auto err = [&](WeightOnlyDesc dd, WeightOnlyConfig cfg = {}, const char* arch = "sm_80") {
     return error_of([&] { impls::qgemm_wo_spec(dd, cfg, Arch::parse(arch)); });
   };
+  // NOTE: unquantized weights of another dtype than x, or with scales, cannot be described
+  // (the vocabulary's types): scale_w is ignored without a qtype.
   WeightOnlyDesc scaled = float_desc("bf16");
-  scaled.scale_w = "per_channel";
-  EXPECT_NE(err(scaled).find("unquantized bf16 weights take no scales"), std::string::npos);
-  WeightOnlyDesc mixed = float_desc("f16");
-  mixed.x = "bf16";
-  EXPECT_NE(err(mixed).find("weight qtype 'f16' is not int8, fp8_e4m3, fp8_e5m2 or the activation dtype bf16"),
-            std::string::npos);
+  scaled.scale_w = Granularity::kPerToken;
+  EXPECT_EQ(impls::qgemm_wo_spec(scaled, {}, sm80), impls::qgemm_wo_spec(float_desc("bf16"), {}, sm80));
   WeightOnlyDesc f32 = float_desc("f32");
   EXPECT_NE(err(f32).find("activation dtype 'f32'"), std::string::npos);
   EXPECT_NE(err(float_desc("bf16"), {}, "sm_75").find("needs sm_80"), std::string::npos);
@@ -180,7 +178,7 @@ TEST(QGemmWoCompile, ShippedConfigsWithFloatWeightsCompileWithoutSpills) {
   for (const auto& [arch_name, dtype] : {std::pair{"sm_80", "bf16"}, {"sm_89", "f16"}, {"sm_90", "bf16"}}) {
     for (const WeightOnlyConfig& c : impls::qgemm_wo_shipped_configs()) {
       WeightOnlyDesc d = float_desc(dtype);
-      d.bias = "f32", d.act = "gelu_tanh", d.out = "f32";
+      d.bias = DType::kF32, d.act = Activation::kGeluTanh, d.out = DType::kF32;
       const KernelSpec spec = impls::qgemm_wo_spec(d, c, Arch::parse(arch_name));
       SCOPED_TRACE(spec.summary());
       const Artifact a = compile(build_program(spec));

@@ -77,10 +77,12 @@ bool kind_valid(const pairwise::Row& r) {
   // What the library accepts (fp8 needs sm_89, the configs' register and smem budgets, ...).
   jit::impls::GemmDesc d;
   d.n = d.k = 128;
-  d.qtype_a = std::string(qtype_name(p.qa)), d.qtype_w = std::string(qtype_name(p.qw));
-  d.scale_a = std::string(granularity_name(p.ga)), d.scale_w = std::string(granularity_name(p.gw));
-  d.a_source = p.source == Source::kQuantized ? "quantized" : p.source == Source::kStatic ? "static" : "dynamic";
-  d.x_dtype = std::string(dtype_name(p.x));
+  d.qtype_a = p.qa, d.qtype_w = p.qw;
+  d.scale_a = p.ga, d.scale_w = p.gw;
+  d.a_source = p.source == Source::kQuantized ? jit::impls::ActSource::kQuantized
+               : p.source == Source::kStatic  ? jit::impls::ActSource::kStatic
+                                              : jit::impls::ActSource::kDynamic;
+  d.x_dtype = p.x;
   const jit::Arch arch = jit::Arch::parse(p.arch);
   return error_of([&] {
            jit::impls::check_gemm_desc(d, arch);
@@ -194,8 +196,8 @@ TEST(QGemmPairwise, WanShapePerActivationSource) {
         [&] {
           jit::impls::GemmDesc d;
           d.m_bucket = jit::impls::gemm_m_bucket(p.m), d.n = p.n, d.k = p.k;
-          d.scale_a = std::string(granularity_name(p.ga));
-          d.a_source = s == Source::kStatic ? "static" : "dynamic";
+          d.scale_a = p.ga;
+          d.a_source = s == Source::kStatic ? jit::impls::ActSource::kStatic : jit::impls::ActSource::kDynamic;
           return d;
         }(),
         jit::Arch::parse(p.arch));

@@ -1,4 +1,4 @@
-#include "quant_ops/qtype.hpp"
+#include "common/qtype.hpp"
 
 #include <gtest/gtest.h>
 

@@ -284,9 +284,9 @@ TEST(AttentionSim, CompilesWithoutSpills) {
     const char* arch;
     jit::impls::AttentionDesc desc;
   };
-  const std::vector<Build> builds = {{"sm_80", {"bf16", "bf16", 128}}, {"sm_89", {"bf16", "bf16", 128}},
-                                     {"sm_90", {"bf16", "bf16", 128}}, {"sm_90", {"f16", "f32", 64}},
-                                     {"sm_90", {"f32", "f32", 256}}};
+  const std::vector<Build> builds = {{"sm_80", {DType::kBF16, DType::kBF16, 128}}, {"sm_89", {DType::kBF16, DType::kBF16, 128}},
+                                     {"sm_90", {DType::kBF16, DType::kBF16, 128}}, {"sm_90", {DType::kF16, DType::kF32, 64}},
+                                     {"sm_90", {DType::kF32, DType::kF32, 256}}};
   for (const Build& b : builds) {
     const jit::KernelSpec spec =
         jit::impls::attention_spec(b.desc, jit::impls::attention_heuristic(b.desc), jit::Arch::parse(b.arch));
@@ -295,11 +295,11 @@ TEST(AttentionSim, CompilesWithoutSpills) {
     ASSERT_EQ(a.kernels.size(), 2u);
     for (const jit::KernelInfo& k : a.kernels) test::expect_no_spills(a, k);
   }
-  test::expect_error([] { jit::impls::attention_spec({"f32", "int8", 64}, {}, jit::Arch::parse("sm_90")); },
+  test::expect_error([] { jit::impls::attention_spec({DType::kF32, DType::kI8, 64}, {}, jit::Arch::parse("sm_90")); },
                      {"attention: output dtype 'int8'"});
-  test::expect_error([] { jit::impls::attention_spec({"bf16", "bf16", 12}, {}, jit::Arch::parse("sm_90")); },
+  test::expect_error([] { jit::impls::attention_spec({DType::kBF16, DType::kBF16, 12}, {}, jit::Arch::parse("sm_90")); },
                      {"head_dim 12"});
-  test::expect_error([] { jit::impls::attention_spec({"bf16", "bf16", 64}, {9}, jit::Arch::parse("sm_90")); },
+  test::expect_error([] { jit::impls::attention_spec({DType::kBF16, DType::kBF16, 64}, {9}, jit::Arch::parse("sm_90")); },
                      {"warps 9"});
 }
 

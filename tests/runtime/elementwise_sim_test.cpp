@@ -137,7 +137,7 @@ TEST(ElementwiseSim, CompilesWithoutSpills) {
   using jit::impls::ElementwiseOp;
   for (const char* arch : {"sm_80", "sm_89", "sm_90"}) {
     for (ElementwiseOp op : {ElementwiseOp::kSilu, ElementwiseOp::kGatedResidual, ElementwiseOp::kAdd}) {
-      const jit::impls::ElementwiseDesc d{op, "bf16", "f32", "f16", "bf16"};
+      const jit::impls::ElementwiseDesc d{op, DType::kBF16, DType::kF32, DType::kF16, DType::kBF16};
       const jit::KernelSpec spec =
           jit::impls::elementwise_spec(d, jit::impls::elementwise_heuristic(d), jit::Arch::parse(arch));
       SCOPED_TRACE(spec.summary());
@@ -148,12 +148,21 @@ TEST(ElementwiseSim, CompilesWithoutSpills) {
   }
   // Unused operands do not vary the spec; used ones are checked.
   const jit::Arch sm90 = jit::Arch::parse("sm_90");
-  EXPECT_EQ(jit::impls::elementwise_spec({ElementwiseOp::kSilu, "bf16", "", "", "f32"}, {}, sm90),
-            jit::impls::elementwise_spec({ElementwiseOp::kSilu, "bf16", "f16", "bf16", "f32"}, {}, sm90));
-  test::expect_error([&] { jit::impls::elementwise_spec({ElementwiseOp::kAdd, "f32", "", "", "f32"}, {}, sm90); },
-                     {"input b dtype ''"});
+  EXPECT_EQ(jit::impls::elementwise_spec({ElementwiseOp::kSilu, DType::kBF16, DType::kI8, DType::kI32, DType::kF32},
+                                         {}, sm90),
+            jit::impls::elementwise_spec({ElementwiseOp::kSilu, DType::kBF16, DType::kF16, DType::kBF16, DType::kF32},
+                                         {}, sm90));
   test::expect_error(
-      [&] { jit::impls::elementwise_spec({ElementwiseOp::kGatedResidual, "f32", "f32", "int8", "f32"}, {}, sm90); },
+      [&] {
+        jit::impls::elementwise_spec({ElementwiseOp::kAdd, DType::kF32, DType::kE4M3, DType::kF32, DType::kF32}, {},
+                                     sm90);
+      },
+      {"input b dtype 'fp8_e4m3'"});
+  test::expect_error(
+      [&] {
+        jit::impls::elementwise_spec({ElementwiseOp::kGatedResidual, DType::kF32, DType::kF32, DType::kI8, DType::kF32},
+                                     {}, sm90);
+      },
       {"gate", "'int8'"});
 }
 

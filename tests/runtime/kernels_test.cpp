@@ -66,7 +66,7 @@ struct KernelCacheTest : ::testing::Test {
     driver = std::make_shared<RecordingDriver>();
   }
   jit::KernelSpec spec(const char* out) {
-    return jit::impls::act_quant_spec({"bf16", out, jit::impls::ActQuantMode::kDynamicPerToken, 64}, {128}, jit::Arch{});
+    return jit::impls::act_quant_spec({DType::kBF16, parse_qtype(out), ActScale::kDynamicPerToken, 64}, {128}, jit::Arch{});
   }
   std::unique_ptr<jit::Jit> jit;
   std::unique_ptr<KernelCache> kernels;

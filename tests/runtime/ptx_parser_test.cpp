@@ -4,6 +4,7 @@
 
 #include "sim/ptx_parser.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nvrtc.h>
 
@@ -831,25 +832,24 @@ TEST(PtxParser, ParsesNvrtcKernels) {
   }
 }
 
-std::string act_quant_ptx(const char* in, const char* out, jit::impls::ActQuantMode mode, const char* arch) {
+std::string act_quant_ptx(DType in, QType out, ActScale mode, const char* arch) {
   const auto spec = jit::impls::act_quant_spec({in, out, mode, 1536}, {256}, jit::Arch::parse(arch));
   return jit::compile(jit::build_program(spec, jit::CompileOutput::kPtxOnly)).ptx;
 }
 
 TEST(PtxParser, ParsesTheActQuantKernels) {
-  using jit::impls::ActQuantMode;
   struct Case {
-    const char* in;
-    const char* out;
-    ActQuantMode mode;
+    DType in;
+    QType out;
+    ActScale mode;
     const char* arch;
   };
-  for (const Case& c : {Case{"bf16", "int8", ActQuantMode::kDynamicPerToken, "sm_80"},
-                        Case{"bf16", "int8", ActQuantMode::kDynamicPerToken, "sm_89"},
-                        Case{"bf16", "int8", ActQuantMode::kDynamicPerToken, "sm_90"},
-                        Case{"f32", "fp8_e4m3", ActQuantMode::kStaticPerTensor, "sm_89"},
-                        Case{"f16", "fp8_e5m2", ActQuantMode::kDynamicPerToken, "sm_90"}}) {
-    SCOPED_TRACE(std::string(c.in) + " " + c.out + " " + c.arch);
+  for (const Case& c : {Case{DType::kBF16, QType::kInt8, ActScale::kDynamicPerToken, "sm_80"},
+                        Case{DType::kBF16, QType::kInt8, ActScale::kDynamicPerToken, "sm_89"},
+                        Case{DType::kBF16, QType::kInt8, ActScale::kDynamicPerToken, "sm_90"},
+                        Case{DType::kF32, QType::kE4M3, ActScale::kStaticPerTensor, "sm_89"},
+                        Case{DType::kF16, QType::kE5M2, ActScale::kDynamicPerToken, "sm_90"}}) {
+    SCOPED_TRACE(fmt::format("{} {} {}", dtype_name(c.in), qtype_name(c.out), c.arch));
     const std::string ptx = act_quant_ptx(c.in, c.out, c.mode, c.arch);
     const Module m = parse_module(ptx, "act_quant");
     EXPECT_EQ(m.target, c.arch);

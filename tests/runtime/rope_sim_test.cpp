@@ -84,7 +84,7 @@ TEST(RopeSim, StridedEmptyAndSm80) {
 // for the widest (f32) and a 16-bit input.
 TEST(RopeSim, CompilesWithoutSpills) {
   for (const char* arch : {"sm_80", "sm_89", "sm_90"}) {
-    for (const char* dtype : {"f32", "bf16"}) {
+    for (const DType dtype : {DType::kF32, DType::kBF16}) {
       const jit::impls::RopeDesc d{dtype, dtype};
       const jit::KernelSpec spec = jit::impls::rope_spec(d, jit::impls::rope_heuristic(d), jit::Arch::parse(arch));
       SCOPED_TRACE(spec.summary());
@@ -93,9 +93,9 @@ TEST(RopeSim, CompilesWithoutSpills) {
       test::expect_no_spills(a, a.kernels[0]);
     }
   }
-  test::expect_error([] { jit::impls::rope_spec({"f32", "int8"}, {}, jit::Arch::parse("sm_90")); },
+  test::expect_error([] { jit::impls::rope_spec({DType::kF32, DType::kI8}, {}, jit::Arch::parse("sm_90")); },
                      {"rope: output dtype 'int8'"});
-  test::expect_error([] { jit::impls::rope_spec({"f32", "f32"}, {100}, jit::Arch::parse("sm_90")); },
+  test::expect_error([] { jit::impls::rope_spec({DType::kF32, DType::kF32}, {100}, jit::Arch::parse("sm_90")); },
                      {"threads 100"});
 }
 

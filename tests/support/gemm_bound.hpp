@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "quant_ops/reference/gemm.hpp"
-#include "runtime/dtype.hpp"
+#include "common/dtype.hpp"
 
 namespace qjit::test {
 

@@ -33,7 +33,7 @@
 #include "common/error.hpp"
 #include "common/regex.hpp"
 #include "quant_ops/calibration.hpp"
-#include "quant_ops/qtype.hpp"
+#include "common/qtype.hpp"
 #include "runtime/device.hpp"
 #include "runtime/driver/cuda_driver.hpp"
 #include "runtime/models/wan_checkpoint.hpp"

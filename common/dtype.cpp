@@ -1,4 +1,4 @@
-#include "runtime/dtype.hpp"
+#include "common/dtype.hpp"
 
 #include <array>
 #include <cctype>

@@ -1,4 +1,4 @@
-#include "quant_ops/qtype.hpp"
+#include "common/qtype.hpp"
 
 #include <array>
 #include <cctype>
@@ -112,6 +112,22 @@ Granularity parse_granularity(std::string_view name) {
   QJIT_THROW("quant_ops",
              "unknown granularity '{}' (expected one of per_tensor, per_channel, per_token, block128, group128)",
              name);
+}
+
+std::string_view activation_name(Activation a) {
+  switch (a) {
+    case Activation::kNone: return "none";
+    case Activation::kGeluTanh: return "gelu_tanh";
+  }
+  return "?";
+}
+
+Activation parse_activation(std::string_view name) {
+  std::string key;
+  for (char c : name) key += c == '-' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (key == "none") return Activation::kNone;
+  if (key == "gelu_tanh" || key == "gelu") return Activation::kGeluTanh;
+  QJIT_THROW("quant_ops", "unknown activation '{}' (expected none or gelu_tanh)", name);
 }
 
 }  // namespace qjit

@@ -1,9 +1,11 @@
 #pragma once
-// Quantized types and scale granularities, with the canonical names of DESIGN.md section 5.
+// The quantization vocabulary, with the canonical names of DESIGN.md section 5: quantized
+// types, scale granularities, how activations are scaled, the GEMM's activation function.
+// Defined once, here, low enough for every layer (jit/ included) to use.
 
 #include <string_view>
 
-#include "runtime/dtype.hpp"
+#include "common/dtype.hpp"
 
 namespace qjit {
 
@@ -38,5 +40,22 @@ std::string_view granularity_name(Granularity g);
 /// "channel", "token" (LightX2V spells granularities this way). Throws qjit::Error naming
 /// the bad string and the valid names.
 Granularity parse_granularity(std::string_view name);
+
+/// How activations get their scales (quantize_activations, the act_quant kernels).
+enum class ActScale {
+  kDynamicPerToken,   // one scale per row, computed from the row
+  kStaticPerTensor,   // one given (calibrated) scale
+  kDynamicPerTensor,  // one scale computed from the whole tensor (any NaN/Inf: all outputs NaN)
+  kDynamicGroup128,   // one scale per 1x128 group along K (the last group of a row may be partial)
+};
+
+/// The activation function a GEMM applies after the bias.
+enum class Activation { kNone, kGeluTanh };
+
+/// Canonical names: none, gelu_tanh.
+std::string_view activation_name(Activation a);
+/// Accepts the canonical names, case-insensitively, '-' read as '_', plus "gelu" (the tanh
+/// approximation is the only GELU qjit has). Throws qjit::Error naming the valid names.
+Activation parse_activation(std::string_view name);
 
 }  // namespace qjit
