@@ -6,8 +6,20 @@
 
 namespace qjit::jit {
 
+const char* param_kind_name(ParamKind k) {
+  switch (k) {
+    case ParamKind::kAddress: return "an address";
+    case ParamKind::kSigned: return "a signed integer";
+    case ParamKind::kUnsigned: return "an unsigned integer";
+    case ParamKind::kFloat: return "a float";
+  }
+  return "an unknown kind";
+}
+
 void check_param_layout(const ParamLayout& l) {
   QJIT_CHECK_GEN("jit", !l.fields.empty(), "{} describes no field", l.host_type);
+  QJIT_CHECK_GEN("jit", l.fields.size() <= kMaxKernelParams, "{} has {} fields; a kernel takes at most {}",
+                 l.host_type, l.fields.size(), kMaxKernelParams);
   std::size_t end = 0, align = 1;
   for (const ParamField& f : l.fields) {
     QJIT_CHECK_GEN("jit", f.size == 1 || f.size == 2 || f.size == 4 || f.size == 8,

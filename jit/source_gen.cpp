@@ -87,47 +87,27 @@ const std::vector<Header>& family_closure(const Family& family) {
 }  // namespace
 
 std::string param_checks(const Family& family) {
-  // NOTE: NVRTC has no offsetof (no <cstddef>, no builtin), so the layout is checked by what
-  // fixes it: the same fields by name, each of the host's size, in the host's order (member
-  // addresses of a constexpr object compare in declaration order), no more of them, and the
-  // same total size and alignment. Fields are scalars and device addresses aligned to their
-  // size (check_param_layout) on both ABIs, so the offsets then agree too.
   std::string src =
-      "\n// Each entry's parameter struct as the host lays it out (jit/kernel_params.hpp).\nnamespace qjit_params {\n";
-  std::set<const ParamLayout*> done;
+      "\n// Each entry's parameters against its launch's struct on the host (jit/kernel_params.hpp).\n"
+      "namespace qjit_params {\n";
+  int entry = 0;
   for (const auto& k : family.kernels) {
     QJIT_CHECK_GEN("jit", k.params != nullptr, "kernel {} of family '{}' has no parameter struct", k.name,
                    family.name);
     const ParamLayout& l = *k.params;
-    if (done.insert(&l).second) {
-      const std::string probe = fmt::format("probe{}", done.size());
-      src += fmt::format(
-          "static_assert(sizeof({0}) == {1} && alignof({0}) == {2}, \"{0} must be {1} bytes aligned {2}, as {3} is on "
-          "the host\");\n",
-          l.device_type, l.size, l.align, l.host_type);
-      std::string any;
-      for (std::size_t i = 0; i <= l.fields.size(); ++i) any += ", qjit::dev::AnyField";
-      src += fmt::format(
-          "static_assert(!qjit::dev::kAggregateFrom<{0}{1}>, \"{0} must have {2} fields, as {3} has on the "
-          "host\");\n",
-          l.device_type, any, l.fields.size(), l.host_type);
-      src += fmt::format("inline constexpr {} {}{{}};\n", l.device_type, probe);
-      for (std::size_t i = 0; i < l.fields.size(); ++i) {
-        const ParamField& f = l.fields[i];
-        src += fmt::format("static_assert(sizeof({0}::{1}) == {2}, \"{0}::{1} must be {2} bytes, as on the host\");\n",
-                           l.device_type, f.name, f.size);
-        if (i > 0) {
-          src += fmt::format(
-              "static_assert(static_cast<const void*>(&{0}.{1}) < static_cast<const void*>(&{0}.{2}), \"{3}::{2} "
-              "must follow {3}::{1}, as on the host\");\n",
-              probe, l.fields[i - 1].name, f.name, l.device_type);
-        }
-      }
-    }
+    const std::string e = fmt::format("Entry{}", entry++);
+    src += fmt::format("using {} = decltype(&{});\n", e, name_expression(k.name));
     src += fmt::format(
-        "static_assert(qjit::dev::kTakesParams<decltype(&{0}), {1}>, \"{2} must take one {1} (its launch's "
-        "struct)\");\n",
-        name_expression(k.name), l.device_type, k.name);
+        "static_assert(qjit::dev::EntryParams<{0}>::kCount == {1}, \"{2} must take {1} parameters, as {3} has "
+        "fields\");\n",
+        e, l.fields.size(), k.name, l.host_type);
+    for (std::size_t i = 0; i < l.fields.size(); ++i) {
+      const ParamField& f = l.fields[i];
+      src += fmt::format(
+          "static_assert(sizeof(qjit::dev::EntryParam<{0}, {1}>) == {2} && qjit::dev::kParamKind<qjit::dev::EntryParam<"
+          "{0}, {1}>> == {3}, \"parameter {4} of {5} must be {6} of {2} bytes, as {7}::{8} is on the host\");\n",
+          i, e, f.size, static_cast<int>(f.kind), i + 1, k.name, param_kind_name(f.kind), l.host_type, f.name);
+    }
   }
   return src + "}  // namespace qjit_params\n";
 }

@@ -15,8 +15,9 @@ Program build_program(const KernelSpec& spec, CompileOutput output = CompileOutp
 // The name expression for one kernel template of the spec's family: "ns::kernel<QjitConfig>".
 std::string name_expression(const std::string& kernel_template);
 
-// The generated checks that each of the family's entries takes its launch's parameter struct
-// and that the device struct is laid out as the host's (static_asserts naming the field).
+// The generated checks that each of the family's entries takes the fields of its launch's
+// parameter struct as its parameters: as many, each of the field's size and kind, in order
+// (static_asserts naming the entry, the parameter and the host field).
 std::string param_checks(const Family& family);
 
 // The embedded templates reachable from `root` through #include "..." lines, in a stable

@@ -12,10 +12,13 @@
 #include <mutex>
 #include <string>
 
-#include "jit/kernel_spec.hpp"
 #include "runtime/device.hpp"
 #include "runtime/device_allocator.hpp"
 #include "runtime/driver_types.hpp"
+
+namespace qjit::jit {
+class KernelSpec;
+}  // namespace qjit::jit
 
 namespace qjit {
 

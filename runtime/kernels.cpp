@@ -34,6 +34,7 @@ Kernel::Kernel(std::shared_ptr<LoadedModule> module, std::string name_expression
 }
 
 void Kernel::check_params(const jit::ParamLayout& given) const {
+  QJIT_CHECK_GEN("launch", valid(), "launch of an unresolved kernel");
   QJIT_CHECK_GEN("launch", params_ == &given, "{} takes {}, not {}", name_,
                  params_ != nullptr ? params_->host_type : "no known struct", given.host_type);
 }

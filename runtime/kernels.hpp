@@ -48,15 +48,18 @@ class Kernel {
   const jit::Artifact& artifact() const { return module_->artifact(); }
   Driver& driver() const { return module_->driver(); }
 
-  // The typed launch: `params` is the host struct of the kernel's family
-  // (jit/kernel_params.hpp), passed as the entry's one parameter. Refuses another struct,
-  // validates the launch as a device would (threads, dynamic shared memory, opting in above
-  // 48 KB when the device allows it), then launches.
+  // The typed launch: `params` is the host struct of the kernel's family (jit/kernel_params.hpp),
+  // whose fields are the entry's parameters, in order. Refuses another struct, validates the
+  // launch as a device would (threads, dynamic shared memory, opting in above 48 KB when the
+  // device allows it), then launches.
   template <class P>
   void launch(const LaunchConfig& config, const P& params) const {
-    check_params(jit::param_layout<P>());
-    void* args[1] = {const_cast<P*>(&params)};
-    launch_packed(config, args);
+    const jit::ParamLayout& layout = jit::param_layout<P>();
+    check_params(layout);
+    std::array<void*, jit::kMaxKernelParams> args;
+    auto* base = const_cast<unsigned char*>(reinterpret_cast<const unsigned char*>(&params));
+    for (std::size_t i = 0; i < layout.fields.size(); ++i) args[i] = base + layout.fields[i].offset;
+    launch_packed(config, args.data());
   }
 
  private:

@@ -92,7 +92,8 @@ FunctionHandle PlanDriver::get_function(ModuleHandle module, const std::string& 
   std::lock_guard<std::mutex> lock(mu_);
   const std::size_t m = index_of(module);
   QJIT_CHECK_GEN(kSub, m < modules_.size(), "function {} of a module this device did not load", name);
-  // The entry's template: its name expression without the config argument.
+  // The entry's template: the name without its config argument (a spec-only module names its
+  // functions by their name expressions, runtime/kernels.cpp).
   const std::string kernel_template = name.substr(0, name.find('<'));
   for (std::size_t i = 0; i < planned_.size(); ++i) {
     if (planned_[i].spec == modules_[m] && planned_[i].kernel_template == kernel_template) return handle_of(i);
@@ -101,13 +102,22 @@ FunctionHandle PlanDriver::get_function(ModuleHandle module, const std::string& 
   return handle_of(planned_.size() - 1);
 }
 
-int PlanDriver::get_attribute(FunctionHandle, FuncAttr) { return 0; }
+int PlanDriver::get_attribute(FunctionHandle, FuncAttr attr) {
+  // What the device allows; a kernel that never compiled has no registers or static memory.
+  switch (attr) {
+    case FuncAttr::kMaxThreadsPerBlock: return props_.max_threads_per_block;
+    case FuncAttr::kMaxDynamicSharedBytes: return static_cast<int>(props_.smem_per_block_optin);
+    default: return 0;
+  }
+}
 void PlanDriver::set_attribute(FunctionHandle, FuncAttr, int) {}
 
 void PlanDriver::launch(FunctionHandle fn, const LaunchConfig&, void**) {
   count_launch();
   std::lock_guard<std::mutex> lock(mu_);
-  ++planned_.at(index_of(fn)).launches;
+  const std::size_t i = index_of(fn);
+  QJIT_CHECK_GEN(kSub, i < planned_.size(), "launch of a function this device did not record");
+  ++planned_[i].launches;
 }
 
 std::vector<PlannedLaunch> PlanDriver::planned() const {

@@ -89,8 +89,8 @@ struct Module {
   std::string name;
   int version_major = 0, version_minor = 0;
   std::string target;       // "sm_90a"
-  int target_arch = 0;      // 90 (the parser accepts only sm_<2 or 3 digits>[a|f])
-  bool target_accel = false;  // "a" or "f": loads only on that arch
+  int target_arch = 0;        // 90 (the parser accepts only sm_<2 or 3 digits>[a|f])
+  bool target_accel = false;  // "a": loads only on that arch
   int address_size = 32;  // PTX's default where .address_size is absent
   std::vector<Variable> globals;
   std::vector<Function> functions;

@@ -73,8 +73,10 @@ class ModuleParser {
     m_.target = std::string(s);
     const bool sm = s.substr(0, 3) == "sm_";
     if (sm) s.remove_prefix(3);
-    const bool accel = !s.empty() && (s.back() == 'a' || s.back() == 'f');
-    if (accel) s.remove_suffix(1);
+    // "a": arch-specific, loads only on that arch; "f": family-specific (sm_100f), which the
+    // sim, whose newest arch is sm_90a, treats as the plain arch.
+    const bool accel = !s.empty() && s.back() == 'a';
+    if (!s.empty() && (s.back() == 'a' || s.back() == 'f')) s.remove_suffix(1);
     if (!sm || s.size() < 2 || s.size() > 3 || s.find_first_not_of("0123456789") != std::string_view::npos) {
       cur_.fail(v, fmt::format("unsupported target '{}' (expected sm_<arch>, e.g. sm_80 or sm_90a)", v.text));
     }

@@ -8,7 +8,6 @@ namespace qjit::jit::impls {
 ParamLayout ActQuantParams::layout() {
   using P = ActQuantParams;
   return {"jit::impls::ActQuantParams",
-          "qjit::kernels::ActQuantParams",
           0,
           0,
           {QJIT_PARAM_FIELD(P, x), QJIT_PARAM_FIELD(P, x_row_stride), QJIT_PARAM_FIELD(P, q),

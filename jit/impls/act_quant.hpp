@@ -14,7 +14,7 @@
 namespace qjit::jit::impls {
 
 // Which scales the program computes (common/qtype.hpp's ActScale); the spec's kMode
-// (qjit::kernels::ActScale, same enumerator names). A program holds every kernel of the
+// (qjit::kernels::ActQuantMode, same enumerator names). A program holds every kernel of the
 // family, but only its mode's have a body: launch only act_quant_kernel(desc.mode) (and,
 // per-tensor, the amax pass) of a spec. Per mode: kDynamicPerToken act_quant_per_token,
 // scales [M]; kStaticPerTensor act_quant_static, the given scale; kDynamicPerTensor
@@ -40,7 +40,7 @@ struct ActQuantConfig {
   int vec = 1;        // elements per vector access (kVec); the desc's row_align must allow it
 };
 
-// The one parameter of every entry (device: qjit::kernels::ActQuantParams).
+// The parameters of every entry, in order (templates/impls/act_quant.cuh).
 struct ActQuantParams {
   DeviceAddress x = 0;  // [m, k] rows of the input dtype, x_row_stride elements apart
   std::int64_t x_row_stride = 0;

@@ -8,7 +8,6 @@ namespace qjit::jit::impls {
 ParamLayout AttentionParams::layout() {
   using P = AttentionParams;
   return {"jit::impls::AttentionParams",
-          "qjit::kernels::AttentionParams",
           0,
           0,
           {QJIT_PARAM_FIELD(P, q), QJIT_PARAM_FIELD(P, q_batch_stride), QJIT_PARAM_FIELD(P, q_row_stride),

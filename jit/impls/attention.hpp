@@ -30,7 +30,7 @@ struct AttentionConfig {
 // The head dims the kernels support (what attention_spec checks), for the op's error.
 bool attention_head_dim_supported(int head_dim);
 
-// The kernels' one parameter (device: qjit::kernels::AttentionParams): q, k, v [batch, s, width]
+// The kernels' parameters, in order (templates/impls/attention.cuh): q, k, v [batch, s, width]
 // and o [batch, sq, width] with strides in elements; the head's columns start at
 // h * head_dim of each row; scale_log2 = softmax scale * log2(e).
 struct AttentionParams {

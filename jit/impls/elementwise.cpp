@@ -8,7 +8,6 @@ namespace qjit::jit::impls {
 ParamLayout ElementwiseParams::layout() {
   using P = ElementwiseParams;
   return {"jit::impls::ElementwiseParams",
-          "qjit::kernels::ElementwiseParams",
           0,
           0,
           {QJIT_PARAM_FIELD(P, a), QJIT_PARAM_FIELD(P, b), QJIT_PARAM_FIELD(P, c), QJIT_PARAM_FIELD(P, out),

@@ -27,7 +27,7 @@ struct ElementwiseConfig {
   int threads = 256;  // per block, one element per thread. NOTE: never changes results, only speed.
 };
 
-// The kernel's one parameter (device: qjit::kernels::ElementwiseParams): a, b, c, out
+// The kernel's parameters, in order (templates/impls/elementwise.cuh): a, b, c, out
 // contiguous, n elements; the broadcast operand (b for kAdd, c for kGatedResidual) is read
 // at (i / block) * block_stride + i % inner; unused pointers may be 0.
 struct ElementwiseParams {

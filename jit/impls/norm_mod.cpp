@@ -8,7 +8,6 @@ namespace qjit::jit::impls {
 ParamLayout NormModParams::layout() {
   using P = NormModParams;
   return {"jit::impls::NormModParams",
-          "qjit::kernels::NormModParams",
           0,
           0,
           {QJIT_PARAM_FIELD(P, x), QJIT_PARAM_FIELD(P, x_row_stride), QJIT_PARAM_FIELD(P, w),

@@ -29,7 +29,7 @@ struct NormModConfig {
   int threads = 128;  // per block, one warp per row. NOTE: never changes results, only speed.
 };
 
-// The kernel's one parameter (device: qjit::kernels::NormModParams; templates/impls/norm_mod.cuh
+// The kernel's parameters, in order (templates/impls/norm_mod.cuh
 // says what each field is).
 struct NormModParams {
   DeviceAddress x = 0;

@@ -195,7 +195,6 @@ GemmConfig qgemm_heuristic(const GemmDesc& d, Arch arch) {
 ParamLayout QGemmParams::layout() {
   using P = QGemmParams;
   return {"jit::impls::QGemmParams",
-          "qjit::kernels::QGemmParams",
           0,
           0,
           {QJIT_PARAM_FIELD(P, a), QJIT_PARAM_FIELD(P, a_ld), QJIT_PARAM_FIELD(P, w), QJIT_PARAM_FIELD(P, w_ld),
@@ -207,7 +206,6 @@ ParamLayout QGemmParams::layout() {
 ParamLayout QGemmBlockScalesParams::layout() {
   using P = QGemmBlockScalesParams;
   return {"jit::impls::QGemmBlockScalesParams",
-          "qjit::kernels::QGemmBlockScalesParams",
           0,
           0,
           {QJIT_PARAM_FIELD(P, src), QJIT_PARAM_FIELD(P, dst), QJIT_PARAM_FIELD(P, m), QJIT_PARAM_FIELD(P, groups)}};
@@ -250,15 +248,6 @@ KernelSpec qgemm_spec(const GemmDesc& problem, const GemmConfig& c, Arch arch) {
       .set("kWarpsN", c.warps_n)
       .set("kStages", c.stages);
   return spec;
-}
-
-std::string_view act_source_name(ActSource s) {
-  switch (s) {
-    case ActSource::kQuantized: return "quantized";
-    case ActSource::kStatic: return "static";
-    case ActSource::kDynamic: return "dynamic";
-  }
-  return "?";
 }
 
 long long group_scales_ld(long long m) { return (m + 7) / 8 * 8; }

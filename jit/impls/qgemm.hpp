@@ -18,14 +18,12 @@
 
 namespace qjit::jit::impls {
 
-// The problem. Names are the canonical ones of DESIGN.md section 5 (the jit layer does not
-// include quant_ops or the runtime).
 // Where the activations come from: quantized (int8 / fp8 codes and scales given), static
 // (float x and a calibrated per_tensor scale) or dynamic (float x, scales computed from it:
 // per_token fused or separate, per_tensor and group128 separate).
 enum class ActSource { kQuantized, kStatic, kDynamic };
-std::string_view act_source_name(ActSource s);  // quantized, static, dynamic
 
+// The problem, in the shared vocabulary (common/qtype.hpp).
 struct GemmDesc {
   long long m_bucket = 16;        // gemm_m_bucket(M): heuristics see M only through it
   long long n = 0, k = 0;         // N, K (multiples of 16)
@@ -87,7 +85,7 @@ std::vector<GemmConfig> qgemm_shipped_configs();
 // fill a GPU, small tiles for small M; and for float activations the fusion strategy.
 GemmConfig qgemm_heuristic(const GemmDesc& desc, Arch arch);
 
-// kQGemmKernel's one parameter (device: qjit::kernels::QGemmParams).
+// kQGemmKernel's parameters, in order (templates/impls/qgemm.cuh).
 struct QGemmParams {
   DeviceAddress a = 0;  // [M, K] codes (a_ld bytes apart) or float x (a_ld elements apart)
   std::int64_t a_ld = 0;
@@ -102,7 +100,7 @@ struct QGemmParams {
   static ParamLayout layout();
 };
 
-// kQGemmBlockScalesKernel's one parameter (device: qjit::kernels::QGemmBlockScalesParams).
+// kQGemmBlockScalesKernel's parameters, in order.
 struct QGemmBlockScalesParams {
   DeviceAddress src = 0;  // logical group128 scales [m, groups], dense
   DeviceAddress dst = 0;  // K-major [groups, group_scales_ld(m)]

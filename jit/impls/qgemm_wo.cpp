@@ -103,7 +103,6 @@ WeightOnlyConfig qgemm_wo_heuristic(const WeightOnlyDesc& d, Arch arch) {
 ParamLayout QGemmWoParams::layout() {
   using P = QGemmWoParams;
   return {"jit::impls::QGemmWoParams",
-          "qjit::kernels::QGemmWoParams",
           0,
           0,
           {QJIT_PARAM_FIELD(P, x), QJIT_PARAM_FIELD(P, x_ld), QJIT_PARAM_FIELD(P, w), QJIT_PARAM_FIELD(P, w_ld),

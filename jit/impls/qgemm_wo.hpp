@@ -64,7 +64,7 @@ std::vector<WeightOnlyConfig> qgemm_wo_shipped_configs();
 // still gives enough CTAs to fill a GPU otherwise.
 WeightOnlyConfig qgemm_wo_heuristic(const WeightOnlyDesc& desc, Arch arch);
 
-// The kernel's one parameter (device: qjit::kernels::QGemmWoParams).
+// The kernel's parameters, in order (templates/impls/qgemm_wo.cuh).
 struct QGemmWoParams {
   DeviceAddress x = 0;  // [M, K] bf16 / f16, x_ld elements apart
   std::int64_t x_ld = 0;

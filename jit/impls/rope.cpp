@@ -8,7 +8,6 @@ namespace qjit::jit::impls {
 ParamLayout RopeParams::layout() {
   using P = RopeParams;
   return {"jit::impls::RopeParams",
-          "qjit::kernels::RopeParams",
           0,
           0,
           {QJIT_PARAM_FIELD(P, x), QJIT_PARAM_FIELD(P, out), QJIT_PARAM_FIELD(P, table),

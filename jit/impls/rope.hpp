@@ -21,7 +21,7 @@ struct RopeConfig {
   int threads = 256;  // per block, one thread per pair. NOTE: never changes results, only speed.
 };
 
-// The kernel's one parameter (device: qjit::kernels::RopeParams); templates/impls/rope.cuh
+// The kernel's parameters, in order; templates/impls/rope.cuh
 // says what each field is.
 struct RopeParams {
   DeviceAddress x = 0, out = 0, table = 0;

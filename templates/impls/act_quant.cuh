@@ -17,7 +17,7 @@
 namespace qjit::kernels {
 
 // Which scales a program computes (a problem parameter, like kIn and kOut); the host's
-// jit::impls::ActQuantMode mirrors it by name.
+// qjit::ActScale (common/qtype.hpp) mirrors it by name.
 enum class ActQuantMode : int { kDynamicPerToken = 0, kStaticPerTensor, kDynamicPerTensor, kDynamicGroup128 };
 
 // Fields the kernels read (the generated struct defines them):
@@ -276,62 +276,53 @@ __device__ __forceinline__ void group128_body(const typename ActQuantTraits<Conf
 // NOTE: every program holds every entry of the family (the JIT instantiates them all), but
 // only its mode's have a body: the others compile to nothing, so a program costs what its
 // mode needs. The op launches only act_quant_kernel(mode) (and the amax pass) of a spec.
-
-// The one parameter of every entry; mirrors jit::impls::ActQuantParams (jit/impls/act_quant.hpp:
-// the generated source checks size, alignment and each field's offset and size).
-struct ActQuantParams {
-  const void* x;        // [m, k] rows of In, x_row_stride elements apart
-  dev::i64 x_row_stride;
-  void* q;              // [m, k] codes, q_row_stride elements apart (unused by the amax pass)
-  dev::i64 q_row_stride;
-  float* scales;        // per_token [m], group128 [m, groups] or K-major; static: the scale
-                        // (read); per-tensor apply: the scale (written)
-  dev::u32* amax_bits;  // per-tensor: the amax word (the amax pass max-combines into it)
-  int m, k;
-};
+// Every entry takes the same parameters, the fields of jit::impls::ActQuantParams in order
+// (jit/impls/act_quant.hpp; the generated source checks them): x [m, k] rows x_row_stride
+// elements apart; q [m, k] codes q_row_stride apart; scales: per-token [m], group128
+// [m, groups] or K-major, static the given scale, per-tensor the scale the apply pass writes;
+// amax_bits: per-tensor, the word the amax pass max-combines into. Unused ones may be null.
+// NOTE: inputs an entry only reads are const (ScalesT, AmaxT): with __restrict__, the
+// compiler loads them through the non-coherent cache.
+#define QJIT_ACT_QUANT_PARAMS(ScalesT, AmaxT)                                                                     \
+  const typename ActQuantTraits<Config>::In *__restrict__ x, dev::i64 x_row_stride,                              \
+      typename ActQuantTraits<Config>::Out *__restrict__ q, dev::i64 q_row_stride, ScalesT *__restrict__ scales, \
+      AmaxT *__restrict__ amax_bits, int m, int k
 
 template <typename Config>
-__global__ void __launch_bounds__(Config::kThreads) act_quant_per_token(const ActQuantParams p) {
-  using T = ActQuantTraits<Config>;
+__global__ void __launch_bounds__(Config::kThreads) act_quant_per_token(QJIT_ACT_QUANT_PARAMS(float, dev::u32)) {
   if constexpr (Config::kMode == ActQuantMode::kDynamicPerToken) {
-    per_token_body<Config>(static_cast<const typename T::In*>(p.x), p.x_row_stride, static_cast<typename T::Out*>(p.q),
-                           p.q_row_stride, p.scales, p.m, p.k);
+    per_token_body<Config>(x, x_row_stride, q, q_row_stride, scales, m, k);
   }
 }
 
 template <typename Config>
-__global__ void __launch_bounds__(Config::kThreads) act_quant_static(const ActQuantParams p) {
-  using T = ActQuantTraits<Config>;
+__global__ void __launch_bounds__(Config::kThreads) act_quant_static(QJIT_ACT_QUANT_PARAMS(const float, dev::u32)) {
   if constexpr (Config::kMode == ActQuantMode::kStaticPerTensor) {
-    static_body<Config>(static_cast<const typename T::In*>(p.x), p.x_row_stride, static_cast<typename T::Out*>(p.q),
-                        p.q_row_stride, p.scales, p.m, p.k);
+    static_body<Config>(x, x_row_stride, q, q_row_stride, scales, m, k);
   }
 }
 
 template <typename Config>
-__global__ void __launch_bounds__(Config::kThreads) act_quant_tensor_amax(const ActQuantParams p) {
-  using T = ActQuantTraits<Config>;
+__global__ void __launch_bounds__(Config::kThreads) act_quant_tensor_amax(QJIT_ACT_QUANT_PARAMS(float, dev::u32)) {
   if constexpr (Config::kMode == ActQuantMode::kDynamicPerTensor) {
-    tensor_amax_body<Config>(static_cast<const typename T::In*>(p.x), p.x_row_stride, p.amax_bits, p.m, p.k);
+    tensor_amax_body<Config>(x, x_row_stride, amax_bits, m, k);
   }
 }
 
 template <typename Config>
-__global__ void __launch_bounds__(Config::kThreads) act_quant_tensor_apply(const ActQuantParams p) {
-  using T = ActQuantTraits<Config>;
+__global__ void __launch_bounds__(Config::kThreads) act_quant_tensor_apply(QJIT_ACT_QUANT_PARAMS(float, const dev::u32)) {
   if constexpr (Config::kMode == ActQuantMode::kDynamicPerTensor) {
-    tensor_apply_body<Config>(static_cast<const typename T::In*>(p.x), p.x_row_stride,
-                              static_cast<typename T::Out*>(p.q), p.q_row_stride, p.amax_bits, p.scales, p.m, p.k);
+    tensor_apply_body<Config>(x, x_row_stride, q, q_row_stride, amax_bits, scales, m, k);
   }
 }
 
 template <typename Config>
-__global__ void __launch_bounds__(Config::kThreads) act_quant_group128(const ActQuantParams p) {
-  using T = ActQuantTraits<Config>;
+__global__ void __launch_bounds__(Config::kThreads) act_quant_group128(QJIT_ACT_QUANT_PARAMS(float, dev::u32)) {
   if constexpr (Config::kMode == ActQuantMode::kDynamicGroup128) {
-    group128_body<Config>(static_cast<const typename T::In*>(p.x), p.x_row_stride, static_cast<typename T::Out*>(p.q),
-                          p.q_row_stride, p.scales, p.m, p.k);
+    group128_body<Config>(x, x_row_stride, q, q_row_stride, scales, m, k);
   }
 }
+
+#undef QJIT_ACT_QUANT_PARAMS
 
 }  // namespace qjit::kernels

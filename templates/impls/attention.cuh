@@ -83,10 +83,10 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-// The kernels' operands, typed (strides in elements; the head's columns start at h * kHeadDim
-// of each row; scale_log2 = softmax scale * log2(e)). Launches pass AttentionParams (below).
+// The kernels' arguments (strides in elements; the head's columns start at h * kHeadDim of
+// each row; scale_log2 = softmax scale * log2(e)).
 template <typename In>
-struct AttentionOperands {
+struct AttentionParams {
   const In* q;
   dev::i64 q_batch_stride, q_row_stride;
   const In* k;
@@ -104,7 +104,7 @@ __device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000u);
 // ---- CUDA cores: a warp per query row ---------------------------------------------------
 
 template <typename T>
-__device__ __forceinline__ void attention_simt_body(const AttentionOperands<typename T::In>& a) {
+__device__ __forceinline__ void attention_simt_body(const AttentionParams<typename T::In>& a) {
   constexpr int kD = T::kHeadDim;
   // 32 keys per tile (one per lane) up to Dh 128; 16 above, to keep the tiles in 48 KB.
   constexpr int kTile = kD <= 128 ? 32 : 16;
@@ -198,7 +198,7 @@ __device__ __forceinline__ void store_out2(void* o, dev::i64 i, float lo, float 
 // Fragment roles (ptx/mma.cuh; g = lane / 4, t = lane % 4): a warp's S tile row g / g + 8 is
 // its query rows r0 + g / r0 + g + 8; S's columns are keys, O's columns head dims.
 template <typename T>
-__device__ __forceinline__ void attention_mma_body(const AttentionOperands<typename T::In>& a) {
+__device__ __forceinline__ void attention_mma_body(const AttentionParams<typename T::In>& a) {
   constexpr int kD = T::kHeadDim;
   constexpr int kTile = 64;                 // keys per tile
   constexpr int kKSteps = kD / 16;          // k16 steps of Q K^T
@@ -329,41 +329,32 @@ __device__ __forceinline__ void attention_mma_body(const AttentionOperands<typen
 
 // ---- entry points ------------------------------------------------------------------------
 
-// The kernels' one parameter; mirrors jit::impls::AttentionParams (jit/impls/attention.hpp:
-// the generated source checks size, alignment and each field's offset and size).
-struct AttentionParams {
-  const void* q;
-  dev::i64 q_batch_stride, q_row_stride;
-  const void* k;
-  dev::i64 k_batch_stride, k_row_stride;
-  const void* v;
-  dev::i64 v_batch_stride, v_row_stride;
-  void* o;
-  dev::i64 o_batch_stride, o_row_stride;
-  int sq, skv;
-  float scale_log2;
-};
-
-template <class In>
-__device__ __forceinline__ AttentionOperands<In> attention_operands(const AttentionParams& p) {
-  return {static_cast<const In*>(p.q), p.q_batch_stride, p.q_row_stride, static_cast<const In*>(p.k),
-          p.k_batch_stride, p.k_row_stride, static_cast<const In*>(p.v), p.v_batch_stride, p.v_row_stride, p.o,
-          p.o_batch_stride, p.o_row_stride, p.sq, p.skv, p.scale_log2};
-}
+#define QJIT_ATTENTION_PARAMS                                                                               \
+  const typename AttentionTraits<Config>::In *__restrict__ q, dev::i64 q_batch_stride, dev::i64 q_row_stride, \
+      const typename AttentionTraits<Config>::In *__restrict__ k, dev::i64 k_batch_stride,                   \
+      dev::i64 k_row_stride, const typename AttentionTraits<Config>::In *__restrict__ v,                      \
+      dev::i64 v_batch_stride, dev::i64 v_row_stride, void *__restrict__ o, dev::i64 o_batch_stride,          \
+      dev::i64 o_row_stride, int sq, int skv, float scale_log2
+#define QJIT_ATTENTION_ARGS                                                                                   \
+  {q, q_batch_stride, q_row_stride, k, k_batch_stride, k_row_stride, v, v_batch_stride, v_row_stride, o,     \
+   o_batch_stride, o_row_stride, sq, skv, scale_log2}
 
 // Grid (ceil(sq / kWarps), heads, batch), kWarps * 32 threads.
 template <typename Config>
-__global__ void __launch_bounds__(AttentionTraits<Config>::kThreads) attention_simt(const AttentionParams p) {
+__global__ void __launch_bounds__(AttentionTraits<Config>::kThreads) attention_simt(QJIT_ATTENTION_PARAMS) {
   using T = AttentionTraits<Config>;
-  if constexpr (!T::kTensorCores) attention_simt_body<T>(attention_operands<typename T::In>(p));
+  if constexpr (!T::kTensorCores) attention_simt_body<T>(AttentionParams<typename T::In> QJIT_ATTENTION_ARGS);
 }
 
 // Grid (ceil(sq / (16 kWarps)), heads, batch), kWarps * 32 threads. q, k, v: 16-byte aligned
 // at every row (the op copies a view that is not); o: 16-byte aligned, row length even.
 template <typename Config>
-__global__ void __launch_bounds__(AttentionTraits<Config>::kThreads) attention_mma(const AttentionParams p) {
+__global__ void __launch_bounds__(AttentionTraits<Config>::kThreads) attention_mma(QJIT_ATTENTION_PARAMS) {
   using T = AttentionTraits<Config>;
-  if constexpr (T::kTensorCores) attention_mma_body<T>(attention_operands<typename T::In>(p));
+  if constexpr (T::kTensorCores) attention_mma_body<T>(AttentionParams<typename T::In> QJIT_ATTENTION_ARGS);
 }
+
+#undef QJIT_ATTENTION_PARAMS
+#undef QJIT_ATTENTION_ARGS
 
 }  // namespace qjit::kernels

@@ -68,24 +68,15 @@ struct ElementwiseTraits {
 
 // a, b, c, out: contiguous, n elements (a, b (kGatedResidual), out); the broadcast operand
 // (b for kAdd, c for kGatedResidual) is read at bcast(i); unused pointers may be anything.
-// The kernel's one parameter; mirrors jit::impls::ElementwiseParams (jit/impls/elementwise.hpp:
-// the generated source checks size, alignment and each field's offset and size).
-struct ElementwiseParams {
-  const void* a;
-  const void* b;
-  const void* c;
-  void* out;
-  dev::i64 n, inner, block, block_stride;
-};
-
 template <typename Config>
-__global__ void __launch_bounds__(Config::kThreads) elementwise(const ElementwiseParams p) {
+__global__ void __launch_bounds__(Config::kThreads)
+elementwise(const void* __restrict__ a, const void* __restrict__ b, const void* __restrict__ c, void* __restrict__ out,
+            dev::i64 n, dev::i64 inner, dev::i64 block, dev::i64 block_stride) {
   using T = ElementwiseTraits<Config>;
-  const auto* __restrict__ pa = static_cast<const dev::storage_t<T::kA>*>(p.a);
-  const auto* __restrict__ pb = static_cast<const dev::storage_t<T::kB>*>(p.b);
-  const auto* __restrict__ pc = static_cast<const dev::storage_t<T::kC>*>(p.c);
-  auto* __restrict__ po = static_cast<dev::storage_t<T::kOut>*>(p.out);
-  const dev::i64 n = p.n, inner = p.inner, block = p.block, block_stride = p.block_stride;
+  const auto* pa = static_cast<const dev::storage_t<T::kA>*>(a);
+  const auto* pb = static_cast<const dev::storage_t<T::kB>*>(b);
+  const auto* pc = static_cast<const dev::storage_t<T::kC>*>(c);
+  auto* po = static_cast<dev::storage_t<T::kOut>*>(out);
   const dev::i64 step = static_cast<dev::i64>(gridDim.x) * T::kThreads;
   for (dev::i64 i = static_cast<dev::i64>(blockIdx.x) * T::kThreads + threadIdx.x; i < n; i += step) {
     const float x = dev::load_as_f32<T::kA>(pa, i);

@@ -100,12 +100,11 @@ __device__ __forceinline__ float modulated(float xi, float mean, float rstd, con
 // out: kNone: y [m, d] of kOut (row stride out_row_stride); else q [m, d] codes of kQ;
 // scales: per-token: [m] written; static: [1] read (the given scale).
 template <typename Config>
-__device__ __forceinline__ void norm_mod_body(const typename NormModTraits<Config>::In* __restrict__ x,
-                                              dev::i64 x_row_stride, const float* __restrict__ w,
-                                              const float* __restrict__ shift, const float* __restrict__ scale,
-                                              void* __restrict__ out, dev::i64 out_row_stride,
-                                              float* __restrict__ scales, float eps, int m, int d,
-                                              int rows_per_batch) {
+__global__ void __launch_bounds__(Config::kThreads)
+norm_mod(const typename NormModTraits<Config>::In* __restrict__ x, dev::i64 x_row_stride,
+         const float* __restrict__ w, const float* __restrict__ shift, const float* __restrict__ scale,
+         void* __restrict__ out, dev::i64 out_row_stride, float* __restrict__ scales, float eps, int m, int d,
+         int rows_per_batch) {
   using T = NormModTraits<Config>;
   constexpr int kWarps = T::kThreads / 32;
   __shared__ float partials[kWarps][32];
@@ -163,27 +162,6 @@ __device__ __forceinline__ void norm_mod_body(const typename NormModTraits<Confi
       }
     }
   }
-}
-
-// The kernel's one parameter; mirrors jit::impls::NormModParams (jit/impls/norm_mod.hpp: the
-// generated source checks size, alignment and each field's offset and size). Fields as above.
-struct NormModParams {
-  const void* x;
-  dev::i64 x_row_stride;
-  const float* w;
-  const float* shift;
-  const float* scale;
-  void* out;
-  dev::i64 out_row_stride;
-  float* scales;
-  float eps;
-  int m, d, rows_per_batch;
-};
-
-template <typename Config>
-__global__ void __launch_bounds__(Config::kThreads) norm_mod(const NormModParams p) {
-  norm_mod_body<Config>(static_cast<const typename NormModTraits<Config>::In*>(p.x), p.x_row_stride, p.w, p.shift,
-                        p.scale, p.out, p.out_row_stride, p.scales, p.eps, p.m, p.d, p.rows_per_batch);
 }
 
 }  // namespace qjit::kernels

@@ -148,10 +148,10 @@ struct QGemmTraits {
 // NOTE: the host guarantees N % 16 == 0, K % 16 == 0, 16-byte aligned rows (a_ld, w_ld in
 // elements, rows 16-byte multiples), and for int8 127^2 * K <= INT32_MAX. Any M >= 1.
 template <typename Config>
-__device__ __forceinline__ void qgemm_body(const void* __restrict__ a_in, dev::i64 a_ld, const dev::u8* __restrict__ w,
-                                           dev::i64 w_ld, const float* __restrict__ scale_a,
-                                           const float* __restrict__ scale_w, const void* __restrict__ bias,
-                                           void* __restrict__ y, dev::i64 y_ld, int m, int n, int k) {
+__global__ void __launch_bounds__(QGemmTraits<Config>::kThreads, 1)
+qgemm(const void* __restrict__ a_in, dev::i64 a_ld, const dev::u8* __restrict__ w, dev::i64 w_ld,
+      const float* __restrict__ scale_a, const float* __restrict__ scale_w, const void* __restrict__ bias,
+      void* __restrict__ y, dev::i64 y_ld, int m, int n, int k) {
   using T = QGemmTraits<Config>;
   using Acc = typename T::Acc;
 #if !QJIT_HAS_FP8_MMA
@@ -395,26 +395,6 @@ __device__ __forceinline__ void qgemm_body(const void* __restrict__ a_in, dev::i
   }
 }
 
-// The GEMM's one parameter; mirrors jit::impls::QGemmParams (jit/impls/qgemm.hpp: the
-// generated source checks size, alignment and each field's offset and size).
-struct QGemmParams {
-  const void* a;         // [M, K] codes (a_ld bytes apart), or float x (a_ld elements apart)
-  dev::i64 a_ld;
-  const dev::u8* w;      // [N, K] codes, w_ld bytes apart
-  dev::i64 w_ld;
-  const float* scale_a;  // per-token [M], per-tensor [1], K-major group128; null when fused
-  const float* scale_w;  // per-channel [N], per-tensor [1], block128 [ceil(N/128), ceil(K/128)]
-  const void* bias;      // [N] of the bias dtype, or null
-  void* y;               // [M, N] of the output dtype, y_ld elements apart
-  dev::i64 y_ld;
-  int m, n, k;
-};
-
-template <typename Config>
-__global__ void __launch_bounds__(QGemmTraits<Config>::kThreads, 1) qgemm(const QGemmParams p) {
-  qgemm_body<Config>(p.a, p.a_ld, p.w, p.w_ld, p.scale_a, p.scale_w, p.bias, p.y, p.y_ld, p.m, p.n, p.k);
-}
-
 // Block-fp8 only: logical group128 scales src [M, groups] (row-major, dense) -> K-major dst
 // [groups, group_scales_ld(M)] (the padding past M is not written; qgemm never reads it).
 // A 32 x 32 tile per CTA of 256 threads, grid (ceil(M / 32), ceil(groups / 32)): rows are
@@ -422,19 +402,10 @@ __global__ void __launch_bounds__(QGemmTraits<Config>::kThreads, 1) qgemm(const 
 // 33 words so that both the row-wise stores and the column-wise loads are free of bank
 // conflicts. NOTE: exact (a copy); an empty body for the other specs of the family.
 inline constexpr int kBlockScalesTile = 32, kBlockScalesThreads = 256;
-// Its one parameter; mirrors jit::impls::QGemmBlockScalesParams.
-struct QGemmBlockScalesParams {
-  const float* src;  // [m, groups], dense
-  float* dst;        // [groups, group_scales_ld(m)]
-  int m, groups;
-};
-
 template <typename Config>
-__global__ void __launch_bounds__(kBlockScalesThreads) qgemm_block_scales_k_major(const QGemmBlockScalesParams p) {
+__global__ void __launch_bounds__(kBlockScalesThreads)
+qgemm_block_scales_k_major(const float* __restrict__ src, float* __restrict__ dst, int m, int groups) {
   if constexpr (Config::kBlockScales) {
-    const float* __restrict__ src = p.src;
-    float* __restrict__ dst = p.dst;
-    const int m = p.m, groups = p.groups;
     constexpr int kTile = kBlockScalesTile, kRowsPerPass = kBlockScalesThreads / kTile;
     __shared__ float tile[kTile][kTile + 1];  // (rows, groups) of the CTA's tile
     const int tx = threadIdx.x % kTile, ty = threadIdx.x / kTile;

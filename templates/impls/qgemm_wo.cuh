@@ -219,10 +219,10 @@ __device__ __forceinline__ void dequantize_fragment(dev::u32 q, float s, dev::u3
 // of 8 elements, w_ld of 16 bytes). Any M >= 1. x_ld and w_ld count elements (x: 2 bytes,
 // q: 1 byte, unquantized w: 2 bytes). scale_w is unused (may be null) for unquantized w.
 template <typename Config>
-__device__ __forceinline__ void qgemm_wo_body(const dev::u16* __restrict__ x, dev::i64 x_ld,
-                                              const dev::u8* __restrict__ w, dev::i64 w_ld,
-                                              const float* __restrict__ scale_w, const void* __restrict__ bias,
-                                              void* __restrict__ y, dev::i64 y_ld, int m, int n, int k) {
+__global__ void __launch_bounds__(QGemmWoTraits<Config>::kThreads, 1)
+qgemm_wo(const dev::u16* __restrict__ x, dev::i64 x_ld, const dev::u8* __restrict__ w, dev::i64 w_ld,
+         const float* __restrict__ scale_w, const void* __restrict__ bias, void* __restrict__ y, dev::i64 y_ld,
+         int m, int n, int k) {
   using T = QGemmWoTraits<Config>;
   extern __shared__ __align__(128) dev::u8 qgemm_wo_smem[];
   const dev::u32 smem_x = ptx::smem_u32(qgemm_wo_smem);               // kStages x (kTileM, 2 kTileK bytes)
@@ -428,25 +428,6 @@ __device__ __forceinline__ void qgemm_wo_body(const dev::u16* __restrict__ x, de
         store_pair<T::kOut>(y, row * y_ld + c, v0, v1);
       }
   }
-}
-
-// The kernel's one parameter; mirrors jit::impls::QGemmWoParams (jit/impls/qgemm_wo.hpp: the
-// generated source checks size, alignment and each field's offset and size).
-struct QGemmWoParams {
-  const dev::u16* x;     // [M, K] bf16 / f16, x_ld elements apart
-  dev::i64 x_ld;
-  const dev::u8* w;      // [N, K] codes or 16-bit floats, w_ld elements apart
-  dev::i64 w_ld;
-  const float* scale_w;  // the weight scales; unused (may be null) for unquantized w
-  const void* bias;      // [N] of the bias dtype, or null
-  void* y;               // [M, N] of the output dtype, y_ld elements apart
-  dev::i64 y_ld;
-  int m, n, k;
-};
-
-template <typename Config>
-__global__ void __launch_bounds__(QGemmWoTraits<Config>::kThreads, 1) qgemm_wo(const QGemmWoParams p) {
-  qgemm_wo_body<Config>(p.x, p.x_ld, p.w, p.w_ld, p.scale_w, p.bias, p.y, p.y_ld, p.m, p.n, p.k);
 }
 
 }  // namespace qjit::kernels

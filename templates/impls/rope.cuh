@@ -51,25 +51,12 @@ __device__ __forceinline__ dev::storage_t<kOut> to_out(float v) {
 // out (runtime/ops/rope_reference.hpp): cos at [0, sin_offset), sin at [sin_offset,
 // 2 * sin_offset); within each, the frame group's [F][n_f], the height group's [H][n_h] from
 // off_h, the width group's [W][half - n_f - n_h] from off_w.
-// The kernel's one parameter; mirrors jit::impls::RopeParams (jit/impls/rope.hpp: the
-// generated source checks size, alignment and each field's offset and size).
-struct RopeParams {
-  const void* x;
-  void* out;
-  const float* table;
-  dev::i64 sin_offset, off_h, off_w, pairs, seq, grid_tokens;
-  int grid_h, grid_w, heads, half, n_f, n_h;
-};
-
 template <typename Config>
-__global__ void __launch_bounds__(Config::kThreads) rope_3d(const RopeParams p_) {
+__global__ void __launch_bounds__(Config::kThreads)
+rope_3d(const typename RopeTraits<Config>::In* __restrict__ x, typename RopeTraits<Config>::Out* __restrict__ out,
+        const float* __restrict__ table, dev::i64 sin_offset, dev::i64 off_h, dev::i64 off_w, dev::i64 pairs,
+        dev::i64 seq, dev::i64 grid_tokens, int grid_h, int grid_w, int heads, int half, int n_f, int n_h) {
   using T = RopeTraits<Config>;
-  const auto* __restrict__ x = static_cast<const typename T::In*>(p_.x);
-  auto* __restrict__ out = static_cast<typename T::Out*>(p_.out);
-  const float* __restrict__ table = p_.table;
-  const dev::i64 sin_offset = p_.sin_offset, off_h = p_.off_h, off_w = p_.off_w, pairs = p_.pairs, seq = p_.seq,
-                 grid_tokens = p_.grid_tokens;
-  const int grid_h = p_.grid_h, grid_w = p_.grid_w, heads = p_.heads, half = p_.half, n_f = p_.n_f, n_h = p_.n_h;
   const dev::i64 head_pairs = static_cast<dev::i64>(heads) * half;  // pairs per token
   const dev::i64 step = static_cast<dev::i64>(gridDim.x) * T::kThreads;
   // NOTE: x is contiguous [B, S, heads, half, 2]: pair p is elements 2p, 2p + 1.

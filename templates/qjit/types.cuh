@@ -15,7 +15,7 @@ using u32 = unsigned int;
 using i64 = long long;
 using u64 = unsigned long long;
 
-// Same enumerators, same order as the host's qjit::DType (runtime/dtype.hpp).
+// Same enumerators, same order as the host's qjit::DType (common/dtype.hpp).
 enum class DType : int { kF32 = 0, kF16, kBF16, kE4M3, kE5M2, kI8, kI32 };
 
 // Storage of one element of a dtype.
@@ -44,15 +44,31 @@ struct alignas(sizeof(S) * N) Vec {
   S v[N];
 };
 
-// Whether F, the type of a pointer to a kernel entry, takes exactly one parameter of type P:
-// the generated source checks each entry against its launch's struct (jit/kernel_params.hpp).
-template <class F, class P> inline constexpr bool kTakesParams = false;
-template <class P> inline constexpr bool kTakesParams<void (*)(P), P> = true;
-// Converts to any field type: kAggregateFrom<P, AnyField x N> says whether P has at least N
-// fields (aggregate initialization from more values than fields is ill-formed).
-struct AnyField {
-  template <class T> constexpr operator T() const { return T{}; }
+// A kernel entry's parameters, from F, the type of a pointer to it: the generated source
+// checks them against the host's parameter struct, field by field (jit/kernel_params.hpp).
+template <int I, class... A> struct TypeAt;
+template <class H, class... T> struct TypeAt<0, H, T...> { using type = H; };
+template <int I, class H, class... T> struct TypeAt<I, H, T...> { using type = typename TypeAt<I - 1, T...>::type; };
+template <class F> struct EntryParams;
+template <class... A> struct EntryParams<void (*)(A...)> {
+  static constexpr int kCount = sizeof...(A);
+  template <int I> using At = typename TypeAt<I, A...>::type;
 };
-template <class P, class... V> inline constexpr bool kAggregateFrom = requires { P{V{}...}; };
+template <int I, class F> using EntryParam = typename EntryParams<F>::template At<I>;
+
+// What a parameter is, as jit::ParamKind numbers it: 1 an address, 2 a signed integer, 3 an
+// unsigned integer, 4 a float; 0 anything else.
+template <class T> inline constexpr int kParamKind = 0;
+template <class T> inline constexpr int kParamKind<T*> = 1;
+template <> inline constexpr int kParamKind<signed char> = 2;
+template <> inline constexpr int kParamKind<short> = 2;
+template <> inline constexpr int kParamKind<int> = 2;
+template <> inline constexpr int kParamKind<long long> = 2;
+template <> inline constexpr int kParamKind<unsigned char> = 3;
+template <> inline constexpr int kParamKind<unsigned short> = 3;
+template <> inline constexpr int kParamKind<unsigned int> = 3;
+template <> inline constexpr int kParamKind<unsigned long long> = 3;
+template <> inline constexpr int kParamKind<float> = 4;
+template <> inline constexpr int kParamKind<double> = 4;
 
 }  // namespace qjit::dev

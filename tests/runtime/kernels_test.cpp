@@ -42,10 +42,8 @@ class RecordingDriver : public test_support::FakeDriver {
   void launch(FunctionHandle, const LaunchConfig& c, void** args) override {
     ++launches;
     last_config = c;
-    // qjit's kernels take one struct: its first two fields.
-    const auto* params = static_cast<const jit::impls::ActQuantParams*>(args[0]);
-    first_arg = params->x;
-    second_arg = params->x_row_stride;
+    first_arg = *static_cast<std::uint64_t*>(args[0]);
+    second_arg = *static_cast<std::int64_t*>(args[1]);
   }
 
   DeviceProps props_;

@@ -565,7 +565,7 @@ TEST(PtxParser, TargetIsAnSmArch) {
   EXPECT_TRUE(m.target_accel);
   const Module f = parse_module(".version 8.0\n.target sm_100f\n.address_size 64\n", "t");
   EXPECT_EQ(f.target_arch, 100);
-  EXPECT_TRUE(f.target_accel);
+  EXPECT_FALSE(f.target_accel);
   EXPECT_FALSE(parse_module(".version 8.0\n.target sm_80\n.address_size 64\n", "t").target_accel);
 }
 
