@@ -40,7 +40,6 @@ cache::Options disk_options() {
   return o;
 }
 
-
 // Cold compile: source generation, NVRTC front end + NVVM + ptxas for sm_90, no cache.
 void BM_ColdCompile(benchmark::State& state) {
   const auto arch = state.range(0) == 0 ? "sm_80" : state.range(0) == 1 ? "sm_89" : "sm_90";

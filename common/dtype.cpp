@@ -87,6 +87,8 @@ DType parse_dtype(std::string_view name) {
              "unknown dtype '{}' (expected one of f32, f16, bf16, fp8_e4m3, fp8_e5m2, int8, int32)", name);
 }
 
+bool is_high_precision(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
+
 bool is_float(DType t) {
   switch (t) {
     case DType::kF32:

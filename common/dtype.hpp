@@ -24,5 +24,7 @@ std::string_view dtype_name(DType t);
 // float8_e4m3fn, i8, i32 ...). Throws qjit::Error naming the bad string.
 DType parse_dtype(std::string_view name);
 bool is_float(DType t);
+/// f32, f16 or bf16: the dtypes of float activations, biases and outputs.
+bool is_high_precision(DType t);
 
 }  // namespace qjit

@@ -130,4 +130,13 @@ Activation parse_activation(std::string_view name) {
   QJIT_THROW("quant_ops", "unknown activation '{}' (expected none or gelu_tanh)", name);
 }
 
+std::optional<QType> qtype_of_storage(DType t) {
+  switch (t) {
+    case DType::kI8: return QType::kInt8;
+    case DType::kE4M3: return QType::kE4M3;
+    case DType::kE5M2: return QType::kE5M2;
+    default: return std::nullopt;
+  }
+}
+
 }  // namespace qjit

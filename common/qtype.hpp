@@ -3,6 +3,7 @@
 // types, scale granularities, how activations are scaled, the GEMM's activation function.
 // Defined once, here, low enough for every layer (jit/ included) to use.
 
+#include <optional>
 #include <string_view>
 
 #include "common/dtype.hpp"
@@ -24,6 +25,8 @@ float qtype_max(QType q);
 /// The element type quantized values are stored in: kI8, kE4M3 or kE5M2. Throws for kNone,
 /// which has no storage type of its own.
 DType qtype_storage(QType q);
+/// The quantized type whose codes a dtype stores (kI8, kE4M3, kE5M2); nullopt for others.
+std::optional<QType> qtype_of_storage(DType t);
 
 /// Which elements share one scale.
 enum class Granularity {

@@ -1,6 +1,5 @@
 #include "quant_ops/linear.hpp"
 
-
 #include <fmt/format.h>
 
 #include <cmath>
@@ -22,8 +21,6 @@ namespace {
 using reference::GemmFamily;
 
 constexpr const char* kSub = "linear";
-
-bool is_high_precision(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
 
 std::string shape_str(const std::vector<std::int64_t>& s) {
   std::string out = "[";

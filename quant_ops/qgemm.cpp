@@ -19,15 +19,10 @@ namespace qjit {
 namespace {
 
 QType operand_qtype(const Tensor& t, const char* what) {
-  switch (t.dtype()) {
-    case DType::kI8: return QType::kInt8;
-    case DType::kE4M3: return QType::kE4M3;
-    case DType::kE5M2: return QType::kE5M2;
-    default: QJIT_THROW("qgemm", "{} must hold int8, fp8_e4m3 or fp8_e5m2 codes, got {}", what, t.describe());
-  }
+  const std::optional<QType> q = qtype_of_storage(t.dtype());
+  QJIT_CHECK_GEN("qgemm", q.has_value(), "{} must hold int8, fp8_e4m3 or fp8_e5m2 codes, got {}", what, t.describe());
+  return *q;
 }
-
-
 // Shapes and dtypes of the operands, before anything else looks at them.
 void check_operands(const Tensor& a, const Tensor& w) {
   QJIT_CHECK_GEN("qgemm", a.defined() && a.dim() == 2, "activations must be [M, K], got {}",
@@ -209,7 +204,6 @@ Tensor run_float_reference(const Tensor& x_in, const ActQuant& act, float static
   po.act_granularity = g;
   return qgemm(codes, scales, w, scale_w, po);
 }
-
 
 }  // namespace
 

@@ -17,16 +17,10 @@ namespace {
 constexpr const char* kOp = "qgemm_weight_only";
 
 QType weight_qtype(const Tensor& w) {
-  switch (w.dtype()) {
-    case DType::kI8: return QType::kInt8;
-    case DType::kE4M3: return QType::kE4M3;
-    case DType::kE5M2: return QType::kE5M2;
-    default:
-      QJIT_THROW(kOp, "weights must hold int8, fp8_e4m3 or fp8_e5m2 codes, got {}", w.describe());
-  }
+  const std::optional<QType> q = qtype_of_storage(w.dtype());
+  QJIT_CHECK_GEN(kOp, q.has_value(), "weights must hold int8, fp8_e4m3 or fp8_e5m2 codes, got {}", w.describe());
+  return *q;
 }
-
-
 // Shapes and dtypes of the operands, before anything else looks at them.
 void check_operands(const Tensor& x, const Tensor& w) {
   QJIT_CHECK_GEN(kOp, x.defined() && x.dim() == 2, "activations must be [M, K], got {}",

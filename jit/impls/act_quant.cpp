@@ -7,10 +7,8 @@ namespace qjit::jit::impls {
 
 ParamLayout ActQuantParams::layout() {
   using P = ActQuantParams;
-  return {"jit::impls::ActQuantParams",
-          0,
-          0,
-          {QJIT_PARAM_FIELD(P, x), QJIT_PARAM_FIELD(P, x_row_stride), QJIT_PARAM_FIELD(P, q),
+  return {.host_type = "jit::impls::ActQuantParams",
+          .fields = {QJIT_PARAM_FIELD(P, x), QJIT_PARAM_FIELD(P, x_row_stride), QJIT_PARAM_FIELD(P, q),
            QJIT_PARAM_FIELD(P, q_row_stride), QJIT_PARAM_FIELD(P, scales), QJIT_PARAM_FIELD(P, amax_bits),
            QJIT_PARAM_FIELD(P, m), QJIT_PARAM_FIELD(P, k)}};
 }
@@ -77,7 +75,7 @@ ActQuantConfig act_quant_heuristic(const ActQuantDesc& desc) {
 
 KernelSpec act_quant_spec(const ActQuantDesc& desc, const ActQuantConfig& config, Arch arch) {
   const DType in = desc.in_dtype;
-  QJIT_CHECK_GEN("jit", is_float_operand(in), "act_quant: input dtype '{}' is not f32, f16 or bf16", dtype_name(in));
+  QJIT_CHECK_GEN("jit", is_high_precision(in), "act_quant: input dtype '{}' is not f32, f16 or bf16", dtype_name(in));
   QJIT_CHECK_GEN("jit", desc.out_qtype != QType::kNone, "act_quant: qtype none is not int8, fp8_e4m3 or fp8_e5m2");
   QJIT_CHECK_GEN("jit", config.threads % 32 == 0 && config.threads >= 32 && config.threads <= 1024,
                  "act_quant: threads {} must be a multiple of 32 in [32, 1024]", config.threads);

@@ -7,10 +7,8 @@ namespace qjit::jit::impls {
 
 ParamLayout AttentionParams::layout() {
   using P = AttentionParams;
-  return {"jit::impls::AttentionParams",
-          0,
-          0,
-          {QJIT_PARAM_FIELD(P, q), QJIT_PARAM_FIELD(P, q_batch_stride), QJIT_PARAM_FIELD(P, q_row_stride),
+  return {.host_type = "jit::impls::AttentionParams",
+          .fields = {QJIT_PARAM_FIELD(P, q), QJIT_PARAM_FIELD(P, q_batch_stride), QJIT_PARAM_FIELD(P, q_row_stride),
            QJIT_PARAM_FIELD(P, k), QJIT_PARAM_FIELD(P, k_batch_stride), QJIT_PARAM_FIELD(P, k_row_stride),
            QJIT_PARAM_FIELD(P, v), QJIT_PARAM_FIELD(P, v_batch_stride), QJIT_PARAM_FIELD(P, v_row_stride),
            QJIT_PARAM_FIELD(P, o), QJIT_PARAM_FIELD(P, o_batch_stride), QJIT_PARAM_FIELD(P, o_row_stride),
@@ -38,9 +36,9 @@ AttentionConfig attention_heuristic(const AttentionDesc&) {
 }
 
 KernelSpec attention_spec(const AttentionDesc& desc, const AttentionConfig& config, Arch arch) {
-  QJIT_CHECK_GEN("jit", is_float_operand(desc.in_dtype), "attention: input dtype '{}' is not f32, f16 or bf16",
+  QJIT_CHECK_GEN("jit", is_high_precision(desc.in_dtype), "attention: input dtype '{}' is not f32, f16 or bf16",
                  dtype_name(desc.in_dtype));
-  QJIT_CHECK_GEN("jit", is_float_operand(desc.out_dtype), "attention: output dtype '{}' is not f32, f16 or bf16",
+  QJIT_CHECK_GEN("jit", is_high_precision(desc.out_dtype), "attention: output dtype '{}' is not f32, f16 or bf16",
                  dtype_name(desc.out_dtype));
   QJIT_CHECK_GEN("jit", attention_head_dim_supported(desc.head_dim),
                  "attention: head_dim {} is not a multiple of 8 in [8, 256]", desc.head_dim);

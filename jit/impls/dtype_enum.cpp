@@ -21,6 +21,4 @@ EnumValue dtype_enum(DType t) {
 
 EnumValue qtype_enum(QType q) { return dtype_enum(qtype_storage(q)); }
 
-bool is_float_operand(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
-
 }  // namespace qjit::jit::impls

@@ -12,7 +12,5 @@ namespace qjit::jit::impls {
 EnumValue dtype_enum(DType t);
 // A quantized type's storage dtype (int8 -> kI8, fp8_e4m3 -> kE4M3 ...). Throws for kNone.
 EnumValue qtype_enum(QType q);
-// f32, f16 or bf16: the dtypes float operands of the families may have.
-bool is_float_operand(DType t);
 
 }  // namespace qjit::jit::impls

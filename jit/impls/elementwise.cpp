@@ -7,10 +7,8 @@ namespace qjit::jit::impls {
 
 ParamLayout ElementwiseParams::layout() {
   using P = ElementwiseParams;
-  return {"jit::impls::ElementwiseParams",
-          0,
-          0,
-          {QJIT_PARAM_FIELD(P, a), QJIT_PARAM_FIELD(P, b), QJIT_PARAM_FIELD(P, c), QJIT_PARAM_FIELD(P, out),
+  return {.host_type = "jit::impls::ElementwiseParams",
+          .fields = {QJIT_PARAM_FIELD(P, a), QJIT_PARAM_FIELD(P, b), QJIT_PARAM_FIELD(P, c), QJIT_PARAM_FIELD(P, out),
            QJIT_PARAM_FIELD(P, n), QJIT_PARAM_FIELD(P, inner), QJIT_PARAM_FIELD(P, block),
            QJIT_PARAM_FIELD(P, block_stride)}};
 }
@@ -21,7 +19,6 @@ Family elementwise_family() {
 }
 
 namespace {
-
 
 EnumValue op_enum(ElementwiseOp op) {
   switch (op) {
@@ -36,7 +33,7 @@ EnumValue op_enum(ElementwiseOp op) {
 // with an unused field.
 DType operand(bool used, DType dtype, const char* name) {
   if (!used) return DType::kF32;
-  QJIT_CHECK_GEN("jit", is_float_operand(dtype), "elementwise: {} dtype '{}' is not f32, f16 or bf16", name,
+  QJIT_CHECK_GEN("jit", is_high_precision(dtype), "elementwise: {} dtype '{}' is not f32, f16 or bf16", name,
                  dtype_name(dtype));
   return dtype;
 }

@@ -7,10 +7,8 @@ namespace qjit::jit::impls {
 
 ParamLayout NormModParams::layout() {
   using P = NormModParams;
-  return {"jit::impls::NormModParams",
-          0,
-          0,
-          {QJIT_PARAM_FIELD(P, x), QJIT_PARAM_FIELD(P, x_row_stride), QJIT_PARAM_FIELD(P, w),
+  return {.host_type = "jit::impls::NormModParams",
+          .fields = {QJIT_PARAM_FIELD(P, x), QJIT_PARAM_FIELD(P, x_row_stride), QJIT_PARAM_FIELD(P, w),
            QJIT_PARAM_FIELD(P, shift), QJIT_PARAM_FIELD(P, scale), QJIT_PARAM_FIELD(P, out),
            QJIT_PARAM_FIELD(P, out_row_stride), QJIT_PARAM_FIELD(P, scales), QJIT_PARAM_FIELD(P, eps),
            QJIT_PARAM_FIELD(P, m), QJIT_PARAM_FIELD(P, d), QJIT_PARAM_FIELD(P, rows_per_batch)}};
@@ -22,7 +20,6 @@ Family norm_mod_family() {
 }
 
 namespace {
-
 
 EnumValue norm_enum(NormKind n) {
   switch (n) {
@@ -49,9 +46,9 @@ NormModConfig norm_mod_heuristic(const NormModDesc&) {
 }
 
 KernelSpec norm_mod_spec(const NormModDesc& desc, const NormModConfig& config, Arch arch) {
-  QJIT_CHECK_GEN("jit", is_float_operand(desc.in_dtype), "norm_mod: input dtype '{}' is not f32, f16 or bf16",
+  QJIT_CHECK_GEN("jit", is_high_precision(desc.in_dtype), "norm_mod: input dtype '{}' is not f32, f16 or bf16",
                  dtype_name(desc.in_dtype));
-  QJIT_CHECK_GEN("jit", is_float_operand(desc.out_dtype), "norm_mod: output dtype '{}' is not f32, f16 or bf16",
+  QJIT_CHECK_GEN("jit", is_high_precision(desc.out_dtype), "norm_mod: output dtype '{}' is not f32, f16 or bf16",
                  dtype_name(desc.out_dtype));
   const bool quant = desc.quant != NormModQuant::kNone;
   QJIT_CHECK_GEN("jit", !quant || desc.qtype != QType::kNone, "norm_mod: a quantized output needs a qtype (int8, "

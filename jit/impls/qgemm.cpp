@@ -107,13 +107,13 @@ void check_gemm_desc(const GemmDesc& d, Arch arch) {
   QJIT_CHECK_GEN("qgemm", !block_w || !int8,
                  "group128 x block128 scales are the block-fp8 family: operands must be fp8, not {} x {}",
                  qtype_name(d.qtype_a), qtype_name(d.qtype_w));
-  QJIT_CHECK_GEN("qgemm", !d.bias || is_float_operand(*d.bias), "bias dtype '{}' is not none, f32, f16 or bf16",
+  QJIT_CHECK_GEN("qgemm", !d.bias || is_high_precision(*d.bias), "bias dtype '{}' is not none, f32, f16 or bf16",
                  dtype_name(*d.bias));
-  QJIT_CHECK_GEN("qgemm", !is_float_a(d) || is_float_operand(d.x_dtype),
+  QJIT_CHECK_GEN("qgemm", !is_float_a(d) || is_high_precision(d.x_dtype),
                  "float activations of dtype '{}' are not bf16, f16 or f32", dtype_name(d.x_dtype));
   QJIT_CHECK_GEN("qgemm", d.a_source != ActSource::kStatic || d.scale_a == Granularity::kPerTensor,
                  "a static activation scale is per_tensor, not {}", granularity_name(d.scale_a));
-  QJIT_CHECK_GEN("qgemm", is_float_operand(d.out), "output dtype '{}' is not f32, f16 or bf16", dtype_name(d.out));
+  QJIT_CHECK_GEN("qgemm", is_high_precision(d.out), "output dtype '{}' is not f32, f16 or bf16", dtype_name(d.out));
 }
 
 void check_gemm_config(const GemmDesc& d, const GemmConfig& c, Arch arch) {
@@ -194,10 +194,8 @@ GemmConfig qgemm_heuristic(const GemmDesc& d, Arch arch) {
 
 ParamLayout QGemmParams::layout() {
   using P = QGemmParams;
-  return {"jit::impls::QGemmParams",
-          0,
-          0,
-          {QJIT_PARAM_FIELD(P, a), QJIT_PARAM_FIELD(P, a_ld), QJIT_PARAM_FIELD(P, w), QJIT_PARAM_FIELD(P, w_ld),
+  return {.host_type = "jit::impls::QGemmParams",
+          .fields = {QJIT_PARAM_FIELD(P, a), QJIT_PARAM_FIELD(P, a_ld), QJIT_PARAM_FIELD(P, w), QJIT_PARAM_FIELD(P, w_ld),
            QJIT_PARAM_FIELD(P, scale_a), QJIT_PARAM_FIELD(P, scale_w), QJIT_PARAM_FIELD(P, bias),
            QJIT_PARAM_FIELD(P, y), QJIT_PARAM_FIELD(P, y_ld), QJIT_PARAM_FIELD(P, m), QJIT_PARAM_FIELD(P, n),
            QJIT_PARAM_FIELD(P, k)}};
@@ -205,10 +203,8 @@ ParamLayout QGemmParams::layout() {
 
 ParamLayout QGemmBlockScalesParams::layout() {
   using P = QGemmBlockScalesParams;
-  return {"jit::impls::QGemmBlockScalesParams",
-          0,
-          0,
-          {QJIT_PARAM_FIELD(P, src), QJIT_PARAM_FIELD(P, dst), QJIT_PARAM_FIELD(P, m), QJIT_PARAM_FIELD(P, groups)}};
+  return {.host_type = "jit::impls::QGemmBlockScalesParams",
+          .fields = {QJIT_PARAM_FIELD(P, src), QJIT_PARAM_FIELD(P, dst), QJIT_PARAM_FIELD(P, m), QJIT_PARAM_FIELD(P, groups)}};
 }
 
 Family qgemm_family() {

@@ -60,9 +60,9 @@ void check_weight_only_desc(const WeightOnlyDesc& d, Arch arch) {
   }
   QJIT_CHECK_GEN("qgemm_wo", d.n > 0 && d.n % 16 == 0, "N = {} must be a positive multiple of 16", d.n);
   QJIT_CHECK_GEN("qgemm_wo", d.k >= 0 && d.k % 16 == 0, "K = {} must be a multiple of 16", d.k);
-  QJIT_CHECK_GEN("qgemm_wo", !d.bias || is_float_operand(*d.bias), "bias dtype '{}' is not none, f32, f16 or bf16",
+  QJIT_CHECK_GEN("qgemm_wo", !d.bias || is_high_precision(*d.bias), "bias dtype '{}' is not none, f32, f16 or bf16",
                  dtype_name(*d.bias));
-  QJIT_CHECK_GEN("qgemm_wo", is_float_operand(d.out), "output dtype '{}' is not f32, f16 or bf16", dtype_name(d.out));
+  QJIT_CHECK_GEN("qgemm_wo", is_high_precision(d.out), "output dtype '{}' is not f32, f16 or bf16", dtype_name(d.out));
 }
 
 void check_weight_only_config(const WeightOnlyDesc& d, const WeightOnlyConfig& c, Arch arch) {
@@ -102,10 +102,8 @@ WeightOnlyConfig qgemm_wo_heuristic(const WeightOnlyDesc& d, Arch arch) {
 
 ParamLayout QGemmWoParams::layout() {
   using P = QGemmWoParams;
-  return {"jit::impls::QGemmWoParams",
-          0,
-          0,
-          {QJIT_PARAM_FIELD(P, x), QJIT_PARAM_FIELD(P, x_ld), QJIT_PARAM_FIELD(P, w), QJIT_PARAM_FIELD(P, w_ld),
+  return {.host_type = "jit::impls::QGemmWoParams",
+          .fields = {QJIT_PARAM_FIELD(P, x), QJIT_PARAM_FIELD(P, x_ld), QJIT_PARAM_FIELD(P, w), QJIT_PARAM_FIELD(P, w_ld),
            QJIT_PARAM_FIELD(P, scale_w), QJIT_PARAM_FIELD(P, bias), QJIT_PARAM_FIELD(P, y), QJIT_PARAM_FIELD(P, y_ld),
            QJIT_PARAM_FIELD(P, m), QJIT_PARAM_FIELD(P, n), QJIT_PARAM_FIELD(P, k)}};
 }

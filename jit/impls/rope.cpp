@@ -7,10 +7,8 @@ namespace qjit::jit::impls {
 
 ParamLayout RopeParams::layout() {
   using P = RopeParams;
-  return {"jit::impls::RopeParams",
-          0,
-          0,
-          {QJIT_PARAM_FIELD(P, x), QJIT_PARAM_FIELD(P, out), QJIT_PARAM_FIELD(P, table),
+  return {.host_type = "jit::impls::RopeParams",
+          .fields = {QJIT_PARAM_FIELD(P, x), QJIT_PARAM_FIELD(P, out), QJIT_PARAM_FIELD(P, table),
            QJIT_PARAM_FIELD(P, sin_offset), QJIT_PARAM_FIELD(P, off_h), QJIT_PARAM_FIELD(P, off_w),
            QJIT_PARAM_FIELD(P, pairs), QJIT_PARAM_FIELD(P, seq), QJIT_PARAM_FIELD(P, grid_tokens),
            QJIT_PARAM_FIELD(P, grid_h), QJIT_PARAM_FIELD(P, grid_w), QJIT_PARAM_FIELD(P, heads),
@@ -27,9 +25,9 @@ RopeConfig rope_heuristic(const RopeDesc&) {
 }
 
 KernelSpec rope_spec(const RopeDesc& desc, const RopeConfig& config, Arch arch) {
-  QJIT_CHECK_GEN("jit", is_float_operand(desc.in_dtype), "rope: input dtype '{}' is not f32, f16 or bf16",
+  QJIT_CHECK_GEN("jit", is_high_precision(desc.in_dtype), "rope: input dtype '{}' is not f32, f16 or bf16",
                  dtype_name(desc.in_dtype));
-  QJIT_CHECK_GEN("jit", is_float_operand(desc.out_dtype), "rope: output dtype '{}' is not f32, f16 or bf16",
+  QJIT_CHECK_GEN("jit", is_high_precision(desc.out_dtype), "rope: output dtype '{}' is not f32, f16 or bf16",
                  dtype_name(desc.out_dtype));
   QJIT_CHECK_GEN("jit", config.threads % 32 == 0 && config.threads >= 32 && config.threads <= 1024,
                  "rope: threads {} must be a multiple of 32 in [32, 1024]", config.threads);

@@ -18,7 +18,6 @@ using jit::impls::ElementwiseOp;
 
 bool float_dtype(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
 
-
 void check_input(const char* op, const char* name, const Tensor& t) {
   QJIT_CHECK_GEN(op, t.defined(), "{} is an undefined tensor", name);
   QJIT_CHECK_GEN(op, float_dtype(t.dtype()), "{} must be f32, f16 or bf16, got {}", name, t.describe());
@@ -34,7 +33,6 @@ void check_device(const char* op, const char* name, const Tensor& t, const char*
   QJIT_CHECK_GEN(op, t.device() == x.device(), "{} {} is not on the device of {} {}", name, t.describe(), first,
                  x.describe());
 }
-
 
 // Launches the family's kernel: out (contiguous, a's shape) from a, b, c (any may be unused:
 // pass a) on a's driver.

@@ -87,10 +87,7 @@ void launch_norm_mod(const NormModRows& r, const NormModArgs& a, DType out, cons
         desc.quant = quant;
         desc.in_dtype = r.x2d.dtype();
         desc.out_dtype = out;
-        desc.qtype = q == nullptr              ? QType::kNone
-                     : q->codes == DType::kI8   ? QType::kInt8
-                     : q->codes == DType::kE4M3 ? QType::kE4M3
-                                                : QType::kE5M2;
+        desc.qtype = q == nullptr ? QType::kNone : qtype_of_storage(q->codes).value_or(QType::kNone);
         const auto config = jit::impls::norm_mod_heuristic(desc);
         const jit::KernelSpec spec = jit::impls::norm_mod_spec(desc, config, jit::Arch{});
         return ResolvedKernel{&KernelCache::global().get(driver, spec, jit::impls::norm_mod_kernel()), {config.threads, 0, 0}};

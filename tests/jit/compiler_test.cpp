@@ -14,7 +14,6 @@ namespace {
 
 using impls::ActQuantDesc;
 
-
 TEST(SourceGen, WritesNamedConfigStructAndIncludesTheFamily) {
   const auto spec = impls::act_quant_spec({DType::kBF16, QType::kInt8, ActScale::kDynamicPerToken, 1536}, {256}, Arch::parse("sm_90"));
   const Program p = build_program(spec);

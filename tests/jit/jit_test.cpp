@@ -17,7 +17,6 @@
 namespace qjit::jit {
 namespace {
 
-
 using test::ScopedEnv;
 using test::TempDir;
 
