@@ -98,6 +98,11 @@ const std::vector<KnobInfo>& all() {
       {"QJIT_SIM_RACECHECK", "1: the sim device reports shared-memory races between barriers", false, K::kFlag},
       {"QJIT_SIM_THREADS", "host threads running a sim launch's CTAs (default: all cores)", false, K::kInteger, 1,
        1024},
+      {"QJIT_CPU_THREADS", "threads of the cpu device's kernel pool (default: all cores)", false, K::kInteger, 1, 1024},
+      {"QJIT_CPU_ISA",
+       "what the cpu device's kernels are compiled for: native (the best this host has) | avx512_vnni | generic "
+       "(portable; the same int8 bits)",
+       false, K::kChoice, 0, 0, "native avx512_vnni generic"},
   };
   return knobs;
 }
@@ -165,6 +170,13 @@ unsigned compile_threads() {
 }
 
 unsigned sim_threads() { return static_cast<unsigned>(integer("QJIT_SIM_THREADS", 0)); }
+
+unsigned cpu_threads() { return static_cast<unsigned>(integer("QJIT_CPU_THREADS", 0)); }
+
+std::string cpu_isa() {
+  const auto v = get("QJIT_CPU_ISA");
+  return v && !v->empty() ? parse_choice(info("QJIT_CPU_ISA"), *v) : "native";
+}
 
 std::vector<std::string> code_affecting() {
   std::vector<std::string> out;

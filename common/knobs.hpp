@@ -54,6 +54,8 @@ std::uint64_t cache_max_bytes();           // QJIT_CACHE_MAX_BYTES, default 2 Gi
 std::uint32_t cache_lock_timeout_ms();     // QJIT_CACHE_LOCK_TIMEOUT_MS, default 30 s
 unsigned compile_threads();                // QJIT_COMPILE_THREADS, default min(cores, 4)
 unsigned sim_threads();                    // QJIT_SIM_THREADS, 0 (unset) = every core
+unsigned cpu_threads();                    // QJIT_CPU_THREADS, 0 (unset) = every core
+std::string cpu_isa();                     // QJIT_CPU_ISA: native (default) | avx512_vnni | generic
 
 // The knobs that change generated code, as "NAME=value" lines, for the cache manifest.
 std::vector<std::string> code_affecting();

@@ -11,6 +11,7 @@ namespace qjit::jit {
 
 Arch Arch::parse(std::string_view text) {
   std::string s(text);
+  if (s == "host") return host();
   std::string t = s;
   if (t.rfind("sm_", 0) == 0) t = t.substr(3);
   else if (t.rfind("sm", 0) == 0) t = t.substr(2);
@@ -27,7 +28,10 @@ Arch Arch::parse(std::string_view text) {
   return a;
 }
 
-std::string Arch::str() const { return "sm_" + std::to_string(number) + (accel ? "a" : ""); }
+std::string Arch::str() const {
+  if (is_host()) return "host";
+  return "sm_" + std::to_string(number) + (accel ? "a" : "");
+}
 
 std::vector<Arch> supported_archs() {
   std::vector<Arch> out = {{80, false}, {86, false}, {89, false}, {90, false}, {90, true}};

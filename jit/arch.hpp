@@ -8,12 +8,14 @@
 namespace qjit::jit {
 
 struct Arch {
-  int number = 80;     // major * 10 + minor
+  int number = 80;     // major * 10 + minor; 0: the host (the cpu device's programs)
   bool accel = false;  // the "a" suffix (arch-specific features, e.g. sm_90a)
 
-  // Accepts "sm_90a", "sm90", "90", "9.0". Throws qjit::Error naming the string.
+  // Accepts "sm_90a", "sm90", "90", "9.0", and "host". Throws qjit::Error naming the string.
   static Arch parse(std::string_view text);
-  std::string str() const;  // "sm_90a"
+  static constexpr Arch host() { return {0, false}; }
+  constexpr bool is_host() const { return number == 0; }
+  std::string str() const;  // "sm_90a"; "host"
   auto operator<=>(const Arch&) const = default;
 };
 

@@ -37,7 +37,11 @@ cache::Entry Artifact::to_entry(const std::string& manifest) const {
   cache::Entry e;
   e.manifest = manifest;
   e.sections["meta"] = meta.dump();
-  e.sections["ptx"] = ptx;
+  if (!object.empty()) {
+    e.sections["object"] = object;
+  } else {
+    e.sections["ptx"] = ptx;
+  }
   if (!cubin.empty()) e.sections["cubin"] = cubin;
   return e;
 }
@@ -45,8 +49,9 @@ cache::Entry Artifact::to_entry(const std::string& manifest) const {
 Artifact Artifact::from_entry(const cache::Entry& entry, const std::string& key) {
   auto meta_it = entry.sections.find("meta");
   auto ptx_it = entry.sections.find("ptx");
-  QJIT_CHECK_GEN("jit", meta_it != entry.sections.end() && ptx_it != entry.sections.end(),
-                 "cache entry {} lacks its meta or ptx section", key);
+  auto object_it = entry.sections.find("object");
+  QJIT_CHECK_GEN("jit", meta_it != entry.sections.end() && (ptx_it != entry.sections.end() || object_it != entry.sections.end()),
+                 "cache entry {} lacks its meta section or its code (ptx or a host object)", key);
   Artifact a;
   try {
     const auto meta = nlohmann::json::parse(meta_it->second);
@@ -61,7 +66,8 @@ Artifact Artifact::from_entry(const cache::Entry& entry, const std::string& key)
     QJIT_THROW("jit", "cache entry {} has bad metadata: {}", key, e.what());
   }
   a.key = key;
-  a.ptx = ptx_it->second;
+  if (ptx_it != entry.sections.end()) a.ptx = ptx_it->second;
+  if (object_it != entry.sections.end()) a.object = object_it->second;
   if (auto c = entry.sections.find("cubin"); c != entry.sections.end()) a.cubin = c->second;
   return a;
 }

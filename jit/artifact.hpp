@@ -28,6 +28,7 @@ struct Artifact {
   std::string key;  // cache key (sha256 of the manifest)
   std::string ptx;
   std::string cubin;  // empty for a PTX-only compile
+  std::string object;  // a host program's object file (ptx and cubin empty)
   std::vector<KernelInfo> kernels;
   double compile_ms = 0;  // NVRTC wall time (front end, NVVM, ptxas)
   std::string log;        // NVRTC / ptxas log

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "common/error.hpp"
+#include "jit/host_compiler.hpp"
 
 namespace qjit::jit {
 
@@ -87,6 +88,7 @@ std::string format_compile_error(const Program& program, const std::string& log)
 }
 
 Artifact compile(const Program& program) {
+  if (program.output == CompileOutput::kHostObject) return compile_host(program);
   const auto start = std::chrono::steady_clock::now();
   ProgramHandle prog(program);
   for (const auto& e : program.name_expressions) QJIT_NVRTC_CHECK(nvrtcAddNameExpression(prog.get(), e.c_str()));

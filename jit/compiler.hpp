@@ -1,5 +1,6 @@
 #pragma once
-// Program -> Artifact through NVRTC. Compiles for the Program's explicit arch and never
+// Program -> Artifact through NVRTC (a host program: through the host compiler,
+// jit/host_compiler.hpp). Compiles for the Program's explicit arch and never
 // touches a device. Thread-safe: each call owns its nvrtcProgram.
 
 #include <string>

@@ -7,6 +7,7 @@
 #include "jit/impls/act_quant.hpp"
 #include "jit/impls/attention.hpp"
 #include "jit/impls/elementwise.hpp"
+#include "jit/impls/host_qgemm.hpp"
 #include "jit/impls/norm_mod.hpp"
 #include "jit/impls/qgemm.hpp"
 #include "jit/impls/qgemm_wo.hpp"
@@ -19,7 +20,8 @@ const std::vector<Family>& families() {
   static const std::vector<Family> all = {impls::act_quant_family(), impls::qgemm_family(),
                                           impls::qgemm_wo_family(),
                                           impls::norm_mod_family(), impls::attention_family(),
-                                          impls::rope_family(), impls::elementwise_family()};
+                                          impls::rope_family(), impls::elementwise_family(),
+                                          impls::host_act_quant_family(), impls::host_qgemm_family()};
   return all;
 }
 }  // namespace

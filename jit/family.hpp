@@ -23,6 +23,9 @@ struct Family {
   std::string template_path;          // "impls/act_quant.cuh"
   std::vector<KernelEntry> kernels;
   std::vector<std::string> required;  // parameter names every spec of the family must set
+  // A host family: its templates (templates/host/) compile to object code for the cpu device
+  // (CompileOutput::kHostObject), its specs' arch is Arch::host().
+  bool host = false;
 
   /// The entry of a kernel template; throws qjit::Error naming the family's entries.
   const KernelEntry& kernel(const std::string& name) const;

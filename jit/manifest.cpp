@@ -14,6 +14,7 @@
 #include "common/knobs.hpp"
 #include "common/log.hpp"
 #include "common/sha256.hpp"
+#include "jit/host_compiler.hpp"
 
 namespace qjit::jit {
 
@@ -91,7 +92,14 @@ std::string nvrtc_identity() {
   return identity;
 }
 
-std::string make_manifest(const Program& p) { return make_manifest(p, nvrtc_identity()); }
+std::string make_manifest(const Program& p) {
+  if (p.output == CompileOutput::kHostObject) {
+    // NOTE: the target (triple, CPU, features) is in the options; the compiler is Clang, whose
+    // resource headers (immintrin.h) ship with it, so its full version identifies both.
+    return make_manifest(p, nlohmann::json({{"host_compiler", host_compiler_identity()}}).dump());
+  }
+  return make_manifest(p, nvrtc_identity());
+}
 
 std::string make_manifest(const Program& p, const std::string& nvrtc_identity_json) {
   nlohmann::json headers = nlohmann::json::array();

@@ -17,7 +17,8 @@ struct Header {
 };
 
 // What kind of output a compile makes. The sim device runs PTX only, so it can skip ptxas.
-enum class CompileOutput { kPtxAndCubin, kPtxOnly };
+// A host program (a family with Family::host) compiles to an object file for the cpu device.
+enum class CompileOutput { kPtxAndCubin, kPtxOnly, kHostObject };
 
 struct Program {
   KernelSpec spec;

@@ -20,6 +20,10 @@ std::string name_expression(const std::string& kernel_template);
 // (static_asserts naming the entry, the parameter and the host field).
 std::string param_checks(const Family& family);
 
+// The C symbol of a host family's kernel template: "qjit::host::qgemm_int8" ->
+// "qjit_host_qgemm_int8" (the generated extern "C" entry that runs one block).
+std::string host_entry_symbol(const std::string& kernel_template);
+
 // The embedded templates reachable from `root` through #include "..." lines, in a stable
 // order. Throws qjit::Error naming an include that no embedded file provides.
 std::vector<Header> include_closure(const std::string& root_source, const std::string& root_name);

@@ -7,6 +7,7 @@
 #include <span>
 
 #include "common/error.hpp"
+#include "quant_ops/host_linear.hpp"
 #include "quant_ops/qgemm.hpp"
 #include "quant_ops/qgemm_weight_only.hpp"
 #include "quant_ops/reference/act_quant.hpp"
@@ -301,6 +302,7 @@ QuantizedWeight quantize_weight(const Tensor& w, const ResolvedRule& rule) {
   out.granularity = rule.weight_granularity;
   out.q = Tensor::from_raw({n, k}, qtype_storage(rule.weight), qw.q.data());
   out.scales = Tensor::from_vector<float>(weight_scale_shape(rule.weight_granularity, n, k), qw.scales);
+  if (w.device().runs_host_kernels() && host_kernels_support(rule)) out.host_packed = pack_for_host(out);
   if (!w.device().is_host()) {
     const auto driver = w.driver();
     out.q = out.q.to(w.device(), driver);
@@ -367,6 +369,7 @@ QuantizedWeight quantized_weight_from(const Tensor& q, const Tensor& scales, con
   out.granularity = rule.weight_granularity;
   out.q = q;
   out.scales = scales.contiguous().reshape(logical);
+  if (q.device().runs_host_kernels() && host_kernels_support(rule)) out.host_packed = pack_for_host(out);
   return out;
 }
 
@@ -390,8 +393,18 @@ Tensor linear_forward(const Tensor& x, const QuantizedWeight& w, const ResolvedR
     trace->arch = x.device().is_host() ? "" : target_arch(*x.driver()).str();
     trace->steps.clear();
   }
-  Tensor y =
-      x.device().is_host() ? run_reference(x, w, rule, o, family, trace) : run_device(x, w, rule, o, family, trace);
+  Tensor y;
+  if (x.device().runs_host_kernels() && host_kernels_support(rule)) {
+    const std::int64_t k = x.size(-1);
+    y = host_linear_forward(x.reshape({k == 0 ? 0 : x.numel() / k, k}), w, rule, o, out_dtype_of(rule, o), trace);
+  } else if (x.device().is_host()) {
+    y = run_reference(x, w, rule, o, family, trace);
+    if (trace && x.device().runs_host_kernels()) {
+      trace->steps.back() += " (the cpu device has no kernels for this family yet)";
+    }
+  } else {
+    y = run_device(x, w, rule, o, family, trace);
+  }
   std::vector<std::int64_t> shape(x.shape().begin(), x.shape().end() - 1);
   shape.push_back(w.n());
   return y.view(shape);

@@ -32,11 +32,17 @@
 namespace qjit {
 
 /// A layer's weights quantized under a rule, in the logical layouts of DESIGN.md section 5.
+struct HostPackedWeight;  // quant_ops/host_linear.hpp
+
 struct QuantizedWeight {
   QType qtype = QType::kInt8;
   Granularity granularity = Granularity::kPerChannel;
   Tensor q;       // [N, K] codes: int8, fp8_e4m3 or fp8_e5m2 (the rule's weight qtype)
   Tensor scales;  // f32: per_channel [N], per_tensor [1], block128 [ceil(N/128), ceil(K/128)]
+  // On the cpu device, under a rule it has kernels for: the weights packed for its GEMM, once
+  // (quantize_weight and quantized_weight_from pack them; linear_forward packs per call
+  // when absent).
+  std::shared_ptr<const HostPackedWeight> host_packed;
 
   std::int64_t n() const { return q.size(0); }
   std::int64_t k() const { return q.size(1); }

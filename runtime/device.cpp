@@ -9,13 +9,15 @@
 #include "common/error.hpp"
 #include "common/knobs.hpp"
 #include "runtime/driver.hpp"
+#include "jit/host_compiler.hpp"
 #include "runtime/driver/cuda_driver.hpp"
+#include "runtime/host_driver.hpp"
 
 namespace qjit {
 
 namespace {
 
-constexpr const char* kValidForms = "cpu, cuda, cuda:N (N = 0, 1, ...), sim, auto";
+constexpr const char* kValidForms = "cpu, cpu:ref, cuda, cuda:N (N = 0, 1, ...), sim, auto";
 
 std::string normalized(std::string_view text) {
   auto is_space = [](unsigned char c) { return std::isspace(c) != 0; };
@@ -43,7 +45,8 @@ Registry& registry() {
 std::shared_ptr<Driver> create_driver(const Device& device) {
   switch (device.kind) {
     case DeviceKind::kCpu:
-      QJIT_THROW("device", "the cpu device has no Driver; host tensors use host memory");
+      QJIT_CHECK_GEN("device", device.runs_host_kernels(), "cpu:ref has no Driver: it runs the plain reference");
+      return std::make_shared<HostDriver>();
     case DeviceKind::kCuda:
       QJIT_CHECK_GEN("cuda", cuda_available(), "no GPU: {}", cuda_unavailable_reason());
       return std::make_shared<CudaDriver>(device.index);
@@ -62,9 +65,13 @@ std::shared_ptr<Driver> create_driver(const Device& device) {
 Device Device::parse(std::string_view text) {
   const std::string s = normalized(text);
   if (s == "cpu") return cpu();
+  if (s == "cpu:ref") return cpu_ref();
   if (s == "sim") return sim();
   if (s == "cuda") return cuda(0);
-  if (s == "auto") return cuda_available() ? cuda(0) : cpu();
+  if (s == "auto") {
+    if (cuda_available()) return cuda(0);
+    return jit::host_compiler_available() ? cpu() : cpu_ref();
+  }
   if (s.starts_with("cuda:")) {
     const char* first = s.data() + 5;
     const char* last = s.data() + s.size();
@@ -89,7 +96,7 @@ Device Device::default_device() {
 
 std::string Device::str() const {
   switch (kind) {
-    case DeviceKind::kCpu: return "cpu";
+    case DeviceKind::kCpu: return index == kCpuReference ? "cpu:ref" : "cpu";
     case DeviceKind::kCuda: return "cuda:" + std::to_string(index);
     case DeviceKind::kSim: return "sim";
   }
@@ -97,6 +104,7 @@ std::string Device::str() const {
 }
 
 std::string DeviceProps::arch_name() const {
+  if (arch == 0) return "host";
   return fmt::format("sm_{}{}", arch, arch_accel && arch == 90 ? "a" : "");
 }
 

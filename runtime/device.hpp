@@ -1,6 +1,8 @@
 #pragma once
-// Devices: cpu (host memory, reference implementation), cuda (a GPU through libcuda),
-// sim (NVRTC's PTX interpreted on the CPU, behind the same Driver interface).
+// Devices: cpu (host memory; kernels compiled for this CPU by Clang/LLVM in process, through
+// runtime/host_driver.hpp), cpu:ref (host memory; the plain C++ reference, the oracle), cuda
+// (a GPU through libcuda), sim (NVRTC's PTX interpreted on the CPU, behind the same Driver
+// interface).
 
 #include <memory>
 #include <string>
@@ -14,16 +16,21 @@ struct Device {
   DeviceKind kind = DeviceKind::kCpu;
   int index = 0;
 
+  static constexpr int kCpuReference = 1;  // the cpu index of cpu:ref
   static Device cpu() { return {DeviceKind::kCpu, 0}; }
+  static Device cpu_ref() { return {DeviceKind::kCpu, kCpuReference}; }
   static Device cuda(int index = 0) { return {DeviceKind::kCuda, index}; }
   static Device sim() { return {DeviceKind::kSim, 0}; }
-  // "cpu", "cuda", "cuda:1", "sim", or "auto" (cuda when a GPU answers, else cpu).
+  // "cpu", "cpu:ref", "cuda", "cuda:1", "sim", or "auto" (cuda when a GPU answers, else cpu,
+  // or cpu:ref when the cpu device's compiler is missing).
   static Device parse(std::string_view text);
   // QJIT_DEVICE, else auto.
   static Device default_device();
 
   std::string str() const;
   bool is_host() const { return kind == DeviceKind::kCpu; }
+  /// The cpu device that runs compiled host kernels (not cpu:ref).
+  bool runs_host_kernels() const { return kind == DeviceKind::kCpu && index != kCpuReference; }
   bool operator==(const Device&) const = default;
 };
 

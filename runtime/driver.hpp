@@ -54,6 +54,7 @@ struct LaunchConfig {
 struct ModuleImage {
   std::string ptx;
   std::string cubin;
+  std::string object;                     // the cpu device: host object code
   std::string name;                       // for messages
   const jit::KernelSpec* spec = nullptr;  // what it was compiled from (valid during load_module)
 };
@@ -62,6 +63,7 @@ struct ModuleImage {
 enum class KernelCode {
   kCubin,  // a GPU: the cubin of its arch (the PTX too, its fallback)
   kPtx,    // the sim: PTX only (no ptxas)
+  kHostObject,  // the cpu device: host object code compiled for this CPU (jit/host_compiler.hpp)
   kNone,   // a device that runs nothing (planning): no compile, modules carry only the spec
 };
 

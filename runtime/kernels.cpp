@@ -13,7 +13,8 @@ namespace qjit {
 
 LoadedModule::LoadedModule(std::shared_ptr<Driver> driver, std::shared_ptr<const jit::Artifact> artifact)
     : driver_(std::move(driver)), artifact_(std::move(artifact)) {
-  module_ = driver_->load_module({artifact_->ptx, artifact_->cubin, artifact_->spec.summary(), &artifact_->spec});
+  module_ = driver_->load_module(
+      {artifact_->ptx, artifact_->cubin, artifact_->object, artifact_->spec.summary(), &artifact_->spec});
 }
 
 LoadedModule::~LoadedModule() {
@@ -119,6 +120,7 @@ const Kernel& KernelCache::get(const std::shared_ptr<Driver>& driver, jit::Kerne
   switch (driver->kernel_code()) {
     case KernelCode::kCubin: artifact = jit_.get(spec, jit::CompileOutput::kPtxAndCubin).artifact; break;
     case KernelCode::kPtx: artifact = jit_.get(spec, jit::CompileOutput::kPtxOnly).artifact; break;
+    case KernelCode::kHostObject: artifact = jit_.get(spec, jit::CompileOutput::kHostObject).artifact; break;
     case KernelCode::kNone: artifact = spec_only_artifact(spec, family); break;
   }
   const std::string module_key = fmt::format("{}|{}", static_cast<const void*>(driver.get()), artifact->key);

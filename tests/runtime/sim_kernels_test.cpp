@@ -287,7 +287,7 @@ TEST(SimDevice, RefusesWhatARealDeviceRefuses) {
   EXPECT_THROW(b.driver->set_attribute(fn, FuncAttr::kMaxDynamicSharedBytes, 100 * 1024), Error);  // > 99 KB opt-in
   EXPECT_NE(launch(2048, 0).find("2048 threads"), std::string::npos);
   // A module built for sm_90 does not load on an sm_89 device.
-  const auto e = error_of([&] { b.driver->load_module({test::nvrtc_ptx(kDynamicSmem, "compute_90"), "", "dyn90"}); });
+  const auto e = error_of([&] { b.driver->load_module({test::nvrtc_ptx(kDynamicSmem, "compute_90"), "", "", "dyn90"}); });
   EXPECT_NE(e.find("newer arch"), std::string::npos) << e;
 }
 
@@ -304,7 +304,7 @@ TEST(SimDevice, UnsupportedInstructionIsALoadTimeError) {
   ret;
 }
 )";
-  const auto e = error_of([&] { b.driver->load_module({ptx, "", "bogus"}); });
+  const auto e = error_of([&] { b.driver->load_module({ptx, "", "", "bogus"}); });
   EXPECT_NE(e.find("bogus"), std::string::npos) << e;
   EXPECT_NE(e.find("line 8"), std::string::npos) << e;
 }

@@ -1,0 +1,135 @@
+#include "jit/impls/host_qgemm.hpp"
+
+#include "common/error.hpp"
+#include "common/knobs.hpp"
+#include "jit/host_compiler.hpp"
+
+namespace qjit::jit::impls {
+
+namespace {
+
+EnumValue isa_enum(HostIsa isa) {
+  return {"qjit::host::Isa", isa == HostIsa::kAvx512Vnni ? "kAvx512Vnni" : "kGeneric"};
+}
+
+EnumValue host_dtype_enum(DType t) {
+  QJIT_CHECK_GEN("jit", is_high_precision(t), "host kernels take f32, f16 or bf16 here, got {}", dtype_name(t));
+  return {"qjit::host::DType", t == DType::kF32 ? "kF32" : t == DType::kF16 ? "kF16" : "kBF16"};
+}
+
+bool host_has_vnni() {
+  if (!host_compiler_available()) return false;
+  const HostTarget& t = host_native_target();
+  return t.has("avx512f") && t.has("avx512bw") && t.has("avx512vl") && t.has("avx512vnni");
+}
+
+}  // namespace
+
+const char* host_isa_name(HostIsa isa) { return isa == HostIsa::kAvx512Vnni ? "avx512_vnni" : "generic"; }
+
+HostIsa host_isa() {
+  const std::string forced = knobs::cpu_isa();
+  if (forced == "generic") return HostIsa::kGeneric;
+  const bool vnni = host_has_vnni();
+  if (forced == "avx512_vnni") {
+    QJIT_CHECK_GEN("jit", vnni, "QJIT_CPU_ISA=avx512_vnni, but this host (or its compiler) lacks AVX-512 VNNI");
+  }
+  return vnni ? HostIsa::kAvx512Vnni : HostIsa::kGeneric;
+}
+
+ParamLayout HostActQuantParams::layout() {
+  using P = HostActQuantParams;
+  return {.host_type = "jit::impls::HostActQuantParams",
+          .fields = {QJIT_PARAM_FIELD(P, x), QJIT_PARAM_FIELD(P, x_row_stride), QJIT_PARAM_FIELD(P, q),
+                     QJIT_PARAM_FIELD(P, q_row_stride), QJIT_PARAM_FIELD(P, scales), QJIT_PARAM_FIELD(P, row_sums),
+                     QJIT_PARAM_FIELD(P, row_amax), QJIT_PARAM_FIELD(P, m), QJIT_PARAM_FIELD(P, k),
+                     QJIT_PARAM_FIELD(P, k_padded), QJIT_PARAM_FIELD(P, rows_per_block)}};
+}
+
+Family host_act_quant_family() {
+  const ParamLayout* params = &param_layout<HostActQuantParams>();
+  Family f{"host_act_quant", "host/act_quant.h", {{kHostActAmaxRows, params}, {kHostActQuantRows, params}},
+           {"kIn", "kMode", "kIsa", "kRowsPerBlock"}};
+  f.host = true;
+  return f;
+}
+
+KernelSpec host_act_quant_spec(const HostActQuantDesc& desc, const HostActQuantConfig& config) {
+  QJIT_CHECK_GEN("jit", config.rows_per_block >= 1 && config.rows_per_block <= 4096,
+                 "host_act_quant: rows_per_block {} is not in [1, 4096]", config.rows_per_block);
+  const char* mode = nullptr;
+  switch (desc.mode) {
+    case ActScale::kDynamicPerToken: mode = "kDynamicPerToken"; break;
+    case ActScale::kDynamicPerTensor: mode = "kDynamicPerTensor"; break;
+    case ActScale::kStaticPerTensor: mode = "kStatic"; break;
+    case ActScale::kDynamicGroup128: break;
+  }
+  QJIT_CHECK_GEN("jit", mode != nullptr, "host_act_quant: int8 activations are per-token, per-tensor or static");
+  KernelSpec s("host_act_quant", Arch::host());
+  s.set("kIn", host_dtype_enum(desc.in_dtype));
+  s.set("kMode", EnumValue{"qjit::host::ActMode", mode});
+  s.set("kIsa", isa_enum(desc.isa));
+  s.set("kRowsPerBlock", config.rows_per_block);
+  return s;
+}
+
+ParamLayout HostQGemmParams::layout() {
+  using P = HostQGemmParams;
+  return {.host_type = "jit::impls::HostQGemmParams",
+          .fields = {QJIT_PARAM_FIELD(P, a), QJIT_PARAM_FIELD(P, lda), QJIT_PARAM_FIELD(P, a_row_sums),
+                     QJIT_PARAM_FIELD(P, a_scales), QJIT_PARAM_FIELD(P, a_scale_stride),
+                     QJIT_PARAM_FIELD(P, w_packed), QJIT_PARAM_FIELD(P, w_scales),
+                     QJIT_PARAM_FIELD(P, w_scale_stride), QJIT_PARAM_FIELD(P, bias), QJIT_PARAM_FIELD(P, out),
+                     QJIT_PARAM_FIELD(P, ldo), QJIT_PARAM_FIELD(P, m), QJIT_PARAM_FIELD(P, n),
+                     QJIT_PARAM_FIELD(P, k_padded), QJIT_PARAM_FIELD(P, pad)}};
+}
+
+Family host_qgemm_family() {
+  Family f{"host_qgemm_int8", "host/qgemm_int8.h", {{kHostQGemmInt8, &param_layout<HostQGemmParams>()}},
+           {"kIsa", "kOut", "kHasBias", "kBias", "kAct", "kMR", "kNB", "kMC", "kNC", "kKC"}};
+  f.host = true;
+  return f;
+}
+
+void check_host_qgemm_config(const HostQGemmConfig& c) {
+  QJIT_CHECK_GEN("jit", c.mr >= 1 && c.mr <= 16, "host_qgemm_int8: mr {} is not in [1, 16]", c.mr);
+  QJIT_CHECK_GEN("jit", c.nb >= 1 && c.nb <= 8, "host_qgemm_int8: nb {} is not in [1, 8]", c.nb);
+  // NOTE: AVX-512 has 32 vector registers: mr x nb accumulators plus nb weight vectors.
+  QJIT_CHECK_GEN("jit", c.mr * c.nb + c.nb <= 32, "host_qgemm_int8: an {}x{} register tile needs {} vector registers, "
+                 "more than the 32 there are", c.mr, c.nb, c.mr * c.nb + c.nb);
+  QJIT_CHECK_GEN("jit", c.mc >= c.mr && c.mc % c.mr == 0 && c.mc <= 1024,
+                 "host_qgemm_int8: mc {} must be a multiple of mr {} and at most 1024", c.mc, c.mr);
+  QJIT_CHECK_GEN("jit", c.nc >= c.nb * kHostPanel && c.nc % (c.nb * kHostPanel) == 0 && c.nc <= 4096,
+                 "host_qgemm_int8: nc {} must be a multiple of nb * 16 = {} and at most 4096", c.nc, c.nb * kHostPanel);
+  QJIT_CHECK_GEN("jit", c.kc >= 4 && c.kc % 4 == 0, "host_qgemm_int8: kc {} must be a positive multiple of 4", c.kc);
+  // NOTE: the partial sums of a block live on the kernel's stack.
+  QJIT_CHECK_GEN("jit", static_cast<long long>(c.mc) * c.nc * 4 <= 1024 * 1024,
+                 "host_qgemm_int8: a {}x{} block's partial sums take {} bytes of stack, more than 1 MiB", c.mc, c.nc,
+                 static_cast<long long>(c.mc) * c.nc * 4);
+}
+
+HostQGemmConfig host_qgemm_heuristic(const HostQGemmDesc& desc, std::int64_t m, std::int64_t n, std::int64_t k) {
+  HostQGemmConfig c;
+  // Small M: fewer rows per block so both cores get blocks.
+  if (m <= 96) c.mc = static_cast<int>(std::max<std::int64_t>(c.mr, (m + c.mr - 1) / c.mr * c.mr));
+  if (c.mc > 48) c.mc = 48;
+  return c;
+}
+
+KernelSpec host_qgemm_spec(const HostQGemmDesc& desc, const HostQGemmConfig& config) {
+  check_host_qgemm_config(config);
+  KernelSpec s("host_qgemm_int8", Arch::host());
+  s.set("kIsa", isa_enum(desc.isa));
+  s.set("kOut", host_dtype_enum(desc.out_dtype));
+  s.set("kHasBias", desc.bias.has_value());
+  s.set("kBias", host_dtype_enum(desc.bias.value_or(DType::kF32)));
+  s.set("kAct", EnumValue{"qjit::host::Activation", desc.activation == Activation::kGeluTanh ? "kGeluTanh" : "kNone"});
+  s.set("kMR", config.mr);
+  s.set("kNB", config.nb);
+  s.set("kMC", config.mc);
+  s.set("kNC", config.nc);
+  s.set("kKC", config.kc);
+  return s;
+}
+
+}  // namespace qjit::jit::impls

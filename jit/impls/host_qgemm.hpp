@@ -1,0 +1,90 @@
+#pragma once
+// Host generators of the cpu device's int8 W8A8 linear (templates/host/act_quant.h and
+// templates/host/qgemm_int8.h): the activation quantization family (codes K-padded, scales,
+// row code sums) and the GEMM family on weights packed in 16-channel panels of (w + 128).
+// Both compile to host object code (Family::host) for an ISA: AVX-512 VNNI where the host
+// has it, else the portable path, which gives the same bits.
+
+#include <cstdint>
+#include <string>
+
+#include "common/dtype.hpp"
+#include "common/qtype.hpp"
+#include "jit/family.hpp"
+#include "jit/kernel_params.hpp"
+#include "jit/kernel_spec.hpp"
+
+namespace qjit::jit::impls {
+
+enum class HostIsa { kGeneric, kAvx512Vnni };
+const char* host_isa_name(HostIsa isa);  // "generic", "avx512_vnni"
+/// The best ISA of this host for the int8 kernels (AVX-512 F/BW/VL/VNNI), or generic; QJIT_CPU_ISA
+/// forces one ("generic" on any host; "avx512_vnni" only where the host has it).
+HostIsa host_isa();
+/// Codes per row: K rounded up to a multiple of 4 (vpdpbusd takes 4 bytes per lane).
+inline std::int64_t host_k_padded(std::int64_t k) { return (k + 3) / 4 * 4; }
+inline constexpr std::int64_t kHostPanel = 16;  // output channels per packed weight panel
+
+// --- activation quantization (templates/host/act_quant.h) ---
+struct HostActQuantDesc {
+  DType in_dtype = DType::kBF16;  // f32 | f16 | bf16
+  ActScale mode = ActScale::kDynamicPerToken;  // per-token, per-tensor or static (int8 only)
+  HostIsa isa = HostIsa::kGeneric;
+};
+struct HostActQuantConfig {
+  int rows_per_block = 16;  // NOTE: never changes results, only speed
+};
+struct HostActQuantParams {
+  DeviceAddress x = 0;
+  std::int64_t x_row_stride = 0;  // elements
+  DeviceAddress q = 0;
+  std::int64_t q_row_stride = 0;  // bytes
+  DeviceAddress scales = 0;
+  DeviceAddress row_sums = 0;
+  DeviceAddress row_amax = 0;
+  std::int32_t m = 0, k = 0, k_padded = 0, rows_per_block = 0;
+  static ParamLayout layout();
+};
+Family host_act_quant_family();
+KernelSpec host_act_quant_spec(const HostActQuantDesc& desc, const HostActQuantConfig& config);
+inline constexpr const char* kHostActAmaxRows = "qjit::host::act_amax_rows";
+inline constexpr const char* kHostActQuantRows = "qjit::host::act_quant_rows";
+
+// --- the GEMM (templates/host/qgemm_int8.h) ---
+struct HostQGemmDesc {
+  DType out_dtype = DType::kBF16;
+  std::optional<DType> bias;  // its dtype; none: no bias
+  Activation activation = Activation::kNone;
+  HostIsa isa = HostIsa::kGeneric;
+};
+struct HostQGemmConfig {
+  // NOTE: never changes results, only speed.
+  int mr = 6, nb = 4;          // register tile: mr rows x nb panels of 16 channels
+  int mc = 48, nc = 256;       // a grid block: mc rows x nc channels
+  int kc = 2048;               // K step (partial sums kept between steps)
+  bool operator==(const HostQGemmConfig&) const = default;
+};
+struct HostQGemmParams {
+  DeviceAddress a = 0;
+  std::int64_t lda = 0;
+  DeviceAddress a_row_sums = 0;
+  DeviceAddress a_scales = 0;
+  std::int64_t a_scale_stride = 0;
+  DeviceAddress w_packed = 0;
+  DeviceAddress w_scales = 0;
+  std::int64_t w_scale_stride = 0;
+  DeviceAddress bias = 0;
+  DeviceAddress out = 0;
+  std::int64_t ldo = 0;
+  std::int32_t m = 0, n = 0, k_padded = 0, pad = 0;
+  static ParamLayout layout();
+};
+Family host_qgemm_family();
+HostQGemmConfig host_qgemm_heuristic(const HostQGemmDesc& desc, std::int64_t m, std::int64_t n, std::int64_t k);
+/// Throws qjit::Error naming the field when a config cannot run (what the template's
+/// static_asserts and the stack would refuse).
+void check_host_qgemm_config(const HostQGemmConfig& config);
+KernelSpec host_qgemm_spec(const HostQGemmDesc& desc, const HostQGemmConfig& config);
+inline constexpr const char* kHostQGemmInt8 = "qjit::host::qgemm_int8";
+
+}  // namespace qjit::jit::impls

@@ -1,0 +1,65 @@
+#pragma once
+// The cpu device's Driver: the kernels are host object code the JIT compiled for this CPU
+// (KernelCode::kHostObject: templates/host/, jit/host_compiler.hpp), linked into the process
+// by the compiler plugin, and a launch runs the blocks of its grid on the runtime's thread
+// pool (runtime/thread_pool.hpp), returning when they are done. Memory is host memory, so a
+// DevicePtr is an address. Same KernelCache, same typed launch as cuda and sim: only this
+// binding differs. `cpu:ref` (Device::cpu_ref()) has no driver: it runs the plain reference.
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "runtime/driver.hpp"
+#include "runtime/thread_pool.hpp"
+
+namespace qjit {
+
+class HostDriver final : public Driver {
+ public:
+  HostDriver();
+  ~HostDriver() override;
+
+  Device device() const override { return Device::cpu(); }
+  const DeviceProps& props() const override { return props_; }
+  KernelCode kernel_code() const override { return KernelCode::kHostObject; }
+
+  /// Threads a launch uses: at most the pool's (QJIT_CPU_THREADS, else every core); 0 = all.
+  /// For benchmarks that compare thread counts in one process.
+  void set_max_threads(unsigned n) { max_threads_ = n; }
+  unsigned threads() const;
+
+  DevicePtr alloc(std::size_t bytes) override;
+  void free(DevicePtr ptr) override;
+  void copy_to_device(DevicePtr dst, const void* src, std::size_t bytes) override;
+  void copy_to_host(void* dst, DevicePtr src, std::size_t bytes) override;
+  void copy_device(DevicePtr dst, DevicePtr src, std::size_t bytes) override;
+  void memset8(DevicePtr dst, std::uint8_t value, std::size_t bytes) override;
+
+  ModuleHandle load_module(const ModuleImage& image) override;
+  void unload_module(ModuleHandle module) override;
+  FunctionHandle get_function(ModuleHandle module, const std::string& name) override;
+  int get_attribute(FunctionHandle fn, FuncAttr attr) override;
+  void set_attribute(FunctionHandle fn, FuncAttr attr, int value) override;
+  void launch(FunctionHandle fn, const LaunchConfig& config, void** args) override;
+
+  StreamHandle create_stream() override { return nullptr; }
+  void destroy_stream(StreamHandle) override {}
+  void synchronize(StreamHandle) override { count_synchronization(); }
+  EventHandle create_event() override;
+  void destroy_event(EventHandle event) override;
+  void record_event(EventHandle event, StreamHandle stream) override;
+  void synchronize_event(EventHandle) override { count_synchronization(); }
+  float elapsed_ms(EventHandle start, EventHandle end) override;
+
+ private:
+  DeviceProps props_;
+  ThreadPool pool_;
+  unsigned max_threads_ = 0;
+};
+
+/// The cpu device's driver (driver_for(Device::cpu())), with its concrete type.
+std::shared_ptr<HostDriver> host_driver();
+
+}  // namespace qjit

@@ -1,0 +1,73 @@
+#pragma once
+// AVX-512 pieces of the host kernels (a program compiled for Isa::kAvx512Vnni): loads of
+// f32 / f16 / bf16 as f32 lanes, the NaN-propagating row amax and the int8 quantization of a
+// row, lane for lane the scalar code of host/act_quant.h (IEEE multiply, round to nearest
+// even, clamp to ±127, NaN to 0). Empty in a program for another ISA.
+
+#include "host/types.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
+#define QJIT_HOST_AVX512 1
+#include <immintrin.h>
+
+namespace qjit::host::vec512 {
+
+// 16 elements from `p + i` as f32 (lanes beyond `mask` are 0).
+template <DType T>
+inline __m512 load16(const void* p, i64 i, __mmask16 mask) {
+  if constexpr (T == DType::kF32) {
+    return _mm512_maskz_loadu_ps(mask, static_cast<const float*>(p) + i);
+  } else {
+    const __m256i h = _mm256_maskz_loadu_epi16(mask, static_cast<const u16*>(p) + i);
+    if constexpr (T == DType::kBF16) {
+      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    } else {
+      static_assert(T == DType::kF16, "a float operand is f32, f16 or bf16");
+      return _mm512_cvtph_ps(h);  // exact, subnormals included
+    }
+  }
+}
+
+inline __mmask16 tail_mask(i64 remaining) {
+  return remaining >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << remaining) - 1u);
+}
+
+// max |x| over k elements; NaN when any is NaN.
+template <DType T>
+inline float row_amax(const void* x, i32 k) {
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  __m512 m = _mm512_setzero_ps();
+  __mmask16 nan = 0;
+  for (i32 c = 0; c < k; c += 16) {
+    const __m512 v = load16<T>(x, c, tail_mask(k - c));
+    nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    m = _mm512_max_ps(m, _mm512_and_ps(v, abs_mask));
+  }
+  if (nan) return float_of(0x7fc00000u);
+  return _mm512_reduce_max_ps(m);
+}
+
+// q[c] = clamp(rint(x[c] * inv), -127, 127), NaN -> 0, for c < k; returns Σ q.
+template <DType T>
+inline i32 quantize_row(const void* x, i32 k, float inv, i8* q) {
+  const __m512 vinv = _mm512_set1_ps(inv);
+  const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+  __m512i sum = _mm512_setzero_si512();
+  for (i32 c = 0; c < k; c += 16) {
+    const __mmask16 mask = tail_mask(k - c);
+    const __m512 y = _mm512_mul_ps(load16<T>(x, c, mask), vinv);
+    const __mmask16 nan = _mm512_cmp_ps_mask(y, y, _CMP_UNORD_Q);
+    __m512 r = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
+    const __m512i v = _mm512_maskz_cvtps_epi32(static_cast<__mmask16>(~nan), r);
+    sum = _mm512_add_epi32(sum, v);
+    _mm_mask_storeu_epi8(q + c, mask, _mm512_cvtepi32_epi8(v));
+  }
+  return _mm512_reduce_add_epi32(sum);
+}
+
+}  // namespace qjit::host::vec512
+
+#else
+#define QJIT_HOST_AVX512 0
+#endif
