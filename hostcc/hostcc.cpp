@@ -159,6 +159,7 @@ std::unique_ptr<llvm::Module> front_end(llvm::LLVMContext& ctx, const std::strin
   instance.setInvocation(invocation);
   instance.createDiagnostics(printer, /*ShouldOwnClient=*/false);
   instance.createFileManager(overlay);
+  instance.setVerboseOutputStream(log_stream);  // "N errors generated." goes to the log too
   clang::EmitLLVMOnlyAction action(&ctx);
   const bool ok = instance.ExecuteAction(action);
   log_stream.flush();

@@ -82,7 +82,7 @@ TEST(Device, BadStringsListTheValidForms) {
     std::string subsystem;
     std::string what = error_of([&] { Device::parse(bad); }, &subsystem);
     EXPECT_EQ(subsystem, "device") << bad;
-    EXPECT_NE(what.find("cpu, cuda, cuda:N"), std::string::npos) << what;
+    EXPECT_NE(what.find("cpu, cpu:ref, cuda, cuda:N"), std::string::npos) << what;
     EXPECT_NE(what.find("sim, auto"), std::string::npos) << what;
     EXPECT_NE(what.find(std::string("'") + bad + "'"), std::string::npos) << what;
   }
@@ -139,10 +139,21 @@ TEST(DeviceProps, ArchName) {
   EXPECT_EQ(p.arch_name(), "sm_100");
 }
 
-TEST(DriverFor, CpuHasNoDriver) {
-  std::string what = error_of([] { driver_for(Device::cpu()); });
-  EXPECT_NE(what.find("the cpu device has no Driver; host tensors use host memory"), std::string::npos)
-      << what;
+// The cpu device's driver runs compiled host kernels (runtime/host_driver.hpp); cpu:ref, the
+// plain reference, has none.
+TEST(DriverFor, CpuRunsHostObjectsAndCpuRefHasNoDriver) {
+  const auto driver = driver_for(Device::cpu());
+  EXPECT_EQ(driver->kernel_code(), KernelCode::kHostObject);
+  EXPECT_EQ(driver->device(), Device::cpu());
+  EXPECT_EQ(driver->props().arch_name(), "host");
+  EXPECT_GE(driver->props().sm_count, 1);
+  const std::string what = error_of([] { driver_for(Device::cpu_ref()); });
+  EXPECT_NE(what.find("cpu:ref has no Driver"), std::string::npos) << what;
+  EXPECT_EQ(Device::parse("cpu:ref"), Device::cpu_ref());
+  EXPECT_EQ(Device::cpu_ref().str(), "cpu:ref");
+  EXPECT_TRUE(Device::cpu_ref().is_host());
+  EXPECT_FALSE(Device::cpu_ref().runs_host_kernels());
+  EXPECT_TRUE(Device::cpu().runs_host_kernels());
 }
 
 TEST(DriverFor, SimIsBuiltIn) {

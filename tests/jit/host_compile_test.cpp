@@ -1,0 +1,122 @@
+// The cpu device's programs through the JIT (jit/host_compiler.hpp): the host compiler plugin,
+// the generated source (argument structs checked against the host's), the cache rules the
+// GPU's entries follow (a hit, a corrupt entry rebuilt, an untrusted directory refused),
+// and the key covering the target.
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "common/error.hpp"
+#include "jit/host_compiler.hpp"
+#include "jit/impls/host_qgemm.hpp"
+#include "jit/jit.hpp"
+#include "jit/manifest.hpp"
+#include "jit/source_gen.hpp"
+#include "test_util.hpp"
+#include "tests/support/checks.hpp"
+
+namespace qjit::jit {
+namespace {
+
+using test::TempDir;
+using test::error_of;
+
+cache::Options options_in(const std::filesystem::path& dir) {
+  cache::Options o;
+  o.dir = dir;
+  o.enabled = true;
+  o.max_bytes = 1ull << 30;
+  return o;
+}
+
+KernelSpec act_spec(impls::HostIsa isa = impls::HostIsa::kGeneric) {
+  return impls::host_act_quant_spec({DType::kBF16, ActScale::kDynamicPerToken, isa}, {});
+}
+
+class HostCompile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!host_compiler_available(&why)) GTEST_SKIP() << "no cpu compiler: " << why;
+  }
+};
+
+TEST_F(HostCompile, ProgramsCompileToObjectCodeWithTheirEntries) {
+  TempDir dir;
+  Jit jit(options_in(dir.path()));
+  const auto r = jit.get(act_spec(), CompileOutput::kHostObject);
+  EXPECT_EQ(r.outcome, CacheOutcome::kCompiled);
+  EXPECT_FALSE(r.artifact->object.empty());
+  EXPECT_TRUE(r.artifact->ptx.empty());
+  ASSERT_EQ(r.artifact->kernels.size(), 2u);
+  EXPECT_EQ(r.artifact->kernel("qjit::host::act_quant_rows<QjitConfig>").lowered_name, "qjit_host_act_quant_rows");
+  void* module = host_load(r.artifact->object, "test");
+  EXPECT_NE(host_lookup(module, "qjit_host_act_quant_rows"), nullptr);
+  EXPECT_NE(error_of([&] { host_lookup(module, "nope"); }).find("no entry nope"), std::string::npos);
+  host_unload(module);
+  EXPECT_EQ(Jit(options_in(dir.path())).get(act_spec(), CompileOutput::kHostObject).outcome, CacheOutcome::kDisk);
+}
+
+TEST_F(HostCompile, CorruptEntriesAreRebuiltAndUntrustedOnesRefused) {
+  TempDir dir;
+  const auto first = Jit(options_in(dir.path())).get(act_spec(), CompileOutput::kHostObject);
+  const auto path = cache::DiskCache(options_in(dir.path())).entry_path(first.artifact->key);
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  bytes[bytes.size() / 2] ^= 0x10;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  const auto again = Jit(options_in(dir.path())).get(act_spec(), CompileOutput::kHostObject);
+  EXPECT_EQ(again.outcome, CacheOutcome::kRebuilt);
+  EXPECT_EQ(again.artifact->object, first.artifact->object);
+  // Object code runs in the process: a directory others can write is never read from.
+  ASSERT_EQ(::chmod(path.parent_path().c_str(), 0777), 0);
+  EXPECT_NE(Jit(options_in(dir.path())).get(act_spec(), CompileOutput::kHostObject).outcome, CacheOutcome::kDisk);
+  ::chmod(path.parent_path().c_str(), 0700);
+}
+
+TEST_F(HostCompile, TheKeyCoversTheTargetAndTheCompiler) {
+  const Program generic = build_program(act_spec(impls::HostIsa::kGeneric), CompileOutput::kHostObject);
+  const Program vnni = build_program(act_spec(impls::HostIsa::kAvx512Vnni), CompileOutput::kHostObject);
+  const std::string m = make_manifest(generic);
+  EXPECT_NE(m, make_manifest(vnni));
+  EXPECT_NE(m.find("-qjit-cpu=x86-64"), std::string::npos);
+  EXPECT_NE(m.find(host_compiler_identity()), std::string::npos);
+  EXPECT_NE(make_manifest(vnni).find("-qjit-cpu=" + host_native_target().cpu), std::string::npos);
+  EXPECT_NE(error_of([] { build_program(act_spec(), CompileOutput::kPtxOnly); }).find("host family"),
+            std::string::npos);
+}
+
+TEST_F(HostCompile, ArgumentStructsAreCheckedAgainstTheHost) {
+  Program p = build_program(act_spec(), CompileOutput::kHostObject);
+  // The template's struct with a field moved: the generated checks refuse it, naming it.
+  for (auto& h : p.headers) {
+    if (h.name != "host/act_quant.h") continue;
+    const std::string from = "  i64 x_row_stride;\n  i8* q;";
+    const auto at = h.content.find(from);
+    ASSERT_NE(at, std::string::npos);
+    h.content.replace(at, from.size(), "  i8* q;\n  i64 x_row_stride;");
+  }
+  const std::string e = error_of([&] { compile_host(p); });
+  EXPECT_NE(e.find("field x_row_stride of qjit::host::act_amax_rows's arguments must be"), std::string::npos) << e;
+  EXPECT_NE(e.find("HostActQuantParams::x_row_stride"), std::string::npos) << e;
+}
+
+TEST_F(HostCompile, ConfigsThatCannotRunAreRefused) {
+  impls::HostQGemmConfig c;
+  c.mr = 8, c.nb = 4;  // 36 vector registers
+  EXPECT_NE(error_of([&] { impls::check_host_qgemm_config(c); }).find("32 there are"), std::string::npos);
+  c = {};
+  c.mc = 50;
+  EXPECT_NE(error_of([&] { impls::check_host_qgemm_config(c); }).find("multiple of mr"), std::string::npos);
+  c = {};
+  c.kc = 6;
+  EXPECT_NE(error_of([&] { impls::check_host_qgemm_config(c); }).find("multiple of 4"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace qjit::jit
