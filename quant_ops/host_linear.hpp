@@ -1,10 +1,15 @@
 #pragma once
-// The linear layer on the cpu device's compiled kernels (runtime/host_driver.hpp): int8 W8A8
-// with dynamic per-token, dynamic per-tensor or static activation scales and per-channel or
-// per-tensor weights — the activations quantized by templates/host/act_quant.h, the GEMM by
-// templates/host/qgemm_int8.h on weights packed once (pack_for_host, at apply time), with the
-// epilogue of DESIGN.md section 5: bit-identical to the reference and to sim. Rules without
-// host kernels yet run the reference on the cpu (linear.cpp says which in its trace).
+// The linear layer on the cpu device's compiled kernels (runtime/host_driver.hpp), weights
+// packed once at apply time (pack_for_host):
+//   - int8 W8A8 (dynamic per-token, dynamic per-tensor or static activations; per-channel or
+//     per-tensor weights): templates/host/act_quant.h then templates/host/qgemm_int8.h, with
+//     DESIGN.md section 5's epilogue — bit-identical to the reference and to sim;
+//   - fp8 W8A8 (e4m3 / e5m2, the same activation scales) and block fp8 (group128 x block128):
+//     act_quant.h's fp8 values then templates/host/gemm_bf16.h summing 128-K blocks;
+//   - weight-only (any weights) on bf16 activations: gemm_bf16.h on weights dequantized to bf16.
+// The fp8 and weight-only families agree with the reference by NMSE (the additions' order).
+// Everything else (weight-only on f16 or f32 activations) runs the reference on the cpu
+// (linear.cpp says so in its trace).
 
 #include <cstdint>
 #include <memory>
@@ -13,25 +18,32 @@
 
 #include "jit/impls/host_qgemm.hpp"
 #include "quant_ops/linear.hpp"
+#include "runtime/ops/host_gemm.hpp"
 
 namespace qjit {
 
-/// Int8 weights in the host GEMM's layout: ceil(N / 16) panels of [K_padded / 4][16][4] bytes of
-/// (w + 128), channels beyond N and K beyond K as 128 (a zero weight), with the scales.
+/// Weights in a host kernel's layout, with the scales it reads.
 struct HostPackedWeight {
-  std::int64_t n = 0, k = 0, k_padded = 0;
+  std::int64_t n = 0, k = 0;
+  // int8: ceil(N / 16) panels of [k_padded / 4][16][4] bytes of (w + 128), channels beyond N
+  // and K beyond K as 128 (a zero weight).
+  std::int64_t k_padded = 0;
   std::vector<std::uint8_t> panels;
-  std::vector<float> scales;  // per-channel [N] or per-tensor [1]
+  // fp8 and block fp8: the codes' values; weight-only: decode(q) * scale rounded to bf16.
+  HostBf16Weight bf16;
+  std::vector<float> scales;  // int8 / fp8: per-channel [N] or per-tensor [1]; block fp8:
+                              // [ceil(N / 128), ceil(K / 128)]; weight-only: none (applied)
   bool per_channel = true;
+  std::size_t bytes() const { return panels.size() + bf16.bytes() + scales.size() * sizeof(float); }
 };
 
-/// Whether the cpu device has kernels for `rule` (int8 weights per-channel or per-tensor,
-/// int8 activations per-token, per-tensor or static).
-bool host_kernels_support(const ResolvedRule& rule);
+/// Whether the cpu device has kernels for `rule` (activations of dtype `x`, when known:
+/// weight-only needs bf16 ones).
+bool host_kernels_support(const ResolvedRule& rule, std::optional<DType> x = std::nullopt);
 
-/// Packs int8 weights (any device) for the host GEMM. Throws unless they are int8 per-channel or
-/// per-tensor.
-std::shared_ptr<const HostPackedWeight> pack_for_host(const QuantizedWeight& w);
+/// Packs quantized weights (any device) for the host kernels of `rule`. Throws unless
+/// host_kernels_support(rule).
+std::shared_ptr<const HostPackedWeight> pack_for_host(const QuantizedWeight& w, const ResolvedRule& rule);
 
 /// linear_forward on the cpu device (checked by linear_forward before): x [M, K] rows on the
 /// host, packed weights (w.host_packed, packed now when absent).

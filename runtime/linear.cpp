@@ -52,11 +52,13 @@ Tensor Linear::forward(const Tensor& x) {
   const Tensor xin = converted(rows, weight_.dtype());
   o.out_dtype = x.dtype();
   o.memo = &plans_;
+  o.host_weight = &host_weight_;
   return unflatten_rows(gemm(xin, weight_, o), x);
 }
 
 void Linear::to(const Device& device) {
   weight_ = weight_.to(device);
+  host_weight_.reset();
   if (bias_) bias_ = bias_->to(device);
 }
 

@@ -59,6 +59,8 @@ class Linear final : public LinearLayer {
   bool gelu_tanh_ = false;
   // The kernels this layer resolved, per M bucket and dtypes: forward builds no spec.
   PlanMemo<GemmPlan> plans_;
+  // The weights in the cpu kernel's layout, packed on the first forward there.
+  std::shared_ptr<const HostBf16Weight> host_weight_;
 };
 
 /// x [..., K] as rows [M, K] (a view when the layout allows, else a copy), and back:

@@ -49,7 +49,7 @@ ParamLayout HostActQuantParams::layout() {
 Family host_act_quant_family() {
   const ParamLayout* params = &param_layout<HostActQuantParams>();
   Family f{"host_act_quant", "host/act_quant.h", {{kHostActAmaxRows, params}, {kHostActQuantRows, params}},
-           {"kIn", "kMode", "kIsa", "kRowsPerBlock"}};
+           {"kIn", "kOut", "kMode", "kIsa", "kRowsPerBlock"}};
   f.host = true;
   return f;
 }
@@ -62,11 +62,15 @@ KernelSpec host_act_quant_spec(const HostActQuantDesc& desc, const HostActQuantC
     case ActScale::kDynamicPerToken: mode = "kDynamicPerToken"; break;
     case ActScale::kDynamicPerTensor: mode = "kDynamicPerTensor"; break;
     case ActScale::kStaticPerTensor: mode = "kStatic"; break;
-    case ActScale::kDynamicGroup128: break;
+    case ActScale::kDynamicGroup128: mode = desc.out == QType::kInt8 ? nullptr : "kDynamicGroup128"; break;
   }
   QJIT_CHECK_GEN("jit", mode != nullptr, "host_act_quant: int8 activations are per-token, per-tensor or static");
+  QJIT_CHECK_GEN("jit", desc.out != QType::kNone, "host_act_quant: activations quantize to int8 or fp8");
   KernelSpec s("host_act_quant", Arch::host());
   s.set("kIn", host_dtype_enum(desc.in_dtype));
+  s.set("kOut", EnumValue{"qjit::host::DType", desc.out == QType::kInt8   ? "kI8"
+                                               : desc.out == QType::kE4M3 ? "kE4M3"
+                                                                          : "kE5M2"});
   s.set("kMode", EnumValue{"qjit::host::ActMode", mode});
   s.set("kIsa", isa_enum(desc.isa));
   s.set("kRowsPerBlock", config.rows_per_block);
@@ -108,12 +112,11 @@ void check_host_qgemm_config(const HostQGemmConfig& c) {
                  static_cast<long long>(c.mc) * c.nc * 4);
 }
 
-HostQGemmConfig host_qgemm_heuristic(const HostQGemmDesc& desc, std::int64_t m, std::int64_t n, std::int64_t k) {
-  HostQGemmConfig c;
-  // Small M: fewer rows per block so both cores get blocks.
-  if (m <= 96) c.mc = static_cast<int>(std::max<std::int64_t>(c.mr, (m + c.mr - 1) / c.mr * c.mr));
-  if (c.mc > 48) c.mc = 48;
-  return c;
+HostQGemmConfig host_qgemm_heuristic(const HostQGemmDesc&, std::int64_t, std::int64_t, std::int64_t) {
+  // NOTE: one config for every shape: a 6x64 register tile (24 accumulators and 4 weight
+  // vectors of AVX-512's 32), blocks of 48 rows x 256 channels (the weight slab a block streams,
+  // 2048 x 256 bytes, stays in L2), K steps of 2048. The autotuner (issue 13) searches the rest.
+  return HostQGemmConfig{};
 }
 
 KernelSpec host_qgemm_spec(const HostQGemmDesc& desc, const HostQGemmConfig& config) {

@@ -1,9 +1,10 @@
 #pragma once
-// Host generators of the cpu device's int8 W8A8 linear (templates/host/act_quant.h and
-// templates/host/qgemm_int8.h): the activation quantization family (codes K-padded, scales,
-// row code sums) and the GEMM family on weights packed in 16-channel panels of (w + 128).
-// Both compile to host object code (Family::host) for an ISA: AVX-512 VNNI where the host
-// has it, else the portable path, which gives the same bits.
+// Host generators of the cpu device's W8A8 linears: the activation quantization family
+// (templates/host/act_quant.h: int8 codes K-padded with row code sums, or fp8 values as bf16;
+// scales) and the int8 GEMM family (templates/host/qgemm_int8.h) on weights packed in
+// 16-channel panels of (w + 128); the float GEMM family is host_gemm_bf16.hpp. All compile to
+// host object code (Family::host) for an ISA: AVX-512 where the host has it (VNNI for int8),
+// else the portable path, which gives the same int8 bits.
 
 #include <cstdint>
 #include <string>
@@ -28,7 +29,8 @@ inline constexpr std::int64_t kHostPanel = 16;  // output channels per packed we
 // --- activation quantization (templates/host/act_quant.h) ---
 struct HostActQuantDesc {
   DType in_dtype = DType::kBF16;  // f32 | f16 | bf16
-  ActScale mode = ActScale::kDynamicPerToken;  // per-token, per-tensor or static (int8 only)
+  ActScale mode = ActScale::kDynamicPerToken;  // per-token, per-tensor, static; group128 (fp8 only)
+  QType out = QType::kInt8;                    // int8 codes | fp8_e4m3 / fp8_e5m2 values as bf16
   HostIsa isa = HostIsa::kGeneric;
 };
 struct HostActQuantConfig {
@@ -62,7 +64,6 @@ struct HostQGemmConfig {
   int mr = 6, nb = 4;          // register tile: mr rows x nb panels of 16 channels
   int mc = 48, nc = 256;       // a grid block: mc rows x nc channels
   int kc = 2048;               // K step (partial sums kept between steps)
-  bool operator==(const HostQGemmConfig&) const = default;
 };
 struct HostQGemmParams {
   DeviceAddress a = 0;

@@ -1,6 +1,8 @@
 #include "runtime/ops/gemm.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 
 #include "common/error.hpp"
 #include "runtime/kernel_operands.hpp"
@@ -96,6 +98,23 @@ Tensor run_kernel(const Tensor& x_in, const Tensor& w_in, const GemmOptions& o) 
   return y;
 }
 
+// bf16 on the cpu device: its compiled kernel, on the call site's packed weights.
+Tensor run_host(const Tensor& x, const Tensor& w, const GemmOptions& o) {
+  // NOTE: atomic loads and stores: two threads may run one layer (each packs at worst).
+  std::shared_ptr<const HostBf16Weight> packed = o.host_weight ? std::atomic_load(o.host_weight) : nullptr;
+  if (!packed || packed->n != w.size(0) || packed->k != w.size(1)) {
+    packed = std::make_shared<const HostBf16Weight>(pack_host_bf16_weight(w));
+    if (o.host_weight) std::atomic_store(o.host_weight, packed);
+  }
+  thread_local std::vector<std::uint16_t> scratch;
+  HostGemmBf16Call call;
+  call.a = host_bf16_rows(x, scratch);
+  if (o.bias) call.bias = o.bias->contiguous();
+  call.activation = o.gelu_tanh ? Activation::kGeluTanh : Activation::kNone;
+  call.out = out_dtype_of(x, o);
+  return host_gemm_bf16(*packed, call);
+}
+
 }  // namespace
 
 jit::impls::WeightOnlyDesc gemm_desc(const Tensor& x, const Tensor& w, const GemmOptions& o) {
@@ -116,6 +135,7 @@ Tensor gemm(const Tensor& x, const Tensor& w, const GemmOptions& o) {
     QJIT_CHECK_GEN(kOp, w.device().is_host(), "activations are on the cpu but weights {} are not", w.describe());
     QJIT_CHECK_GEN(kOp, !o.bias || o.bias->device().is_host(), "activations are on the cpu but the bias {} is not",
                    o.bias->describe());
+    if (x.device().runs_host_kernels() && x.dtype() == DType::kBF16) return run_host(x, w, o);
     return ops::gemm_reference(x, w, o.bias, o.gelu_tanh, out_dtype_of(x, o));
   }
   return run_kernel(x, w, o);

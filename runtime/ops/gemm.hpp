@@ -2,14 +2,19 @@
 // The unquantized GEMM, the op of runtime's Linear and of the high-precision layers a rule
 // keeps: y = act(x · w^T + bias) with x [M, K] and w [N, K] both bf16 or both f16 (fp32
 // accumulation), or both f32 on the cpu. Validates everything first, then dispatches: cpu
-// runs the reference (gemm_reference.hpp), cuda and sim launch the JIT-compiled qgemm_wo
-// kernel with unquantized weights (templates/impls/qgemm_wo.cuh, kQW == kAct). The kernel
-// sums K in the tensor cores' order: devices agree with the reference by NMSE, not bit for bit.
+// runs bf16 on its compiled kernel (host_gemm.hpp: weights packed once per call site) and
+// f16 / f32 on the reference (gemm_reference.hpp), as cpu:ref does everything; cuda and sim
+// launch the JIT-compiled qgemm_wo kernel with unquantized weights (templates/impls/qgemm_wo.cuh,
+// kQW == kAct). The kernels sum K in their own order: devices agree with the reference by
+// NMSE, not bit for bit.
 
 #include <optional>
 
+#include <memory>
+
 #include "jit/impls/qgemm_wo.hpp"
 #include "runtime/kernels.hpp"
+#include "runtime/ops/host_gemm.hpp"
 #include "runtime/tensor.hpp"
 
 namespace qjit {
@@ -31,6 +36,9 @@ struct GemmOptions {
   std::optional<jit::impls::WeightOnlyConfig> config{};
   // The call site's resolved kernel (a Linear's; runtime/kernels.hpp). Unused with `config`.
   PlanMemo<GemmPlan>* memo = nullptr;
+  // The call site's weights in the cpu kernel's layout (a Linear's), packed on its first call
+  // there; null: packed per call. The call site clears it when its weights change.
+  std::shared_ptr<const HostBf16Weight>* host_weight = nullptr;
 };
 
 /// y [M, N] = act(x · w^T + bias). x [M, K] and w [N, K] of the same dtype: bf16 or f16 on

@@ -16,6 +16,7 @@
 //
 // Config (QjitConfig): kIsa, kOut, kHasBias, kBias, kAct, kMR, kNB, kMC, kNC, kKC.
 
+#include "host/epilogue.h"
 #include "host/types.h"
 #include "host/vec512.h"
 
@@ -41,23 +42,13 @@ inline constexpr int kPanel = 16;  // channels per packed panel
 
 namespace detail {
 
-inline float gelu_tanh(float y) {
-  const float cube = (y * y) * y;
-  const float u = 0.7978845608028654f * (y + 0.044715f * cube);
-  const float t = tanhf(u);
-  return (0.5f * y) * (1.0f + t);
-}
-
 // One output element from its exact int32 sum.
 template <class Cfg>
 inline void epilogue_one(const QGemmInt8Args& p, i64 row, i64 col, i32 acc) {
   const float s = p.a_scales[row * p.a_scale_stride] * p.w_scales[col * p.w_scale_stride];
   float bias = 0.0f;
   if constexpr (Cfg::kHasBias) bias = load_as_f32<Cfg::kBias>(p.bias, col);
-  float y = fmaf(static_cast<float>(acc), s, bias);
-  if constexpr (Cfg::kAct == Activation::kGeluTanh) y = gelu_tanh(y);
-  if (is_nan(y)) y = float_of(kCanonicalNaNBits);
-  store_from_f32<Cfg::kOut>(p.out, row * p.ldo + col, y);
+  finish_one<Cfg::kAct, Cfg::kOut>(p.out, row * p.ldo + col, fmaf(static_cast<float>(acc), s, bias));
 }
 
 // The portable register tile: kMR rows x `panels` panels, sums of k4 groups of 4 from k0.
@@ -132,7 +123,6 @@ void tile_vnni(const QGemmInt8Args& p, i64 row0, i64 col0, i32 k0, i32 k4, bool 
     }
     return;
   }
-  const __m512 canonical = _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(kCanonicalNaNBits)));
   for (int i = 0; i < MR; ++i) {
     const i64 row = row0 + i;
     if (row >= p.m) break;
@@ -146,30 +136,7 @@ void tile_vnni(const QGemmInt8Args& p, i64 row0, i64 col0, i32 k0, i32 k4, bool 
       __m512 bias = _mm512_setzero_ps();
       if constexpr (Cfg::kHasBias) bias = vec512::load16<Cfg::kBias>(p.bias, col, mask);
       const __m512 accf = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][j], corr));
-      __m512 y = _mm512_fmadd_ps(accf, _mm512_mul_ps(sa, sw), bias);
-      if constexpr (Cfg::kAct == Activation::kGeluTanh) {
-        alignas(64) float t[kPanel];
-        _mm512_store_ps(t, y);
-        for (int l = 0; l < kPanel; ++l) t[l] = gelu_tanh(t[l]);
-        y = _mm512_load_ps(t);
-      }
-      y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(y, y, _CMP_UNORD_Q), canonical);
-      const i64 at = row * p.ldo + col;
-      if constexpr (Cfg::kOut == DType::kF32) {
-        _mm512_mask_storeu_ps(static_cast<float*>(p.out) + at, mask, y);
-      } else if constexpr (Cfg::kOut == DType::kF16) {
-        _mm256_mask_storeu_epi16(static_cast<u16*>(p.out) + at, mask,
-                                 _mm512_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-      } else {
-        static_assert(Cfg::kOut == DType::kBF16, "the output is f32, f16 or bf16");
-        const __m512i b = _mm512_castps_si512(y);
-        __m512i r = _mm512_add_epi32(b, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
-                                                         _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1))));
-        r = _mm512_srli_epi32(r, 16);
-        // NOTE: the only NaN here is the canonical one, which rounds to 0x7fff.
-        r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(y, y, _CMP_UNORD_Q), _mm512_set1_epi32(0x7fff));
-        _mm256_mask_storeu_epi16(static_cast<u16*>(p.out) + at, mask, _mm512_cvtepi32_epi16(r));
-      }
+      finish16<Cfg::kAct, Cfg::kOut>(p.out, row * p.ldo + col, _mm512_fmadd_ps(accf, _mm512_mul_ps(sa, sw), bias), mask);
     }
   }
 }

@@ -4,6 +4,11 @@
 // so that everything a program includes is embedded or ships with Clang (its resource
 // headers such as <immintrin.h>), which is what the cache key covers (DESIGN.md section 4).
 
+// What the kernels call from the process (resolved by the JIT from libm).
+extern "C" float tanhf(float);
+extern "C" float fmaf(float, float, float);
+extern "C" float rintf(float);
+
 namespace qjit::host {
 
 using i8 = signed char;
@@ -86,6 +91,32 @@ inline u16 f32_to_f16(float x) {
   return static_cast<u16>(sign | enc);
 }
 
+// x rounded to the nearest fp8 value of Q (e4m3 or e5m2), ties to even, saturating to ±qmax
+// (Inf included), NaN kept: the value of the reference's f32_to_e4m3 / f32_to_e5m2 with
+// satfinite, as f32. Normal results round the f32 significand at the fp8's mantissa width;
+// subnormal ones (below 2^emin) are multiples of 2^(emin - mantissa).
+template <DType Q> inline constexpr int kFp8Mantissa = Q == DType::kE4M3 ? 3 : 2;
+template <DType Q> inline constexpr int kFp8MinExp = Q == DType::kE4M3 ? -6 : -14;
+template <DType Q> inline constexpr float kFp8Max = Q == DType::kE4M3 ? 448.0f : 57344.0f;
+
+template <DType Q>
+inline float fp8_round(float x) {
+  static_assert(Q == DType::kE4M3 || Q == DType::kE5M2, "fp8 is e4m3 or e5m2");
+  if (is_nan(x)) return x;
+  constexpr int kShift = 23 - kFp8Mantissa<Q>;
+  const u32 b = bits_of(x);
+  const u32 a = b & 0x7fffffffu;
+  float r;
+  if (a < static_cast<u32>(127 + kFp8MinExp<Q>) << 23) {
+    constexpr float kUp = static_cast<float>(1u << (kFp8Mantissa<Q> - kFp8MinExp<Q>));
+    r = rintf(float_of(a) * kUp) * (1.0f / kUp);
+  } else {
+    r = float_of((a + ((1u << (kShift - 1)) - 1u) + ((a >> kShift) & 1u)) & ~((1u << kShift) - 1u));
+  }
+  if (r > kFp8Max<Q>) r = kFp8Max<Q>;
+  return float_of(bits_of(r) | (b & 0x80000000u));
+}
+
 template <DType T>
 inline float load_as_f32(const void* p, i64 i) {
   if constexpr (T == DType::kF32) {
@@ -131,8 +162,3 @@ template <class F> struct EntryArgs;
 template <class A> struct EntryArgs<void (*)(const A&, unsigned, unsigned, unsigned)> { using type = A; };
 
 }  // namespace qjit::host
-
-// What the kernels call from the process (resolved by the JIT from libm).
-extern "C" float tanhf(float);
-extern "C" float fmaf(float, float, float);
-extern "C" float rintf(float);

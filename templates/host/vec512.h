@@ -1,8 +1,9 @@
 #pragma once
 // AVX-512 pieces of the host kernels (a program compiled for Isa::kAvx512Vnni): loads of
-// f32 / f16 / bf16 as f32 lanes, the NaN-propagating row amax and the int8 quantization of a
-// row, lane for lane the scalar code of host/act_quant.h (IEEE multiply, round to nearest
-// even, clamp to ±127, NaN to 0). Empty in a program for another ISA.
+// f32 / f16 / bf16 as f32 lanes, the NaN-propagating row amax and the int8 and fp8
+// quantization of a row, lane for lane the scalar code of host/act_quant.h and host/types.h
+// (IEEE multiply, round to nearest even, int8 clamped to ±127 with NaN to 0, fp8 saturated
+// with NaN kept). Empty in a program for another ISA.
 
 #include "host/types.h"
 
@@ -64,6 +65,40 @@ inline i32 quantize_row(const void* x, i32 k, float inv, i8* q) {
     _mm_mask_storeu_epi8(q + c, mask, _mm512_cvtepi32_epi8(v));
   }
   return _mm512_reduce_add_epi32(sum);
+}
+
+// fp8_round<Q> (host/types.h) on 16 lanes.
+template <DType Q>
+inline __m512 fp8_round16(__m512 x) {
+  constexpr int kShift = 23 - kFp8Mantissa<Q>;
+  constexpr float kUp = static_cast<float>(1u << (kFp8Mantissa<Q> - kFp8MinExp<Q>));
+  const __m512i b = _mm512_castps_si512(x);
+  const __m512i a = _mm512_and_si512(b, _mm512_set1_epi32(0x7fffffff));
+  const __m512i half = _mm512_set1_epi32(static_cast<int>((1u << (kShift - 1)) - 1u));
+  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(a, kShift), _mm512_set1_epi32(1));
+  const __m512i normal = _mm512_and_si512(_mm512_add_epi32(_mm512_add_epi32(a, half), odd),
+                                          _mm512_set1_epi32(static_cast<int>(~((1u << kShift) - 1u))));
+  const __m512 sub = _mm512_mul_ps(
+      _mm512_roundscale_ps(_mm512_mul_ps(_mm512_castsi512_ps(a), _mm512_set1_ps(kUp)),
+                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+      _mm512_set1_ps(1.0f / kUp));
+  const __mmask16 is_sub =
+      _mm512_cmplt_epu32_mask(a, _mm512_set1_epi32(static_cast<int>(static_cast<u32>(127 + kFp8MinExp<Q>) << 23)));
+  __m512 r = _mm512_mask_mov_ps(_mm512_castsi512_ps(normal), is_sub, sub);
+  r = _mm512_min_ps(r, _mm512_set1_ps(kFp8Max<Q>));
+  r = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(r), _mm512_and_si512(b, _mm512_set1_epi32(static_cast<int>(0x80000000u)))));
+  return _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);  // NaN kept
+}
+
+// q[c] = the bf16 bits of fp8_round<Q>(x[c] * inv), for c < k.
+template <DType T, DType Q>
+inline void quantize_fp8_row(const void* x, i32 k, float inv, u16* q) {
+  const __m512 vinv = _mm512_set1_ps(inv);
+  for (i32 c = 0; c < k; c += 16) {
+    const __mmask16 mask = tail_mask(k - c);
+    const __m512 r = fp8_round16<Q>(_mm512_mul_ps(load16<T>(x, c, mask), vinv));
+    _mm256_mask_storeu_epi16(q + c, mask, _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(r), 16)));
+  }
 }
 
 }  // namespace qjit::host::vec512

@@ -32,7 +32,7 @@ cache::Options options_in(const std::filesystem::path& dir) {
 }
 
 KernelSpec act_spec(impls::HostIsa isa = impls::HostIsa::kGeneric) {
-  return impls::host_act_quant_spec({DType::kBF16, ActScale::kDynamicPerToken, isa}, {});
+  return impls::host_act_quant_spec({DType::kBF16, ActScale::kDynamicPerToken, QType::kInt8, isa}, {});
 }
 
 class HostCompile : public ::testing::Test {
@@ -96,10 +96,10 @@ TEST_F(HostCompile, ArgumentStructsAreCheckedAgainstTheHost) {
   // The template's struct with a field moved: the generated checks refuse it, naming it.
   for (auto& h : p.headers) {
     if (h.name != "host/act_quant.h") continue;
-    const std::string from = "  i64 x_row_stride;\n  i8* q;";
+    const std::string from = "  i64 x_row_stride;\n  void* q;";
     const auto at = h.content.find(from);
     ASSERT_NE(at, std::string::npos);
-    h.content.replace(at, from.size(), "  i8* q;\n  i64 x_row_stride;");
+    h.content.replace(at, from.size(), "  void* q;\n  i64 x_row_stride;");
   }
   const std::string e = error_of([&] { compile_host(p); });
   EXPECT_NE(e.find("field x_row_stride of qjit::host::act_amax_rows's arguments must be"), std::string::npos) << e;

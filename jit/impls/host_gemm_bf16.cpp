@@ -1,0 +1,89 @@
+#include "jit/impls/host_gemm_bf16.hpp"
+
+#include "common/error.hpp"
+
+namespace qjit::jit::impls {
+
+namespace {
+
+constexpr const char* kFamily = "host_gemm_bf16";
+
+EnumValue float_enum(DType t) {
+  QJIT_CHECK_GEN("jit", is_high_precision(t), "{}: takes f32, f16 or bf16 here, got {}", kFamily, dtype_name(t));
+  return {"qjit::host::DType", t == DType::kF32 ? "kF32" : t == DType::kF16 ? "kF16" : "kBF16"};
+}
+
+}  // namespace
+
+const char* host_accum_name(HostAccum a) {
+  switch (a) {
+    case HostAccum::kSequential: return "sequential";
+    case HostAccum::kBlock128: return "block128";
+    case HostAccum::kBlock128Scaled: return "block128_scaled";
+  }
+  return "?";
+}
+
+ParamLayout HostGemmBf16Params::layout() {
+  using P = HostGemmBf16Params;
+  return {.host_type = "jit::impls::HostGemmBf16Params",
+          .fields = {QJIT_PARAM_FIELD(P, a), QJIT_PARAM_FIELD(P, lda), QJIT_PARAM_FIELD(P, a_scales),
+                     QJIT_PARAM_FIELD(P, a_scale_stride), QJIT_PARAM_FIELD(P, w_packed),
+                     QJIT_PARAM_FIELD(P, w_scales), QJIT_PARAM_FIELD(P, w_scale_stride), QJIT_PARAM_FIELD(P, bias),
+                     QJIT_PARAM_FIELD(P, out), QJIT_PARAM_FIELD(P, ldo), QJIT_PARAM_FIELD(P, m),
+                     QJIT_PARAM_FIELD(P, n), QJIT_PARAM_FIELD(P, k_pairs), QJIT_PARAM_FIELD(P, pad)}};
+}
+
+Family host_gemm_bf16_family() {
+  Family f{kFamily, "host/gemm_bf16.h", {{kHostGemmBf16, &param_layout<HostGemmBf16Params>()}},
+           {"kIsa", "kAccum", "kOut", "kHasBias", "kBias", "kAct", "kMR", "kNB", "kMC", "kNC", "kKC"}};
+  f.host = true;
+  return f;
+}
+
+void check_host_gemm_bf16_config(const HostGemmBf16Config& c) {
+  QJIT_CHECK_GEN("jit", c.mr >= 1 && c.mr <= 16, "{}: mr {} is not in [1, 16]", kFamily, c.mr);
+  QJIT_CHECK_GEN("jit", c.nb >= 1 && c.nb <= 8, "{}: nb {} is not in [1, 8]", kFamily, c.nb);
+  // NOTE: AVX-512 has 32 vector registers: mr x nb accumulators plus nb weight vectors.
+  QJIT_CHECK_GEN("jit", c.mr * c.nb + c.nb <= 32,
+                 "{}: an {}x{} register tile needs {} vector registers, more than the 32 there are", kFamily, c.mr,
+                 c.nb, c.mr * c.nb + c.nb);
+  QJIT_CHECK_GEN("jit", c.mc >= c.mr && c.mc % c.mr == 0 && c.mc <= 1024,
+                 "{}: mc {} must be a multiple of mr {} and at most 1024", kFamily, c.mc, c.mr);
+  QJIT_CHECK_GEN("jit", c.nc >= c.nb * kHostPanel && c.nc % (c.nb * kHostPanel) == 0 && c.nc <= 4096,
+                 "{}: nc {} must be a multiple of nb * 16 = {} and at most 4096", kFamily, c.nc, c.nb * kHostPanel);
+  QJIT_CHECK_GEN("jit", c.kc >= 128 && c.kc % 128 == 0, "{}: kc {} must be a positive multiple of 128", kFamily,
+                 c.kc);
+  // NOTE: the running totals of a block live on the kernel's stack.
+  QJIT_CHECK_GEN("jit", static_cast<long long>(c.mc) * c.nc * 4 <= 1024 * 1024,
+                 "{}: a {}x{} block's totals take {} bytes of stack, more than 1 MiB", kFamily, c.mc, c.nc,
+                 static_cast<long long>(c.mc) * c.nc * 4);
+}
+
+HostGemmBf16Config host_gemm_bf16_heuristic(const HostGemmBf16Desc&, std::int64_t, std::int64_t, std::int64_t) {
+  // NOTE: a 6x64 register tile (24 accumulators and 4 weight vectors of the 32), blocks of 48
+  // rows x 256 channels, K steps of 1024 (a block's weight slab, 1024 x 256 bf16, stays in L2).
+  return HostGemmBf16Config{};
+}
+
+KernelSpec host_gemm_bf16_spec(const HostGemmBf16Desc& desc, const HostGemmBf16Config& config) {
+  check_host_gemm_bf16_config(config);
+  KernelSpec s(kFamily, Arch::host());
+  s.set("kIsa", EnumValue{"qjit::host::Isa", desc.isa == HostIsa::kAvx512Vnni ? "kAvx512Vnni" : "kGeneric"});
+  const char* accum = desc.accum == HostAccum::kSequential ? "kSequential"
+                      : desc.accum == HostAccum::kBlock128 ? "kBlock128"
+                                                            : "kBlock128Scaled";
+  s.set("kAccum", EnumValue{"qjit::host::Accum", accum});
+  s.set("kOut", float_enum(desc.out_dtype));
+  s.set("kHasBias", desc.bias.has_value());
+  s.set("kBias", float_enum(desc.bias.value_or(DType::kF32)));
+  s.set("kAct", EnumValue{"qjit::host::Activation", desc.activation == Activation::kGeluTanh ? "kGeluTanh" : "kNone"});
+  s.set("kMR", config.mr);
+  s.set("kNB", config.nb);
+  s.set("kMC", config.mc);
+  s.set("kNC", config.nc);
+  s.set("kKC", config.kc);
+  return s;
+}
+
+}  // namespace qjit::jit::impls

@@ -1,0 +1,254 @@
+#pragma once
+// Host kernel of the cpu device's float GEMMs: y = epilogue(Σ_k a·w) with bf16 operands whose
+// products are exact in f32, summed in f32. One kernel serves four problems, by what the
+// operands hold and how K is summed (kAccum):
+//   - the unquantized bf16 GEMM and the weight-only one (weights dequantized to bf16 once at
+//     apply time): one f32 sum over K (kSequential), epilogue fmaf(acc, 1, bias);
+//   - fp8 W8A8: activation and weight codes decoded to bf16 (exact: an fp8 value has at most
+//     4 significant bits), sums within each 128-wide K block promoted to the f32 total
+//     (kBlock128, DESIGN.md section 5), epilogue fmaf(total, scale_a * scale_w, bias);
+//   - block fp8: each block's sum times scale_a[m, g] * scale_w[n / 128, g] before it is
+//     added (kBlock128Scaled), epilogue fmaf(total, 1, bias).
+// The additions are in another order than the reference's (AVX-512 BF16's vdpbf16ps adds two
+// products per step; the portable path adds one at a time): these families agree with the
+// reference by NMSE, as on the GPU.
+//
+// Operands: activations [m, 2 * k_pairs] bf16 rows (K padded with zeros to even), weights
+// packed once at apply time in panels of 16 output channels: panel p holds channels
+// 16p..16p+15 as [k_pairs][16][2] bf16 (channels beyond n and K beyond K are 0).
+//
+// Blocking as host/qgemm_int8.h: a grid block computes kMC x kNC of the output in K steps of
+// kKC (running totals in a f32 tile between them), each step kMR x (kNB * 16) register tiles.
+//
+// Config (QjitConfig): kIsa, kAccum, kOut, kHasBias, kBias, kAct, kMR, kNB, kMC, kNC, kKC.
+
+#include "host/epilogue.h"
+#include "host/types.h"
+#include "host/vec512.h"
+
+namespace qjit::host {
+
+enum class Accum : int { kSequential = 0, kBlock128, kBlock128Scaled };
+
+// Parameters of the entry (jit/impls/host_gemm_bf16.hpp: HostGemmBf16Params).
+struct GemmBf16Args {
+  const u16* a;           // [m, 2 * k_pairs] bf16, lda elements apart
+  i64 lda;
+  const float* a_scales;  // kBlock128: [m] (stride 1) or [1] (0); kBlock128Scaled: [m, k_blocks] (k_blocks)
+  i64 a_scale_stride;
+  const u16* w_packed;    // ceil(n / 16) panels of k_pairs * 32 bf16
+  const float* w_scales;  // kBlock128: [n] (stride 1) or [1] (0); kBlock128Scaled: [ceil(n / 128), k_blocks]
+  i64 w_scale_stride;
+  const void* bias;       // [n] of kBias, or null
+  void* out;              // [m, n] of kOut, ldo elements apart
+  i64 ldo;
+  i32 m, n, k_pairs, pad;
+};
+
+namespace detail {
+
+inline constexpr int kBf16Panel = 16;
+inline constexpr int kBlockPairs = 64;  // a 128-wide K block
+
+template <class Cfg>
+inline float block_scale(const GemmBf16Args& p, i64 row, i64 col, i32 g) {
+  return p.a_scales[row * p.a_scale_stride + g] * p.w_scales[(col / 128) * p.w_scale_stride + g];
+}
+
+// total (+)= the block's sum, as the reference promotes it.
+template <class Cfg>
+inline float promote(const GemmBf16Args& p, float total, float sum, i64 row, i64 col, i32 g) {
+  if constexpr (Cfg::kAccum == Accum::kBlock128Scaled) {
+    const float scaled = sum * block_scale<Cfg>(p, row, col, g);
+    return total + scaled;
+  } else {
+    return total + sum;
+  }
+}
+
+// The portable register tile over pairs [q0, q0 + nq): products one at a time, in K order.
+template <class Cfg>
+void tile_generic(const GemmBf16Args& p, i64 row0, i64 col0, int panels, i32 q0, i32 nq, bool first, float* total,
+                  i64 ldt) {
+  const i64 panel_elems = static_cast<i64>(p.k_pairs) * 2 * kBf16Panel;
+  for (int i = 0; i < Cfg::kMR; ++i) {
+    const i64 row = min_of<i64>(row0 + i, p.m - 1);
+    const u16* a = p.a + row * p.lda;
+    for (int j = 0; j < panels * kBf16Panel; ++j) {
+      const i64 col = col0 + j;
+      const u16* w = p.w_packed + (col / kBf16Panel) * panel_elems + (col % kBf16Panel) * 2;
+      float* t = total + i * ldt + j;
+      if (first) *t = 0.0f;
+      const auto dot = [&](i32 from, i32 to, float sum) {
+        for (i32 q = from; q < to; ++q) {
+          for (int h = 0; h < 2; ++h) {
+            const float product = bf16_to_f32(a[2 * q + h]) * bf16_to_f32(w[q * 2 * kBf16Panel + h]);
+            sum = sum + product;
+          }
+        }
+        return sum;
+      };
+      if constexpr (Cfg::kAccum == Accum::kSequential) {
+        *t = dot(q0, q0 + nq, *t);
+      } else {
+        for (i32 b = q0; b < q0 + nq; b += kBlockPairs) {
+          *t = promote<Cfg>(p, *t, dot(b, min_of<i32>(b + kBlockPairs, q0 + nq), 0.0f), row, col, b / kBlockPairs);
+        }
+      }
+    }
+  }
+}
+
+#if QJIT_HOST_AVX512
+// acc += a · b over the 16 pair lanes: vdpbf16ps where the target has AVX-512 BF16, else the
+// pairs widened to f32 and two FMAs (products exact either way).
+inline __m512 dot_pairs(__m512 acc, __m512i a, __m512i b) {
+#if defined(__AVX512BF16__)
+  return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
+#else
+  const __m512i hi = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(a, 16)), _mm512_castsi512_ps(_mm512_slli_epi32(b, 16)), acc);
+  return _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(a, hi)), _mm512_castsi512_ps(_mm512_and_si512(b, hi)), acc);
+#endif
+}
+
+// The AVX-512 register tile: kMR x NB accumulators of 16 f32 lanes.
+template <class Cfg, int NB>
+void tile_avx512(const GemmBf16Args& p, i64 row0, i64 col0, i32 q0, i32 nq, bool first, float* total, i64 ldt) {
+  constexpr int MR = Cfg::kMR;
+  const i64 panel_elems = static_cast<i64>(p.k_pairs) * 2 * kBf16Panel;
+  const u16* w = p.w_packed + (col0 / kBf16Panel) * panel_elems;
+  const u16* a[MR];
+  for (int i = 0; i < MR; ++i) a[i] = p.a + min_of<i64>(row0 + i, p.m - 1) * p.lda;
+  __m512 acc[MR][NB];
+  const auto run = [&](i32 from, i32 to) {
+    for (i32 q = from; q < to; ++q) {
+      __m512i b[NB];
+      for (int j = 0; j < NB; ++j) b[j] = _mm512_loadu_si512(w + j * panel_elems + q * 2 * kBf16Panel);
+      for (int i = 0; i < MR; ++i) {
+        i32 pair;
+        __builtin_memcpy(&pair, a[i] + 2 * q, 4);
+        const __m512i av = _mm512_set1_epi32(pair);
+        for (int j = 0; j < NB; ++j) acc[i][j] = dot_pairs(acc[i][j], av, b[j]);
+      }
+    }
+  };
+  if constexpr (Cfg::kAccum == Accum::kSequential) {
+    for (int i = 0; i < MR; ++i) {
+      for (int j = 0; j < NB; ++j) acc[i][j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(total + i * ldt + j * 16);
+    }
+    run(q0, q0 + nq);
+    for (int i = 0; i < MR; ++i) {
+      for (int j = 0; j < NB; ++j) _mm512_storeu_ps(total + i * ldt + j * 16, acc[i][j]);
+    }
+  } else {
+    if (first) {
+      for (int i = 0; i < MR; ++i) {
+        for (int j = 0; j < NB; ++j) _mm512_storeu_ps(total + i * ldt + j * 16, _mm512_setzero_ps());
+      }
+    }
+    for (i32 bq = q0; bq < q0 + nq; bq += kBlockPairs) {
+      for (int i = 0; i < MR; ++i) {
+        for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_setzero_ps();
+      }
+      run(bq, min_of<i32>(bq + kBlockPairs, q0 + nq));
+      const i32 g = bq / kBlockPairs;
+      for (int i = 0; i < MR; ++i) {
+        for (int j = 0; j < NB; ++j) {
+          __m512 sum = acc[i][j];
+          if constexpr (Cfg::kAccum == Accum::kBlock128Scaled) {
+            // NOTE: the columns of one panel share a 128 block (panels are 16-aligned).
+            const i64 row = min_of<i64>(row0 + i, p.m - 1);
+            sum = _mm512_mul_ps(sum, _mm512_set1_ps(block_scale<Cfg>(p, row, col0 + j * 16, g)));
+          }
+          float* t = total + i * ldt + j * 16;
+          _mm512_storeu_ps(t, _mm512_add_ps(_mm512_loadu_ps(t), sum));
+        }
+      }
+    }
+  }
+}
+
+template <class Cfg, int NB>
+void tile_avx512_upto(const GemmBf16Args& p, i64 row0, i64 col0, int panels, i32 q0, i32 nq, bool first,
+                      float* total, i64 ldt) {
+  if constexpr (NB > 1) {
+    if (panels < NB) return tile_avx512_upto<Cfg, NB - 1>(p, row0, col0, panels, q0, nq, first, total, ldt);
+  }
+  tile_avx512<Cfg, NB>(p, row0, col0, q0, nq, first, total, ldt);
+}
+#endif
+
+// The epilogue of rows [row0, row1) x columns [col0, col1) from their totals.
+template <class Cfg>
+void epilogue(const GemmBf16Args& p, i64 row0, i64 row1, i64 col0, i64 col1, const float* total, i64 ldt) {
+  constexpr bool kScaled = Cfg::kAccum == Accum::kBlock128;
+  for (i64 row = row0; row < row1; ++row) {
+    const float* t = total + (row - row0) * ldt;
+    i64 col = col0;
+#if QJIT_HOST_AVX512
+    if constexpr (Cfg::kIsa == Isa::kAvx512Vnni) {
+      const __m512 sa = _mm512_set1_ps(kScaled ? p.a_scales[row * p.a_scale_stride] : 1.0f);
+      for (; col < col1; col += 16) {
+        const __mmask16 mask = vec512::tail_mask(col1 - col);
+        __m512 s = sa;
+        if constexpr (kScaled) {
+          const __m512 sw =
+              p.w_scale_stride ? _mm512_maskz_loadu_ps(mask, p.w_scales + col) : _mm512_set1_ps(p.w_scales[0]);
+          s = _mm512_mul_ps(sa, sw);
+        }
+        __m512 bias = _mm512_setzero_ps();
+        if constexpr (Cfg::kHasBias) bias = vec512::load16<Cfg::kBias>(p.bias, col, mask);
+        const __m512 y = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, t + (col - col0)), s, bias);
+        finish16<Cfg::kAct, Cfg::kOut>(p.out, row * p.ldo + col, y, mask);
+      }
+    }
+#endif
+    for (; col < col1; ++col) {
+      const float s = kScaled ? p.a_scales[row * p.a_scale_stride] * p.w_scales[col * p.w_scale_stride] : 1.0f;
+      float bias = 0.0f;
+      if constexpr (Cfg::kHasBias) bias = load_as_f32<Cfg::kBias>(p.bias, col);
+      finish_one<Cfg::kAct, Cfg::kOut>(p.out, row * p.ldo + col, fmaf(t[col - col0], s, bias));
+    }
+  }
+}
+
+}  // namespace detail
+
+template <class Cfg>
+void gemm_bf16(const GemmBf16Args& p, unsigned bx, unsigned by, unsigned) {
+  static_assert(Cfg::kMR >= 1 && Cfg::kNB >= 1, "a register tile has rows and panels");
+  static_assert(Cfg::kNC % (Cfg::kNB * detail::kBf16Panel) == 0, "kNC is a multiple of the register tile's columns");
+  static_assert(Cfg::kMC % Cfg::kMR == 0, "kMC is a multiple of kMR");
+  static_assert(Cfg::kKC % 128 == 0 && Cfg::kKC >= 128, "kKC is a positive multiple of 128 (the fp8 K block)");
+#if !QJIT_HOST_AVX512
+  static_assert(Cfg::kIsa == Isa::kGeneric, "an AVX-512 program needs a target with avx512f/bw/vl/vnni");
+#endif
+  const i64 row_begin = static_cast<i64>(by) * Cfg::kMC;
+  const i64 col_begin = static_cast<i64>(bx) * Cfg::kNC;
+  const i64 row_end = min_of<i64>(p.m, row_begin + Cfg::kMC);
+  const i64 col_end = min_of<i64>(p.n, col_begin + Cfg::kNC);
+  constexpr int kTileCols = Cfg::kNB * detail::kBf16Panel;
+  constexpr i32 kStepPairs = Cfg::kKC / 2;
+  alignas(64) float total[Cfg::kMC * Cfg::kNC];
+  for (i32 q0 = 0; q0 < p.k_pairs || q0 == 0; q0 += kStepPairs) {
+    const i32 nq = min_of<i32>(kStepPairs, p.k_pairs - q0);
+    for (i64 col = col_begin; col < col_end; col += kTileCols) {
+      const int panels = static_cast<int>(min_of<i64>(Cfg::kNB, (col_end - col + 15) / 16));
+      for (i64 row = row_begin; row < row_end; row += Cfg::kMR) {
+        float* t = total + (row - row_begin) * Cfg::kNC + (col - col_begin);
+#if QJIT_HOST_AVX512
+        if constexpr (Cfg::kIsa == Isa::kAvx512Vnni) {
+          detail::tile_avx512_upto<Cfg, Cfg::kNB>(p, row, col, panels, q0, nq, q0 == 0, t, Cfg::kNC);
+          continue;
+        }
+#endif
+        detail::tile_generic<Cfg>(p, row, col, panels, q0, nq, q0 == 0, t, Cfg::kNC);
+      }
+    }
+    if (p.k_pairs == 0) break;
+  }
+  detail::epilogue<Cfg>(p, row_begin, row_end, col_begin, col_end, total, Cfg::kNC);
+}
+
+}  // namespace qjit::host
