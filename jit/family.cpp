@@ -7,6 +7,7 @@
 #include "jit/impls/act_quant.hpp"
 #include "jit/impls/attention.hpp"
 #include "jit/impls/elementwise.hpp"
+#include "jit/impls/host_attention.hpp"
 #include "jit/impls/host_gemm_bf16.hpp"
 #include "jit/impls/host_qgemm.hpp"
 #include "jit/impls/norm_mod.hpp"
@@ -23,7 +24,7 @@ const std::vector<Family>& families() {
                                           impls::norm_mod_family(), impls::attention_family(),
                                           impls::rope_family(), impls::elementwise_family(),
                                           impls::host_act_quant_family(), impls::host_qgemm_family(),
-                                          impls::host_gemm_bf16_family()};
+                                          impls::host_gemm_bf16_family(), impls::host_attention_family()};
   return all;
 }
 }  // namespace

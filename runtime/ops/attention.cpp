@@ -6,6 +6,7 @@
 #include "runtime/kernel_operands.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/ops/attention_reference.hpp"
+#include "runtime/ops/host_attention.hpp"
 
 namespace qjit {
 
@@ -134,6 +135,9 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, std::int64_t
   if (q.device().is_host()) {
     QJIT_CHECK_GEN(kOp, k.device().is_host() && v.device().is_host(),
                    "q is on the cpu but k {} or v {} is not (move them together)", k.describe(), v.describe());
+    if (q.device().runs_host_kernels() && host_attention_supports(q, heads)) {
+      return host_attention(q, k, v, heads, scale, out_dtype_of(q, o));
+    }
     return ops::attention_reference(q, k, v, heads, scale, out_dtype_of(q, o));
   }
   return run_kernel(q, k, v, heads, o);

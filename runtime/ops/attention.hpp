@@ -1,8 +1,9 @@
 #pragma once
 // Scaled-dot-product attention without masks, the op of the DiT block's self-attention (over
 // video tokens) and cross-attention (to text tokens; Wan2.1 pads the text with zeros and
-// attends to every key). Validates everything first, then dispatches: cpu runs the reference
-// (attention_reference.hpp), cuda and sim launch the JIT-compiled attention family
+// attends to every key). Validates everything first, then dispatches: cpu runs bf16 with the
+// head dim a multiple of 16 up to 256 on its compiled kernel (host_attention.hpp) and the rest
+// on the reference (attention_reference.hpp), as cpu:ref does everything; cuda and sim launch the JIT-compiled attention family
 // (templates/impls/attention.cuh: tiled keys, online softmax, ex2.approx, fp32 accumulation;
 // tensor cores for f16 / bf16 with head_dim a multiple of 16 up to 128, where P is rounded to
 // the input type for P V as FlashAttention-2 does; CUDA cores otherwise), which agrees with

@@ -100,18 +100,6 @@ void tile_generic(const GemmBf16Args& p, i64 row0, i64 col0, int panels, i32 q0,
 }
 
 #if QJIT_HOST_AVX512
-// acc += a · b over the 16 pair lanes: vdpbf16ps where the target has AVX-512 BF16, else the
-// pairs widened to f32 and two FMAs (products exact either way).
-inline __m512 dot_pairs(__m512 acc, __m512i a, __m512i b) {
-#if defined(__AVX512BF16__)
-  return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
-#else
-  const __m512i hi = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
-  acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(a, 16)), _mm512_castsi512_ps(_mm512_slli_epi32(b, 16)), acc);
-  return _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(a, hi)), _mm512_castsi512_ps(_mm512_and_si512(b, hi)), acc);
-#endif
-}
-
 // The AVX-512 register tile: kMR x NB accumulators of 16 f32 lanes.
 template <class Cfg, int NB>
 void tile_avx512(const GemmBf16Args& p, i64 row0, i64 col0, i32 q0, i32 nq, bool first, float* total, i64 ldt) {
@@ -129,7 +117,7 @@ void tile_avx512(const GemmBf16Args& p, i64 row0, i64 col0, i32 q0, i32 nq, bool
         i32 pair;
         __builtin_memcpy(&pair, a[i] + 2 * q, 4);
         const __m512i av = _mm512_set1_epi32(pair);
-        for (int j = 0; j < NB; ++j) acc[i][j] = dot_pairs(acc[i][j], av, b[j]);
+        for (int j = 0; j < NB; ++j) acc[i][j] = vec512::dot_bf16_pairs(acc[i][j], av, b[j]);
       }
     }
   };

@@ -8,6 +8,7 @@
 extern "C" float tanhf(float);
 extern "C" float fmaf(float, float, float);
 extern "C" float rintf(float);
+extern "C" float expf(float);
 
 namespace qjit::host {
 

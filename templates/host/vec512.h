@@ -101,6 +101,18 @@ inline void quantize_fp8_row(const void* x, i32 k, float inv, u16* q) {
   }
 }
 
+// acc += a · b over 16 lanes of bf16 pairs: vdpbf16ps where the target has AVX-512 BF16,
+// else the pairs widened to f32 and two FMAs (the products exact either way).
+inline __m512 dot_bf16_pairs(__m512 acc, __m512i a, __m512i b) {
+#if defined(__AVX512BF16__)
+  return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
+#else
+  const __m512i hi = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(a, 16)), _mm512_castsi512_ps(_mm512_slli_epi32(b, 16)), acc);
+  return _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(a, hi)), _mm512_castsi512_ps(_mm512_and_si512(b, hi)), acc);
+#endif
+}
+
 }  // namespace qjit::host::vec512
 
 #else

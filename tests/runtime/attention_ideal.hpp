@@ -84,4 +84,44 @@ inline double unit_roundoff(DType t) {
   return t == DType::kF32 ? std::ldexp(1.0, -24) : t == DType::kF16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
 }
 
+// The shape of an attention problem as the bound needs it.
+struct AttentionShape {
+  std::int64_t skv, heads, dh;
+  DType in, out;
+};
+
+// The worst-case NMSE bound of a tiled, online-softmax kernel against the ideal, derived in
+// tests/runtime/attention_sim_test.cpp (key tiles of at least 16, exp within 2^-22 relative,
+// fp32 sums; P rounded to the 16-bit input type for P·V counted whether or not it is).
+inline double attention_device_bound(const Ideal& id, const AttentionShape& c, double scale) {
+  const double u = std::ldexp(1.0, -24), ex2_err = std::ldexp(1.0, -22);
+  const double u_in = c.in == DType::kF32 ? 0.0 : unit_roundoff(c.in);
+  const double tiles = std::ceil(static_cast<double>(c.skv) / 16.0);
+  const std::int64_t width = c.heads * c.dh;
+  double num = 0, den = 0;
+  for (size_t e = 0; e < id.o.size(); ++e) {
+    const size_t row = e / static_cast<size_t>(width), h = (e % static_cast<size_t>(width)) / static_cast<size_t>(c.dh);
+    const size_t r = row * static_cast<size_t>(c.heads) + h;
+    const double big_r = id.logit_abs[r];
+    const double delta = scale * 2 * gamma(static_cast<double>(c.dh + 16)) * id.dot_abs[r] + 3 * u * big_r;
+    const double eta = 2 * delta + (tiles + 1) * (4 * u * big_r + ex2_err + u);
+    const double o = std::fabs(id.o[e]);
+    const double sums = 4 * gamma(static_cast<double>(c.skv) + 2 * tiles + 16);
+    const double err = 1.01 * ((2 * eta + u_in + sums) * id.w[e] + u * o) + unit_roundoff(c.out) * o;
+    num += err * err, den += o * o;
+  }
+  return num / den;
+}
+
+// Σ (got - want)² / Σ ideal², float64; a non-finite value gives +Inf.
+inline double nmse(const std::vector<float>& got, const std::vector<float>& want, const std::vector<double>& ideal_o) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!std::isfinite(got[i]) || !std::isfinite(want[i])) return INFINITY;
+    const double d = static_cast<double>(got[i]) - want[i];
+    num += d * d, den += ideal_o[i] * ideal_o[i];
+  }
+  return num / den;
+}
+
 }  // namespace qjit::test

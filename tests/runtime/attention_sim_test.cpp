@@ -33,6 +33,7 @@ using test::gamma;
 using test::Ideal;
 using test::ideal;
 using test::unit_roundoff;
+using test::nmse;
 
 using test::sim_device;
 
@@ -86,34 +87,7 @@ Tensor make(std::int64_t b, std::int64_t s, std::int64_t w, DType t, unsigned se
 // measured NMSE sits 10-200x below it. A wrong head or dim gives NMSE ~ 1; the tests check
 // that losing one 64-key tile lands outside even 4 B_dev.
 double device_bound(const Ideal& id, const Case& c, double scale) {
-  const double u = std::ldexp(1.0, -24), ex2_err = std::ldexp(1.0, -22);
-  const double u_in = c.in == DType::kF32 ? 0.0 : unit_roundoff(c.in);
-  const double tiles = std::ceil(static_cast<double>(c.skv) / 16.0);
-  const std::int64_t width = c.heads * c.dh;
-  double num = 0, den = 0;
-  for (size_t e = 0; e < id.o.size(); ++e) {
-    const size_t row = e / static_cast<size_t>(width), h = (e % static_cast<size_t>(width)) / static_cast<size_t>(c.dh);
-    const size_t r = row * static_cast<size_t>(c.heads) + h;
-    const double big_r = id.logit_abs[r];
-    const double delta = scale * 2 * gamma(static_cast<double>(c.dh + 16)) * id.dot_abs[r] + 3 * u * big_r;
-    const double eta = 2 * delta + (tiles + 1) * (4 * u * big_r + ex2_err + u);
-    const double o = std::fabs(id.o[e]);
-    const double sums = 4 * gamma(static_cast<double>(c.skv) + 2 * tiles + 16);
-    const double err = 1.01 * ((2 * eta + u_in + sums) * id.w[e] + u * o) + unit_roundoff(c.out) * o;
-    num += err * err, den += o * o;
-  }
-  return num / den;
-}
-
-// Σ (got - want)² / Σ ideal², float64; a non-finite value gives +Inf.
-double nmse(const std::vector<float>& got, const std::vector<float>& want, const std::vector<double>& ideal_o) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (!std::isfinite(got[i]) || !std::isfinite(want[i])) return INFINITY;
-    const double d = static_cast<double>(got[i]) - want[i];
-    num += d * d, den += ideal_o[i] * ideal_o[i];
-  }
-  return num / den;
+  return test::attention_device_bound(id, {c.skv, c.heads, c.dh, c.in, c.out}, scale);
 }
 
 std::vector<float> as_f32(const std::vector<double>& x) { return std::vector<float>(x.begin(), x.end()); }
