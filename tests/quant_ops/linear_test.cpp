@@ -109,6 +109,8 @@ LinearOptions options_for(const ResolvedRule& rule, std::int64_t n, unsigned see
   return o;
 }
 
+// On cpu:ref (the plain reference; the compiled cpu device has its own tests,
+// host_linear_test.cpp and host_float_linear_test.cpp).
 TEST(Linear, EveryFamilyOnCpuIsTheReferenceComposition) {
   const std::int64_t n = 144, k = 272;
   unsigned seed = 1;
@@ -126,10 +128,11 @@ TEST(Linear, EveryFamilyOnCpuIsTheReferenceComposition) {
         o.out_dtype = out;
         o.activation = act;
         LinearTrace trace;
-        const Tensor y = linear_forward(x, quantize_weight(w, rule), rule, o, &trace);
+        const Tensor y =
+            linear_forward(x.to(Device::cpu_ref()), quantize_weight(w.to(Device::cpu_ref()), rule), rule, o, &trace);
         EXPECT_EQ(y.shape(), (std::vector<std::int64_t>{2, 5, n}));
         EXPECT_EQ(trace.family, c.family);
-        EXPECT_EQ(trace.device, "cpu");
+        EXPECT_EQ(trace.device, "cpu:ref");
         expect_same_bytes(y, compose(x, w, rule, o), what);
       }
     }

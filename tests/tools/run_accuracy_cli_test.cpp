@@ -88,7 +88,7 @@ TEST(RunAccuracyCli, Errors) {
   EXPECT_TRUE(has(o.err, "int9")) << o.err;
   o = qjit_cmd("run --model wan2.1-tiny --accuracy --arch sm_90 --preset int8 --height 5", dir.path().string());
   EXPECT_EQ(o.code, 1);
-  EXPECT_TRUE(has(o.err, "height x width 5 x 8 must be positive multiples of the patch")) << o.err;
+  EXPECT_TRUE(has(o.err, "height x width 5 x 32 must be positive multiples of the patch")) << o.err;
   EXPECT_FALSE(has(o.err, "[1/")) << "checked before any compile: " << o.err;
   o = qjit_cmd("run --model wan2.1-tiny --accuracy --arch sm_90 --preset int8 --weights /nonexistent.safetensors",
                dir.path().string());

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "cli_device.hpp"
 #include "commands.hpp"
 #include "common/error.hpp"
 #include "jit/jit.hpp"
@@ -41,7 +42,10 @@ struct RunFlags {
   AccuracyFlags acc;
 };
 
-std::vector<jit::Arch> choose_archs(const RunFlags& f, std::string& why) {
+// The archs to build CUDA kernels for: --arch, else the GPU's; with no GPU the default archs
+// when only compiling (or measuring on sim), none when the accuracy run is on the cpu, whose
+// own kernels it compiles on first use.
+std::vector<jit::Arch> choose_archs(const RunFlags& f, const AccuracyFlags& acc, std::string& why) {
   std::vector<jit::Arch> out;
   if (!f.archs.empty()) {
     for (const auto& a : f.archs) out.push_back(jit::Arch::parse(a));
@@ -54,6 +58,10 @@ std::vector<jit::Arch> choose_archs(const RunFlags& f, std::string& why) {
     return {target_arch(*driver)};
   }
   why = "no GPU answered (" + cuda_unavailable_reason() + ")";
+  if (f.accuracy && parse_device_flag(acc.device, "run", /*require_available=*/false).is_host()) {
+    why += "; the accuracy run below is on the cpu and compiles its own kernels (give --arch to cross-compile CUDA's)";
+    return {};
+  }
   return jit::default_archs();
 }
 
@@ -75,9 +83,10 @@ void run(const RunFlags& f) {
                  f.blocks, config.name, config.layers, config.layers);
   acc_flags.config = config;
   acc_flags.config.layers = f.blocks;
+  resolve_input_grid(acc_flags);
   check_accuracy_flags(acc_flags, named, f.accuracy);
   std::string why;
-  const auto archs = choose_archs(f, why);
+  const auto archs = choose_archs(f, acc_flags, why);
   // What one forward launches under each rule set (model_plan.hpp), on every arch.
   const KernelPlan kplan = plan_wan_kernels(config, named, archs);
   const auto& plan = kplan.kernels;
@@ -86,7 +95,7 @@ void run(const RunFlags& f) {
   std::string arch_list;
   for (const auto& a : archs) arch_list += (arch_list.empty() ? "" : ", ") + a.str();
   std::fprintf(stderr, "qjit run: %s, %zu rule sets, archs %s (%s): %zu kernels\n", config.name.c_str(),
-               named.size(), arch_list.c_str(), why.c_str(), specs.size());
+               named.size(), arch_list.empty() ? "none" : arch_list.c_str(), why.c_str(), specs.size());
   for (const auto& s : kplan.skipped) {
     std::fprintf(stderr, "qjit run: skipping %s on %s: %s\n", s.preset.c_str(), s.arch.c_str(), s.reason.c_str());
   }
@@ -149,6 +158,7 @@ void run(const RunFlags& f) {
     text += fmt::format("preset {}: {} programs ({} compiled){}\n", p.name, programs, cold, skipped_text);
   }
   text += fmt::format("{} programs ({} cache hits) in {:.0f} ms\n", results.size(), hits, total_ms);
+  if (archs.empty()) text = fmt::format("no CUDA kernels built: {}\n", why);
   nlohmann::json accuracy;
   if (f.accuracy) accuracy = run_accuracy(acc_flags, named, text);
   if (f.json) {
@@ -181,9 +191,12 @@ void add_run(CLI::App& app) {
                       "device of --accuracy: cpu | sim | sim:sm_XX | cuda (default: $QJIT_DEVICE, else cpu)");
   run_cmd->add_option("--weights", flags->acc.weights, "a Wan checkpoint (native or diffusers names; a file, a shard index or their directory) instead of synthetic weights");
   run_cmd->add_option("--seed", flags->acc.seed, "seed of the synthetic weights and inputs")->capture_default_str();
-  run_cmd->add_option("--frames", flags->acc.frames, "latent frames of the input")->capture_default_str()->check(CLI::PositiveNumber);
-  run_cmd->add_option("--height", flags->acc.height, "latent height (even)")->capture_default_str()->check(CLI::PositiveNumber);
-  run_cmd->add_option("--width", flags->acc.width, "latent width (even)")->capture_default_str()->check(CLI::PositiveNumber);
+  run_cmd->add_option("--frames", flags->acc.frames, "latent frames of the input (default: 4 on cpu and cuda, 1 on sim and cpu:ref)")
+      ->check(CLI::PositiveNumber);
+  run_cmd->add_option("--height", flags->acc.height, "latent height (even) (default: 32 on cpu and cuda, 8 on sim and cpu:ref)")
+      ->check(CLI::PositiveNumber);
+  run_cmd->add_option("--width", flags->acc.width, "latent width (even) (default: 32 on cpu and cuda, 8 on sim and cpu:ref)")
+      ->check(CLI::PositiveNumber);
   run_cmd->add_option("--text-tokens", flags->acc.text_tokens, "prompt tokens")->capture_default_str()->check(CLI::PositiveNumber);
   run_cmd->add_option("--timestep", flags->acc.timestep, "diffusion timestep of the input")->capture_default_str();
   run_cmd->add_option("--calibration", flags->acc.calibration,

@@ -11,6 +11,7 @@
 
 #include "quant_ops/model_plan.hpp"
 #include "quant_ops/rule.hpp"
+#include "runtime/device.hpp"
 #include "runtime/models/wan_config.hpp"
 
 namespace qjit::cli {
@@ -20,11 +21,19 @@ struct AccuracyFlags {
   std::string weights;           // a Wan checkpoint (either naming); empty: synthetic
   std::uint64_t seed = 0;
   std::string device;            // cpu | sim | sim:sm_XX | cuda; empty: QJIT_DEVICE, else cpu
-  std::int64_t frames = 1, height = 8, width = 8, text_tokens = 16;
+  // The latent grid; 0: by device (resolve_input_grid): 4x32x32 (1024 video tokens) where the
+  // forward runs at speed (cpu, cuda), 1x8x8 (16 tokens) on sim and cpu:ref.
+  std::int64_t frames = 0, height = 0, width = 0, text_tokens = 16;
   double timestep = 500;
   std::string calibration;       // a `qjit calibrate` result for static rules; empty: calibrate here
   std::size_t layers_shown = 5;  // the worst layers the text lists per rule (JSON lists all)
 };
+
+/// Fills the latent grid's unset dimensions by device (see AccuracyFlags).
+void resolve_input_grid(AccuracyFlags& flags);
+
+/// What a forward's time on `device` means, for the report.
+std::string device_speed_note(const Device& device);
 
 /// Everything run_accuracy checks before work: the rules resolve, the device, the timestep,
 /// the input grid (and the memory its forward needs) and the weights file. Without `runs`
