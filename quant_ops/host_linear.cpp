@@ -244,6 +244,8 @@ Tensor host_linear_forward(const Tensor& x2d_in, const QuantizedWeight& w, const
   const Tensor x = x2d_in.to(Device::cpu()).contiguous();
   const std::int64_t m = x.size(0), k = x.size(1), n = packed->n;
   QJIT_CHECK_GEN(kSub, k == packed->k, "the input has K = {}, the packed weights K = {}", k, packed->k);
+  QJIT_CHECK_GEN(kSub, m <= 2147483647ll && k <= 1073741823ll, "the input [{}, {}] is too large for the cpu kernels",
+                 m, k);
   if (m == 0) return Tensor::empty({m, n}, out_dtype, Device::cpu());
   const jit::impls::HostIsa isa = jit::impls::host_isa();
   std::optional<Tensor> bias;

@@ -1,5 +1,8 @@
 #include "runtime/linear.hpp"
 
+#include <atomic>
+#include <memory>
+
 #include "common/error.hpp"
 #include "runtime/ops/gemm.hpp"
 
@@ -58,7 +61,7 @@ Tensor Linear::forward(const Tensor& x) {
 
 void Linear::to(const Device& device) {
   weight_ = weight_.to(device);
-  host_weight_.reset();
+  std::atomic_store(&host_weight_, std::shared_ptr<const HostBf16Weight>());
   if (bias_) bias_ = bias_->to(device);
 }
 

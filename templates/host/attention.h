@@ -80,7 +80,7 @@ void scores_avx512(const AttentionArgs& p, const u16* const* qrows, const u16* k
     for (int i = 0; i < 4; ++i) qr[i] = qrows[min_of(i0 + i, rows - 1)];
     for (int d = 0; d < kPairs; ++d) {
       __m512i b[NB];
-      for (int j = 0; j < NB; ++j) b[j] = _mm512_loadu_si512(kp + (panel0 + j) * kPanelElems + d * 32);
+      for (int j = 0; j < NB; ++j) b[j] = _mm512_loadu_si512(kp + static_cast<i64>(panel0 + j) * kPanelElems + d * 32);
       for (int i = 0; i < 4; ++i) {
         i32 pair;
         __builtin_memcpy(&pair, qr[i] + 2 * d, 4);
