@@ -42,22 +42,9 @@ Family host_gemm_bf16_family() {
 }
 
 void check_host_gemm_bf16_config(const HostGemmBf16Config& c) {
-  QJIT_CHECK_GEN("jit", c.mr >= 1 && c.mr <= 16, "{}: mr {} is not in [1, 16]", kFamily, c.mr);
-  QJIT_CHECK_GEN("jit", c.nb >= 1 && c.nb <= 8, "{}: nb {} is not in [1, 8]", kFamily, c.nb);
-  // NOTE: AVX-512 has 32 vector registers: mr x nb accumulators plus nb weight vectors.
-  QJIT_CHECK_GEN("jit", c.mr * c.nb + c.nb <= 32,
-                 "{}: an {}x{} register tile needs {} vector registers, more than the 32 there are", kFamily, c.mr,
-                 c.nb, c.mr * c.nb + c.nb);
-  QJIT_CHECK_GEN("jit", c.mc >= c.mr && c.mc % c.mr == 0 && c.mc <= 1024,
-                 "{}: mc {} must be a multiple of mr {} and at most 1024", kFamily, c.mc, c.mr);
-  QJIT_CHECK_GEN("jit", c.nc >= c.nb * kHostPanel && c.nc % (c.nb * kHostPanel) == 0 && c.nc <= 4096,
-                 "{}: nc {} must be a multiple of nb * 16 = {} and at most 4096", kFamily, c.nc, c.nb * kHostPanel);
+  check_host_blocking(kFamily, c.mr, c.nb, c.mc, c.nc);
   QJIT_CHECK_GEN("jit", c.kc >= 128 && c.kc % 128 == 0, "{}: kc {} must be a positive multiple of 128", kFamily,
                  c.kc);
-  // NOTE: the running totals of a block live on the kernel's stack.
-  QJIT_CHECK_GEN("jit", static_cast<long long>(c.mc) * c.nc * 4 <= 1024 * 1024,
-                 "{}: a {}x{} block's totals take {} bytes of stack, more than 1 MiB", kFamily, c.mc, c.nc,
-                 static_cast<long long>(c.mc) * c.nc * 4);
 }
 
 HostGemmBf16Config host_gemm_bf16_heuristic(const HostGemmBf16Desc&, std::int64_t, std::int64_t, std::int64_t) {

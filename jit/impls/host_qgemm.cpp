@@ -95,21 +95,26 @@ Family host_qgemm_family() {
   return f;
 }
 
-void check_host_qgemm_config(const HostQGemmConfig& c) {
-  QJIT_CHECK_GEN("jit", c.mr >= 1 && c.mr <= 16, "host_qgemm_int8: mr {} is not in [1, 16]", c.mr);
-  QJIT_CHECK_GEN("jit", c.nb >= 1 && c.nb <= 8, "host_qgemm_int8: nb {} is not in [1, 8]", c.nb);
+void check_host_blocking(const char* family, int mr, int nb, int mc, int nc) {
+  QJIT_CHECK_GEN("jit", mr >= 1 && mr <= 16, "{}: mr {} is not in [1, 16]", family, mr);
+  QJIT_CHECK_GEN("jit", nb >= 1 && nb <= 8, "{}: nb {} is not in [1, 8]", family, nb);
   // NOTE: AVX-512 has 32 vector registers: mr x nb accumulators plus nb weight vectors.
-  QJIT_CHECK_GEN("jit", c.mr * c.nb + c.nb <= 32, "host_qgemm_int8: an {}x{} register tile needs {} vector registers, "
-                 "more than the 32 there are", c.mr, c.nb, c.mr * c.nb + c.nb);
-  QJIT_CHECK_GEN("jit", c.mc >= c.mr && c.mc % c.mr == 0 && c.mc <= 1024,
-                 "host_qgemm_int8: mc {} must be a multiple of mr {} and at most 1024", c.mc, c.mr);
-  QJIT_CHECK_GEN("jit", c.nc >= c.nb * kHostPanel && c.nc % (c.nb * kHostPanel) == 0 && c.nc <= 4096,
-                 "host_qgemm_int8: nc {} must be a multiple of nb * 16 = {} and at most 4096", c.nc, c.nb * kHostPanel);
+  QJIT_CHECK_GEN("jit", mr * nb + nb <= 32,
+                 "{}: an {}x{} register tile needs {} vector registers, more than the 32 there are", family, mr, nb,
+                 mr * nb + nb);
+  QJIT_CHECK_GEN("jit", mc >= mr && mc % mr == 0 && mc <= 1024, "{}: mc {} must be a multiple of mr {} and at most 1024",
+                 family, mc, mr);
+  QJIT_CHECK_GEN("jit", nc >= nb * kHostPanel && nc % (nb * kHostPanel) == 0 && nc <= 4096,
+                 "{}: nc {} must be a multiple of nb * 16 = {} and at most 4096", family, nc, nb * kHostPanel);
+  // NOTE: a block's running sums (4 bytes each) live on the kernel's stack.
+  QJIT_CHECK_GEN("jit", static_cast<long long>(mc) * nc * 4 <= 1024 * 1024,
+                 "{}: a {}x{} block's partial sums take {} bytes of stack, more than 1 MiB", family, mc, nc,
+                 static_cast<long long>(mc) * nc * 4);
+}
+
+void check_host_qgemm_config(const HostQGemmConfig& c) {
+  check_host_blocking("host_qgemm_int8", c.mr, c.nb, c.mc, c.nc);
   QJIT_CHECK_GEN("jit", c.kc >= 4 && c.kc % 4 == 0, "host_qgemm_int8: kc {} must be a positive multiple of 4", c.kc);
-  // NOTE: the partial sums of a block live on the kernel's stack.
-  QJIT_CHECK_GEN("jit", static_cast<long long>(c.mc) * c.nc * 4 <= 1024 * 1024,
-                 "host_qgemm_int8: a {}x{} block's partial sums take {} bytes of stack, more than 1 MiB", c.mc, c.nc,
-                 static_cast<long long>(c.mc) * c.nc * 4);
 }
 
 HostQGemmConfig host_qgemm_heuristic(const HostQGemmDesc&, std::int64_t, std::int64_t, std::int64_t) {

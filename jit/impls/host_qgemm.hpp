@@ -25,6 +25,10 @@ HostIsa host_isa();
 /// Codes per row: K rounded up to a multiple of 4 (vpdpbusd takes 4 bytes per lane).
 inline std::int64_t host_k_padded(std::int64_t k) { return (k + 3) / 4 * 4; }
 inline constexpr std::int64_t kHostPanel = 16;  // output channels per packed weight panel
+/// Throws qjit::Error naming `family` and the field unless a GEMM's blocking can run: the
+/// register tile (mr rows x nb panels) fits AVX-512's 32 registers, blocks (mc x nc) are
+/// multiples of it and their running sums fit 1 MiB of stack.
+void check_host_blocking(const char* family, int mr, int nb, int mc, int nc);
 
 // --- activation quantization (templates/host/act_quant.h) ---
 struct HostActQuantDesc {

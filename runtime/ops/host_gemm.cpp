@@ -45,7 +45,8 @@ HostBf16Weight pack_host_bf16_weight(const Tensor& w) {
   const auto* bits = static_cast<const std::uint16_t*>(c.raw_data_ptr());
   const std::int64_t k = c.size(1);
   return pack_host_bf16_weight(c.size(0), k, [&](std::int64_t row, std::uint16_t* dst) {
-    std::memcpy(dst, bits + row * k, static_cast<std::size_t>(k) * sizeof(std::uint16_t));
+    // NOTE: K = 0 has no data (null pointers), and memcpy may not be given one.
+    if (k > 0) std::memcpy(dst, bits + row * k, static_cast<std::size_t>(k) * sizeof(std::uint16_t));
   });
 }
 

@@ -10,6 +10,8 @@
 
 #include "common/error.hpp"
 #include "jit/host_compiler.hpp"
+#include "jit/impls/host_attention.hpp"
+#include "jit/impls/host_gemm_bf16.hpp"
 #include "jit/impls/host_qgemm.hpp"
 #include "jit/jit.hpp"
 #include "jit/manifest.hpp"
@@ -116,6 +118,18 @@ TEST_F(HostCompile, ConfigsThatCannotRunAreRefused) {
   c = {};
   c.kc = 6;
   EXPECT_NE(error_of([&] { impls::check_host_qgemm_config(c); }).find("multiple of 4"), std::string::npos);
+  // The float GEMM: the same blocking rules, K steps of whole 128-K fp8 blocks.
+  impls::HostGemmBf16Config f;
+  f.nc = 4096, f.mc = 300;  // 4.7 MiB of running sums on the stack
+  EXPECT_NE(error_of([&] { impls::check_host_gemm_bf16_config(f); }).find("host_gemm_bf16: a 300x4096 block"),
+            std::string::npos);
+  f = {};
+  f.kc = 192;
+  EXPECT_NE(error_of([&] { impls::check_host_gemm_bf16_config(f); }).find("multiple of 128"), std::string::npos);
+  // Attention: head dims the kernel cannot take and bad tiles.
+  EXPECT_NE(error_of([] { impls::host_attention_spec({.head_dim = 40}, {}); }).find("head dim 40"), std::string::npos);
+  EXPECT_NE(error_of([] { impls::host_attention_spec({}, {.mq = 6}); }).find("mq 6"), std::string::npos);
+  EXPECT_NE(error_of([] { impls::host_attention_spec({}, {.kt = 96}); }).find("kt 96"), std::string::npos);
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/host_isa.hpp"
 #include "jit/host_compiler.hpp"
 #include "jit/impls/host_qgemm.hpp"
 #include "quant_ops/host_linear.hpp"
@@ -68,22 +69,8 @@ double order_bound(std::int64_t k, DType out) {
   return 1.7 * static_cast<double>(k) * static_cast<double>(k) * static_cast<double>(k) * u * u + ulp * ulp;
 }
 
-class IsaScope {
- public:
-  explicit IsaScope(const char* isa) { setenv("QJIT_CPU_ISA", isa, 1); }
-  ~IsaScope() { unsetenv("QJIT_CPU_ISA"); }
-};
-
-class HostFloat : public ::testing::TestWithParam<const char*> {
- protected:
-  void SetUp() override {
-    std::string why;
-    if (!jit::host_compiler_available(&why)) GTEST_SKIP() << "no cpu compiler: " << why;
-    if (std::string(GetParam()) == "avx512_vnni" && jit::impls::host_isa() != jit::impls::HostIsa::kAvx512Vnni) {
-      GTEST_SKIP() << "this host has no AVX-512 VNNI";
-    }
-  }
-};
+using HostFloat = test::HostIsaTest;
+using test::IsaScope;
 
 // --- fp8 activation values: the reference's codes, exactly ------------------------------
 
@@ -316,7 +303,7 @@ TEST_P(HostFloat, UnquantizedBf16GemmAgreesWithTheReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, HostFloat, ::testing::Values("avx512_vnni", "generic"),
-                         [](const auto& info) { return std::string(info.param); });
+                         test::isa_test_name);
 
 // A transposed (strided) bf16 input and f16 / f32 GEMMs, which the cpu runs on the reference.
 TEST(HostFloatRef, StridedInputsAndOtherDtypes) {

@@ -3,6 +3,7 @@
 // and output dtype, with and without bias, on shapes with tails in M, N and K, on the AVX-512
 // VNNI path and on the portable path.
 
+#include "tests/support/host_isa.hpp"
 #include "quant_ops/host_linear.hpp"
 
 #include <gtest/gtest.h>
@@ -41,23 +42,8 @@ void expect_same_bytes(const Tensor& got, const Tensor& want, const std::string&
   EXPECT_EQ(std::memcmp(g.raw_data_ptr(), w.raw_data_ptr(), w.nbytes()), 0) << what;
 }
 
-// Sets QJIT_CPU_ISA for one scope.
-class IsaScope {
- public:
-  explicit IsaScope(const char* isa) { setenv("QJIT_CPU_ISA", isa, 1); }
-  ~IsaScope() { unsetenv("QJIT_CPU_ISA"); }
-};
-
-class HostLinear : public ::testing::TestWithParam<const char*> {
- protected:
-  void SetUp() override {
-    std::string why;
-    if (!jit::host_compiler_available(&why)) GTEST_SKIP() << "no cpu compiler: " << why;
-    if (std::string(GetParam()) == "avx512_vnni" && jit::impls::host_isa() != jit::impls::HostIsa::kAvx512Vnni) {
-      GTEST_SKIP() << "this host has no AVX-512 VNNI";
-    }
-  }
-};
+using HostLinear = test::HostIsaTest;
+using test::IsaScope;
 
 struct Case {
   const char* rule;
@@ -147,7 +133,7 @@ TEST_P(HostLinear, GeluIsTheReferenceFormula) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, HostLinear, ::testing::Values("avx512_vnni", "generic"),
-                         [](const auto& info) { return std::string(info.param); });
+                         test::isa_test_name);
 
 TEST(HostLinearRef, CpuRefRunsTheReference) {
   const ResolvedRule rule = rule_of("int8");

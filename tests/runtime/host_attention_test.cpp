@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "tests/support/host_isa.hpp"
 #include "jit/host_compiler.hpp"
 #include "jit/impls/host_qgemm.hpp"
 #include "runtime/ops/attention.hpp"
@@ -22,22 +23,8 @@
 namespace qjit {
 namespace {
 
-class IsaScope {
- public:
-  explicit IsaScope(const char* isa) { setenv("QJIT_CPU_ISA", isa, 1); }
-  ~IsaScope() { unsetenv("QJIT_CPU_ISA"); }
-};
-
-class HostAttention : public ::testing::TestWithParam<const char*> {
- protected:
-  void SetUp() override {
-    std::string why;
-    if (!jit::host_compiler_available(&why)) GTEST_SKIP() << "no cpu compiler: " << why;
-    if (std::string(GetParam()) == "avx512_vnni" && jit::impls::host_isa() != jit::impls::HostIsa::kAvx512Vnni) {
-      GTEST_SKIP() << "this host has no AVX-512 VNNI";
-    }
-  }
-};
+using HostAttention = test::HostIsaTest;
+using test::IsaScope;
 
 struct Case {
   std::int64_t b, sq, skv, heads, dh;
@@ -90,7 +77,7 @@ TEST_P(HostAttention, NanQueryRowIsNan) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, HostAttention, ::testing::Values("avx512_vnni", "generic"),
-                         [](const auto& info) { return std::string(info.param); });
+                         test::isa_test_name);
 
 }  // namespace
 }  // namespace qjit
