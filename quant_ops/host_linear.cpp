@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <array>
-#include <cstring>
 
 #include "common/error.hpp"
 #include "quant_ops/act_quant.hpp"
@@ -168,7 +167,7 @@ Tensor run_int8(const Tensor& x, const HostPackedWeight& w, const ResolvedRule& 
 }
 
 // channel c's K values through `value(byte, k)`, rounded to bf16.
-HostBf16Weight pack_values(const QuantizedWeight& w, const Tensor& q,
+HostBf16Weight pack_values(const Tensor& q,
                            const std::function<float(std::uint8_t, std::int64_t, std::int64_t)>& value) {
   const auto* codes = static_cast<const std::uint8_t*>(q.raw_data_ptr());
   const std::int64_t k = q.size(1);
@@ -220,13 +219,13 @@ std::shared_ptr<const HostPackedWeight> pack_for_host(const QuantizedWeight& w, 
     case HostPath::kBlockFp8:
       // NOTE: an fp8 value has at most 4 significant bits: exact in bf16.
       p->scales = scales;
-      p->bf16 = pack_values(w, q, [&](std::uint8_t b, std::int64_t, std::int64_t) { return decoded[b]; });
+      p->bf16 = pack_values(q, [&](std::uint8_t b, std::int64_t, std::int64_t) { return decoded[b]; });
       break;
     case HostPath::kWeightOnly: {
       // The reference's weight-only operand: decode(q) * scale in f32, rounded to bf16
       // (weight-only weights are per-channel or per-tensor: rule.cpp).
       const bool per_channel = p->per_channel;
-      p->bf16 = pack_values(w, q, [&](std::uint8_t b, std::int64_t c, std::int64_t) {
+      p->bf16 = pack_values(q, [&](std::uint8_t b, std::int64_t c, std::int64_t) {
         return decoded[b] * scales[per_channel ? static_cast<std::size_t>(c) : 0];
       });
       break;

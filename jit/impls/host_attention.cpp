@@ -25,17 +25,13 @@ Family host_attention_family() {
 KernelSpec host_attention_spec(const HostAttentionDesc& d, const HostAttentionConfig& c) {
   QJIT_CHECK_GEN("jit", host_attention_head_dim_ok(d.head_dim),
                  "host_attention: head dim {} is not a multiple of 16 in [16, 256]", d.head_dim);
-  QJIT_CHECK_GEN("jit", is_high_precision(d.out_dtype), "host_attention: the output is f32, f16 or bf16, got {}",
-                 dtype_name(d.out_dtype));
   QJIT_CHECK_GEN("jit", c.mq >= 4 && c.mq <= 64 && c.mq % 4 == 0, "host_attention: mq {} is not a multiple of 4 in [4, 64]",
                  c.mq);
   QJIT_CHECK_GEN("jit", c.kt >= 64 && c.kt <= 512 && c.kt % 64 == 0,
                  "host_attention: kt {} is not a multiple of 64 in [64, 512]", c.kt);
   KernelSpec s("host_attention", Arch::host());
-  s.set("kIsa", EnumValue{"qjit::host::Isa", d.isa == HostIsa::kAvx512Vnni ? "kAvx512Vnni" : "kGeneric"});
-  s.set("kOut", EnumValue{"qjit::host::DType", d.out_dtype == DType::kF32   ? "kF32"
-                                               : d.out_dtype == DType::kF16 ? "kF16"
-                                                                            : "kBF16"});
+  s.set("kIsa", host_isa_enum(d.isa));
+  s.set("kOut", host_float_enum(d.out_dtype));
   s.set("kHeadDim", d.head_dim);
   s.set("kMQ", c.mq);
   s.set("kKT", c.kt);

@@ -8,11 +8,6 @@ namespace {
 
 constexpr const char* kFamily = "host_gemm_bf16";
 
-EnumValue float_enum(DType t) {
-  QJIT_CHECK_GEN("jit", is_high_precision(t), "{}: takes f32, f16 or bf16 here, got {}", kFamily, dtype_name(t));
-  return {"qjit::host::DType", t == DType::kF32 ? "kF32" : t == DType::kF16 ? "kF16" : "kBF16"};
-}
-
 }  // namespace
 
 const char* host_accum_name(HostAccum a) {
@@ -56,20 +51,12 @@ HostGemmBf16Config host_gemm_bf16_heuristic(const HostGemmBf16Desc&, std::int64_
 KernelSpec host_gemm_bf16_spec(const HostGemmBf16Desc& desc, const HostGemmBf16Config& config) {
   check_host_gemm_bf16_config(config);
   KernelSpec s(kFamily, Arch::host());
-  s.set("kIsa", EnumValue{"qjit::host::Isa", desc.isa == HostIsa::kAvx512Vnni ? "kAvx512Vnni" : "kGeneric"});
+  set_host_gemm_params(s, desc.isa, desc.out_dtype, desc.bias, desc.activation, config.mr, config.nb, config.mc,
+                       config.nc, config.kc);
   const char* accum = desc.accum == HostAccum::kSequential ? "kSequential"
                       : desc.accum == HostAccum::kBlock128 ? "kBlock128"
                                                             : "kBlock128Scaled";
   s.set("kAccum", EnumValue{"qjit::host::Accum", accum});
-  s.set("kOut", float_enum(desc.out_dtype));
-  s.set("kHasBias", desc.bias.has_value());
-  s.set("kBias", float_enum(desc.bias.value_or(DType::kF32)));
-  s.set("kAct", EnumValue{"qjit::host::Activation", desc.activation == Activation::kGeluTanh ? "kGeluTanh" : "kNone"});
-  s.set("kMR", config.mr);
-  s.set("kNB", config.nb);
-  s.set("kMC", config.mc);
-  s.set("kNC", config.nc);
-  s.set("kKC", config.kc);
   return s;
 }
 

@@ -8,15 +8,6 @@ namespace qjit::jit::impls {
 
 namespace {
 
-EnumValue isa_enum(HostIsa isa) {
-  return {"qjit::host::Isa", isa == HostIsa::kAvx512Vnni ? "kAvx512Vnni" : "kGeneric"};
-}
-
-EnumValue host_dtype_enum(DType t) {
-  QJIT_CHECK_GEN("jit", is_high_precision(t), "host kernels take f32, f16 or bf16 here, got {}", dtype_name(t));
-  return {"qjit::host::DType", t == DType::kF32 ? "kF32" : t == DType::kF16 ? "kF16" : "kBF16"};
-}
-
 bool host_has_vnni() {
   if (!host_compiler_available()) return false;
   const HostTarget& t = host_native_target();
@@ -24,6 +15,29 @@ bool host_has_vnni() {
 }
 
 }  // namespace
+
+EnumValue host_isa_enum(HostIsa isa) {
+  return {"qjit::host::Isa", isa == HostIsa::kAvx512Vnni ? "kAvx512Vnni" : "kGeneric"};
+}
+
+EnumValue host_float_enum(DType t) {
+  QJIT_CHECK_GEN("jit", is_high_precision(t), "host kernels take f32, f16 or bf16 here, got {}", dtype_name(t));
+  return {"qjit::host::DType", t == DType::kF32 ? "kF32" : t == DType::kF16 ? "kF16" : "kBF16"};
+}
+
+void set_host_gemm_params(KernelSpec& s, HostIsa isa, DType out, std::optional<DType> bias, Activation act, int mr,
+                          int nb, int mc, int nc, int kc) {
+  s.set("kIsa", host_isa_enum(isa));
+  s.set("kOut", host_float_enum(out));
+  s.set("kHasBias", bias.has_value());
+  s.set("kBias", host_float_enum(bias.value_or(DType::kF32)));
+  s.set("kAct", EnumValue{"qjit::host::Activation", act == Activation::kGeluTanh ? "kGeluTanh" : "kNone"});
+  s.set("kMR", mr);
+  s.set("kNB", nb);
+  s.set("kMC", mc);
+  s.set("kNC", nc);
+  s.set("kKC", kc);
+}
 
 const char* host_isa_name(HostIsa isa) { return isa == HostIsa::kAvx512Vnni ? "avx512_vnni" : "generic"; }
 
@@ -67,12 +81,12 @@ KernelSpec host_act_quant_spec(const HostActQuantDesc& desc, const HostActQuantC
   QJIT_CHECK_GEN("jit", mode != nullptr, "host_act_quant: int8 activations are per-token, per-tensor or static");
   QJIT_CHECK_GEN("jit", desc.out != QType::kNone, "host_act_quant: activations quantize to int8 or fp8");
   KernelSpec s("host_act_quant", Arch::host());
-  s.set("kIn", host_dtype_enum(desc.in_dtype));
+  s.set("kIn", host_float_enum(desc.in_dtype));
   s.set("kOut", EnumValue{"qjit::host::DType", desc.out == QType::kInt8   ? "kI8"
                                                : desc.out == QType::kE4M3 ? "kE4M3"
                                                                           : "kE5M2"});
   s.set("kMode", EnumValue{"qjit::host::ActMode", mode});
-  s.set("kIsa", isa_enum(desc.isa));
+  s.set("kIsa", host_isa_enum(desc.isa));
   s.set("kRowsPerBlock", config.rows_per_block);
   return s;
 }
@@ -127,16 +141,8 @@ HostQGemmConfig host_qgemm_heuristic(const HostQGemmDesc&, std::int64_t, std::in
 KernelSpec host_qgemm_spec(const HostQGemmDesc& desc, const HostQGemmConfig& config) {
   check_host_qgemm_config(config);
   KernelSpec s("host_qgemm_int8", Arch::host());
-  s.set("kIsa", isa_enum(desc.isa));
-  s.set("kOut", host_dtype_enum(desc.out_dtype));
-  s.set("kHasBias", desc.bias.has_value());
-  s.set("kBias", host_dtype_enum(desc.bias.value_or(DType::kF32)));
-  s.set("kAct", EnumValue{"qjit::host::Activation", desc.activation == Activation::kGeluTanh ? "kGeluTanh" : "kNone"});
-  s.set("kMR", config.mr);
-  s.set("kNB", config.nb);
-  s.set("kMC", config.mc);
-  s.set("kNC", config.nc);
-  s.set("kKC", config.kc);
+  set_host_gemm_params(s, desc.isa, desc.out_dtype, desc.bias, desc.activation, config.mr, config.nb, config.mc,
+                       config.nc, config.kc);
   return s;
 }
 

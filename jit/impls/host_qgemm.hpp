@@ -7,6 +7,7 @@
 // else the portable path, which gives the same int8 bits.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/dtype.hpp"
@@ -18,7 +19,15 @@
 namespace qjit::jit::impls {
 
 enum class HostIsa { kGeneric, kAvx512Vnni };
-const char* host_isa_name(HostIsa isa);  // "generic", "avx512_vnni"
+const char* host_isa_name(HostIsa isa);
+/// The spec values every host family shares: its ISA (kIsa) and a float dtype (f32, f16, bf16;
+/// throws naming it otherwise).
+EnumValue host_isa_enum(HostIsa isa);
+EnumValue host_float_enum(DType t);
+/// The parameters both host GEMM families take: kIsa, the epilogue (kOut, kHasBias, kBias,
+/// kAct) and the blocking (kMR, kNB, kMC, kNC, kKC).
+void set_host_gemm_params(KernelSpec& spec, HostIsa isa, DType out, std::optional<DType> bias, Activation act, int mr,
+                          int nb, int mc, int nc, int kc);  // "generic", "avx512_vnni"
 /// The best ISA of this host for the int8 kernels (AVX-512 F/BW/VL/VNNI), or generic; QJIT_CPU_ISA
 /// forces one ("generic" on any host; "avx512_vnni" only where the host has it).
 HostIsa host_isa();
