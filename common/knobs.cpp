@@ -99,10 +99,13 @@ const std::vector<KnobInfo>& all() {
       {"QJIT_SIM_THREADS", "host threads running a sim launch's CTAs (default: all cores)", false, K::kInteger, 1,
        1024},
       {"QJIT_CPU_THREADS", "threads of the cpu device's kernel pool (default: all cores)", false, K::kInteger, 1, 1024},
+      {"QJIT_CPU_CACHED_MB",
+       "MiB of freed large cpu buffers kept for reuse (default: the smaller of 2048 and an eighth of memory; 0: none)",
+       false, K::kInteger, 0, 1 << 20},
       {"QJIT_CPU_ISA",
-       "what the cpu device's kernels are compiled for: native (the best this host has) | avx512_vnni | generic "
-       "(portable; the same int8 bits)",
-       false, K::kChoice, 0, 0, "native avx512_vnni generic"},
+       "what the cpu device's kernels are compiled for: native (the best this host has) | amx | avx512_vnni | "
+       "generic (portable; the same int8 bits)",
+       false, K::kChoice, 0, 0, "native amx avx512_vnni generic"},
   };
   return knobs;
 }
@@ -172,6 +175,12 @@ unsigned compile_threads() {
 unsigned sim_threads() { return static_cast<unsigned>(integer("QJIT_SIM_THREADS", 0)); }
 
 unsigned cpu_threads() { return static_cast<unsigned>(integer("QJIT_CPU_THREADS", 0)); }
+
+std::optional<std::uint64_t> cpu_cached_mb() {
+  const auto v = get("QJIT_CPU_CACHED_MB");
+  if (!v || v->empty()) return std::nullopt;
+  return parse_integer(info("QJIT_CPU_CACHED_MB"), *v);
+}
 
 std::string cpu_isa() {
   const auto v = get("QJIT_CPU_ISA");

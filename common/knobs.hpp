@@ -55,7 +55,8 @@ std::uint32_t cache_lock_timeout_ms();     // QJIT_CACHE_LOCK_TIMEOUT_MS, defaul
 unsigned compile_threads();                // QJIT_COMPILE_THREADS, default min(cores, 4)
 unsigned sim_threads();                    // QJIT_SIM_THREADS, 0 (unset) = every core
 unsigned cpu_threads();                    // QJIT_CPU_THREADS, 0 (unset) = every core
-std::string cpu_isa();                     // QJIT_CPU_ISA: native (default) | avx512_vnni | generic
+std::optional<std::uint64_t> cpu_cached_mb();  // QJIT_CPU_CACHED_MB; none when unset
+std::string cpu_isa();                     // QJIT_CPU_ISA: native (default) | amx | avx512_vnni | generic
 
 // The knobs that change generated code, as "NAME=value" lines, for the cache manifest.
 std::vector<std::string> code_affecting();

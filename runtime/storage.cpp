@@ -5,6 +5,7 @@
 #include "common/error.hpp"
 #include "common/memory.hpp"
 #include "common/log.hpp"
+#include "runtime/host_block_cache.hpp"
 
 namespace qjit {
 
@@ -25,7 +26,7 @@ Storage::Storage(std::size_t bytes, const Device& device, std::shared_ptr<Driver
                    driver_->device().str());
     const std::size_t padded = (bytes_ + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
     try {
-      host_ = ::operator new (padded == 0 ? kHostAlignment : padded, std::align_val_t{kHostAlignment});
+      host_ = host_blocks::allocate(padded == 0 ? kHostAlignment : padded, kHostAlignment);
     } catch (const std::bad_alloc&) {
       QJIT_THROW("runtime", "allocating {} on the cpu failed: out of memory (the machine has {})", format_bytes(bytes_),
                  format_bytes(host_memory_bytes()));
@@ -40,7 +41,8 @@ Storage::Storage(std::size_t bytes, const Device& device, std::shared_ptr<Driver
 
 Storage::~Storage() {
   if (host_ != nullptr) {
-    ::operator delete (host_, std::align_val_t{kHostAlignment});
+    const std::size_t padded = (bytes_ + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
+    host_blocks::release(host_, padded == 0 ? kHostAlignment : padded, kHostAlignment);
     return;
   }
   if (dev_ == 0) return;

@@ -1,5 +1,10 @@
 #include "jit/impls/host_qgemm.hpp"
 
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include "common/error.hpp"
 #include "common/knobs.hpp"
 #include "jit/host_compiler.hpp"
@@ -14,10 +19,34 @@ bool host_has_vnni() {
   return t.has("avx512f") && t.has("avx512bw") && t.has("avx512vl") && t.has("avx512vnni");
 }
 
+// Linux hands a process the AMX tile state (8 KiB of XSAVE area per thread) only when asked:
+// arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA), once, for every thread of the process.
+// Without it the first tile instruction is SIGILL, so no grant means no AMX.
+bool amx_granted() {
+#if defined(__linux__) && defined(SYS_arch_prctl)
+  static const bool granted = [] {
+    constexpr int kArchReqXcompPerm = 0x1023;
+    constexpr int kXFeatureXTileData = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXFeatureXTileData) == 0;
+  }();
+  return granted;
+#else
+  return false;
+#endif
+}
+
+bool host_has_amx() {
+  if (!host_has_vnni()) return false;
+  const HostTarget& t = host_native_target();
+  return t.has("amx-tile") && t.has("amx-int8") && amx_granted();
+}
+
 }  // namespace
 
 EnumValue host_isa_enum(HostIsa isa) {
-  return {"qjit::host::Isa", isa == HostIsa::kAvx512Vnni ? "kAvx512Vnni" : "kGeneric"};
+  return {"qjit::host::Isa", isa == HostIsa::kAmx          ? "kAmx"
+                             : isa == HostIsa::kAvx512Vnni ? "kAvx512Vnni"
+                                                           : "kGeneric"};
 }
 
 EnumValue host_float_enum(DType t) {
@@ -39,7 +68,9 @@ void set_host_gemm_params(KernelSpec& s, HostIsa isa, DType out, std::optional<D
   s.set("kKC", kc);
 }
 
-const char* host_isa_name(HostIsa isa) { return isa == HostIsa::kAvx512Vnni ? "avx512_vnni" : "generic"; }
+const char* host_isa_name(HostIsa isa) {
+  return isa == HostIsa::kAmx ? "amx" : isa == HostIsa::kAvx512Vnni ? "avx512_vnni" : "generic";
+}
 
 HostIsa host_isa() {
   const std::string forced = knobs::cpu_isa();
@@ -47,8 +78,15 @@ HostIsa host_isa() {
   const bool vnni = host_has_vnni();
   if (forced == "avx512_vnni") {
     QJIT_CHECK_GEN("jit", vnni, "QJIT_CPU_ISA=avx512_vnni, but this host (or its compiler) lacks AVX-512 VNNI");
+    return HostIsa::kAvx512Vnni;
   }
-  return vnni ? HostIsa::kAvx512Vnni : HostIsa::kGeneric;
+  const bool amx = host_has_amx();
+  if (forced == "amx") {
+    QJIT_CHECK_GEN("jit", amx,
+                   "QJIT_CPU_ISA=amx, but this host (or its compiler, or its kernel's grant of the tile state) lacks "
+                   "AMX-INT8 with AVX-512 VNNI");
+  }
+  return amx ? HostIsa::kAmx : vnni ? HostIsa::kAvx512Vnni : HostIsa::kGeneric;
 }
 
 ParamLayout HostActQuantParams::layout() {
@@ -109,13 +147,10 @@ Family host_qgemm_family() {
   return f;
 }
 
-void check_host_blocking(const char* family, int mr, int nb, int mc, int nc) {
-  QJIT_CHECK_GEN("jit", mr >= 1 && mr <= 16, "{}: mr {} is not in [1, 16]", family, mr);
-  QJIT_CHECK_GEN("jit", nb >= 1 && nb <= 8, "{}: nb {} is not in [1, 8]", family, nb);
-  // NOTE: AVX-512 has 32 vector registers: mr x nb accumulators plus nb weight vectors.
-  QJIT_CHECK_GEN("jit", mr * nb + nb <= 32,
-                 "{}: an {}x{} register tile needs {} vector registers, more than the 32 there are", family, mr, nb,
-                 mr * nb + nb);
+namespace {
+
+// The grid blocks of an mr x nb register tile: multiples of it, sums within 1 MiB of stack.
+void check_host_blocks(const char* family, int mr, int nb, int mc, int nc) {
   QJIT_CHECK_GEN("jit", mc >= mr && mc % mr == 0 && mc <= 1024, "{}: mc {} must be a multiple of mr {} and at most 1024",
                  family, mc, mr);
   QJIT_CHECK_GEN("jit", nc >= nb * kHostPanel && nc % (nb * kHostPanel) == 0 && nc <= 4096,
@@ -126,20 +161,49 @@ void check_host_blocking(const char* family, int mr, int nb, int mc, int nc) {
                  static_cast<long long>(mc) * nc * 4);
 }
 
-void check_host_qgemm_config(const HostQGemmConfig& c) {
-  check_host_blocking("host_qgemm_int8", c.mr, c.nb, c.mc, c.nc);
-  QJIT_CHECK_GEN("jit", c.kc >= 4 && c.kc % 4 == 0, "host_qgemm_int8: kc {} must be a positive multiple of 4", c.kc);
+}  // namespace
+
+void check_host_blocking(const char* family, int mr, int nb, int mc, int nc) {
+  QJIT_CHECK_GEN("jit", mr >= 1 && mr <= 16, "{}: mr {} is not in [1, 16]", family, mr);
+  QJIT_CHECK_GEN("jit", nb >= 1 && nb <= 8, "{}: nb {} is not in [1, 8]", family, nb);
+  // NOTE: AVX-512 has 32 vector registers: mr x nb accumulators plus nb weight vectors.
+  QJIT_CHECK_GEN("jit", mr * nb + nb <= 32,
+                 "{}: an {}x{} register tile needs {} vector registers, more than the 32 there are", family, mr, nb,
+                 mr * nb + nb);
+  check_host_blocks(family, mr, nb, mc, nc);
 }
 
-HostQGemmConfig host_qgemm_heuristic(const HostQGemmDesc&, std::int64_t, std::int64_t, std::int64_t) {
-  // NOTE: one config for every shape: a 6x64 register tile (24 accumulators and 4 weight
-  // vectors of AVX-512's 32), blocks of 48 rows x 256 channels (the weight slab a block streams,
-  // 2048 x 256 bytes, stays in L2), K steps of 2048. The autotuner (issue 13) searches the rest.
+void check_host_qgemm_config(const HostQGemmConfig& c, HostIsa isa) {
+  if (isa != HostIsa::kAmx) {
+    check_host_blocking("host_qgemm_int8", c.mr, c.nb, c.mc, c.nc);
+    QJIT_CHECK_GEN("jit", c.kc >= 4 && c.kc % 4 == 0, "host_qgemm_int8: kc {} must be a positive multiple of 4",
+                   c.kc);
+    return;
+  }
+  // NOTE: AMX has 8 tiles: mr / 16 x nb accumulators, mr / 16 code tiles and nb weight tiles.
+  QJIT_CHECK_GEN("jit", (c.mr == 16 || c.mr == 32) && (c.nb == 1 || c.nb == 2),
+                 "host_qgemm_int8 (amx): the register tile is mr 16 or 32 rows by nb 1 or 2 panels, got mr {} nb {}",
+                 c.mr, c.nb);
+  check_host_blocks("host_qgemm_int8 (amx)", c.mr, c.nb, c.mc, c.nc);
+  // NOTE: the last partial tile of 16 rows is copied per K step into 16 x kc bytes of stack.
+  QJIT_CHECK_GEN("jit", c.kc >= 64 && c.kc % 64 == 0 && c.kc <= 8192,
+                 "host_qgemm_int8 (amx): kc {} must be a multiple of 64 in [64, 8192]", c.kc);
+}
+
+HostQGemmConfig host_qgemm_heuristic(const HostQGemmDesc& desc, std::int64_t, std::int64_t, std::int64_t) {
+  if (desc.isa == HostIsa::kAmx) {
+    // NOTE: 2 x 2 tiles (32 rows x 32 channels, all 8 tiles); blocks of 64 rows x 256 channels;
+    // K steps of 2048. The autotuner (issue 13) searches the rest.
+    return HostQGemmConfig{.mr = 32, .nb = 2, .mc = 64, .nc = 256, .kc = 2048};
+  }
+  // NOTE: a 6x64 register tile (24 accumulators and 4 weight vectors of AVX-512's 32), blocks of
+  // 48 rows x 256 channels (the weight slab a block streams, 2048 x 256 bytes, stays in L2), K
+  // steps of 2048. The autotuner (issue 13) searches the rest.
   return HostQGemmConfig{};
 }
 
 KernelSpec host_qgemm_spec(const HostQGemmDesc& desc, const HostQGemmConfig& config) {
-  check_host_qgemm_config(config);
+  check_host_qgemm_config(config, desc.isa);
   KernelSpec s("host_qgemm_int8", Arch::host());
   set_host_gemm_params(s, desc.isa, desc.out_dtype, desc.bias, desc.activation, config.mr, config.nb, config.mc,
                        config.nc, config.kc);

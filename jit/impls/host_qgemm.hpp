@@ -3,8 +3,9 @@
 // (templates/host/act_quant.h: int8 codes K-padded with row code sums, or fp8 values as bf16;
 // scales) and the int8 GEMM family (templates/host/qgemm_int8.h) on weights packed in
 // 16-channel panels of (w + 128); the float GEMM family is host_gemm_bf16.hpp. All compile to
-// host object code (Family::host) for an ISA: AVX-512 where the host has it (VNNI for int8),
-// else the portable path, which gives the same int8 bits.
+// host object code (Family::host) for an ISA: AMX tiles for the int8 GEMM where the host and
+// its kernel allow them, AVX-512 where the host has it (VNNI for int8), else the portable
+// path; all three give the same int8 bits.
 
 #include <cstdint>
 #include <optional>
@@ -18,7 +19,7 @@
 
 namespace qjit::jit::impls {
 
-enum class HostIsa { kGeneric, kAvx512Vnni };
+enum class HostIsa { kGeneric, kAvx512Vnni, kAmx };  // kAmx: AVX-512 VNNI/BF16 and AMX-INT8
 const char* host_isa_name(HostIsa isa);
 /// The spec values every host family shares: its ISA (kIsa) and a float dtype (f32, f16, bf16;
 /// throws naming it otherwise).
@@ -27,12 +28,14 @@ EnumValue host_float_enum(DType t);
 /// The parameters both host GEMM families take: kIsa, the epilogue (kOut, kHasBias, kBias,
 /// kAct) and the blocking (kMR, kNB, kMC, kNC, kKC).
 void set_host_gemm_params(KernelSpec& spec, HostIsa isa, DType out, std::optional<DType> bias, Activation act, int mr,
-                          int nb, int mc, int nc, int kc);  // "generic", "avx512_vnni"
-/// The best ISA of this host for the int8 kernels (AVX-512 F/BW/VL/VNNI), or generic; QJIT_CPU_ISA
-/// forces one ("generic" on any host; "avx512_vnni" only where the host has it).
+                          int nb, int mc, int nc, int kc);  // "generic", "avx512_vnni", "amx"
+/// The best ISA of this host: AMX where the CPU has AMX-TILE/INT8 with AVX-512 VNNI and the
+/// operating system grants this process the tile state (asked once), else AVX-512 F/BW/VL/VNNI,
+/// else generic. QJIT_CPU_ISA forces one ("generic" on any host; "avx512_vnni" and "amx" only
+/// where the host has them).
 HostIsa host_isa();
-/// Codes per row: K rounded up to a multiple of 4 (vpdpbusd takes 4 bytes per lane).
-inline std::int64_t host_k_padded(std::int64_t k) { return (k + 3) / 4 * 4; }
+/// Codes per row: K rounded up to a multiple of 64 (an AMX tile row; vpdpbusd needs 4).
+inline std::int64_t host_k_padded(std::int64_t k) { return (k + 63) / 64 * 64; }
 inline constexpr std::int64_t kHostPanel = 16;  // output channels per packed weight panel
 /// Throws qjit::Error naming `family` and the field unless a GEMM's blocking can run: the
 /// register tile (mr rows x nb panels) fits AVX-512's 32 registers, blocks (mc x nc) are
@@ -73,7 +76,8 @@ struct HostQGemmDesc {
   HostIsa isa = HostIsa::kGeneric;
 };
 struct HostQGemmConfig {
-  // NOTE: never changes results, only speed.
+  // NOTE: never changes results, only speed. On AMX the register tile is mr / 16 x nb tiles
+  // (mr 16 or 32, nb 1 or 2) and kc a multiple of 64.
   int mr = 6, nb = 4;          // register tile: mr rows x nb panels of 16 channels
   int mc = 48, nc = 256;       // a grid block: mc rows x nc channels
   int kc = 2048;               // K step (partial sums kept between steps)
@@ -97,7 +101,7 @@ Family host_qgemm_family();
 HostQGemmConfig host_qgemm_heuristic(const HostQGemmDesc& desc, std::int64_t m, std::int64_t n, std::int64_t k);
 /// Throws qjit::Error naming the field when a config cannot run (what the template's
 /// static_asserts and the stack would refuse).
-void check_host_qgemm_config(const HostQGemmConfig& config);
+void check_host_qgemm_config(const HostQGemmConfig& config, HostIsa isa);
 KernelSpec host_qgemm_spec(const HostQGemmDesc& desc, const HostQGemmConfig& config);
 inline constexpr const char* kHostQGemmInt8 = "qjit::host::qgemm_int8";
 

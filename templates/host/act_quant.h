@@ -73,7 +73,7 @@ template <class Cfg>
 float amax_of(const ActQuantArgs& p, i64 row, i32 c0, i32 n) {
   const void* x = row_of<Cfg>(p, row, c0);
 #if QJIT_HOST_AVX512
-  if constexpr (Cfg::kIsa == Isa::kAvx512Vnni) return vec512::row_amax<Cfg::kIn>(x, n);
+  if constexpr (is_avx512(Cfg::kIsa)) return vec512::row_amax<Cfg::kIn>(x, n);
 #endif
   float acc = 0.0f;
   for (i32 c = 0; c < n; ++c) acc = amax_step(acc, load_as_f32<Cfg::kIn>(x, c));
@@ -97,7 +97,7 @@ void quantize_fp8_segment(const ActQuantArgs& p, i64 row, i32 c0, i32 n, const R
   const void* x = row_of<Cfg>(p, row, c0);
   i32 c = 0;
 #if QJIT_HOST_AVX512
-  if constexpr (Cfg::kIsa == Isa::kAvx512Vnni) {
+  if constexpr (is_avx512(Cfg::kIsa)) {
     vec512::quantize_fp8_row<Cfg::kIn, Cfg::kOut>(x, n, s.inv, q);
     c = n;
   }
@@ -114,7 +114,7 @@ i32 quantize_row(const ActQuantArgs& p, i64 row, const RowScale& s) {
   i32 c = 0;
   if (s.finite) {
 #if QJIT_HOST_AVX512
-    if constexpr (Cfg::kIsa == Isa::kAvx512Vnni) {
+    if constexpr (is_avx512(Cfg::kIsa)) {
       sum = vec512::quantize_row<Cfg::kIn>(x, p.k, s.inv, q);
       c = p.k;
     }

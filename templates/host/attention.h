@@ -142,7 +142,7 @@ void attention_rows(const AttentionArgs& p, unsigned bx, unsigned by, unsigned b
     const int kt = static_cast<int>(min_of<i64>(kKT, p.skv - k0));
     // Scores.
 #if QJIT_HOST_AVX512
-    if constexpr (Cfg::kIsa == Isa::kAvx512Vnni) {
+    if constexpr (is_avx512(Cfg::kIsa)) {
       const int panel0 = static_cast<int>(k0 / 16);
       const int tile_panels = (kt + 15) / 16;
       int j = 0;
@@ -171,7 +171,7 @@ void attention_rows(const AttentionArgs& p, unsigned bx, unsigned by, unsigned b
       float* o = t.o[i];
       float sum = 0.0f, alpha;
 #if QJIT_HOST_AVX512
-      if constexpr (Cfg::kIsa == Isa::kAvx512Vnni) {
+      if constexpr (is_avx512(Cfg::kIsa)) {
         const __m512 vm = _mm512_set1_ps(mx);
         alpha = _mm512_cvtss_f32(detail::exp16(_mm512_set1_ps(t.m[i] - mx)));
         __m512 vs = _mm512_setzero_ps();

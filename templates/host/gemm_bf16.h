@@ -176,7 +176,7 @@ void epilogue(const GemmBf16Args& p, i64 row0, i64 row1, i64 col0, i64 col1, con
     const float* t = total + (row - row0) * ldt;
     i64 col = col0;
 #if QJIT_HOST_AVX512
-    if constexpr (Cfg::kIsa == Isa::kAvx512Vnni) {
+    if constexpr (is_avx512(Cfg::kIsa)) {
       const __m512 sa = _mm512_set1_ps(kScaled ? p.a_scales[row * p.a_scale_stride] : 1.0f);
       for (; col < col1; col += 16) {
         const __mmask16 mask = vec512::tail_mask(col1 - col);
@@ -227,7 +227,7 @@ void gemm_bf16(const GemmBf16Args& p, unsigned bx, unsigned by, unsigned) {
       for (i64 row = row_begin; row < row_end; row += Cfg::kMR) {
         float* t = total + (row - row_begin) * Cfg::kNC + (col - col_begin);
 #if QJIT_HOST_AVX512
-        if constexpr (Cfg::kIsa == Isa::kAvx512Vnni) {
+        if constexpr (is_avx512(Cfg::kIsa)) {
           detail::tile_avx512_upto<Cfg, Cfg::kNB>(p, row, col, panels, q0, nq, q0 == 0, t, Cfg::kNC);
           continue;
         }

@@ -109,15 +109,27 @@ TEST_F(HostCompile, ArgumentStructsAreCheckedAgainstTheHost) {
 }
 
 TEST_F(HostCompile, ConfigsThatCannotRunAreRefused) {
+  constexpr auto V = impls::HostIsa::kAvx512Vnni, A = impls::HostIsa::kAmx;
   impls::HostQGemmConfig c;
   c.mr = 8, c.nb = 4;  // 36 vector registers
-  EXPECT_NE(error_of([&] { impls::check_host_qgemm_config(c); }).find("32 there are"), std::string::npos);
+  EXPECT_NE(error_of([&] { impls::check_host_qgemm_config(c, V); }).find("32 there are"), std::string::npos);
   c = {};
   c.mc = 50;
-  EXPECT_NE(error_of([&] { impls::check_host_qgemm_config(c); }).find("multiple of mr"), std::string::npos);
+  EXPECT_NE(error_of([&] { impls::check_host_qgemm_config(c, V); }).find("multiple of mr"), std::string::npos);
   c = {};
   c.kc = 6;
-  EXPECT_NE(error_of([&] { impls::check_host_qgemm_config(c); }).find("multiple of 4"), std::string::npos);
+  EXPECT_NE(error_of([&] { impls::check_host_qgemm_config(c, V); }).find("multiple of 4"), std::string::npos);
+  // AMX: 8 tiles, K steps of whole 64-byte tile rows.
+  c = {.mr = 32, .nb = 4, .mc = 64, .nc = 256, .kc = 2048};
+  EXPECT_NE(error_of([&] { impls::check_host_qgemm_config(c, A); }).find("mr 16 or 32 rows by nb 1 or 2"),
+            std::string::npos);
+  c.nb = 2, c.kc = 1000;
+  EXPECT_NE(error_of([&] { impls::check_host_qgemm_config(c, A); }).find("multiple of 64"), std::string::npos);
+  c.kc = 2048, c.mc = 48;
+  EXPECT_NE(error_of([&] { impls::check_host_qgemm_config(c, A); }).find("multiple of mr 32"), std::string::npos);
+  c.mc = 64;
+  EXPECT_NO_THROW(impls::check_host_qgemm_config(c, A));
+  EXPECT_NE(error_of([&] { impls::check_host_qgemm_config(c, V); }).find("not in [1, 16]"), std::string::npos);
   // The float GEMM: the same blocking rules, K steps of whole 128-K fp8 blocks.
   impls::HostGemmBf16Config f;
   f.nc = 4096, f.mc = 300;  // 4.7 MiB of running sums on the stack

@@ -302,7 +302,7 @@ TEST_P(HostFloat, UnquantizedBf16GemmAgreesWithTheReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, HostFloat, ::testing::Values("avx512_vnni", "generic"),
+INSTANTIATE_TEST_SUITE_P(Isa, HostFloat, ::testing::Values("amx", "avx512_vnni", "generic"),
                          test::isa_test_name);
 
 // A transposed (strided) bf16 input and f16 / f32 GEMMs, which the cpu runs on the reference.

@@ -1,7 +1,7 @@
 // The cpu device's compiled int8 linear (quant_ops/host_linear.hpp) against the plain
 // reference (cpu:ref): bit-identical for every activation scaling, weight granularity, input
-// and output dtype, with and without bias, on shapes with tails in M, N and K, on the AVX-512
-// VNNI path and on the portable path.
+// and output dtype, with and without bias, on shapes with tails in M, N and K, on AMX tiles,
+// on the AVX-512 VNNI path and on the portable path.
 
 #include "tests/support/host_isa.hpp"
 #include "quant_ops/host_linear.hpp"
@@ -52,9 +52,10 @@ struct Case {
   std::int64_t m, n, k;
 };
 
-// Pairwise over rule x dtypes x bias x shape: M below, at and past a block (48) and a
-// register tile (6); N with a partial 16-channel panel and a partial block (256); K not a
-// multiple of 4 * 16 (the vector tail) and past the K step (2048).
+// Pairwise over rule x dtypes x bias x shape: M below, at and past a block (48; 64 on AMX) and
+// a register tile (6; 16 and 32 rows of AMX tiles, whose last partial tile is copied); N with
+// an odd count of 16-channel panels and a partial block (256); K not a multiple
+// of 64 (the padding) and past the K step (2048).
 const std::vector<Case>& cases() {
   static const std::vector<Case> c = {
       {"int8", DType::kBF16, DType::kBF16, DType::kBF16, 1, 48, 160},
@@ -67,6 +68,8 @@ const std::vector<Case>& cases() {
       {"weight=int8,weight_granularity=per_tensor", DType::kBF16, DType::kBF16, DType::kF32, 97, 80, 176},
       {"weight=int8,weight_granularity=per_tensor,act_granularity=per_tensor", DType::kF16, DType::kF32,
        DType::kBF16, 5, 32, 32},
+      {"int8", DType::kF32, DType::kBF16, DType::kF32, 29, 176, 112},
+      {"int8-static", DType::kF32, DType::kF32, DType::kF16, 65, 112, 2112},
   };
   return c;
 }
@@ -132,7 +135,7 @@ TEST_P(HostLinear, GeluIsTheReferenceFormula) {
   expect_same_bytes(y, want, "gelu");
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, HostLinear, ::testing::Values("avx512_vnni", "generic"),
+INSTANTIATE_TEST_SUITE_P(Isa, HostLinear, ::testing::Values("amx", "avx512_vnni", "generic"),
                          test::isa_test_name);
 
 TEST(HostLinearRef, CpuRefRunsTheReference) {

@@ -1,7 +1,7 @@
 #pragma once
 // The cpu device's compiled-kernel tests on each ISA: QJIT_CPU_ISA set for a scope, and a
-// fixture parameterized by the ISA name ("avx512_vnni", "generic") that skips, saying why,
-// where this machine lacks the compiler plugin or the ISA.
+// fixture parameterized by the ISA name ("amx", "avx512_vnni", "generic") that skips, saying
+// why, where this machine lacks the compiler plugin or the ISA.
 
 #include <gtest/gtest.h>
 
@@ -26,8 +26,11 @@ class HostIsaTest : public ::testing::TestWithParam<const char*> {
   void SetUp() override {
     std::string why;
     if (!jit::host_compiler_available(&why)) GTEST_SKIP() << "no cpu compiler: " << why;
-    if (std::string(GetParam()) == "avx512_vnni" && jit::impls::host_isa() != jit::impls::HostIsa::kAvx512Vnni) {
-      GTEST_SKIP() << "this host has no AVX-512 VNNI";
+    const std::string isa = GetParam();
+    const jit::impls::HostIsa best = jit::impls::host_isa();
+    if (isa == "avx512_vnni" && best == jit::impls::HostIsa::kGeneric) GTEST_SKIP() << "this host has no AVX-512 VNNI";
+    if (isa == "amx" && best != jit::impls::HostIsa::kAmx) {
+      GTEST_SKIP() << "this host has no AMX-INT8 (or its kernel did not grant the tile state)";
     }
   }
 };
