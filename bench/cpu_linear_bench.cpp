@@ -7,9 +7,11 @@
 //                          codes before, each row times its activation scale after
 //   openblas_sgemm/M/N/K/T cblas_sgemm on the f32 operands
 // T = threads (qjit: its pool, oneDNN: OpenMP, OpenBLAS: its own). Counter GOPS = 2MNK / t;
-// vnni_peak = GOPS over this machine's VNNI peak: the clock measured at start (a chain of
-// dependent adds, one per cycle) x 64 int8 multiply-adds x 2 ops per 512-bit vpdpbusd, one
-// per cycle per core (the assumption), x T.
+// vnni_peak_GOPS = this machine's VNNI peak: the clock measured at start (a chain of dependent
+// register-register adds, one per cycle; adds of an immediate are not used, as recent cores
+// fold them at rename) x 64 int8 multiply-adds x 2 ops per 512-bit vpdpbusd, one per cycle
+// per core (the assumption), x T. amx_peak_GOPS = the clock x 16 x 16 x 64 multiply-adds x 2
+// ops per tdpbsud, one per 16 cycles per core (Intel's documented throughput), x T.
 // Run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (bench/README.md): the context
 // records the OpenBLAS kernel that ran.
 
@@ -26,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "jit/impls/host_qgemm.hpp"
 #include "quant_ops/host_linear.hpp"
 #include "quant_ops/linear.hpp"
 #include "quant_ops/rule.hpp"
@@ -46,14 +49,15 @@ std::vector<float> gaussian(std::size_t n, unsigned seed, float sigma) {
   return v;
 }
 
-// Cycles per second: a chain of dependent adds retires one per cycle.
+// Cycles per second: a chain of dependent register-register adds retires one per cycle.
 double measured_hz() {
   const std::uint64_t n = 100'000'000;  // iterations of 8 dependent adds (loop overhead hidden)
-  std::uint64_t x = 0;
+  std::uint64_t x = 0, one = 1;
   const auto t0 = std::chrono::steady_clock::now();
   for (std::uint64_t i = 0; i < n; ++i) {
-    asm volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0"
-                 : "+r"(x));
+    asm volatile("add %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\tadd %1, %0"
+                 : "+r"(x)
+                 : "r"(one));
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return static_cast<double>(n) * 8 / s;
@@ -68,6 +72,7 @@ void report(benchmark::State& state, std::int64_t m, std::int64_t n, std::int64_
   const double ops = 2.0 * m * n * k;
   state.counters["GOPS"] = benchmark::Counter(ops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["vnni_peak_GOPS"] = clock_hz() * 128.0 * threads * 1e-9;
+  state.counters["amx_peak_GOPS"] = clock_hz() * 2048.0 * threads * 1e-9;
 }
 
 struct Problem {
@@ -186,6 +191,7 @@ int register_all() {
   }
   benchmark::AddCustomContext("clock_ghz", fmt::format("{:.3f}", clock_hz() * 1e-9));
   benchmark::AddCustomContext("openblas_core", openblas_get_corename());
+  benchmark::AddCustomContext("qjit_isa", jit::impls::host_isa_name(jit::impls::host_isa()));
   return 0;
 }
 

@@ -25,8 +25,9 @@ enum class HostAccum {
 };
 const char* host_accum_name(HostAccum a);
 
-/// bf16 values per activation row and per packed weight row: K rounded up to even.
-inline std::int64_t host_k_pairs(std::int64_t k) { return (k + 1) / 2; }
+/// bf16 pairs per activation row and per packed weight row: K rounded up to a multiple of 32
+/// (an AMX tile row; vdpbf16ps needs 2).
+inline std::int64_t host_k_pairs(std::int64_t k) { return (k + 31) / 32 * 16; }
 
 struct HostGemmBf16Desc {
   HostAccum accum = HostAccum::kSequential;
@@ -40,6 +41,7 @@ struct HostGemmBf16Config {
   int mr = 6, nb = 4;     // register tile: mr rows x nb panels of 16 channels
   int mc = 48, nc = 256;  // a grid block: mc rows x nc channels
   int kc = 1024;          // K step (a multiple of 128; running totals kept between steps)
+  // NOTE: on AMX the register tile is mr / 16 x nb tiles (mr 16 or 32, nb 1 or 2).
 };
 struct HostGemmBf16Params {
   DeviceAddress a = 0;
@@ -59,7 +61,7 @@ Family host_gemm_bf16_family();
 HostGemmBf16Config host_gemm_bf16_heuristic(const HostGemmBf16Desc& desc, std::int64_t m, std::int64_t n,
                                             std::int64_t k);
 /// Throws qjit::Error naming the field when a config cannot run.
-void check_host_gemm_bf16_config(const HostGemmBf16Config& config);
+void check_host_gemm_bf16_config(const HostGemmBf16Config& config, HostIsa isa);
 KernelSpec host_gemm_bf16_spec(const HostGemmBf16Desc& desc, const HostGemmBf16Config& config);
 inline constexpr const char* kHostGemmBf16 = "qjit::host::gemm_bf16";
 

@@ -38,7 +38,7 @@ bool amx_granted() {
 bool host_has_amx() {
   if (!host_has_vnni()) return false;
   const HostTarget& t = host_native_target();
-  return t.has("amx-tile") && t.has("amx-int8") && amx_granted();
+  return t.has("amx-tile") && t.has("amx-int8") && t.has("amx-bf16") && amx_granted();
 }
 
 }  // namespace
@@ -84,7 +84,7 @@ HostIsa host_isa() {
   if (forced == "amx") {
     QJIT_CHECK_GEN("jit", amx,
                    "QJIT_CPU_ISA=amx, but this host (or its compiler, or its kernel's grant of the tile state) lacks "
-                   "AMX-INT8 with AVX-512 VNNI");
+                   "AMX-INT8 and AMX-BF16 with AVX-512 VNNI");
   }
   return amx ? HostIsa::kAmx : vnni ? HostIsa::kAvx512Vnni : HostIsa::kGeneric;
 }
@@ -163,6 +163,14 @@ void check_host_blocks(const char* family, int mr, int nb, int mc, int nc) {
 
 }  // namespace
 
+void check_host_amx_blocking(const char* family, int mr, int nb, int mc, int nc) {
+  // NOTE: AMX has 8 tiles: mr / 16 x nb accumulators, mr / 16 A tiles and nb B tiles.
+  QJIT_CHECK_GEN("jit", (mr == 16 || mr == 32) && (nb == 1 || nb == 2),
+                 "{} (amx): the register tile is mr 16 or 32 rows by nb 1 or 2 panels, got mr {} nb {}", family, mr,
+                 nb);
+  check_host_blocks(fmt::format("{} (amx)", family).c_str(), mr, nb, mc, nc);
+}
+
 void check_host_blocking(const char* family, int mr, int nb, int mc, int nc) {
   QJIT_CHECK_GEN("jit", mr >= 1 && mr <= 16, "{}: mr {} is not in [1, 16]", family, mr);
   QJIT_CHECK_GEN("jit", nb >= 1 && nb <= 8, "{}: nb {} is not in [1, 8]", family, nb);
@@ -180,11 +188,7 @@ void check_host_qgemm_config(const HostQGemmConfig& c, HostIsa isa) {
                    c.kc);
     return;
   }
-  // NOTE: AMX has 8 tiles: mr / 16 x nb accumulators, mr / 16 code tiles and nb weight tiles.
-  QJIT_CHECK_GEN("jit", (c.mr == 16 || c.mr == 32) && (c.nb == 1 || c.nb == 2),
-                 "host_qgemm_int8 (amx): the register tile is mr 16 or 32 rows by nb 1 or 2 panels, got mr {} nb {}",
-                 c.mr, c.nb);
-  check_host_blocks("host_qgemm_int8 (amx)", c.mr, c.nb, c.mc, c.nc);
+  check_host_amx_blocking("host_qgemm_int8", c.mr, c.nb, c.mc, c.nc);
   // NOTE: the last partial tile of 16 rows is copied per K step into 16 x kc bytes of stack.
   QJIT_CHECK_GEN("jit", c.kc >= 64 && c.kc % 64 == 0 && c.kc <= 8192,
                  "host_qgemm_int8 (amx): kc {} must be a multiple of 64 in [64, 8192]", c.kc);

@@ -19,7 +19,7 @@
 
 namespace qjit::jit::impls {
 
-enum class HostIsa { kGeneric, kAvx512Vnni, kAmx };  // kAmx: AVX-512 VNNI/BF16 and AMX-INT8
+enum class HostIsa { kGeneric, kAvx512Vnni, kAmx };  // kAmx: AVX-512 VNNI/BF16, AMX-INT8/BF16
 const char* host_isa_name(HostIsa isa);
 /// The spec values every host family shares: its ISA (kIsa) and a float dtype (f32, f16, bf16;
 /// throws naming it otherwise).
@@ -29,7 +29,7 @@ EnumValue host_float_enum(DType t);
 /// kAct) and the blocking (kMR, kNB, kMC, kNC, kKC).
 void set_host_gemm_params(KernelSpec& spec, HostIsa isa, DType out, std::optional<DType> bias, Activation act, int mr,
                           int nb, int mc, int nc, int kc);  // "generic", "avx512_vnni", "amx"
-/// The best ISA of this host: AMX where the CPU has AMX-TILE/INT8 with AVX-512 VNNI and the
+/// The best ISA of this host: AMX where the CPU has AMX-TILE/INT8/BF16 with AVX-512 VNNI and the
 /// operating system grants this process the tile state (asked once), else AVX-512 F/BW/VL/VNNI,
 /// else generic. QJIT_CPU_ISA forces one ("generic" on any host; "avx512_vnni" and "amx" only
 /// where the host has them).
@@ -41,6 +41,9 @@ inline constexpr std::int64_t kHostPanel = 16;  // output channels per packed we
 /// register tile (mr rows x nb panels) fits AVX-512's 32 registers, blocks (mc x nc) are
 /// multiples of it and their running sums fit 1 MiB of stack.
 void check_host_blocking(const char* family, int mr, int nb, int mc, int nc);
+/// The same for a GEMM on AMX tiles: mr 16 or 32 rows by nb 1 or 2 panels (8 tiles: the sums,
+/// the A tiles, the B tiles).
+void check_host_amx_blocking(const char* family, int mr, int nb, int mc, int nc);
 
 // --- activation quantization (templates/host/act_quant.h) ---
 struct HostActQuantDesc {

@@ -54,7 +54,7 @@ HostBf16Rows host_bf16_rows(const Tensor& x, std::vector<std::uint16_t>& scratch
   QJIT_CHECK_GEN(kOp, x.device().is_host() && x.dim() == 2 && x.dtype() == DType::kBF16,
                  "the cpu kernels take bf16 rows [M, K] on the cpu, got {}", x.describe());
   const std::int64_t m = x.size(0), k = x.size(1);
-  if (k % 2 == 0 && (k == 0 || x.stride(1) == 1) && (m <= 1 || x.stride(0) >= k)) {
+  if (k % 32 == 0 && (k == 0 || x.stride(1) == 1) && (m <= 1 || x.stride(0) >= k)) {
     return {static_cast<const std::uint16_t*>(x.raw_data_ptr()), m, m > 1 ? x.stride(0) : k};
   }
   const Tensor c = x.contiguous();

@@ -29,8 +29,9 @@ HostBf16Weight pack_host_bf16_weight(std::int64_t n, std::int64_t k,
 /// Packs bf16 weights [N, K] (any strides, on the cpu).
 HostBf16Weight pack_host_bf16_weight(const Tensor& w);
 
-/// bf16 activation rows for the kernel: x itself when it is bf16 with K even and unit column
-/// stride, else a copy K-padded with zeros into `scratch`. x [M, K] bf16 on the cpu.
+/// bf16 activation rows for the kernel: x itself when it is bf16 with K a multiple of 32 and
+/// unit column stride, else a copy K-padded with zeros (host_k_pairs) into `scratch`. x [M, K]
+/// bf16 on the cpu.
 struct HostBf16Rows {
   const std::uint16_t* data = nullptr;
   std::int64_t m = 0, lda = 0;

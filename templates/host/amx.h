@@ -1,14 +1,14 @@
 #pragma once
 // AMX tiles for the host kernels (a program compiled for Isa::kAmx): the one tile shape the
-// kernels use (16 rows x 64 bytes: an int8 A tile of 16 rows x 64 K, a B tile of 16 K quads x
-// 16 channels, an int32 C tile of 16 x 16) and a scope that loads that configuration on the
-// calling thread and releases the tiles when it ends (the configuration is per thread; the
-// process asked the kernel for the tile state once, jit/impls/host_qgemm.cpp). Empty in a
-// program for another ISA.
+// kernels use, 16 rows x 64 bytes (an A tile of 16 rows x 64 int8 K or 32 bf16 K, a B tile of
+// 16 K quads (int8) or pairs (bf16) x 16 channels, a C tile of 16 x 16 int32 or f32), and a
+// scope that loads that configuration on the calling thread and releases the tiles when it
+// ends (the configuration is per thread; the process asked Linux for the tile state once,
+// jit/impls/host_qgemm.cpp). Empty in a program for another ISA.
 
 #include "host/vec512.h"
 
-#if QJIT_HOST_AVX512 && defined(__AMXTILE__) && defined(__AMXINT8__)
+#if QJIT_HOST_AVX512 && defined(__AMXTILE__) && defined(__AMXINT8__) && defined(__AMXBF16__)
 #define QJIT_HOST_AMX 1
 
 namespace qjit::host::amx {

@@ -14,15 +14,21 @@
 // inputs and results as zero (below 1.2e-38: never reached by fp8 products, whose smallest is
 // 2^-32): these families agree with the reference by NMSE, as on the GPU.
 //
-// Operands: activations [m, 2 * k_pairs] bf16 rows (K padded with zeros to even), weights
-// packed once at apply time in panels of 16 output channels: panel p holds channels
-// 16p..16p+15 as [k_pairs][16][2] bf16 (channels beyond n and K beyond K are 0).
+// Operands: activations [m, 2 * k_pairs] bf16 rows (K padded with zeros to a multiple of
+// 32), weights packed once at apply time in panels of 16 output channels: panel p holds
+// channels 16p..16p+15 as [k_pairs][16][2] bf16 (channels beyond n and K beyond K are 0).
+//
+// AMX (Isa::kAmx): tdpbf16ps takes an A tile of 16 rows x 16 pairs and a B tile of 16 pairs
+// of one panel (as packed, 64 bytes apart), adds pair products into f32 (subnormals flushed,
+// as vdpbf16ps); the last partial tile of 16 rows is copied, zero-padded, per K step.
 //
 // Blocking as host/qgemm_int8.h: a grid block computes kMC x kNC of the output in K steps of
-// kKC (running totals in a f32 tile between them), each step kMR x (kNB * 16) register tiles.
+// kKC (running totals in a f32 tile between them), each step kMR x (kNB * 16) register tiles
+// (on AMX, kMR / 16 x kNB tiles of 16 x 16).
 //
 // Config (QjitConfig): kIsa, kAccum, kOut, kHasBias, kBias, kAct, kMR, kNB, kMC, kNC, kKC.
 
+#include "host/amx.h"
 #include "host/epilogue.h"
 #include "host/types.h"
 #include "host/vec512.h"
@@ -168,6 +174,152 @@ void tile_avx512_upto(const GemmBf16Args& p, i64 row0, i64 col0, int panels, i32
 }
 #endif
 
+// One grid block's totals in vector registers (AVX-512) or scalar code (generic).
+template <class Cfg>
+void block_registers(const GemmBf16Args& p, i64 row_begin, i64 row_end, i64 col_begin, i64 col_end, float* total) {
+  constexpr int kTileCols = Cfg::kNB * kBf16Panel;
+  constexpr i32 kStepPairs = Cfg::kKC / 2;
+  for (i32 q0 = 0; q0 < p.k_pairs || q0 == 0; q0 += kStepPairs) {
+    const i32 nq = min_of<i32>(kStepPairs, p.k_pairs - q0);
+    for (i64 col = col_begin; col < col_end; col += kTileCols) {
+      const int panels = static_cast<int>(min_of<i64>(Cfg::kNB, (col_end - col + 15) / 16));
+      for (i64 row = row_begin; row < row_end; row += Cfg::kMR) {
+        float* t = total + (row - row_begin) * Cfg::kNC + (col - col_begin);
+#if QJIT_HOST_AVX512
+        if constexpr (is_avx512(Cfg::kIsa)) {
+          tile_avx512_upto<Cfg, Cfg::kNB>(p, row, col, panels, q0, nq, q0 == 0, t, Cfg::kNC);
+          continue;
+        }
+#endif
+        tile_generic<Cfg>(p, row, col, panels, q0, nq, q0 == 0, t, Cfg::kNC);
+      }
+    }
+    if (p.k_pairs == 0) break;
+  }
+}
+
+#if QJIT_HOST_AMX
+// TM x TN tiles of 16 x 16 f32 sums over pairs [q0, q0 + nq) (a multiple of 16) into the
+// block's totals; a[i] is row tile i's pair q0 (rows lda[i] bytes apart). Tile numbers as in
+// host/qgemm_int8.h: C (i, j) is 2i + j, A 4 and 5, B 6 and 7.
+template <class Cfg, int TM, int TN>
+void tile_amx(const GemmBf16Args& p, const u16* const* a, const i64* lda, i64 row0, i64 col0, i32 q0, i32 nq,
+              bool first, float* total, i64 ldt) {
+  const i64 panel_elems = static_cast<i64>(p.k_pairs) * 2 * kBf16Panel;
+  const u16* w = p.w_packed + (col0 / kBf16Panel) * panel_elems + static_cast<i64>(q0) * 2 * kBf16Panel;
+  // Pairs [from, to) relative to q0.
+  const auto run = [&](i32 from, i32 to) {
+    for (i32 q = from; q < to; q += 16) {
+      _tile_loadd(4, a[0] + 2 * q, lda[0]);
+      _tile_loadd(6, w + static_cast<i64>(q) * 2 * kBf16Panel, amx::kTileBytes);
+      _tile_dpbf16ps(0, 4, 6);
+      if constexpr (TN > 1) {
+        _tile_loadd(7, w + panel_elems + static_cast<i64>(q) * 2 * kBf16Panel, amx::kTileBytes);
+        _tile_dpbf16ps(1, 4, 7);
+      }
+      if constexpr (TM > 1) {
+        _tile_loadd(5, a[1] + 2 * q, lda[1]);
+        _tile_dpbf16ps(2, 5, 6);
+        if constexpr (TN > 1) _tile_dpbf16ps(3, 5, 7);
+      }
+    }
+  };
+  const auto zero = [] {
+    _tile_zero(0);
+    if constexpr (TN > 1) _tile_zero(1);
+    if constexpr (TM > 1) _tile_zero(2);
+    if constexpr (TM > 1 && TN > 1) _tile_zero(3);
+  };
+  // The C tiles to (rows ld floats apart).
+  const auto store = [](float* to, i64 ld) {
+    _tile_stored(0, to, ld * 4);
+    if constexpr (TN > 1) _tile_stored(1, to + 16, ld * 4);
+    if constexpr (TM > 1) _tile_stored(2, to + 16 * ld, ld * 4);
+    if constexpr (TM > 1 && TN > 1) _tile_stored(3, to + 16 * ld + 16, ld * 4);
+  };
+  if constexpr (Cfg::kAccum == Accum::kSequential) {
+    if (first) {
+      zero();
+    } else {
+      _tile_loadd(0, total, ldt * 4);
+      if constexpr (TN > 1) _tile_loadd(1, total + 16, ldt * 4);
+      if constexpr (TM > 1) _tile_loadd(2, total + 16 * ldt, ldt * 4);
+      if constexpr (TM > 1 && TN > 1) _tile_loadd(3, total + 16 * ldt + 16, ldt * 4);
+    }
+    run(0, nq);
+    store(total, ldt);
+  } else {
+    constexpr int kCols = TN * 16;
+    alignas(64) float block[TM * 16 * kCols];
+    for (i32 bq = 0; bq < nq; bq += kBlockPairs) {
+      zero();
+      run(bq, min_of<i32>(bq + kBlockPairs, nq));
+      store(block, kCols);
+      const i32 g = (q0 + bq) / kBlockPairs;
+      for (int i = 0; i < TM * 16; ++i) {
+        const i64 row = min_of<i64>(row0 + i, p.m - 1);
+        for (int j = 0; j < TN; ++j) {
+          __m512 sum = _mm512_load_ps(block + i * kCols + j * 16);
+          if constexpr (Cfg::kAccum == Accum::kBlock128Scaled) {
+            sum = _mm512_mul_ps(sum, _mm512_set1_ps(block_scale<Cfg>(p, row, col0 + j * 16, g)));
+          }
+          float* t = total + i * ldt + j * 16;
+          _mm512_storeu_ps(t, first && bq == 0 ? sum : _mm512_add_ps(_mm512_loadu_ps(t), sum));
+        }
+      }
+    }
+  }
+}
+
+// One grid block's totals on AMX tiles.
+template <class Cfg>
+void block_amx(const GemmBf16Args& p, i64 row_begin, i64 row_end, i64 col_begin, i64 col_end, float* total) {
+  constexpr int TM = Cfg::kMR / 16, TN = Cfg::kNB;
+  static_assert(Cfg::kMR % 16 == 0 && TM >= 1 && TM <= 2 && TN >= 1 && TN <= 2,
+                "an AMX register tile is 1 or 2 tiles of 16 rows by 1 or 2 panels");
+  constexpr i32 kStepPairs = Cfg::kKC / 2;
+  const amx::TileScope tiles;
+  alignas(64) u16 tail[16 * kStepPairs * 2];
+  const i64 tail_row = p.m / 16 * 16;
+  const bool has_tail = tail_row < p.m && tail_row >= row_begin && tail_row < row_end;
+  for (i32 q0 = 0; q0 < p.k_pairs || q0 == 0; q0 += kStepPairs) {
+    const i32 nq = min_of<i32>(kStepPairs, p.k_pairs - q0);
+    if (has_tail) {
+      for (int r = 0; r < 16; ++r) {
+        const i64 row = tail_row + r;
+        for (i32 e = 0; e < 2 * nq; ++e) tail[r * 2 * kStepPairs + e] = row < p.m ? p.a[row * p.lda + 2 * q0 + e] : 0;
+      }
+    }
+    for (i64 col = col_begin; col < col_end; col += TN * kBf16Panel) {
+      const bool two_panels = TN > 1 && col + kBf16Panel < col_end;
+      for (i64 row = row_begin; row < row_end; row += Cfg::kMR) {
+        const u16* a[2];
+        i64 lda[2];
+        for (int t = 0; t < TM; ++t) {
+          const i64 r = row + 16 * t;
+          const bool in_tail = has_tail && r == tail_row;
+          a[t] = in_tail ? tail : p.a + r * p.lda + 2 * static_cast<i64>(q0);
+          lda[t] = (in_tail ? 2 * kStepPairs : p.lda) * 2;
+        }
+        const bool two_tiles = TM > 1 && row + 16 < row_end;
+        float* t = total + (row - row_begin) * Cfg::kNC + (col - col_begin);
+        const bool first = q0 == 0;
+        if (two_tiles && two_panels) {
+          tile_amx<Cfg, TM, TN>(p, a, lda, row, col, q0, nq, first, t, Cfg::kNC);
+        } else if (two_tiles) {
+          tile_amx<Cfg, TM, 1>(p, a, lda, row, col, q0, nq, first, t, Cfg::kNC);
+        } else if (two_panels) {
+          tile_amx<Cfg, 1, TN>(p, a, lda, row, col, q0, nq, first, t, Cfg::kNC);
+        } else {
+          tile_amx<Cfg, 1, 1>(p, a, lda, row, col, q0, nq, first, t, Cfg::kNC);
+        }
+      }
+    }
+    if (p.k_pairs == 0) break;
+  }
+}
+#endif
+
 // The epilogue of rows [row0, row1) x columns [col0, col1) from their totals.
 template <class Cfg>
 void epilogue(const GemmBf16Args& p, i64 row0, i64 row1, i64 col0, i64 col1, const float* total, i64 ldt) {
@@ -213,29 +365,21 @@ void gemm_bf16(const GemmBf16Args& p, unsigned bx, unsigned by, unsigned) {
 #if !QJIT_HOST_AVX512
   static_assert(Cfg::kIsa == Isa::kGeneric, "an AVX-512 program needs a target with avx512f/bw/vl/vnni");
 #endif
+#if !QJIT_HOST_AMX
+  static_assert(Cfg::kIsa != Isa::kAmx, "an AMX program needs a target with amx-tile, amx-int8 and amx-bf16");
+#endif
   const i64 row_begin = static_cast<i64>(by) * Cfg::kMC;
   const i64 col_begin = static_cast<i64>(bx) * Cfg::kNC;
   const i64 row_end = min_of<i64>(p.m, row_begin + Cfg::kMC);
   const i64 col_end = min_of<i64>(p.n, col_begin + Cfg::kNC);
-  constexpr int kTileCols = Cfg::kNB * detail::kBf16Panel;
-  constexpr i32 kStepPairs = Cfg::kKC / 2;
   alignas(64) float total[Cfg::kMC * Cfg::kNC];
-  for (i32 q0 = 0; q0 < p.k_pairs || q0 == 0; q0 += kStepPairs) {
-    const i32 nq = min_of<i32>(kStepPairs, p.k_pairs - q0);
-    for (i64 col = col_begin; col < col_end; col += kTileCols) {
-      const int panels = static_cast<int>(min_of<i64>(Cfg::kNB, (col_end - col + 15) / 16));
-      for (i64 row = row_begin; row < row_end; row += Cfg::kMR) {
-        float* t = total + (row - row_begin) * Cfg::kNC + (col - col_begin);
-#if QJIT_HOST_AVX512
-        if constexpr (is_avx512(Cfg::kIsa)) {
-          detail::tile_avx512_upto<Cfg, Cfg::kNB>(p, row, col, panels, q0, nq, q0 == 0, t, Cfg::kNC);
-          continue;
-        }
+#if QJIT_HOST_AMX
+  if constexpr (Cfg::kIsa == Isa::kAmx) {
+    detail::block_amx<Cfg>(p, row_begin, row_end, col_begin, col_end, total);
+  } else
 #endif
-        detail::tile_generic<Cfg>(p, row, col, panels, q0, nq, q0 == 0, t, Cfg::kNC);
-      }
-    }
-    if (p.k_pairs == 0) break;
+  {
+    detail::block_registers<Cfg>(p, row_begin, row_end, col_begin, col_end, total);
   }
   detail::epilogue<Cfg>(p, row_begin, row_end, col_begin, col_end, total, Cfg::kNC);
 }

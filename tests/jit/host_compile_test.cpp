@@ -133,11 +133,16 @@ TEST_F(HostCompile, ConfigsThatCannotRunAreRefused) {
   // The float GEMM: the same blocking rules, K steps of whole 128-K fp8 blocks.
   impls::HostGemmBf16Config f;
   f.nc = 4096, f.mc = 300;  // 4.7 MiB of running sums on the stack
-  EXPECT_NE(error_of([&] { impls::check_host_gemm_bf16_config(f); }).find("host_gemm_bf16: a 300x4096 block"),
+  EXPECT_NE(error_of([&] { impls::check_host_gemm_bf16_config(f, V); }).find("host_gemm_bf16: a 300x4096 block"),
             std::string::npos);
   f = {};
   f.kc = 192;
-  EXPECT_NE(error_of([&] { impls::check_host_gemm_bf16_config(f); }).find("multiple of 128"), std::string::npos);
+  EXPECT_NE(error_of([&] { impls::check_host_gemm_bf16_config(f, V); }).find("multiple of 128"), std::string::npos);
+  f = {.mr = 32, .nb = 2, .mc = 64, .nc = 256, .kc = 8192};  // 16 x 8192 bf16 of tail copy
+  EXPECT_NE(error_of([&] { impls::check_host_gemm_bf16_config(f, A); }).find("in [128, 4096]"), std::string::npos);
+  f.kc = 2048, f.nb = 3;
+  EXPECT_NE(error_of([&] { impls::check_host_gemm_bf16_config(f, A); }).find("host_gemm_bf16 (amx)"),
+            std::string::npos);
   // Attention: head dims the kernel cannot take and bad tiles.
   EXPECT_NE(error_of([] { impls::host_attention_spec({.head_dim = 40}, {}); }).find("head dim 40"), std::string::npos);
   EXPECT_NE(error_of([] { impls::host_attention_spec({}, {.mq = 6}); }).find("mq 6"), std::string::npos);

@@ -193,10 +193,11 @@ struct LinearCase {
   bool gelu = false;
 };
 
-// Pairwise over family x scales x dtypes x bias x shape: M below, at and past a block (48) and
-// a register tile (6); N past a block (256) and with a partial 128 scale block; K (a multiple
-// of 16, as quantized linears take) not a multiple of 128 and past the K step (1024). Odd K
-// is the unquantized GEMM's (below).
+// Pairwise over family x scales x dtypes x bias x shape: M below, at and past a block (48; 64
+// on AMX) and a register tile (6; 16 and 32 rows of AMX tiles, the last partial one copied);
+// N past a block (256) and with a partial 128 scale block; K (a multiple of 16, as quantized
+// linears take) not a multiple of 32 or 128 and past the K step (1024; 2048 on AMX). Odd K is
+// the unquantized GEMM's (below).
 const std::vector<LinearCase>& linear_cases() {
   static const std::vector<LinearCase> c = {
       {"fp8", DType::kBF16, DType::kBF16, DType::kBF16, 1, 48, 160},
@@ -211,6 +212,9 @@ const std::vector<LinearCase>& linear_cases() {
       {"weight=fp8_e4m3,act=none", DType::kBF16, DType::kF32, std::nullopt, 6, 528, 1552},
       {"weight=int8,act=none,weight_granularity=per_tensor", DType::kBF16, DType::kBF16, DType::kF32, 48, 32, 32},
       {"weight=fp8_e5m2,act=none,weight_granularity=per_tensor", DType::kBF16, DType::kBF16, std::nullopt, 9, 272, 304},
+      {"fp8-block128", DType::kF32, DType::kBF16, DType::kF32, 33, 48, 2320},
+      {"int8-weight-only", DType::kBF16, DType::kF32, std::nullopt, 70, 112, 2096},
+      {"fp8", DType::kBF16, DType::kF32, DType::kBF16, 17, 32, 4112},
   };
   return c;
 }
