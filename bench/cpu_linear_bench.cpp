@@ -26,6 +26,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "jit/impls/host_qgemm.hpp"
@@ -63,6 +64,11 @@ double measured_hz() {
   return static_cast<double>(n) * 8 / s;
 }
 
+// The libraries' worker threads spin for a while after a call (OpenBLAS's up to ~2^28 cycles,
+// GNU OpenMP's for its spin count) and would take a core from the next row: every row first
+// waits for them to go idle.
+void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(300)); }
+
 double clock_hz() {
   static const double hz = measured_hz();
   return hz;
@@ -91,6 +97,7 @@ void qjit_int8(benchmark::State& state, std::int64_t m, std::int64_t n, std::int
   o.out_dtype = DType::kF32;
   host_driver()->set_max_threads(static_cast<unsigned>(threads));
   linear_forward(x, w, rule, o);  // compile (or load) the kernels
+  settle();
   for (auto _ : state) benchmark::DoNotOptimize(linear_forward(x, w, rule, o));
   host_driver()->set_max_threads(0);
   report(state, m, n, k, threads);
@@ -100,6 +107,7 @@ void openblas_sgemm(benchmark::State& state, std::int64_t m, std::int64_t n, std
   const Problem p(m, n, k);
   std::vector<float> y(static_cast<std::size_t>(m * n));
   openblas_set_num_threads(threads);
+  settle();
   for (auto _ : state) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
                 1.0f, p.x.data(), static_cast<int>(k), p.w.data(), static_cast<int>(k), 0.0f, y.data(),
@@ -167,6 +175,7 @@ void onednn_int8(benchmark::State& state, std::int64_t m, std::int64_t n, std::i
     }
   };
   run();
+  settle();
   for (auto _ : state) {
     run();
     benchmark::DoNotOptimize(y.data());

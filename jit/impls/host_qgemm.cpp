@@ -196,9 +196,11 @@ void check_host_qgemm_config(const HostQGemmConfig& c, HostIsa isa) {
 
 HostQGemmConfig host_qgemm_heuristic(const HostQGemmDesc& desc, std::int64_t, std::int64_t, std::int64_t) {
   if (desc.isa == HostIsa::kAmx) {
-    // NOTE: 2 x 2 tiles (32 rows x 32 channels, all 8 tiles); blocks of 64 rows x 256 channels;
-    // K steps of 2048. The autotuner (issue 13) searches the rest.
-    return HostQGemmConfig{.mr = 32, .nb = 2, .mc = 64, .nc = 256, .kc = 2048};
+    // NOTE: 2 x 2 tiles (32 rows x 32 channels, all 8 tiles); blocks of 128 rows x 512 channels
+    // (a block's codes and weight slab, 256 KiB + 1 MiB at K = 2048, stay in a 2 MiB L2; of
+    // 64 / 128 / 256 x 256 / 512 at M = 1024 and Wan's shapes, the fastest on 1 and 2 threads
+    // here); K steps of 2048. The autotuner (issue 13) searches the rest.
+    return HostQGemmConfig{.mr = 32, .nb = 2, .mc = 128, .nc = 512, .kc = 2048};
   }
   // NOTE: a 6x64 register tile (24 accumulators and 4 weight vectors of AVX-512's 32), blocks of
   // 48 rows x 256 channels (the weight slab a block streams, 2048 x 256 bytes, stays in L2), K
