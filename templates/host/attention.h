@@ -48,23 +48,6 @@ struct AttentionTile {
 };
 
 #if QJIT_HOST_AVX512
-inline __m512 exp16(__m512 x) {
-  x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);  // NOTE: x NaN stays NaN (max returns its second operand)
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.4426950408889634f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
-  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(p, n);
-}
-
 // S[rows][keys] of the tile: 4-row x NB-panel register tiles over Dh / 2 pairs.
 template <class Cfg, int NB>
 void scores_avx512(const AttentionArgs& p, const u16* const* qrows, const u16* kp, int rows, AttentionTile<Cfg>& t,
@@ -173,11 +156,11 @@ void attention_rows(const AttentionArgs& p, unsigned bx, unsigned by, unsigned b
 #if QJIT_HOST_AVX512
       if constexpr (is_avx512(Cfg::kIsa)) {
         const __m512 vm = _mm512_set1_ps(mx);
-        alpha = _mm512_cvtss_f32(detail::exp16(_mm512_set1_ps(t.m[i] - mx)));
+        alpha = _mm512_cvtss_f32(vec512::exp16(_mm512_set1_ps(t.m[i] - mx)));
         __m512 vs = _mm512_setzero_ps();
         for (int j = 0; j < kt; j += 16) {
           const __mmask16 mask = vec512::tail_mask(kt - j);
-          const __m512 e = _mm512_maskz_mov_ps(mask, detail::exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), vm)));
+          const __m512 e = _mm512_maskz_mov_ps(mask, vec512::exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), vm)));
           _mm512_storeu_ps(s + j, e);
           vs = _mm512_add_ps(vs, e);
         }

@@ -101,6 +101,38 @@ inline void quantize_fp8_row(const void* x, i32 k, float inv, u16* q) {
   }
 }
 
+// e^x over 16 lanes: Cody-Waite reduction by ln 2, a degree-7 polynomial, scalef (a few ulp;
+// x below -104 gives 0, NaN stays NaN, large x overflows to inf).
+inline __m512 exp16(__m512 x) {
+  x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);  // NOTE: x NaN stays NaN (max returns its second operand)
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.4426950408889634f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
+}
+
+// tanh(u) over 16 lanes as sign(u) (1 - 2 / (e^{2|u|} + 1)), |u| clamped to 20 (tanh is 1 in
+// f32 from 9.1 on) so that infinities give ±1; NaN stays NaN. Absolute error: e^{2|u|}'s few
+// ulp scaled by 2e / (e + 1)^2 <= 1/2, plus the division's and subtraction's roundings:
+// below 2^-21 (the bound tests/quant_ops/host_linear_test.cpp checks through GELU).
+inline __m512 tanh16(__m512 u) {
+  const __m512 a = _mm512_min_ps(_mm512_set1_ps(20.0f), _mm512_abs_ps(u));  // NOTE: NaN stays (second operand)
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 e = exp16(_mm512_add_ps(a, a));
+  const __m512 t = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
+  const __m512i sign = _mm512_and_si512(_mm512_castps_si512(u), _mm512_set1_epi32(static_cast<int>(0x80000000u)));
+  return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(t), sign));
+}
+
 // acc += a · b over 16 lanes of bf16 pairs: vdpbf16ps where the target has AVX-512 BF16,
 // else the pairs widened to f32 and two FMAs (the products exact either way).
 inline __m512 dot_bf16_pairs(__m512 acc, __m512i a, __m512i b) {
