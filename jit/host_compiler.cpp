@@ -68,7 +68,7 @@ const Plugin& plugin() {
     if (p.handle == nullptr) {
       p.error = fmt::format(
           "the cpu device's compiler (libqjit_hostcc.so, Clang and LLVM 14) cannot be opened: {}. Install "
-          "llvm-14-dev and libclang-cpp14-dev and rebuild (tools/setup.sh does), or run the plain reference with "
+          "llvm-14-dev, libclang-cpp14-dev and libclang-14-dev and rebuild (tools/setup.sh does), or run the plain reference with "
           "--device cpu:ref (QJIT_DEVICE=cpu:ref)",
           tried.empty() ? "no plugin was built" : tried);
       return p;

@@ -107,48 +107,63 @@ void tile_generic(const GemmBf16Args& p, i64 row0, i64 col0, int panels, i32 q0,
 }
 
 #if QJIT_HOST_AVX512
-// The AVX-512 register tile: kMR x NB accumulators of 16 f32 lanes.
+// The AVX-512 register tile: kMR x NB accumulators of 16 f32 lanes, its loops fully unrolled
+// so that acc stays in registers (host/qgemm_int8.h's tile_vnni says why).
 template <class Cfg, int NB>
 void tile_avx512(const GemmBf16Args& p, i64 row0, i64 col0, i32 q0, i32 nq, bool first, float* total, i64 ldt) {
   constexpr int MR = Cfg::kMR;
   const i64 panel_elems = static_cast<i64>(p.k_pairs) * 2 * kBf16Panel;
   const u16* w = p.w_packed + (col0 / kBf16Panel) * panel_elems;
   const u16* a[MR];
+  #pragma clang loop unroll(full)
   for (int i = 0; i < MR; ++i) a[i] = p.a + min_of<i64>(row0 + i, p.m - 1) * p.lda;
   __m512 acc[MR][NB];
   const auto run = [&](i32 from, i32 to) {
     for (i32 q = from; q < to; ++q) {
       __m512i b[NB];
+      #pragma clang loop unroll(full)
       for (int j = 0; j < NB; ++j) b[j] = _mm512_loadu_si512(w + j * panel_elems + static_cast<i64>(q) * 2 * kBf16Panel);
+      #pragma clang loop unroll(full)
       for (int i = 0; i < MR; ++i) {
         i32 pair;
         __builtin_memcpy(&pair, a[i] + 2 * q, 4);
         const __m512i av = _mm512_set1_epi32(pair);
+        #pragma clang loop unroll(full)
         for (int j = 0; j < NB; ++j) acc[i][j] = vec512::dot_bf16_pairs(acc[i][j], av, b[j]);
       }
     }
   };
   if constexpr (Cfg::kAccum == Accum::kSequential) {
+    #pragma clang loop unroll(full)
     for (int i = 0; i < MR; ++i) {
+      #pragma clang loop unroll(full)
       for (int j = 0; j < NB; ++j) acc[i][j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(total + i * ldt + j * 16);
     }
     run(q0, q0 + nq);
+    #pragma clang loop unroll(full)
     for (int i = 0; i < MR; ++i) {
+      #pragma clang loop unroll(full)
       for (int j = 0; j < NB; ++j) _mm512_storeu_ps(total + i * ldt + j * 16, acc[i][j]);
     }
   } else {
     if (first) {
+      #pragma clang loop unroll(full)
       for (int i = 0; i < MR; ++i) {
+        #pragma clang loop unroll(full)
         for (int j = 0; j < NB; ++j) _mm512_storeu_ps(total + i * ldt + j * 16, _mm512_setzero_ps());
       }
     }
     for (i32 bq = q0; bq < q0 + nq; bq += kBlockPairs) {
+      #pragma clang loop unroll(full)
       for (int i = 0; i < MR; ++i) {
+        #pragma clang loop unroll(full)
         for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_setzero_ps();
       }
       run(bq, min_of<i32>(bq + kBlockPairs, q0 + nq));
       const i32 g = bq / kBlockPairs;
+      #pragma clang loop unroll(full)
       for (int i = 0; i < MR; ++i) {
+        #pragma clang loop unroll(full)
         for (int j = 0; j < NB; ++j) {
           __m512 sum = acc[i][j];
           if constexpr (Cfg::kAccum == Accum::kBlock128Scaled) {

@@ -114,6 +114,10 @@ inline void finish_row16(const QGemmInt8Args& p, i64 row, i64 col, __m512i acc) 
 }
 
 // The VNNI register tile: kMR x NB accumulators of 16 int32 lanes.
+// NOTE: every loop over the tile's rows and panels is fully unrolled with constant trip
+// counts (no early exit): one loop LLVM cannot unroll indexes acc dynamically, which keeps the
+// whole array on the stack, a load and a store around every vpdpbusd (measured on Zen 4:
+// 175 GOPS a core that way, 390 with the tile in registers).
 template <class Cfg, int NB>
 void tile_vnni(const QGemmInt8Args& p, i64 row0, i64 col0, i32 k0, i32 k4, bool first, bool last, i32* partial,
                i64 ld_partial) {
@@ -130,11 +134,14 @@ void tile_vnni(const QGemmInt8Args& p, i64 row0, i64 col0, i32 k0, i32 k4, bool 
   for (int i = 0; i < MR; ++i) a[i] = p.a + min_of<i64>(row0 + i, p.m - 1) * p.lda + k0;
   for (i32 kk = 0; kk < k4; ++kk) {
     __m512i b[NB];
+#pragma clang loop unroll(full)
     for (int j = 0; j < NB; ++j) b[j] = _mm512_loadu_si512(w + j * panel_bytes + kk * 64);
+#pragma clang loop unroll(full)
     for (int i = 0; i < MR; ++i) {
       i32 four;
       __builtin_memcpy(&four, a[i] + kk * 4, 4);
       const __m512i av = _mm512_set1_epi32(four);
+#pragma clang loop unroll(full)
       for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], b[j], av);
     }
   }
@@ -144,12 +151,12 @@ void tile_vnni(const QGemmInt8Args& p, i64 row0, i64 col0, i32 k0, i32 k4, bool 
     }
     return;
   }
+#pragma clang loop unroll(full)
   for (int i = 0; i < MR; ++i) {
     const i64 row = row0 + i;
-    if (row >= p.m) break;
+#pragma clang loop unroll(full)
     for (int j = 0; j < NB; ++j) {
-      if (col0 + j * kPanel >= p.n) break;
-      finish_row16<Cfg>(p, row, col0 + j * kPanel, acc[i][j]);
+      if (row < p.m && col0 + j * kPanel < p.n) finish_row16<Cfg>(p, row, col0 + j * kPanel, acc[i][j]);
     }
   }
 }
