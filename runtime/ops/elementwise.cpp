@@ -9,6 +9,7 @@
 #include "runtime/kernel_operands.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/ops/elementwise_reference.hpp"
+#include "runtime/ops/host_glue.hpp"
 
 namespace qjit {
 
@@ -93,7 +94,10 @@ Tensor silu(const Tensor& x, std::optional<DType> out, KernelMemo* memo) {
   check_input(kOp, "x", x);
   const DType o = out ? *out : x.dtype();
   check_out(kOp, o);
-  if (x.device().is_host()) return ops::silu_reference(x, o);
+  if (x.device().is_host()) {
+    if (x.device().runs_host_kernels()) return host_elementwise(ElementwiseOp::kSilu, x, x, x, ops::Broadcast{}, o, memo);
+    return ops::silu_reference(x, o);
+  }
   Tensor y = empty_like(x, o);
   run_kernel(ElementwiseOp::kSilu, x, x, x, y, ops::Broadcast{}, memo);
   return y;
@@ -118,7 +122,12 @@ Tensor gated_residual(const Tensor& x, const Tensor& y, const Tensor& gate, std:
   check_out(kOp, o);
   check_device(kOp, "y", y, "x", x);
   check_device(kOp, "gate", gate, "x", x);
-  if (x.device().is_host()) return ops::gated_residual_reference(x, y, gate, o);
+  if (x.device().is_host()) {
+    if (x.device().runs_host_kernels()) {
+      return host_elementwise(ElementwiseOp::kGatedResidual, x, y, gate, ops::gate_broadcast(x, gate), o, memo);
+    }
+    return ops::gated_residual_reference(x, y, gate, o);
+  }
   Tensor r = empty_like(x, o);
   run_kernel(ElementwiseOp::kGatedResidual, x, y, gate, r, ops::gate_broadcast(x, gate), memo);
   return r;
@@ -137,7 +146,10 @@ Tensor add(const Tensor& a, const Tensor& b, std::optional<DType> out, KernelMem
   const DType o = out ? *out : a.dtype();
   check_out(kOp, o);
   check_device(kOp, "b", b, "a", a);
-  if (a.device().is_host()) return ops::add_reference(a, b, o);
+  if (a.device().is_host()) {
+    if (a.device().runs_host_kernels()) return host_elementwise(ElementwiseOp::kAdd, a, b, a, ops::suffix_broadcast(b), o, memo);
+    return ops::add_reference(a, b, o);
+  }
   Tensor r = empty_like(a, o);
   run_kernel(ElementwiseOp::kAdd, a, b, a, r, ops::suffix_broadcast(b), memo);
   return r;

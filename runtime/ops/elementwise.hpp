@@ -2,8 +2,8 @@
 // Elementwise glue of Wan2.1's block: SiLU (the time embedding's activation), the gated
 // residual x + y * gate after self-attention and the FFN, and a broadcast add (modulation +
 // timestep projection). All in fp32, inputs f32, f16 or bf16, the result rounded once to the
-// output dtype. cpu runs the reference (elementwise_reference.hpp, whose header defines the
-// exact order of operations); sim and cuda launch the JIT-compiled elementwise kernel
+// output dtype. cpu:ref runs the reference (elementwise_reference.hpp, whose header defines
+// the exact order of operations), cpu its compiled kernel with the same bits (host_glue.hpp); sim and cuda launch the JIT-compiled elementwise kernel
 // (templates/impls/elementwise.cuh). gated_residual and add are bit-identical on every
 // device; silu is bit-identical on sim, and within the derived NMSE bound of
 // tests/runtime/elementwise_sim_test.cpp on a GPU (its exp is ex2.approx, within 2 ulp).

@@ -2,8 +2,8 @@
 // The norm + modulation op, Wan2.1's block input: y = norm(x) * (1 + scale) + shift, with
 // norm LayerNorm (Wan's norm1 / norm2 without affine; norm3 with its weight, its bias passed
 // as the shift and a zero scale) or RMSNorm times a weight (the q / k norms, with zero shift
-// and scale), eps 1e-6 by default. cpu runs the reference (norm_mod_reference.hpp, whose
-// header defines the exact order of operations); sim and cuda launch the JIT-compiled
+// and scale), eps 1e-6 by default. cpu:ref runs the reference (norm_mod_reference.hpp, whose
+// header defines the exact order of operations), cpu its compiled kernel (host_glue.hpp); sim and cuda launch the JIT-compiled
 // norm_mod kernel (templates/impls/norm_mod.cuh). Every device gives bit-identical results.
 // quant_ops/norm_mod.hpp adds the fused variant that emits the quantized activation.
 // NOTE: RMSNorm here stays in fp32 up to the final rounding; Wan's WanRMSNorm rounds the

@@ -7,6 +7,7 @@
 #include "common/error.hpp"
 #include "jit/impls/rope.hpp"
 #include "runtime/kernels.hpp"
+#include "runtime/ops/host_glue.hpp"
 #include "runtime/ops/rope_reference.hpp"
 
 namespace qjit {
@@ -96,7 +97,10 @@ Tensor rope_3d(const Tensor& x, std::int64_t heads, const RopeGrid& grid, std::o
                KernelMemo* memo) {
   const DType out_dtype = out ? *out : (x.defined() ? x.dtype() : DType::kF32);
   check(x, heads, grid, out_dtype, theta);
-  if (x.device().is_host()) return ops::rope_3d_reference(x, heads, grid, out_dtype, theta);
+  if (x.device().is_host()) {
+    if (x.device().runs_host_kernels()) return host_rope_3d(x, heads, grid, out_dtype, theta, memo);
+    return ops::rope_3d_reference(x, heads, grid, out_dtype, theta);
+  }
   return run_kernel(x, heads, grid, out_dtype, theta, memo);
 }
 

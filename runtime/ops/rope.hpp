@@ -3,8 +3,8 @@
 // rope_params / rope_apply): each head's Dh/2 complex pairs (x[2j], x[2j+1]) are split into a
 // frame, a height and a width group of c - 2*(c/3), c/3 and c/3 pairs (c = Dh/2), and a pair
 // of a token at grid position (f, h, w) is rotated by the angle of its group's coordinate.
-// cpu runs the reference (rope_reference.hpp, whose header defines the exact order of
-// operations); sim and cuda launch the JIT-compiled rope kernel (templates/impls/rope.cuh)
+// cpu:ref runs the reference (rope_reference.hpp, whose header defines the exact order of
+// operations), cpu its compiled kernel (host_glue.hpp); sim and cuda launch the JIT-compiled rope kernel (templates/impls/rope.cuh)
 // with the reference's cos/sin table: every device gives bit-identical results.
 // NOTE: Wan rotates in float64 and returns f32; here the angles and cos/sin are float64 (as
 // Wan) rounded once to f32, and the rotation is fp32 with each operation rounded, a
