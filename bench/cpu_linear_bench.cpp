@@ -200,7 +200,14 @@ int register_all() {
   }
   benchmark::AddCustomContext("clock_ghz", fmt::format("{:.3f}", clock_hz() * 1e-9));
   benchmark::AddCustomContext("openblas_core", openblas_get_corename());
-  benchmark::AddCustomContext("qjit_isa", jit::impls::host_isa_name(jit::impls::host_isa()));
+  // NOTE: at static initialization: a bad QJIT_CPU_ISA is reported here and by each qjit row.
+  std::string isa;
+  try {
+    isa = jit::impls::host_isa_name(jit::impls::host_isa());
+  } catch (const std::exception& e) {
+    isa = std::string("unavailable: ") + e.what();
+  }
+  benchmark::AddCustomContext("qjit_isa", isa);
   return 0;
 }
 

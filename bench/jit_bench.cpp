@@ -1,7 +1,9 @@
 // JIT and cache speed (DESIGN.md section 9): cold NVRTC compile of the activation-
 // quantization program, a warm disk-cache hit (read, verify, decode), and the in-memory
-// kernel lookup per call. bench/README.md says how the ratios against the cold compile of
-// the same run are read off.
+// kernel lookup per call; beside them the cpu device's: a cold in-process Clang/LLVM compile
+// of its int8 GEMM program for this host, its warm disk hit, and linking the object into the
+// process. bench/README.md says how the ratios against the cold compile of the same run are
+// read off.
 
 #include <benchmark/benchmark.h>
 
@@ -11,9 +13,12 @@
 
 #include "jit/compiler.hpp"
 #include "jit/impls/act_quant.hpp"
+#include "jit/host_compiler.hpp"
+#include "jit/impls/host_qgemm.hpp"
 #include "jit/jit.hpp"
 #include "jit/manifest.hpp"
 #include "jit/source_gen.hpp"
+#include "runtime/host_driver.hpp"
 #include "runtime/kernels.hpp"
 
 namespace {
@@ -114,6 +119,78 @@ class NullDriver : public Driver {
  private:
   DeviceProps props_;
 };
+
+// The cpu device's int8 GEMM program (the Wan int8 linear's: bf16 out, bias, no GELU) for
+// this host's best ISA.
+jit::KernelSpec host_qgemm_spec() {
+  jit::impls::HostQGemmDesc desc;
+  desc.bias = DType::kBF16;
+  desc.isa = jit::impls::host_isa();
+  return jit::impls::host_qgemm_spec(desc, jit::impls::host_qgemm_heuristic(desc, 1024, 1536, 1536));
+}
+
+bool skip_without_host_compiler(benchmark::State& state) {
+  std::string why;
+  if (jit::host_compiler_available(&why)) return false;
+  state.SkipWithError(("no cpu compiler: " + why).c_str());
+  return true;
+}
+
+// The cpu device's activation quantization program (the counterpart of act_quant_spec).
+jit::KernelSpec host_act_quant_spec() {
+  return jit::impls::host_act_quant_spec(
+      {DType::kBF16, ActScale::kDynamicPerToken, QType::kInt8, jit::impls::host_isa()}, {});
+}
+
+// Cold host compile: source generation, Clang front end and LLVM -O3 codegen in process, no
+// cache; arg 0 the activation quantization (as BM_ColdCompile), 1 the int8 GEMM.
+void BM_HostColdCompile(benchmark::State& state) {
+  if (skip_without_host_compiler(state)) return;
+  const jit::Program p = jit::build_program(state.range(0) == 0 ? host_act_quant_spec() : host_qgemm_spec(),
+                                            jit::CompileOutput::kHostObject);
+  double total = 0;
+  for (auto _ : state) {
+    auto a = jit::compile(p);
+    benchmark::DoNotOptimize(a.object.data());
+    total += a.compile_ms;
+  }
+  state.counters["compile_ms"] = total / static_cast<double>(state.iterations());
+  state.SetLabel(std::string(state.range(0) == 0 ? "act_quant " : "qgemm_int8 ") +
+                 jit::impls::host_isa_enum(jit::impls::host_isa()).value);
+}
+BENCHMARK(BM_HostColdCompile)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->Iterations(5);
+
+// Its warm disk hit, as BM_DiskCacheHit: read, verify, decode.
+void BM_HostDiskCacheHit(benchmark::State& state) {
+  if (skip_without_host_compiler(state)) return;
+  jit::Jit(disk_options()).get(host_qgemm_spec(), jit::CompileOutput::kHostObject);  // publish once
+  for (auto _ : state) {
+    jit::Jit jit(disk_options());
+    auto r = jit.get(host_qgemm_spec(), jit::CompileOutput::kHostObject);
+    if (r.outcome != jit::CacheOutcome::kDisk) state.SkipWithError("expected a disk hit");
+    benchmark::DoNotOptimize(r.artifact.get());
+  }
+}
+BENCHMARK(BM_HostDiskCacheHit)->Unit(benchmark::kMicrosecond);
+
+// Linking the object into the process (ORC) and resolving its entry: what a disk hit adds on
+// the cpu before the first launch (cuModuleLoadData's counterpart).
+void BM_HostModuleLoad(benchmark::State& state) {
+  if (skip_without_host_compiler(state)) return;
+  jit::Jit jit(disk_options());
+  const auto r = jit.get(host_qgemm_spec(), jit::CompileOutput::kHostObject);
+  const auto driver = host_driver();
+  ModuleImage image;
+  image.object = r.artifact->object;
+  image.name = "host_qgemm_int8";
+  const std::string entry = r.artifact->kernel(jit::name_expression(jit::impls::kHostQGemmInt8)).lowered_name;
+  for (auto _ : state) {
+    const ModuleHandle m = driver->load_module(image);
+    benchmark::DoNotOptimize(driver->get_function(m, entry));
+    driver->unload_module(m);
+  }
+}
+BENCHMARK(BM_HostModuleLoad)->Unit(benchmark::kMicrosecond);
 
 // The per-call lookup an op does once its kernel is resolved: precomputed key, shared lock.
 void BM_KernelLookup(benchmark::State& state) {

@@ -3,7 +3,8 @@
 // packed once at apply time (pack_for_host):
 //   - int8 W8A8 (dynamic per-token, dynamic per-tensor or static activations; per-channel or
 //     per-tensor weights): templates/host/act_quant.h then templates/host/qgemm_int8.h, with
-//     DESIGN.md section 5's epilogue — bit-identical to the reference and to sim;
+//     DESIGN.md section 5's epilogue — bit-identical to the reference and to sim (with GELU
+//     only on the portable path: the AVX-512 paths' 16-lane tanh is bounded instead);
 //   - fp8 W8A8 (e4m3 / e5m2, the same activation scales) and block fp8 (group128 x block128):
 //     act_quant.h's fp8 values then templates/host/gemm_bf16.h summing 128-K blocks;
 //   - weight-only (any weights) on bf16 activations: gemm_bf16.h on weights dequantized to bf16.

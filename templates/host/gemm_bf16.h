@@ -266,6 +266,12 @@ void tile_amx(const GemmBf16Args& p, const u16* const* a, const i64* lda, i64 ro
   } else {
     constexpr int kCols = TN * 16;
     alignas(64) float block[TM * 16 * kCols];
+    if (first) {
+      // NOTE: as the AVX-512 path: totals start at +0 (also when K takes no step).
+      for (int i = 0; i < TM * 16; ++i) {
+        for (int j = 0; j < TN; ++j) _mm512_storeu_ps(total + i * ldt + j * 16, _mm512_setzero_ps());
+      }
+    }
     for (i32 bq = 0; bq < nq; bq += kBlockPairs) {
       zero();
       run(bq, min_of<i32>(bq + kBlockPairs, nq));
@@ -279,7 +285,7 @@ void tile_amx(const GemmBf16Args& p, const u16* const* a, const i64* lda, i64 ro
             sum = _mm512_mul_ps(sum, _mm512_set1_ps(block_scale<Cfg>(p, row, col0 + j * 16, g)));
           }
           float* t = total + i * ldt + j * 16;
-          _mm512_storeu_ps(t, first && bq == 0 ? sum : _mm512_add_ps(_mm512_loadu_ps(t), sum));
+          _mm512_storeu_ps(t, _mm512_add_ps(_mm512_loadu_ps(t), sum));
         }
       }
     }

@@ -1,7 +1,8 @@
 // The cpu device's compiled int8 linear (quant_ops/host_linear.hpp) against the plain
 // reference (cpu:ref): bit-identical for every activation scaling, weight granularity, input
 // and output dtype, with and without bias, on shapes with tails in M, N and K, on AMX tiles,
-// on the AVX-512 VNNI path and on the portable path.
+// on the AVX-512 VNNI path and on the portable path; GELU bit-identical on the portable path
+// and within its derived bound on the vector paths.
 
 #include "tests/support/host_isa.hpp"
 #include "quant_ops/host_linear.hpp"

@@ -1,12 +1,14 @@
 // The cpu's cache of large freed buffers (runtime/host_block_cache.hpp): a freed buffer of a
-// bucket serves the next request of that bucket, small buffers and buffers past the bound
-// are freed, and Storage goes through it.
+// bucket serves the next request of that bucket, small buffers and buffers larger than the
+// bound are freed, the oldest buffers make room for newer ones, a failed allocation frees the
+// cache before it fails, and Storage goes through it.
 
 #include "runtime/host_block_cache.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <new>
 
 #include "runtime/storage.hpp"
 
@@ -51,22 +53,45 @@ TEST_F(HostBlockCache, AFreedBufferServesTheNextRequestOfItsBucket) {
 }
 
 TEST_F(HostBlockCache, TheBoundFreesWhatWouldPassIt) {
-  setenv("QJIT_CPU_CACHED_MB", "4", 1);
+  setenv("QJIT_CPU_CACHED_MB", "4", 1);  // read at the first release after release_cached()
   constexpr std::size_t kMiB = std::size_t{1} << 20;
   void* a = host_blocks::allocate(3 * kMiB, 64);
   void* b = host_blocks::allocate(3 * kMiB, 64);
+  void* big = host_blocks::allocate(5 * kMiB, 64);
   host_blocks::release(a, 3 * kMiB, 64);
-  host_blocks::release(b, 3 * kMiB, 64);  // 8 MiB would pass 4: freed
+  host_blocks::release(b, 3 * kMiB, 64);  // 8 MiB would pass 4: a, the oldest, is freed
   EXPECT_EQ(host_blocks::stats().cached, 4 * kMiB);
+  host_blocks::release(big, 5 * kMiB, 64);  // 6 MiB alone passes 4: freed, b stays
+  EXPECT_EQ(host_blocks::stats().cached, 4 * kMiB);
+  void* again = host_blocks::allocate(3 * kMiB, 64);
+  EXPECT_EQ(again, b);
+  void* small = host_blocks::allocate(kMiB + 1, 64);  // a 2 MiB bucket
+  host_blocks::release(small, kMiB + 1, 64);
+  host_blocks::release(again, 3 * kMiB, 64);  // 2 + 4 passes 4: the 2 MiB one, older, makes room
+  EXPECT_EQ(host_blocks::stats().cached, 4 * kMiB);
+  EXPECT_EQ(host_blocks::allocate(3 * kMiB, 64), b);
+  host_blocks::release(b, 3 * kMiB, 64);
   setenv("QJIT_CPU_CACHED_MB", "0", 1);
   host_blocks::release_cached();
   void* c = host_blocks::allocate(3 * kMiB, 64);
   host_blocks::release(c, 3 * kMiB, 64);
   EXPECT_EQ(host_blocks::stats().cached, 0u);
   setenv("QJIT_CPU_CACHED_MB", "lots", 1);  // malformed: nothing cached, nothing thrown
+  host_blocks::release_cached();
   void* d = host_blocks::allocate(3 * kMiB, 64);
   EXPECT_NO_THROW(host_blocks::release(d, 3 * kMiB, 64));
   EXPECT_EQ(host_blocks::stats().cached, 0u);
+}
+
+TEST_F(HostBlockCache, AFailedAllocationFreesTheCacheFirst) {
+  setenv("QJIT_CPU_CACHED_MB", "64", 1);
+  constexpr std::size_t kMiB = std::size_t{1} << 20;
+  host_blocks::release(host_blocks::allocate(3 * kMiB, 64), 3 * kMiB, 64);
+  EXPECT_EQ(host_blocks::stats().cached, 4 * kMiB);
+  // More than any machine's address space: the retry after freeing the cache fails too.
+  EXPECT_THROW(host_blocks::allocate(std::size_t{1} << 47, 64), std::bad_alloc);
+  EXPECT_EQ(host_blocks::stats().cached, 0u);
+  EXPECT_EQ(host_blocks::bucket_of(~std::size_t{0} - 5), ~std::size_t{0} - 5);  // no rounding past the largest
 }
 
 TEST_F(HostBlockCache, LargeStorageIsReused) {
