@@ -129,11 +129,20 @@ jit::KernelSpec host_qgemm_spec() {
   return jit::impls::host_qgemm_spec(desc, jit::impls::host_qgemm_heuristic(desc, 1024, 1536, 1536));
 }
 
+// Whether the row must be skipped: no compiler plugin, or no ISA (a bad QJIT_CPU_ISA).
 bool skip_without_host_compiler(benchmark::State& state) {
   std::string why;
-  if (jit::host_compiler_available(&why)) return false;
-  state.SkipWithError(("no cpu compiler: " + why).c_str());
-  return true;
+  if (!jit::host_compiler_available(&why)) {
+    state.SkipWithError(("no cpu compiler: " + why).c_str());
+    return true;
+  }
+  try {
+    jit::impls::host_isa();
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return true;
+  }
+  return false;
 }
 
 // The cpu device's activation quantization program (the counterpart of act_quant_spec).

@@ -35,8 +35,10 @@ struct Cache {
   // (bucket bytes, alignment) -> free buffers, most recently freed last.
   std::map<std::pair<std::size_t, std::size_t>, std::vector<Cached>> free;
   std::uint64_t next_seq = 0;
-  // The bound in bytes, read from the knob on first use and after release_cached(); never
-  // read during static destruction (knobs' tables may be gone by then).
+  // The bound in bytes, read from the knob by the first allocation after start-up or
+  // release_cached(); a release with no bound read frees its buffer. So the knob is read only
+  // where buffers are allocated, never by a release during static destruction (when knobs'
+  // tables may be gone).
   std::optional<std::uint64_t> bound;
   Stats stats;
 };
@@ -88,6 +90,7 @@ void* allocate(std::size_t bytes, std::size_t alignment) {
   if (size >= kMinBytes && QJIT_HOST_BLOCKS_CACHE) {
     Cache& c = cache();
     std::lock_guard<std::mutex> lock(c.mu);
+    if (!c.bound) c.bound = read_bound();
     ++c.stats.allocations;
     auto it = c.free.find({size, alignment});
     if (it != c.free.end() && !it->second.empty()) {
@@ -113,8 +116,7 @@ void release(void* p, std::size_t bytes, std::size_t alignment) {
   if (size >= kMinBytes && QJIT_HOST_BLOCKS_CACHE) {
     Cache& c = cache();
     std::lock_guard<std::mutex> lock(c.mu);
-    if (!c.bound) c.bound = read_bound();
-    if (size <= *c.bound) {
+    if (c.bound && size <= *c.bound) {
       // NOTE: the oldest buffers make room, so that sizes no longer asked for leave the cache.
       while (c.stats.cached + size > *c.bound && evict_oldest(c)) {
       }

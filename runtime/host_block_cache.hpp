@@ -5,7 +5,7 @@
 // more to this cache (2 MiB size buckets) and takes the next buffer of its bucket from here,
 // as PyTorch's and the device allocator (device_allocator.hpp) do for device memory. The cache
 // is bounded (QJIT_CPU_CACHED_MB, default the smaller of 2 GiB and an eighth of the host's
-// memory, read on first use and after release_cached()): the oldest cached buffers are freed
+// memory, read by the first allocation and by the first after release_cached()): the oldest cached buffers are freed
 // to make room for a newer one, and a buffer larger than the bound is freed. When the machine
 // has no memory for a new buffer, the cached ones are freed and the allocation tried once
 // more. Builds with AddressSanitizer cache nothing, so a use after free is still caught.
@@ -26,7 +26,7 @@ std::size_t bucket_of(std::size_t bytes);
 void* allocate(std::size_t bytes, std::size_t alignment);
 /// Returns a buffer from allocate(bytes, alignment): cached, or freed when over the bound.
 void release(void* p, std::size_t bytes, std::size_t alignment);
-/// Frees every cached buffer (and reads the bound again on the next release).
+/// Frees every cached buffer (and reads the bound again at the next allocation).
 void release_cached();
 
 struct Stats {

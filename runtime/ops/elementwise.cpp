@@ -95,7 +95,7 @@ Tensor silu(const Tensor& x, std::optional<DType> out, KernelMemo* memo) {
   const DType o = out ? *out : x.dtype();
   check_out(kOp, o);
   if (x.device().is_host()) {
-    if (x.device().runs_host_kernels()) return host_elementwise(ElementwiseOp::kSilu, x, x, x, ops::Broadcast{}, o, memo);
+    if (host_glue_runs(x.device())) return host_elementwise(ElementwiseOp::kSilu, x, x, x, ops::Broadcast{}, o, memo);
     return ops::silu_reference(x, o);
   }
   Tensor y = empty_like(x, o);
@@ -123,7 +123,7 @@ Tensor gated_residual(const Tensor& x, const Tensor& y, const Tensor& gate, std:
   check_device(kOp, "y", y, "x", x);
   check_device(kOp, "gate", gate, "x", x);
   if (x.device().is_host()) {
-    if (x.device().runs_host_kernels()) {
+    if (host_glue_runs(x.device())) {
       return host_elementwise(ElementwiseOp::kGatedResidual, x, y, gate, ops::gate_broadcast(x, gate), o, memo);
     }
     return ops::gated_residual_reference(x, y, gate, o);
@@ -147,7 +147,7 @@ Tensor add(const Tensor& a, const Tensor& b, std::optional<DType> out, KernelMem
   check_out(kOp, o);
   check_device(kOp, "b", b, "a", a);
   if (a.device().is_host()) {
-    if (a.device().runs_host_kernels()) return host_elementwise(ElementwiseOp::kAdd, a, b, a, ops::suffix_broadcast(b), o, memo);
+    if (host_glue_runs(a.device())) return host_elementwise(ElementwiseOp::kAdd, a, b, a, ops::suffix_broadcast(b), o, memo);
     return ops::add_reference(a, b, o);
   }
   Tensor r = empty_like(a, o);

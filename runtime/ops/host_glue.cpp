@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "jit/host_compiler.hpp"
 #include "jit/impls/host_glue.hpp"
 #include "jit/impls/rope.hpp"
 #include "runtime/host_driver.hpp"
@@ -34,9 +35,14 @@ unsigned blocks(std::int64_t work, std::int64_t per_block) {
 
 }  // namespace
 
+bool host_glue_runs(const Device& device) { return device.runs_host_kernels() && jit::host_compiler_available(); }
+
 Tensor host_elementwise(jit::impls::ElementwiseOp op, const Tensor& a_in, const Tensor& b_in, const Tensor& c_in,
                         const ops::Broadcast& bc, DType out, KernelMemo* memo) {
-  const Tensor a = a_in.contiguous(), b = b_in.to(Device::cpu()).contiguous(), c = c_in.to(Device::cpu()).contiguous();
+  // NOTE: an operand the op does not read is a again (no copy of a strided one).
+  const Tensor a = a_in.contiguous();
+  const Tensor b = op == jit::impls::ElementwiseOp::kSilu ? a : b_in.to(Device::cpu()).contiguous();
+  const Tensor c = op == jit::impls::ElementwiseOp::kGatedResidual ? c_in.to(Device::cpu()).contiguous() : a;
   Tensor y = Tensor::empty(a.shape(), out, Device::cpu());
   const std::int64_t n = a.numel();
   if (n == 0) return y;

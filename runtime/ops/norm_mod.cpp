@@ -121,7 +121,7 @@ void launch_norm_mod(const NormModRows& r, const NormModArgs& a, DType out, cons
 Tensor norm_modulate(const Tensor& x, const NormModArgs& args, DType out) {
   const ops::NormModRows r = ops::check_norm_mod(x, args, out);
   if (x.device().is_host()) {
-    return x.device().runs_host_kernels() ? host_norm_mod(r, args, out) : ops::norm_mod_reference(r.x2d, args, out);
+    return host_glue_runs(x.device()) ? host_norm_mod(r, args, out) : ops::norm_mod_reference(r.x2d, args, out);
   }
   const Tensor y = Tensor::empty({r.m, r.d}, out, x.device(), r.x2d.driver());
   ops::launch_norm_mod(r, args, out, nullptr, y, Tensor());

@@ -98,7 +98,7 @@ Tensor rope_3d(const Tensor& x, std::int64_t heads, const RopeGrid& grid, std::o
   const DType out_dtype = out ? *out : (x.defined() ? x.dtype() : DType::kF32);
   check(x, heads, grid, out_dtype, theta);
   if (x.device().is_host()) {
-    if (x.device().runs_host_kernels()) return host_rope_3d(x, heads, grid, out_dtype, theta, memo);
+    if (host_glue_runs(x.device())) return host_rope_3d(x, heads, grid, out_dtype, theta, memo);
     return ops::rope_3d_reference(x, heads, grid, out_dtype, theta);
   }
   return run_kernel(x, heads, grid, out_dtype, theta, memo);

@@ -6,7 +6,10 @@
 //   kAdd           out = a + b[bcast(i)]
 // each operation rounded once in f32 (the program is compiled with -ffp-contract=off and no
 // reassociation), the result rounded once to kOut: bit-identical to the reference on every
-// ISA. bcast(i) = (i / block) * block_stride + i % inner, taken in runs where it is contiguous
+// ISA up to NaN payloads (a NaN result is a NaN, but which operand's sign and payload it
+// carries follows the operand order LLVM picks for a commutative add, and a signalling bf16
+// NaN is not quieted on load: the contract of the GPU kernels too, which write their own NaN).
+// bcast(i) = (i / block) * block_stride + i % inner, taken in runs where it is contiguous
 // so that the loops vectorize. A grid block takes kChunk elements.
 //
 // Config (QjitConfig): kIsa, kOp, kA, kB, kC, kOut (f32 / f16 / bf16), kChunk.

@@ -123,7 +123,9 @@ void tile_vnni(const QGemmInt8Args& p, i64 row0, i64 col0, i32 k0, i32 k4, bool 
                i64 ld_partial) {
   constexpr int MR = Cfg::kMR;
   __m512i acc[MR][NB];
+#pragma clang loop unroll(full)
   for (int i = 0; i < MR; ++i) {
+#pragma clang loop unroll(full)
     for (int j = 0; j < NB; ++j) {
       acc[i][j] = first ? _mm512_setzero_si512() : _mm512_loadu_si512(partial + i * ld_partial + j * kPanel);
     }
@@ -146,7 +148,9 @@ void tile_vnni(const QGemmInt8Args& p, i64 row0, i64 col0, i32 k0, i32 k4, bool 
     }
   }
   if (!last) {
+#pragma clang loop unroll(full)
     for (int i = 0; i < MR; ++i) {
+#pragma clang loop unroll(full)
       for (int j = 0; j < NB; ++j) _mm512_storeu_si512(partial + i * ld_partial + j * kPanel, acc[i][j]);
     }
     return;

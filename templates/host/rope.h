@@ -3,7 +3,7 @@
 // order of operations: runtime/ops/rope_reference.hpp): per pair (a, b) of a head and its
 // table entry (cos, sin), re = a * cos - b * sin and im = a * sin + b * cos, each operation
 // rounded once in f32 (-ffp-contract=off), then rounded to kOut: the same bits as the
-// reference on every ISA. Tokens past the grid (padding) are copied, rounded to kOut. A grid
+// reference on every ISA, up to NaN payloads (host/elementwise.h says why). Tokens past the grid (padding) are copied, rounded to kOut. A grid
 // block takes kTokens tokens (rows of x); a token's table entries are three contiguous runs
 // (its frame's, its row's and its column's), so the pair loops vectorize.
 //

@@ -53,7 +53,7 @@ TEST_F(HostBlockCache, AFreedBufferServesTheNextRequestOfItsBucket) {
 }
 
 TEST_F(HostBlockCache, TheBoundFreesWhatWouldPassIt) {
-  setenv("QJIT_CPU_CACHED_MB", "4", 1);  // read at the first release after release_cached()
+  setenv("QJIT_CPU_CACHED_MB", "4", 1);  // read by the first allocation after release_cached()
   constexpr std::size_t kMiB = std::size_t{1} << 20;
   void* a = host_blocks::allocate(3 * kMiB, 64);
   void* b = host_blocks::allocate(3 * kMiB, 64);

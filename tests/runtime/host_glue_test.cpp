@@ -3,8 +3,10 @@
 // gated residual with gates [B, D], [B, 1, D] and [D], the broadcast add (a suffix and the full
 // shape), over several grid blocks and with tails; LayerNorm with and without affine and
 // RMSNorm, shift / scale per batch and shared, D around the 32 summing lanes and Wan's 1536,
-// strided rows, NaN / Inf rows; 3-D RoPE with padding tokens, Wan's head dim and odd groups;
-// f32 / f16 / bf16 in and out.
+// strided rows, NaN / Inf rows, Wan's [B, S, D] rows with [B, D] modulation; 3-D RoPE with
+// padding tokens, Wan's head dim, odd groups and empty ones (head dim 2); f32 / f16 / bf16 in
+// and out; a strided operand; a call site's memo keeping one plan per ISA. NaNs compare as
+// NaNs (their payloads are not part of the contract: host/elementwise.h).
 
 #include <gtest/gtest.h>
 
@@ -82,6 +84,28 @@ TEST_P(HostGlue, GatedResidualAndAddAreTheReference) {
                 add(on_ref(x), on_ref(g.reshape({-1, c.d}).narrow(0, 0, 1)), c.out), "add of a suffix " + what);
     expect_same(add(x, y, c.out), add(on_ref(x), on_ref(y), c.out), "add of the full shape " + what);
   }
+  // A strided y (every other column of a wider tensor).
+  const Tensor wide = Tensor::from_vector<float>({2, 5, 66}, data(2 * 5 * 66, 3.0f, 10), kBF16);
+  const Tensor y = wide.narrow(2, 0, 33);
+  const Tensor x = Tensor::from_vector<float>({2, 5, 33}, data(2 * 5 * 33, 4.0f, 11), kF32);
+  const Tensor g = Tensor::from_vector<float>({2, 33}, data(66, 2.0f, 12), kF32);
+  expect_same(gated_residual(x, y, g, kF32), gated_residual(on_ref(x), on_ref(y), on_ref(g), kF32), "strided y");
+}
+
+TEST_P(HostGlue, AMemoKeepsOnePlanPerIsa) {
+  KernelMemo memo;
+  const Tensor a = Tensor::from_vector<float>({3, 40}, data(120, 2.0f, 13), kF32);
+  const Tensor b = Tensor::from_vector<float>({40}, data(40, 2.0f, 14), kF32);
+  const Tensor want = add(on_ref(a), on_ref(b), kBF16);
+  {
+    IsaScope isa("generic");
+    expect_same(add(a, b, kBF16, &memo), want, "generic");
+    expect_same(add(a, b, kBF16, &memo), want, "generic again");
+  }
+  EXPECT_EQ(memo.size(), 1u);
+  IsaScope isa(GetParam());
+  expect_same(add(a, b, kBF16, &memo), want, GetParam());
+  EXPECT_EQ(memo.size(), std::string(GetParam()) == "generic" ? 1u : 2u);
 }
 
 TEST_P(HostGlue, NormModIsTheReference) {
@@ -122,6 +146,14 @@ TEST_P(HostGlue, NormModIsTheReference) {
     if (a.weight) ref.weight = on_ref(*a.weight);
     expect_same(norm_modulate(x, a, c.out), norm_modulate(on_ref(x), ref, c.out), what);
   }
+  // Wan's layout: x [B, S, D] (the f32 residual stream), shift / scale [B, D].
+  const Tensor x = Tensor::from_vector<float>({2, 6, 40}, data(480, 3.0f, 15), kF32);
+  NormModArgs a;
+  a.shift = Tensor::from_vector<float>({2, 40}, data(80, 0.5f, 16), kF32);
+  a.scale = Tensor::from_vector<float>({2, 40}, data(80, 0.25f, 17), kF32);
+  NormModArgs ref = a;
+  ref.shift = on_ref(a.shift), ref.scale = on_ref(a.scale);
+  expect_same(norm_modulate(x, a, kBF16), norm_modulate(on_ref(x), ref, kBF16), "[B, S, D] with [B, D]");
 }
 
 TEST_P(HostGlue, RopeIsTheReference) {
@@ -131,10 +163,12 @@ TEST_P(HostGlue, RopeIsTheReference) {
     RopeGrid grid;
     DType in, out;
   };
-  // Wan's head dim 128 (22 / 21 / 21 pairs), a small odd split (4 pairs: 2 / 1 / 1), padding
-  // tokens past the grid, several grid blocks of 8 tokens.
+  // Head dims 128 (Wan's: 64 pairs, 22 / 21 / 21), 8 (4 pairs, 2 / 1 / 1), 12 (6 pairs,
+  // 2 / 2 / 2) and 2 (1 pair, 1 / 0 / 0: empty height and width groups); padding tokens past
+  // the grid; several grid blocks of 8 tokens.
   for (const Case& c : {Case{1, 1030, 2, 128, {4, 16, 16}, kBF16, kBF16}, Case{2, 29, 3, 8, {2, 3, 4}, kF32, kF32},
-                        Case{1, 7, 1, 12, {1, 2, 3}, kF16, kBF16}, Case{2, 12, 2, 128, {3, 2, 2}, kF32, kF16}}) {
+                        Case{1, 7, 1, 12, {1, 2, 3}, kF16, kBF16}, Case{2, 12, 2, 128, {3, 2, 2}, kF32, kF16},
+                        Case{1, 9, 4, 2, {2, 2, 2}, kBF16, kF32}}) {
     const std::string what = fmt::format("[{}, {}, {} x {}] grid {}x{}x{} {} -> {}", c.b, c.s, c.heads, c.dh,
                                          c.grid.frames, c.grid.height, c.grid.width, dtype_name(c.in),
                                          dtype_name(c.out));
