@@ -58,7 +58,8 @@ struct Case {
 // Pairwise over rule x dtypes x bias x shape: M below, at and past a block (48; 64 on AMX) and
 // a register tile (6; 16 and 32 rows of AMX tiles, whose last partial tile is copied); N with
 // an odd count of 16-channel panels and a partial block (256); K not a multiple
-// of 64 (the padding) and past the K step (2048).
+// of 64 (the padding) and past the K step (2048); and weights of 8 Mi or more, whose blocks
+// are 288 rows (the last case: M past one such block, two K steps, an odd panel count).
 const std::vector<Case>& cases() {
   static const std::vector<Case> c = {
       {"int8", DType::kBF16, DType::kBF16, DType::kBF16, 1, 48, 160},
@@ -73,6 +74,7 @@ const std::vector<Case>& cases() {
        DType::kBF16, 5, 32, 32},
       {"int8", DType::kF32, DType::kBF16, DType::kF32, 29, 176, 112},
       {"int8-static", DType::kF32, DType::kF32, DType::kF16, 65, 112, 2112},
+      {"int8", DType::kBF16, DType::kBF16, DType::kBF16, 301, 4112, 2064},
   };
   return c;
 }
