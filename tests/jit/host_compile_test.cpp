@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "common/error.hpp"
+#include "jit/compiler.hpp"
 #include "jit/host_compiler.hpp"
 #include "jit/impls/host_attention.hpp"
 #include "jit/impls/host_gemm_bf16.hpp"
@@ -59,6 +60,23 @@ TEST_F(HostCompile, ProgramsCompileToObjectCodeWithTheirEntries) {
   EXPECT_NE(error_of([&] { host_lookup(module, "nope"); }).find("no entry nope"), std::string::npos);
   host_unload(module);
   EXPECT_EQ(Jit(options_in(dir.path())).get(act_spec(), CompileOutput::kHostObject).outcome, CacheOutcome::kDisk);
+}
+
+// The plugin starts programs that include <immintrin.h> from a PCH of it (hostcc/hostcc.cpp):
+// the object code must be the one parsing the header gives.
+TEST_F(HostCompile, TheIntrinsicsPreludeChangesNoObjectCode) {
+  for (const KernelSpec& spec :
+       {act_spec(impls::host_isa()), impls::host_qgemm_spec({DType::kBF16, DType::kF32, Activation::kGeluTanh, impls::host_isa()},
+                                                            impls::HostQGemmConfig{})}) {
+    Program p = build_program(spec, CompileOutput::kHostObject);
+    const Artifact with = compile(p);
+    const Artifact again = compile(p);  // the prelude's second use
+    p.options.push_back("-qjit-no-prelude");
+    const Artifact without = compile(p);
+    EXPECT_FALSE(with.object.empty()) << spec.summary();
+    EXPECT_TRUE(with.object == without.object) << spec.summary();
+    EXPECT_TRUE(again.object == without.object) << spec.summary();
+  }
 }
 
 TEST_F(HostCompile, CorruptEntriesAreRebuiltAndUntrustedOnesRefused) {
