@@ -9,6 +9,7 @@
 #include "jit/impls/elementwise.hpp"
 #include "jit/impls/host_attention.hpp"
 #include "jit/impls/host_gemm_bf16.hpp"
+#include "jit/impls/host_gemm_f32.hpp"
 #include "jit/impls/host_glue.hpp"
 #include "jit/impls/host_qgemm.hpp"
 #include "jit/impls/norm_mod.hpp"
@@ -27,7 +28,7 @@ const std::vector<Family>& families() {
                                           impls::host_act_quant_family(), impls::host_qgemm_family(),
                                           impls::host_gemm_bf16_family(), impls::host_attention_family(),
                                           impls::host_elementwise_family(), impls::host_norm_mod_family(),
-                                          impls::host_rope_family()};
+                                          impls::host_rope_family(), impls::host_gemm_f32_family()};
   return all;
 }
 }  // namespace

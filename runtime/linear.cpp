@@ -56,12 +56,14 @@ Tensor Linear::forward(const Tensor& x) {
   o.out_dtype = x.dtype();
   o.memo = &plans_;
   o.host_weight = &host_weight_;
+  o.host_weight_f32 = &host_weight_f32_;
   return unflatten_rows(gemm(xin, weight_, o), x);
 }
 
 void Linear::to(const Device& device) {
   weight_ = weight_.to(device);
   std::atomic_store(&host_weight_, std::shared_ptr<const HostBf16Weight>());
+  std::atomic_store(&host_weight_f32_, std::shared_ptr<const HostF32Weight>());
   if (bias_) bias_ = bias_->to(device);
 }
 

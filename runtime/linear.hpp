@@ -61,6 +61,7 @@ class Linear final : public LinearLayer {
   PlanMemo<GemmPlan> plans_;
   // The weights in the cpu kernel's layout, packed on the first forward there.
   std::shared_ptr<const HostBf16Weight> host_weight_;
+  std::shared_ptr<const HostF32Weight> host_weight_f32_;  // f16 / f32 weights
 };
 
 /// x [..., K] as rows [M, K] (a view when the layout allows, else a copy), and back:

@@ -115,6 +115,17 @@ Tensor run_host(const Tensor& x, const Tensor& w, const GemmOptions& o) {
   return host_gemm_bf16(*packed, call);
 }
 
+// f16 / f32 on the cpu device: the f32-panel kernel, on the call site's packed weights.
+Tensor run_host_f32(const Tensor& x, const Tensor& w, const GemmOptions& o) {
+  std::shared_ptr<const HostF32Weight> packed = o.host_weight_f32 ? std::atomic_load(o.host_weight_f32) : nullptr;
+  if (!packed || packed->n != w.size(0) || packed->k != w.size(1) || packed->dtype != w.dtype()) {
+    packed = std::make_shared<const HostF32Weight>(pack_host_f32_weight(w));
+    if (o.host_weight_f32) std::atomic_store(o.host_weight_f32, packed);
+  }
+  return host_gemm_f32(*packed, x, o.bias, o.gelu_tanh ? Activation::kGeluTanh : Activation::kNone,
+                       out_dtype_of(x, o));
+}
+
 }  // namespace
 
 jit::impls::WeightOnlyDesc gemm_desc(const Tensor& x, const Tensor& w, const GemmOptions& o) {
@@ -136,6 +147,7 @@ Tensor gemm(const Tensor& x, const Tensor& w, const GemmOptions& o) {
     QJIT_CHECK_GEN(kOp, !o.bias || o.bias->device().is_host(), "activations are on the cpu but the bias {} is not",
                    o.bias->describe());
     if (x.device().runs_host_kernels() && x.dtype() == DType::kBF16) return run_host(x, w, o);
+    if (x.device().runs_host_kernels()) return run_host_f32(x, w, o);  // f16 or f32 (check_inputs)
     return ops::gemm_reference(x, w, o.bias, o.gelu_tanh, out_dtype_of(x, o));
   }
   return run_kernel(x, w, o);

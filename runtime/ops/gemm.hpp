@@ -3,10 +3,11 @@
 // keeps: y = act(x · w^T + bias) with x [M, K] and w [N, K] both bf16 or both f16 (fp32
 // accumulation), or both f32 on the cpu. Validates everything first, then dispatches: cpu
 // runs bf16 on its compiled kernel (host_gemm.hpp: weights packed once per call site) and
-// f16 / f32 on the reference (gemm_reference.hpp), as cpu:ref does everything; cuda and sim
-// launch the JIT-compiled qgemm_wo kernel with unquantized weights (templates/impls/qgemm_wo.cuh,
-// kQW == kAct). The kernels sum K in their own order: devices agree with the reference by
-// NMSE, not bit for bit.
+// f16 / f32 on its f32-panel kernel (host_gemm_f32.hpp: K summed in the reference's order,
+// bit-identical to it without GELU); cpu:ref runs the reference (gemm_reference.hpp) for
+// everything; cuda and sim launch the JIT-compiled qgemm_wo kernel with unquantized weights
+// (templates/impls/qgemm_wo.cuh, kQW == kAct). Those kernels sum K in their own order: they
+// agree with the reference by NMSE, not bit for bit.
 
 #include <optional>
 
@@ -15,6 +16,7 @@
 #include "jit/impls/qgemm_wo.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/ops/host_gemm.hpp"
+#include "runtime/ops/host_gemm_f32.hpp"
 #include "runtime/tensor.hpp"
 
 namespace qjit {
@@ -39,6 +41,8 @@ struct GemmOptions {
   // The call site's weights in the cpu kernel's layout (a Linear's), packed on its first call
   // there; null: packed per call. The call site clears it when its weights change.
   std::shared_ptr<const HostBf16Weight>* host_weight = nullptr;
+  // The same for f16 / f32 weights (the cpu's f32-panel kernel, runtime/ops/host_gemm_f32.hpp).
+  std::shared_ptr<const HostF32Weight>* host_weight_f32 = nullptr;
 };
 
 /// y [M, N] = act(x · w^T + bias). x [M, K] and w [N, K] of the same dtype: bf16 or f16 on

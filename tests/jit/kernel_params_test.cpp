@@ -49,8 +49,9 @@ TEST(KernelParams, EveryEntryOfEveryFamilyHasACheckedStruct) {
     }
   }
   // act_quant 5, qgemm 2, qgemm_wo, norm_mod, rope, elementwise, attention 2; host_act_quant 2,
-  // host_qgemm_int8, host_gemm_bf16, host_attention, host_elementwise, host_norm_mod, host_rope
-  EXPECT_EQ(entries, 21);
+  // host_qgemm_int8, host_gemm_bf16, host_attention, host_elementwise, host_norm_mod, host_rope,
+  // host_gemm_f32
+  EXPECT_EQ(entries, 22);
   EXPECT_NE(error_of([] { find_family("rope").kernel("qjit::kernels::nope"); }).find("its kernels: qjit::kernels::rope_3d"),
             std::string::npos);
 }

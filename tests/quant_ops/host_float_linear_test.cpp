@@ -309,7 +309,8 @@ TEST_P(HostFloat, UnquantizedBf16GemmAgreesWithTheReference) {
 INSTANTIATE_TEST_SUITE_P(Isa, HostFloat, ::testing::Values("amx", "avx512_vnni", "generic"),
                          test::isa_test_name);
 
-// A transposed (strided) bf16 input and f16 / f32 GEMMs, which the cpu runs on the reference.
+// A transposed (strided) bf16 input, and f16 / f32 GEMMs (the cpu's f32-panel kernel, bit for
+// bit: tests/runtime/host_gemm_f32_test.cpp).
 TEST(HostFloatRef, StridedInputsAndOtherDtypes) {
   std::string why;
   if (!jit::host_compiler_available(&why)) GTEST_SKIP() << "no cpu compiler: " << why;

@@ -1,0 +1,33 @@
+#pragma once
+// The cpu device's f16 / f32 GEMM kernel (templates/host/gemm_f32.h,
+// jit/impls/host_gemm_f32.hpp) from the host side: weights packed once in its layout (f32
+// panels), activation rows widened to f32, one call. gemm() runs the unquantized f16 and f32
+// GEMMs through it, bit-identical to the reference without GELU.
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "common/qtype.hpp"
+#include "runtime/tensor.hpp"
+
+namespace qjit {
+
+/// Weights in the kernel's layout: ceil(n / 16) panels of [k][16] f32 (channels beyond n 0),
+/// from weights of `dtype` (f16 or f32).
+struct HostF32Weight {
+  std::int64_t n = 0, k = 0;
+  DType dtype = DType::kF16;
+  std::vector<float> panels;
+  std::size_t bytes() const { return panels.size() * sizeof(float); }
+};
+
+/// Packs f16 or f32 weights [N, K] (any strides, on the cpu).
+HostF32Weight pack_host_f32_weight(const Tensor& w);
+
+/// y [M, N] of `out` = epilogue(x [M, K] · w^T): x of w's dtype on the cpu (any strides), bias
+/// [N] f32 / f16 / bf16 on the cpu or none.
+Tensor host_gemm_f32(const HostF32Weight& w, const Tensor& x, const std::optional<Tensor>& bias, Activation act,
+                     DType out);
+
+}  // namespace qjit
