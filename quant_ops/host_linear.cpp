@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <atomic>
+#include <memory>
 
 #include "common/error.hpp"
 #include "quant_ops/act_quant.hpp"
@@ -181,7 +183,7 @@ HostBf16Weight pack_values(const Tensor& q,
 bool host_kernels_support(const ResolvedRule& rule, std::optional<DType> x) {
   const std::optional<HostPath> path = host_path(rule);
   if (!path) return false;
-  return *path != HostPath::kWeightOnly || !x || *x == DType::kBF16;
+  return *path != HostPath::kWeightOnly || !x || *x == DType::kBF16 || *x == DType::kF16;
 }
 
 std::shared_ptr<const HostPackedWeight> pack_for_host(const QuantizedWeight& w, const ResolvedRule& rule) {
@@ -234,6 +236,36 @@ std::shared_ptr<const HostPackedWeight> pack_for_host(const QuantizedWeight& w, 
   return p;
 }
 
+namespace {
+
+// Weight-only on f16 activations: the f16 / f32 GEMM kernel on the reference's operand,
+// decode(q) * scale rounded to f16 (quant_ops/reference/gemm.hpp), packed on the first call;
+// the products are exact and K is summed in the reference's order: the reference's bits.
+Tensor run_weight_only_f16(const Tensor& x, const QuantizedWeight& w, const HostPackedWeight& packed,
+                           const LinearOptions& o, const std::optional<Tensor>& bias, DType out_dtype,
+                           LinearTrace* trace) {
+  std::shared_ptr<const HostF32Weight> f16 = std::atomic_load(&packed.f16);
+  if (!f16) {
+    const Tensor q = w.q.to(Device::cpu()).contiguous();
+    const std::vector<float> scales = w.scales.to_f32_vector();
+    std::array<float, 256> decoded{};
+    for (int b = 0; b < 256; ++b) decoded[b] = reference::decode_value(w.qtype, static_cast<std::uint8_t>(b));
+    const auto* codes = static_cast<const std::uint8_t*>(q.raw_data_ptr());
+    std::vector<float> values(static_cast<std::size_t>(packed.n * packed.k));
+    for (std::int64_t c = 0; c < packed.n; ++c) {
+      const float s = scales[packed.per_channel ? static_cast<std::size_t>(c) : 0];
+      for (std::int64_t i = 0; i < packed.k; ++i) values[c * packed.k + i] = decoded[codes[c * packed.k + i]] * s;
+    }
+    f16 = std::make_shared<const HostF32Weight>(
+        pack_host_f32_weight(Tensor::from_vector<float>({packed.n, packed.k}, values, DType::kF16)));
+    std::atomic_store(&packed.f16, f16);
+  }
+  if (trace) trace->steps.push_back(fmt::format("host gemm_f32 f16 ({})", jit::impls::host_isa_name(jit::impls::host_isa())));
+  return host_gemm_f32(*f16, x, bias, o.activation, out_dtype);
+}
+
+}  // namespace
+
 Tensor host_linear_forward(const Tensor& x2d_in, const QuantizedWeight& w, const ResolvedRule& rule,
                            const LinearOptions& o, DType out_dtype, LinearTrace* trace) {
   QJIT_CHECK_GEN(kSub, host_kernels_support(rule, x2d_in.dtype()), "rule '{}' on {} activations has no cpu kernels",
@@ -254,6 +286,9 @@ Tensor host_linear_forward(const Tensor& x2d_in, const QuantizedWeight& w, const
                                        qtype_name(rule.act), jit::impls::host_isa_name(isa)));
   }
   if (path == HostPath::kInt8) return run_int8(x, *packed, rule, o, bias, out_dtype, isa, trace);
+  if (path == HostPath::kWeightOnly && x.dtype() == DType::kF16) {
+    return run_weight_only_f16(x, w, *packed, o, bias, out_dtype, trace);
+  }
 
   Workspace& ws = workspace();
   HostGemmBf16Call call;

@@ -7,10 +7,12 @@
 //     only on the portable path: the AVX-512 paths' 16-lane tanh is bounded instead);
 //   - fp8 W8A8 (e4m3 / e5m2, the same activation scales) and block fp8 (group128 x block128):
 //     act_quant.h's fp8 values then templates/host/gemm_bf16.h summing 128-K blocks;
-//   - weight-only (any weights) on bf16 activations: gemm_bf16.h on weights dequantized to bf16.
-// The fp8 and weight-only families agree with the reference by NMSE (the additions' order).
-// Everything else (weight-only on f16 or f32 activations) runs the reference on the cpu
-// (linear.cpp says so in its trace).
+//   - weight-only (any weights) on bf16 activations: gemm_bf16.h on weights dequantized to bf16;
+//   - weight-only on f16 activations: templates/host/gemm_f32.h on weights dequantized to f16
+//     (packed on first use), the reference's order: bit-identical to it without GELU.
+// The fp8 and bf16 weight-only families agree with the reference by NMSE (the additions'
+// order). Every valid rule has kernels here (weight-only refuses f32 activations earlier);
+// linear.cpp keeps a reference fallback that says so in its trace.
 
 #include <cstdint>
 #include <memory>
@@ -20,6 +22,7 @@
 #include "jit/impls/host_qgemm.hpp"
 #include "quant_ops/linear.hpp"
 #include "runtime/ops/host_gemm.hpp"
+#include "runtime/ops/host_gemm_f32.hpp"
 
 namespace qjit {
 
@@ -35,11 +38,14 @@ struct HostPackedWeight {
   std::vector<float> scales;  // int8 / fp8: per-channel [N] or per-tensor [1]; block fp8:
                               // [ceil(N / 128), ceil(K / 128)]; weight-only: none (applied)
   bool per_channel = true;
+  // weight-only on f16 activations: decode(q) * scale rounded to f16, in f32 panels
+  // (runtime/ops/host_gemm_f32.hpp); packed on the first such call (atomic load / store).
+  mutable std::shared_ptr<const HostF32Weight> f16;
   std::size_t bytes() const { return panels.size() + bf16.bytes() + scales.size() * sizeof(float); }
 };
 
 /// Whether the cpu device has kernels for `rule` (activations of dtype `x`, when known:
-/// weight-only needs bf16 ones).
+/// weight-only needs bf16 or f16 ones).
 bool host_kernels_support(const ResolvedRule& rule, std::optional<DType> x = std::nullopt);
 
 /// Packs quantized weights (any device) for the host kernels of `rule`. Throws unless

@@ -2,6 +2,8 @@
 // quantization against the plain reference (cpu:ref), on the AVX-512 path and the portable one:
 //   - fp8 activation values (e4m3, e5m2; per-token, per-tensor, group128, static) are the
 //     reference's codes exactly, edge values included;
+//   - weight-only on f16 activations is bit-identical (the f16 / f32 kernel, exact products in
+//     the reference's order);
 //   - fp8 W8A8, block fp8, weight-only and the unquantized bf16 GEMM agree with the reference
 //     within an NMSE bound derived from the one thing that differs, the order of the f32
 //     additions (the products are exact in f32: bf16 x bf16 has at most 16 significant bits).
@@ -303,6 +305,35 @@ TEST_P(HostFloat, UnquantizedBf16GemmAgreesWithTheReference) {
     ro.host_weight = nullptr;
     const Tensor want = gemm(x.to(Device::cpu_ref()), w.to(Device::cpu_ref()), ro);
     EXPECT_LE(nmse(y, want), order_bound(c.k, c.out));
+  }
+}
+
+// Weight-only on f16 activations runs the f16 / f32 GEMM kernel on the reference's operand
+// (decode(q) * scale rounded to f16): exact products summed in the reference's order, so the
+// reference's bits (no GELU), for int8 and fp8 weights, per-channel and per-tensor, with and
+// without bias, K past the kernel's step (512).
+TEST_P(HostFloat, WeightOnlyOnF16IsBitIdentical) {
+  IsaScope isa(GetParam());
+  unsigned seed = 1300;
+  for (const char* text : {"int8-weight-only", "weight=fp8_e4m3,act=none", "weight=int8,weight_granularity=per_tensor,act=none"}) {
+    for (const auto& [m, n, k, bias] : {std::tuple{7, 48, 608, true}, std::tuple{50, 272, 96, false}}) {
+      const std::string what = fmt::format("{} m={} n={} k={} bias {}", text, m, n, k, bias);
+      SCOPED_TRACE(what);
+      const ResolvedRule rule = rule_of(text);
+      const Tensor x = randn({m, k}, DType::kF16, ++seed), w = randn({n, k}, DType::kF32, ++seed, 0.05f);
+      LinearOptions o;
+      o.out_dtype = DType::kF16;
+      if (bias) o.bias = randn({n}, DType::kF32, ++seed);
+      const QuantizedWeight qw = quantize_weight(w, rule);
+      LinearTrace trace;
+      const Tensor y = linear_forward(x, qw, rule, o, &trace);
+      ASSERT_FALSE(trace.steps.empty());
+      EXPECT_NE(trace.steps.back().find("host gemm_f32 f16"), std::string::npos) << trace.steps.back();
+      const Tensor again = linear_forward(x, qw, rule, o);  // the packed f16 weights reused
+      const Tensor want = linear_forward(x.to(Device::cpu_ref()), quantize_weight(w.to(Device::cpu_ref()), rule), rule, o);
+      EXPECT_EQ(std::memcmp(y.raw_data_ptr(), want.raw_data_ptr(), want.nbytes()), 0);
+      EXPECT_EQ(std::memcmp(again.raw_data_ptr(), want.raw_data_ptr(), want.nbytes()), 0);
+    }
   }
 }
 

@@ -171,14 +171,18 @@ TEST(HostLinearRef, CpuRefRunsTheReference) {
   EXPECT_EQ(trace.device, "cpu:ref");
 }
 
-TEST(HostLinearRef, FamiliesWithoutHostKernelsSaySo) {
-  const ResolvedRule rule = rule_of("int8-weight-only");
-  const Tensor x = randn({3, 32}, DType::kF16, 63);
-  LinearTrace trace;
-  linear_forward(x, quantize_weight(randn({16, 32}, DType::kF32, 64), rule), rule, {}, &trace);
-  ASSERT_FALSE(trace.steps.empty());
-  EXPECT_NE(trace.steps.back().find("no kernels for weight_only on f16 activations"), std::string::npos)
-      << trace.steps.back();
+// Every preset has cpu kernels for every activation dtype it takes (weight-only takes f16 and
+// bf16: linear_forward refuses f32 before any work).
+TEST(HostLinearRef, EveryPresetHasCpuKernels) {
+  for (const char* preset : {"int8", "int8-per-tensor", "int8-static", "int8-weight-only", "fp8", "fp8-e5m2",
+                             "fp8-block128", "weight=fp8_e4m3,act=fp8_e5m2"}) {
+    const ResolvedRule rule = rule_of(preset);
+    for (DType x : {DType::kF32, DType::kF16, DType::kBF16}) {
+      if (rule.act == QType::kNone && x == DType::kF32) continue;
+      EXPECT_TRUE(host_kernels_support(rule, x)) << preset << " on " << dtype_name(x);
+    }
+  }
+  EXPECT_FALSE(host_kernels_support(rule_of("int8-weight-only"), DType::kF32));
 }
 
 }  // namespace
