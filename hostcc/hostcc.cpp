@@ -33,6 +33,7 @@
 #include <llvm/Support/VirtualFileSystem.h>
 #include <llvm/Target/TargetMachine.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -185,8 +186,10 @@ std::string prelude_path() { return std::string(kHeaderRoot) + "/" + kPreludeNam
 const std::string* prelude_pch(const std::vector<std::string>& driver_args, const Target& target) {
   static std::mutex mu;
   static auto* built = new std::map<std::string, std::unique_ptr<std::string>>();  // NOTE: never destroyed
-  std::string key = target.triple + '\n' + target.cpu + '\n' + target.features;
-  for (const auto& a : driver_args) key += '\n' + a;
+  // NOTE: the prelude is always C++ (.hpp) and so are the programs it serves (front_end checks
+  // the extension); arguments cannot hold a NUL.
+  std::string key = target.triple + '\0' + target.cpu + '\0' + target.features;
+  for (const auto& a : driver_args) key += '\0' + a;
   std::lock_guard<std::mutex> lock(mu);
   if (auto it = built->find(key); it != built->end()) return it->second.get();
   std::unique_ptr<std::string>& slot = (*built)[key];
@@ -214,10 +217,23 @@ const std::string* prelude_pch(const std::vector<std::string>& driver_args, cons
   return slot.get();
 }
 
+// Whether a text has the directive `#include <immintrin.h>` on a line of its own (a mention in
+// a comment does not count; the caller asks only for targets where the directive is live).
+bool has_intrinsics_include(const std::string& text) {
+  for (std::size_t at = text.find("<immintrin.h>"); at != std::string::npos; at = text.find("<immintrin.h>", at + 1)) {
+    std::size_t line = text.rfind('\n', at);
+    line = line == std::string::npos ? 0 : line + 1;
+    std::string head = text.substr(line, at - line);
+    head.erase(std::remove_if(head.begin(), head.end(), [](char c) { return c == ' ' || c == '\t'; }), head.end());
+    if (head == "#include") return true;
+  }
+  return false;
+}
+
 bool includes_intrinsics(const std::string& source, const std::vector<std::pair<std::string, std::string>>& headers) {
-  if (source.find("<immintrin.h>") != std::string::npos) return true;
+  if (has_intrinsics_include(source)) return true;
   for (const auto& h : headers) {
-    if (h.second.find("<immintrin.h>") != std::string::npos) return true;
+    if (has_intrinsics_include(h.second)) return true;
   }
   return false;
 }
@@ -243,13 +259,15 @@ std::unique_ptr<llvm::Module> front_end(llvm::LLVMContext& ctx, const std::strin
     const std::string path = std::string(kHeaderRoot) + "/" + name;
     memory_fs->addFile(path, 0, llvm::MemoryBuffer::getMemBufferCopy(content, path));
   }
-  if (use_prelude && includes_intrinsics(source, headers)) {
+  const bool cpp = file_name.size() > 4 && file_name.compare(file_name.size() - 4, 4, ".cpp") == 0;
+  if (use_prelude && cpp && includes_intrinsics(source, headers)) {
     if (const std::string* pch = prelude_pch(driver_args, target)) {
       const std::string pch_path = prelude_path() + ".pch";
       memory_fs->addFile(prelude_path(), 0, llvm::MemoryBuffer::getMemBuffer(kPreludeText, prelude_path()));
       memory_fs->addFile(pch_path, 0,
                          llvm::MemoryBuffer::getMemBuffer(llvm::StringRef(*pch), pch_path, /*RequiresNullTerminator=*/false));
       invocation->getPreprocessorOpts().ImplicitPCHInclude = pch_path;
+      log_stream << "hostcc: started from the <immintrin.h> prelude PCH\n";
     }
   }
   auto overlay = llvm::makeIntrusiveRefCnt<llvm::vfs::OverlayFileSystem>(llvm::vfs::getRealFileSystem());
@@ -339,7 +357,7 @@ int qjit_hostcc_compile(const char* file_name, const char* source, size_t source
   try {
     init_llvm();
     Target target;
-    bool use_prelude = true;
+    bool use_prelude = false;
     std::vector<std::string> driver_args;
     for (size_t i = 0; i < n_args; ++i) {
       const std::string a = args[i];
@@ -350,6 +368,8 @@ int qjit_hostcc_compile(const char* file_name, const char* source, size_t source
         target.cpu = v;
       } else if (take_prefixed(a, "-qjit-features=", v)) {
         target.features = v;
+      } else if (a == "-qjit-prelude") {
+        use_prelude = true;  // the program may include <immintrin.h> (an AVX-512 target)
       } else if (a == "-qjit-no-prelude") {
         use_prelude = false;  // NOTE: for the test that the prelude changes no object code
       } else {
@@ -361,6 +381,12 @@ int qjit_hostcc_compile(const char* file_name, const char* source, size_t source
     llvm::LLVMContext ctx;
     auto module =
         front_end(ctx, file_name, std::string(source, source_size), headers, driver_args, target, use_prelude, text);
+    if (!module && use_prelude) {
+      // NOTE: never worse than without the prelude: a program it cannot serve parses the header
+      // itself (and an error the program has is reported from that compile).
+      text.clear();
+      module = front_end(ctx, file_name, std::string(source, source_size), headers, driver_args, target, false, text);
+    }
     llvm::SmallVector<char, 0> obj;
     if (!module || !back_end(*module, target, obj, text)) {
       *log = dup(text);

@@ -179,6 +179,8 @@ std::vector<std::string> host_options(const KernelSpec& spec) {
   } else {
     o.push_back("-qjit-cpu=" + native.cpu);
     o.push_back("-qjit-features=" + native.features);
+    // NOTE: its programs may include <immintrin.h>: the plugin may start them from its PCH.
+    o.push_back("-qjit-prelude");
   }
   return o;
 }

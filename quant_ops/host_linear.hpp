@@ -14,6 +14,7 @@
 // order). Every valid rule has kernels here (weight-only refuses f32 activations earlier);
 // linear.cpp keeps a reference fallback that says so in its trace.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -41,7 +42,11 @@ struct HostPackedWeight {
   // weight-only on f16 activations: decode(q) * scale rounded to f16, in f32 panels
   // (runtime/ops/host_gemm_f32.hpp); packed on the first such call (atomic load / store).
   mutable std::shared_ptr<const HostF32Weight> f16;
-  std::size_t bytes() const { return panels.size() + bf16.bytes() + scales.size() * sizeof(float); }
+  // NOTE: f16's panels are f32 (4 bytes a weight, exact): counted once they are packed.
+  std::size_t bytes() const {
+    const std::shared_ptr<const HostF32Weight> f = std::atomic_load(&f16);
+    return panels.size() + bf16.bytes() + scales.size() * sizeof(float) + (f ? f->bytes() : 0);
+  }
 };
 
 /// Whether the cpu device has kernels for `rule` (activations of dtype `x`, when known:

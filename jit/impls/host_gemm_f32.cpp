@@ -34,7 +34,7 @@ KernelSpec host_gemm_f32_spec(const HostGemmF32Desc& desc, const HostGemmF32Conf
   QJIT_CHECK_GEN("jit", desc.in == DType::kF16 || desc.in == DType::kF32, "{}: operands must be f16 or f32, got {}",
                  kFamily, dtype_name(desc.in));
   check_host_blocking(kFamily, c.mr, c.nb, c.mc, c.nc);
-  QJIT_CHECK_GEN("jit", c.kc >= 1, "{}: kc {} must be positive", kFamily, c.kc);
+  QJIT_CHECK_GEN("jit", c.kc >= 1 && c.kc <= (1 << 20), "{}: kc {} must be in [1, 2^20]", kFamily, c.kc);
   KernelSpec s(kFamily, Arch::host());
   // NOTE: an AMX host runs the AVX-512 tile (the kernel has no AMX path: f16 / f32 products).
   const HostIsa isa = desc.isa == HostIsa::kAmx ? HostIsa::kAvx512Vnni : desc.isa;

@@ -13,6 +13,7 @@
 #include "jit/host_compiler.hpp"
 #include "jit/impls/host_attention.hpp"
 #include "jit/impls/host_gemm_bf16.hpp"
+#include "jit/impls/host_glue.hpp"
 #include "jit/impls/host_qgemm.hpp"
 #include "jit/jit.hpp"
 #include "jit/manifest.hpp"
@@ -62,20 +63,32 @@ TEST_F(HostCompile, ProgramsCompileToObjectCodeWithTheirEntries) {
   EXPECT_EQ(Jit(options_in(dir.path())).get(act_spec(), CompileOutput::kHostObject).outcome, CacheOutcome::kDisk);
 }
 
-// The plugin starts programs that include <immintrin.h> from a PCH of it (hostcc/hostcc.cpp):
-// the object code must be the one parsing the header gives.
+// The plugin starts AVX-512 programs that include <immintrin.h> from a PCH of it
+// (hostcc/hostcc.cpp): the object code must be the one parsing the header gives; the portable
+// path's programs, and programs that do not include it, never start from it.
 TEST_F(HostCompile, TheIntrinsicsPreludeChangesNoObjectCode) {
+  constexpr const char* kNote = "started from the <immintrin.h> prelude PCH";
+  const bool avx512 = impls::host_isa() != impls::HostIsa::kGeneric;
   for (const KernelSpec& spec :
        {act_spec(impls::host_isa()), impls::host_qgemm_spec({DType::kBF16, DType::kF32, Activation::kGeluTanh, impls::host_isa()},
                                                             impls::HostQGemmConfig{})}) {
     Program p = build_program(spec, CompileOutput::kHostObject);
     const Artifact with = compile(p);
     const Artifact again = compile(p);  // the prelude's second use
+    EXPECT_EQ(with.log.find(kNote) != std::string::npos, avx512) << with.log;
+    EXPECT_EQ(again.log.find(kNote) != std::string::npos, avx512) << again.log;
     p.options.push_back("-qjit-no-prelude");
     const Artifact without = compile(p);
+    EXPECT_EQ(without.log.find(kNote), std::string::npos) << without.log;
     EXPECT_FALSE(with.object.empty()) << spec.summary();
     EXPECT_TRUE(with.object == without.object) << spec.summary();
     EXPECT_TRUE(again.object == without.object) << spec.summary();
+  }
+  // The portable path, and an AVX-512 program without intrinsics (the glue's).
+  for (const KernelSpec& spec : {act_spec(impls::HostIsa::kGeneric),
+                                 impls::host_rope_spec({DType::kBF16, DType::kBF16, impls::host_isa()}, {})}) {
+    EXPECT_EQ(compile(build_program(spec, CompileOutput::kHostObject)).log.find(kNote), std::string::npos)
+        << spec.summary();
   }
 }
 

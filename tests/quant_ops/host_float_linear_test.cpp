@@ -310,20 +310,24 @@ TEST_P(HostFloat, UnquantizedBf16GemmAgreesWithTheReference) {
 
 // Weight-only on f16 activations runs the f16 / f32 GEMM kernel on the reference's operand
 // (decode(q) * scale rounded to f16): exact products summed in the reference's order, so the
-// reference's bits (no GELU), for int8 and fp8 weights, per-channel and per-tensor, with and
-// without bias, K past the kernel's step (512).
+// reference's bits (no GELU), for int8, e4m3 and e5m2 weights, per-channel and per-tensor,
+// biases and outputs of each dtype, K past the kernel's step (512).
 TEST_P(HostFloat, WeightOnlyOnF16IsBitIdentical) {
   IsaScope isa(GetParam());
   unsigned seed = 1300;
-  for (const char* text : {"int8-weight-only", "weight=fp8_e4m3,act=none", "weight=int8,weight_granularity=per_tensor,act=none"}) {
-    for (const auto& [m, n, k, bias] : {std::tuple{7, 48, 608, true}, std::tuple{50, 272, 96, false}}) {
-      const std::string what = fmt::format("{} m={} n={} k={} bias {}", text, m, n, k, bias);
+  for (const char* text : {"int8-weight-only", "weight=fp8_e4m3,act=none", "weight=int8,weight_granularity=per_tensor,act=none",
+                           "weight=fp8_e5m2,weight_granularity=per_tensor,act=none"}) {
+    for (const auto& [m, n, k, bias, out] : {std::tuple{7, 48, 608, DType::kF32, DType::kF16},
+                                             std::tuple{50, 272, 96, DType::kF16, DType::kBF16},
+                                             std::tuple{3, 16, 32, DType::kBF16, DType::kF32}}) {
+      const std::string what = fmt::format("{} m={} n={} k={} bias {} out {}", text, m, n, k, dtype_name(bias),
+                                           dtype_name(out));
       SCOPED_TRACE(what);
       const ResolvedRule rule = rule_of(text);
       const Tensor x = randn({m, k}, DType::kF16, ++seed), w = randn({n, k}, DType::kF32, ++seed, 0.05f);
       LinearOptions o;
-      o.out_dtype = DType::kF16;
-      if (bias) o.bias = randn({n}, DType::kF32, ++seed);
+      o.out_dtype = out;
+      o.bias = randn({n}, bias, ++seed);
       const QuantizedWeight qw = quantize_weight(w, rule);
       LinearTrace trace;
       const Tensor y = linear_forward(x, qw, rule, o, &trace);

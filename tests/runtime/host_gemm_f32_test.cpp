@@ -97,6 +97,11 @@ TEST_P(HostGemmF32, StridedInputsNanRowsAndEmptyK) {
                            gemm(x.to(Device::cpu_ref()), w.to(Device::cpu_ref()), on_ref(o)).to_f32_vector(),
                            fmt::format("NaN / Inf rows {}", dtype_name(t)));
     for (float f : got.narrow(0, 1, 1).to_f32_vector()) EXPECT_EQ(std::bit_cast<std::uint32_t>(f), 0x7fffffffu);
+    // M = 0 and N = 0: empty results.
+    EXPECT_EQ(gemm(Tensor::empty({0, 8}, t, Device::cpu()), randn({4, 8}, t, 87)).shape(),
+              (std::vector<std::int64_t>{0, 4}));
+    EXPECT_EQ(gemm(randn({2, 8}, t, 88), Tensor::empty({0, 8}, t, Device::cpu())).shape(),
+              (std::vector<std::int64_t>{2, 0}));
     const Tensor x0 = Tensor::empty({3, 0}, t, Device::cpu()), w0 = Tensor::empty({5, 0}, t, Device::cpu());
     const GemmOptions ob = options(randn({5}, DType::kBF16, 86), DType::kF32);
     expect_same_bytes(gemm(x0, w0, ob), gemm(x0.to(Device::cpu_ref()), w0.to(Device::cpu_ref()), on_ref(ob)),
