@@ -104,8 +104,8 @@ const std::vector<KnobInfo>& all() {
        false, K::kInteger, 0, 1 << 20},
       {"QJIT_CPU_ISA",
        "what the cpu device's kernels are compiled for: native (the best this host has) | amx | avx512_vnni | "
-       "generic (portable; the same int8 bits)",
-       false, K::kChoice, 0, 0, "native amx avx512_vnni generic"},
+       "avx2 (the portable code for an AVX2 / FMA host) | generic (portable; the same int8 bits)",
+       false, K::kChoice, 0, 0, "native amx avx512_vnni avx2 generic"},
   };
   return knobs;
 }

@@ -176,6 +176,10 @@ std::vector<std::string> host_options(const KernelSpec& spec) {
     // NOTE: the portable path: any x86-64 (SSE2), nothing this host adds.
     o.push_back("-qjit-cpu=x86-64");
     o.push_back("-qjit-features=");
+  } else if (isa->value == "kAvx2") {
+    // NOTE: the portable code for the x86-64-v3 level (AVX2, FMA, F16C, BMI2): any such host.
+    o.push_back("-qjit-cpu=x86-64-v3");
+    o.push_back("-qjit-features=");
   } else {
     o.push_back("-qjit-cpu=" + native.cpu);
     o.push_back("-qjit-features=" + native.features);

@@ -13,6 +13,12 @@ namespace qjit::jit::impls {
 
 namespace {
 
+bool host_has_avx2() {
+  if (!host_compiler_available()) return false;
+  const HostTarget& t = host_native_target();
+  return t.has("avx2") && t.has("fma");
+}
+
 bool host_has_vnni() {
   if (!host_compiler_available()) return false;
   const HostTarget& t = host_native_target();
@@ -46,6 +52,7 @@ bool host_has_amx() {
 EnumValue host_isa_enum(HostIsa isa) {
   return {"qjit::host::Isa", isa == HostIsa::kAmx          ? "kAmx"
                              : isa == HostIsa::kAvx512Vnni ? "kAvx512Vnni"
+                             : isa == HostIsa::kAvx2       ? "kAvx2"
                                                            : "kGeneric"};
 }
 
@@ -69,12 +76,16 @@ void set_host_gemm_params(KernelSpec& s, HostIsa isa, DType out, std::optional<D
 }
 
 const char* host_isa_name(HostIsa isa) {
-  return isa == HostIsa::kAmx ? "amx" : isa == HostIsa::kAvx512Vnni ? "avx512_vnni" : "generic";
+  return isa == HostIsa::kAmx ? "amx" : isa == HostIsa::kAvx512Vnni ? "avx512_vnni" : isa == HostIsa::kAvx2 ? "avx2" : "generic";
 }
 
 HostIsa host_isa() {
   const std::string forced = knobs::cpu_isa();
   if (forced == "generic") return HostIsa::kGeneric;
+  if (forced == "avx2") {
+    QJIT_CHECK_GEN("jit", host_has_avx2(), "QJIT_CPU_ISA=avx2, but this host (or its compiler) lacks AVX2 and FMA");
+    return HostIsa::kAvx2;
+  }
   const bool vnni = host_has_vnni();
   if (forced == "avx512_vnni") {
     QJIT_CHECK_GEN("jit", vnni, "QJIT_CPU_ISA=avx512_vnni, but this host (or its compiler) lacks AVX-512 VNNI");
@@ -86,7 +97,7 @@ HostIsa host_isa() {
                    "QJIT_CPU_ISA=amx, but this host (or its compiler, or its kernel's grant of the tile state) lacks "
                    "AMX-INT8 and AMX-BF16 with AVX-512 VNNI");
   }
-  return amx ? HostIsa::kAmx : vnni ? HostIsa::kAvx512Vnni : HostIsa::kGeneric;
+  return amx ? HostIsa::kAmx : vnni ? HostIsa::kAvx512Vnni : host_has_avx2() ? HostIsa::kAvx2 : HostIsa::kGeneric;
 }
 
 ParamLayout HostActQuantParams::layout() {

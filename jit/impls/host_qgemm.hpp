@@ -19,7 +19,8 @@
 
 namespace qjit::jit::impls {
 
-enum class HostIsa { kGeneric, kAvx512Vnni, kAmx };  // kAmx: AVX-512 VNNI/BF16, AMX-INT8/BF16
+// kAvx2: the portable code compiled for an AVX2 / FMA host; kAmx: AVX-512 VNNI/BF16, AMX-INT8/BF16.
+enum class HostIsa { kGeneric, kAvx512Vnni, kAmx, kAvx2 };
 const char* host_isa_name(HostIsa isa);
 /// The spec values every host family shares: its ISA (kIsa) and a float dtype (f32, f16, bf16;
 /// throws naming it otherwise).

@@ -100,7 +100,7 @@ void attention_rows(const AttentionArgs& p, unsigned bx, unsigned by, unsigned b
   static_assert(Cfg::kHeadDim % 16 == 0 && Cfg::kHeadDim <= 256, "the head dim is a multiple of 16 up to 256");
   static_assert(Cfg::kMQ % 4 == 0 && Cfg::kKT % 64 == 0, "kMQ is a multiple of 4, kKT of 64");
 #if !QJIT_HOST_AVX512
-  static_assert(Cfg::kIsa == Isa::kGeneric, "an AVX-512 program needs a target with avx512f/bw/vl/vnni");
+  static_assert(!is_avx512(Cfg::kIsa), "an AVX-512 program needs a target with avx512f/bw/vl/vnni");
 #endif
   constexpr int kDH = Cfg::kHeadDim, kMQ = Cfg::kMQ, kKT = Cfg::kKT;
   const i64 row0 = static_cast<i64>(bx) * kMQ;

@@ -384,7 +384,7 @@ void gemm_bf16(const GemmBf16Args& p, unsigned bx, unsigned by, unsigned) {
   static_assert(Cfg::kMC % Cfg::kMR == 0, "kMC is a multiple of kMR");
   static_assert(Cfg::kKC % 128 == 0 && Cfg::kKC >= 128, "kKC is a positive multiple of 128 (the fp8 K block)");
 #if !QJIT_HOST_AVX512
-  static_assert(Cfg::kIsa == Isa::kGeneric, "an AVX-512 program needs a target with avx512f/bw/vl/vnni");
+  static_assert(!is_avx512(Cfg::kIsa), "an AVX-512 program needs a target with avx512f/bw/vl/vnni");
 #endif
 #if !QJIT_HOST_AMX
   static_assert(Cfg::kIsa != Isa::kAmx, "an AMX program needs a target with amx-tile, amx-int8 and amx-bf16");

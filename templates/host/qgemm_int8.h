@@ -318,7 +318,7 @@ void qgemm_int8(const QGemmInt8Args& p, unsigned bx, unsigned by, unsigned) {
   static_assert(Cfg::kMC % Cfg::kMR == 0, "kMC is a multiple of kMR");
   static_assert(Cfg::kKC % 4 == 0 && Cfg::kKC >= 4, "kKC is a positive multiple of 4");
 #if !QJIT_HOST_AVX512
-  static_assert(Cfg::kIsa == Isa::kGeneric, "an AVX-512 VNNI program needs a target with avx512f/bw/vl/vnni");
+  static_assert(!is_avx512(Cfg::kIsa), "an AVX-512 VNNI program needs a target with avx512f/bw/vl/vnni");
 #endif
 #if !QJIT_HOST_AMX
   static_assert(Cfg::kIsa != Isa::kAmx, "an AMX program needs a target with amx-tile and amx-int8");

@@ -26,10 +26,12 @@ enum class DType : int { kF32 = 0, kF16, kBF16, kE4M3, kE5M2, kI8, kI32 };
 // Same as qjit::Activation (common/qtype.hpp).
 enum class Activation : int { kNone = 0, kGeluTanh };
 // What a program is compiled for; the generic path runs on any x86-64 (and gives the same
-// int8 bits). kAmx is AVX-512 VNNI/BF16 plus AMX tiles (tdpbsud): the int8 GEMM uses the
-// tiles, every other kernel its AVX-512 path.
-enum class Isa : int { kGeneric = 0, kAvx512Vnni, kAmx };
-inline constexpr bool is_avx512(Isa isa) { return isa != Isa::kGeneric; }
+// int8 bits). kAvx2 is the generic path's code compiled for an AVX2 / FMA host (Clang
+// vectorizes it; the same bits as kGeneric, since nothing is contracted or reassociated).
+// kAmx is AVX-512 VNNI/BF16 plus AMX tiles (tdpbsud): the int8 GEMM uses the tiles, every
+// other kernel its AVX-512 path.
+enum class Isa : int { kGeneric = 0, kAvx512Vnni, kAmx, kAvx2 };
+inline constexpr bool is_avx512(Isa isa) { return isa == Isa::kAvx512Vnni || isa == Isa::kAmx; }
 
 template <DType T>
 inline constexpr int kDTypeSize = T == DType::kF32 || T == DType::kI32 ? 4 : T == DType::kF16 || T == DType::kBF16 ? 2 : 1;

@@ -68,7 +68,7 @@ TEST_F(HostCompile, ProgramsCompileToObjectCodeWithTheirEntries) {
 // path's programs, and programs that do not include it, never start from it.
 TEST_F(HostCompile, TheIntrinsicsPreludeChangesNoObjectCode) {
   constexpr const char* kNote = "started from the <immintrin.h> prelude PCH";
-  const bool avx512 = impls::host_isa() != impls::HostIsa::kGeneric;
+  const bool avx512 = impls::host_isa() == impls::HostIsa::kAvx512Vnni || impls::host_isa() == impls::HostIsa::kAmx;
   for (const KernelSpec& spec :
        {act_spec(impls::host_isa()), impls::host_qgemm_spec({DType::kBF16, DType::kF32, Activation::kGeluTanh, impls::host_isa()},
                                                             impls::HostQGemmConfig{})}) {
@@ -120,6 +120,10 @@ TEST_F(HostCompile, TheKeyCoversTheTargetAndTheCompiler) {
   EXPECT_NE(m.find("-qjit-cpu=x86-64"), std::string::npos);
   EXPECT_NE(m.find(host_compiler_identity()), std::string::npos);
   EXPECT_NE(make_manifest(vnni).find("-qjit-cpu=" + host_native_target().cpu), std::string::npos);
+  // AVX2: the portable code for the x86-64-v3 level, the same options on any such host.
+  const std::string avx2 = make_manifest(build_program(act_spec(impls::HostIsa::kAvx2), CompileOutput::kHostObject));
+  EXPECT_NE(avx2, m);
+  EXPECT_NE(avx2.find("-qjit-cpu=x86-64-v3"), std::string::npos);
   EXPECT_NE(error_of([] { build_program(act_spec(), CompileOutput::kPtxOnly); }).find("host family"),
             std::string::npos);
 }

@@ -341,7 +341,7 @@ TEST_P(HostFloat, WeightOnlyOnF16IsBitIdentical) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, HostFloat, ::testing::Values("amx", "avx512_vnni", "generic"),
+INSTANTIATE_TEST_SUITE_P(Isa, HostFloat, ::testing::Values("amx", "avx512_vnni", "avx2", "generic"),
                          test::isa_test_name);
 
 // A transposed (strided) bf16 input, and f16 / f32 GEMMs (the cpu's f32-panel kernel, bit for

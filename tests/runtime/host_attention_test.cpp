@@ -76,7 +76,7 @@ TEST_P(HostAttention, NanQueryRowIsNan) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, HostAttention, ::testing::Values("amx", "avx512_vnni", "generic"),
+INSTANTIATE_TEST_SUITE_P(Isa, HostAttention, ::testing::Values("amx", "avx512_vnni", "avx2", "generic"),
                          test::isa_test_name);
 
 }  // namespace

@@ -180,7 +180,7 @@ TEST_P(HostGlue, RopeIsTheReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, HostGlue, ::testing::Values("amx", "avx512_vnni", "generic"), test::isa_test_name);
+INSTANTIATE_TEST_SUITE_P(Isa, HostGlue, ::testing::Values("amx", "avx512_vnni", "avx2", "generic"), test::isa_test_name);
 
 }  // namespace
 }  // namespace qjit
