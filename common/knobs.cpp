@@ -102,6 +102,9 @@ const std::vector<KnobInfo>& all() {
       {"QJIT_CPU_CACHED_MB",
        "MiB of freed large cpu buffers kept for reuse (default: the smaller of 2048 and an eighth of memory; 0: none)",
        false, K::kInteger, 0, 1 << 20},
+      {"QJIT_CPU_NO_COMPILER",
+       "1: behave as a machine without the cpu device's compiler (Clang / LLVM): its plugin is not opened", false,
+       K::kFlag},
       {"QJIT_CPU_ISA",
        "what the cpu device's kernels are compiled for: native (the best this host has) | amx | avx512_vnni | "
        "avx2 (the portable code for an AVX2 / FMA host) | generic (portable; the same int8 bits)",

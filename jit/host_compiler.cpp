@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/knobs.hpp"
 #include "hostcc/hostcc_api.h"
 #include "jit/source_gen.hpp"
 
@@ -56,7 +57,10 @@ const Plugin& plugin() {
   static const Plugin p = [] {
     Plugin p;
     std::string tried;
-    for (const auto& path : plugin_candidates()) {
+    // NOTE: a machine without Clang / LLVM, on request (the same message a missing plugin gives).
+    const bool off = knobs::flag("QJIT_CPU_NO_COMPILER");
+    if (off) tried = "not opened (QJIT_CPU_NO_COMPILER=1)";
+    for (const auto& path : off ? std::vector<std::string>{} : plugin_candidates()) {
       if (!std::filesystem::exists(path)) {
         tried += fmt::format("{}{} (absent)", tried.empty() ? "" : "; ", path);
         continue;

@@ -12,6 +12,8 @@
 #include "quant_ops/qgemm_weight_only.hpp"
 #include "quant_ops/reference/act_quant.hpp"
 #include "quant_ops/reference/weight_quant.hpp"
+#include "runtime/host_driver.hpp"
+#include "runtime/kernel_operands.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/safetensors.hpp"
 
@@ -302,7 +304,7 @@ QuantizedWeight quantize_weight(const Tensor& w, const ResolvedRule& rule) {
   out.granularity = rule.weight_granularity;
   out.q = Tensor::from_raw({n, k}, qtype_storage(rule.weight), qw.q.data());
   out.scales = Tensor::from_vector<float>(weight_scale_shape(rule.weight_granularity, n, k), qw.scales);
-  if (w.device().runs_host_kernels() && host_kernels_support(rule)) out.host_packed = pack_for_host(out, rule);
+  if (runs_compiled_host_kernels(w.device()) && host_kernels_support(rule)) out.host_packed = pack_for_host(out, rule);
   if (!w.device().is_host()) {
     const auto driver = w.driver();
     out.q = out.q.to(w.device(), driver);
@@ -369,7 +371,7 @@ QuantizedWeight quantized_weight_from(const Tensor& q, const Tensor& scales, con
   out.granularity = rule.weight_granularity;
   out.q = q;
   out.scales = scales.contiguous().reshape(logical);
-  if (q.device().runs_host_kernels() && host_kernels_support(rule)) out.host_packed = pack_for_host(out, rule);
+  if (runs_compiled_host_kernels(q.device()) && host_kernels_support(rule)) out.host_packed = pack_for_host(out, rule);
   return out;
 }
 
@@ -394,12 +396,12 @@ Tensor linear_forward(const Tensor& x, const QuantizedWeight& w, const ResolvedR
     trace->steps.clear();
   }
   Tensor y;
-  if (x.device().runs_host_kernels() && host_kernels_support(rule, x.dtype())) {
+  if (runs_compiled_host_kernels(x.device()) && host_kernels_support(rule, x.dtype())) {
     const std::int64_t k = x.size(-1);
     y = host_linear_forward(x.reshape({k == 0 ? 0 : x.numel() / k, k}), w, rule, o, out_dtype_of(rule, o), trace);
   } else if (x.device().is_host()) {
-    y = run_reference(x, w, rule, o, family, trace);
-    if (trace && x.device().runs_host_kernels()) {
+    y = on_host_device(run_reference(x, w, rule, o, family, trace), x.device());
+    if (trace && runs_compiled_host_kernels(x.device())) {
       trace->steps.back() += fmt::format(" (the cpu device has no kernels for {} on {} activations)",
                                          reference::gemm_family_name(family), dtype_name(x.dtype()));
     }

@@ -137,6 +137,10 @@ float HostDriver::elapsed_ms(EventHandle start, EventHandle end) {
       .count();
 }
 
+bool runs_compiled_host_kernels(const Device& device) {
+  return device.runs_host_kernels() && jit::host_compiler_available();
+}
+
 std::shared_ptr<HostDriver> host_driver() {
   return std::static_pointer_cast<HostDriver>(driver_for(Device::cpu()));
 }

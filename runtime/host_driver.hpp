@@ -16,6 +16,12 @@
 
 namespace qjit {
 
+/// Whether ops on `device` run the cpu device's compiled kernels: `cpu` with its compiler
+/// plugin. Without the plugin (or on cpu:ref) they run the reference, with the same results
+/// up to the order of float additions; asking for `cpu` by name without it is refused where
+/// the device is chosen (the qjit command), with the reason.
+bool runs_compiled_host_kernels(const Device& device);
+
 class HostDriver final : public Driver {
  public:
   HostDriver();

@@ -18,4 +18,9 @@ Tensor on_driver(const Tensor& t, const Device& dev, const std::shared_ptr<Drive
 /// `op` and `what` name the operand in the error a misaligned fresh allocation would give.
 Tensor as_kernel_operand(const Tensor& t, const char* op, const char* what);
 
+/// A host op's result on its input's host device: the references make their results on
+/// `cpu`, and a `cpu:ref` computation must stay on `cpu:ref` (a copy there), so that its next
+/// op runs the reference too and its operands stay on one device.
+inline Tensor on_host_device(const Tensor& t, const Device& device) { return t.device() == device ? t : t.to(device); }
+
 }  // namespace qjit

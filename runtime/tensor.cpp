@@ -436,7 +436,7 @@ Tensor Tensor::to_dtype(DType dtype, bool satfinite) const {
   QJIT_CHECK_GEN("runtime", is_float(dtype), "to_dtype converts to float dtypes, not {} ({})",
                  dtype_name(dtype), describe());
   if (dtype == dtype_) return *this;
-  Tensor out = empty(shape_, dtype);
+  Tensor out = empty(shape_, dtype, device());  // NOTE: cpu or cpu:ref, as the input
   const auto* src = static_cast<const std::byte*>(storage_->host_ptr());
   auto* dst = static_cast<std::byte*>(out.raw_data_ptr());
   const std::size_t ies = element_size();

@@ -1,3 +1,4 @@
+#include "runtime/host_driver.hpp"
 #include "runtime/ops/attention.hpp"
 
 #include <cmath>
@@ -135,10 +136,10 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, std::int64_t
   if (q.device().is_host()) {
     QJIT_CHECK_GEN(kOp, k.device().is_host() && v.device().is_host(),
                    "q is on the cpu but k {} or v {} is not (move them together)", k.describe(), v.describe());
-    if (q.device().runs_host_kernels() && host_attention_supports(q, heads)) {
+    if (runs_compiled_host_kernels(q.device()) && host_attention_supports(q, heads)) {
       return host_attention(q, k, v, heads, scale, out_dtype_of(q, o));
     }
-    return ops::attention_reference(q, k, v, heads, scale, out_dtype_of(q, o));
+    return on_host_device(ops::attention_reference(q, k, v, heads, scale, out_dtype_of(q, o)), q.device());
   }
   return run_kernel(q, k, v, heads, o);
 }

@@ -9,6 +9,7 @@
 #include "runtime/kernel_operands.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/ops/elementwise_reference.hpp"
+#include "runtime/host_driver.hpp"
 #include "runtime/ops/host_glue.hpp"
 
 namespace qjit {
@@ -95,8 +96,8 @@ Tensor silu(const Tensor& x, std::optional<DType> out, KernelMemo* memo) {
   const DType o = out ? *out : x.dtype();
   check_out(kOp, o);
   if (x.device().is_host()) {
-    if (host_glue_runs(x.device())) return host_elementwise(ElementwiseOp::kSilu, x, x, x, ops::Broadcast{}, o, memo);
-    return ops::silu_reference(x, o);
+    if (runs_compiled_host_kernels(x.device())) return host_elementwise(ElementwiseOp::kSilu, x, x, x, ops::Broadcast{}, o, memo);
+    return on_host_device(ops::silu_reference(x, o), x.device());
   }
   Tensor y = empty_like(x, o);
   run_kernel(ElementwiseOp::kSilu, x, x, x, y, ops::Broadcast{}, memo);
@@ -123,10 +124,10 @@ Tensor gated_residual(const Tensor& x, const Tensor& y, const Tensor& gate, std:
   check_device(kOp, "y", y, "x", x);
   check_device(kOp, "gate", gate, "x", x);
   if (x.device().is_host()) {
-    if (host_glue_runs(x.device())) {
+    if (runs_compiled_host_kernels(x.device())) {
       return host_elementwise(ElementwiseOp::kGatedResidual, x, y, gate, ops::gate_broadcast(x, gate), o, memo);
     }
-    return ops::gated_residual_reference(x, y, gate, o);
+    return on_host_device(ops::gated_residual_reference(x, y, gate, o), x.device());
   }
   Tensor r = empty_like(x, o);
   run_kernel(ElementwiseOp::kGatedResidual, x, y, gate, r, ops::gate_broadcast(x, gate), memo);
@@ -147,8 +148,8 @@ Tensor add(const Tensor& a, const Tensor& b, std::optional<DType> out, KernelMem
   check_out(kOp, o);
   check_device(kOp, "b", b, "a", a);
   if (a.device().is_host()) {
-    if (host_glue_runs(a.device())) return host_elementwise(ElementwiseOp::kAdd, a, b, a, ops::suffix_broadcast(b), o, memo);
-    return ops::add_reference(a, b, o);
+    if (runs_compiled_host_kernels(a.device())) return host_elementwise(ElementwiseOp::kAdd, a, b, a, ops::suffix_broadcast(b), o, memo);
+    return on_host_device(ops::add_reference(a, b, o), a.device());
   }
   Tensor r = empty_like(a, o);
   run_kernel(ElementwiseOp::kAdd, a, b, a, r, ops::suffix_broadcast(b), memo);

@@ -1,3 +1,4 @@
+#include "runtime/host_driver.hpp"
 #include "runtime/ops/gemm.hpp"
 
 #include <algorithm>
@@ -146,9 +147,9 @@ Tensor gemm(const Tensor& x, const Tensor& w, const GemmOptions& o) {
     QJIT_CHECK_GEN(kOp, w.device().is_host(), "activations are on the cpu but weights {} are not", w.describe());
     QJIT_CHECK_GEN(kOp, !o.bias || o.bias->device().is_host(), "activations are on the cpu but the bias {} is not",
                    o.bias->describe());
-    if (x.device().runs_host_kernels() && x.dtype() == DType::kBF16) return run_host(x, w, o);
-    if (x.device().runs_host_kernels()) return run_host_f32(x, w, o);  // f16 or f32 (check_inputs)
-    return ops::gemm_reference(x, w, o.bias, o.gelu_tanh, out_dtype_of(x, o));
+    if (runs_compiled_host_kernels(x.device()) && x.dtype() == DType::kBF16) return run_host(x, w, o);
+    if (runs_compiled_host_kernels(x.device())) return run_host_f32(x, w, o);  // f16 or f32 (check_inputs)
+    return on_host_device(ops::gemm_reference(x, w, o.bias, o.gelu_tanh, out_dtype_of(x, o)), x.device());
   }
   return run_kernel(x, w, o);
 }

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "jit/host_compiler.hpp"
 #include "jit/impls/host_glue.hpp"
 #include "jit/impls/rope.hpp"
 #include "runtime/host_driver.hpp"
@@ -34,8 +33,6 @@ unsigned blocks(std::int64_t work, std::int64_t per_block) {
 }
 
 }  // namespace
-
-bool host_glue_runs(const Device& device) { return device.runs_host_kernels() && jit::host_compiler_available(); }
 
 Tensor host_elementwise(jit::impls::ElementwiseOp op, const Tensor& a_in, const Tensor& b_in, const Tensor& c_in,
                         const ops::Broadcast& bc, DType out, KernelMemo* memo) {

@@ -1,8 +1,9 @@
 #pragma once
 // The glue ops on the cpu device's compiled kernels (templates/host/elementwise.h, norm_mod.h,
 // rope.h; jit/impls/host_glue.hpp): the same operands and the same bits as the reference
-// (runtime/ops/*_reference.hpp; a NaN is a NaN, its payload not kept, as on the GPU), on the runtime's thread pool. The ops (elementwise.hpp,
-// norm_mod.hpp, rope.hpp) validate and call these on `cpu`; `cpu:ref` runs the reference.
+// (runtime/ops/*_reference.hpp; a NaN is a NaN, its payload not kept, as on the GPU), on
+// the runtime's thread pool. The ops (elementwise.hpp, norm_mod.hpp, rope.hpp) validate and
+// call these where runs_compiled_host_kernels (runtime/host_driver.hpp); else the reference.
 
 #include <cstdint>
 
@@ -15,11 +16,6 @@
 #include "runtime/tensor.hpp"
 
 namespace qjit {
-
-/// Whether the glue ops of `device` run the compiled kernels below: on `cpu` with its
-/// compiler plugin. Without the plugin the cpu runs the reference for them (the same bits);
-/// its GEMMs say that the plugin is missing.
-bool host_glue_runs(const Device& device);
 
 /// op on cpu tensors a, b, c (b, c unused by SiLU; the broadcast operand read at bc.index(i)),
 /// a new contiguous tensor of a's shape and `out`.

@@ -9,6 +9,7 @@
 #include "runtime/kernel_operands.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/ops/norm_mod_launch.hpp"
+#include "runtime/host_driver.hpp"
 #include "runtime/ops/host_glue.hpp"
 #include "runtime/ops/norm_mod_reference.hpp"
 
@@ -121,7 +122,8 @@ void launch_norm_mod(const NormModRows& r, const NormModArgs& a, DType out, cons
 Tensor norm_modulate(const Tensor& x, const NormModArgs& args, DType out) {
   const ops::NormModRows r = ops::check_norm_mod(x, args, out);
   if (x.device().is_host()) {
-    return host_glue_runs(x.device()) ? host_norm_mod(r, args, out) : ops::norm_mod_reference(r.x2d, args, out);
+    return runs_compiled_host_kernels(x.device()) ? host_norm_mod(r, args, out)
+                                                  : on_host_device(ops::norm_mod_reference(r.x2d, args, out), x.device());
   }
   const Tensor y = Tensor::empty({r.m, r.d}, out, x.device(), r.x2d.driver());
   ops::launch_norm_mod(r, args, out, nullptr, y, Tensor());

@@ -7,6 +7,8 @@
 #include "common/error.hpp"
 #include "jit/impls/rope.hpp"
 #include "runtime/kernels.hpp"
+#include "runtime/host_driver.hpp"
+#include "runtime/kernel_operands.hpp"
 #include "runtime/ops/host_glue.hpp"
 #include "runtime/ops/rope_reference.hpp"
 
@@ -98,8 +100,8 @@ Tensor rope_3d(const Tensor& x, std::int64_t heads, const RopeGrid& grid, std::o
   const DType out_dtype = out ? *out : (x.defined() ? x.dtype() : DType::kF32);
   check(x, heads, grid, out_dtype, theta);
   if (x.device().is_host()) {
-    if (host_glue_runs(x.device())) return host_rope_3d(x, heads, grid, out_dtype, theta, memo);
-    return ops::rope_3d_reference(x, heads, grid, out_dtype, theta);
+    if (runs_compiled_host_kernels(x.device())) return host_rope_3d(x, heads, grid, out_dtype, theta, memo);
+    return on_host_device(ops::rope_3d_reference(x, heads, grid, out_dtype, theta), x.device());
   }
   return run_kernel(x, heads, grid, out_dtype, theta, memo);
 }

@@ -96,4 +96,20 @@ TEST(RunAccuracyCli, Errors) {
   EXPECT_TRUE(has(o.err, "/nonexistent.safetensors")) << o.err;
 }
 
+// A machine without Clang / LLVM at run time (QJIT_CPU_NO_COMPILER=1 stands in for it): the
+// cpu device says what is missing, how to get it and that cpu:ref runs the reference, which
+// then works.
+TEST(RunAccuracyCli, WithoutTheCpuCompilerTheMessageNamesTheWayOut) {
+  qjit::test::TempDir dir;
+  const std::string env = "QJIT_CPU_NO_COMPILER=1 QJIT_CACHE_DIR='" + dir.path().string() + "'";
+  auto o = qjit::test::run_qjit("run --model wan2.1-tiny --preset int8 --device cpu", env);
+  EXPECT_EQ(o.code, 1);
+  EXPECT_TRUE(has(o.err, "the cpu device's compiler (libqjit_hostcc.so, Clang and LLVM 14) cannot be opened")) << o.err;
+  EXPECT_TRUE(has(o.err, "tools/setup.sh")) << o.err;
+  EXPECT_TRUE(has(o.err, "--device cpu:ref")) << o.err;
+  o = qjit::test::run_qjit("run --model wan2.1-tiny --preset int8 --device cpu:ref --json", env);
+  EXPECT_EQ(o.code, 0) << o.err;
+  EXPECT_EQ(nlohmann::json::parse(o.out).at("accuracy").at(0).at("device"), "cpu:ref");
+}
+
 }  // namespace

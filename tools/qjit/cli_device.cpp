@@ -4,6 +4,7 @@
 
 #include "common/error.hpp"
 #include "common/knobs.hpp"
+#include "jit/host_compiler.hpp"
 #include "sim/sim_driver.hpp"
 #include "runtime/driver/cuda_driver.hpp"
 
@@ -33,6 +34,9 @@ Device parse_device_flag(const std::string& flag, const char* sub, bool require_
   }
   QJIT_CHECK_GEN(sub, !require_available || device.kind != DeviceKind::kCuda || cuda_available(), "{}{}: no GPU answers ({})", source, text,
                  cuda_unavailable_reason());
+  std::string why;
+  QJIT_CHECK_GEN(sub, !require_available || !device.runs_host_kernels() || jit::host_compiler_available(&why), "{}{}: {}",
+                 source, text, why);
   return device;
 }
 
