@@ -113,6 +113,32 @@ std::vector<std::string> split_features(const std::string& s) {
   return out;
 }
 
+// Diagnostics printed into a log string: the driver's, the front end's and its summary line.
+struct LogDiagnostics {
+  llvm::raw_string_ostream stream;
+  llvm::IntrusiveRefCntPtr<clang::DiagnosticOptions> options{new clang::DiagnosticOptions()};
+  clang::TextDiagnosticPrinter* printer;  // owned by engine
+  clang::DiagnosticsEngine engine;
+
+  explicit LogDiagnostics(std::string& log)
+      : stream(log),
+        printer(new clang::TextDiagnosticPrinter(stream, options.get())),
+        engine(llvm::IntrusiveRefCntPtr<clang::DiagnosticIDs>(new clang::DiagnosticIDs()), options.get(), printer,
+               /*ShouldOwnClient=*/true) {}
+};
+
+// `instance` set to run `invocation` over `files` (in memory, on top of the real file system,
+// which holds clang's resource headers), reporting into `d`.
+void prepare(clang::CompilerInstance& instance, std::shared_ptr<clang::CompilerInvocation> invocation,
+             llvm::IntrusiveRefCntPtr<llvm::vfs::InMemoryFileSystem> files, LogDiagnostics& d) {
+  auto overlay = llvm::makeIntrusiveRefCnt<llvm::vfs::OverlayFileSystem>(llvm::vfs::getRealFileSystem());
+  overlay->pushOverlay(std::move(files));
+  instance.setInvocation(std::move(invocation));
+  instance.createDiagnostics(d.printer, /*ShouldOwnClient=*/false);
+  instance.createFileManager(overlay);
+  instance.setVerboseOutputStream(d.stream);  // "N errors generated." goes to the log too
+}
+
 // The cc1 invocation the clang driver makes of `driver_args` for the file at `main_path`
 // (its type from its extension) and `target`, or null with the reason in `log_stream`.
 std::shared_ptr<clang::CompilerInvocation> make_invocation(const std::string& main_path,
@@ -193,23 +219,14 @@ const std::string* prelude_pch(const std::vector<std::string>& driver_args, cons
   std::lock_guard<std::mutex> lock(mu);
   if (auto it = built->find(key); it != built->end()) return it->second.get();
   std::unique_ptr<std::string>& slot = (*built)[key];
-  std::string log;
-  llvm::raw_string_ostream log_stream(log);
-  llvm::IntrusiveRefCntPtr<clang::DiagnosticOptions> diag_opts = new clang::DiagnosticOptions();
-  auto* printer = new clang::TextDiagnosticPrinter(log_stream, diag_opts.get());
-  llvm::IntrusiveRefCntPtr<clang::DiagnosticIDs> ids(new clang::DiagnosticIDs());
-  clang::DiagnosticsEngine diags(ids, diag_opts.get(), printer, /*ShouldOwnClient=*/true);
-  auto invocation = make_invocation(prelude_path(), driver_args, target, diags, log_stream);
+  std::string log;  // NOTE: its diagnostics stay here: the programs report their own
+  LogDiagnostics d(log);
+  auto invocation = make_invocation(prelude_path(), driver_args, target, d.engine, d.stream);
   if (!invocation) return nullptr;
   auto memory_fs = llvm::makeIntrusiveRefCnt<llvm::vfs::InMemoryFileSystem>();
   memory_fs->addFile(prelude_path(), 0, llvm::MemoryBuffer::getMemBuffer(kPreludeText, prelude_path()));
-  auto overlay = llvm::makeIntrusiveRefCnt<llvm::vfs::OverlayFileSystem>(llvm::vfs::getRealFileSystem());
-  overlay->pushOverlay(memory_fs);
   clang::CompilerInstance instance;
-  instance.setInvocation(invocation);
-  instance.createDiagnostics(printer, /*ShouldOwnClient=*/false);
-  instance.createFileManager(overlay);
-  instance.setVerboseOutputStream(log_stream);  // NOTE: its diagnostics stay here: the programs report their own
+  prepare(instance, invocation, memory_fs, d);
   auto buffer = std::make_shared<clang::PCHBuffer>();
   PchToMemory action(buffer);
   if (!instance.ExecuteAction(action) || !buffer->IsComplete || buffer->Data.empty()) return nullptr;
@@ -243,14 +260,9 @@ std::unique_ptr<llvm::Module> front_end(llvm::LLVMContext& ctx, const std::strin
                                         const std::vector<std::pair<std::string, std::string>>& headers,
                                         const std::vector<std::string>& driver_args, const Target& target,
                                         bool use_prelude, std::string& log) {
-  llvm::raw_string_ostream log_stream(log);
-  llvm::IntrusiveRefCntPtr<clang::DiagnosticOptions> diag_opts = new clang::DiagnosticOptions();
-  auto* printer = new clang::TextDiagnosticPrinter(log_stream, diag_opts.get());
-  llvm::IntrusiveRefCntPtr<clang::DiagnosticIDs> ids(new clang::DiagnosticIDs());
-  clang::DiagnosticsEngine diags(ids, diag_opts.get(), printer, /*ShouldOwnClient=*/true);
-
+  LogDiagnostics d(log);
   const std::string main_path = std::string(kHeaderRoot) + "/" + file_name;
-  auto invocation = make_invocation(main_path, driver_args, target, diags, log_stream);
+  auto invocation = make_invocation(main_path, driver_args, target, d.engine, d.stream);
   if (!invocation) return nullptr;
 
   auto memory_fs = llvm::makeIntrusiveRefCnt<llvm::vfs::InMemoryFileSystem>();
@@ -267,20 +279,14 @@ std::unique_ptr<llvm::Module> front_end(llvm::LLVMContext& ctx, const std::strin
       memory_fs->addFile(pch_path, 0,
                          llvm::MemoryBuffer::getMemBuffer(llvm::StringRef(*pch), pch_path, /*RequiresNullTerminator=*/false));
       invocation->getPreprocessorOpts().ImplicitPCHInclude = pch_path;
-      log_stream << "hostcc: started from the <immintrin.h> prelude PCH\n";
+      d.stream << "hostcc: started from the <immintrin.h> prelude PCH\n";
     }
   }
-  auto overlay = llvm::makeIntrusiveRefCnt<llvm::vfs::OverlayFileSystem>(llvm::vfs::getRealFileSystem());
-  overlay->pushOverlay(memory_fs);
-
   clang::CompilerInstance instance;
-  instance.setInvocation(invocation);
-  instance.createDiagnostics(printer, /*ShouldOwnClient=*/false);
-  instance.createFileManager(overlay);
-  instance.setVerboseOutputStream(log_stream);  // "N errors generated." goes to the log too
+  prepare(instance, invocation, memory_fs, d);
   clang::EmitLLVMOnlyAction action(&ctx);
   const bool ok = instance.ExecuteAction(action);
-  log_stream.flush();
+  d.stream.flush();
   if (!ok) return nullptr;
   return action.takeModule();
 }

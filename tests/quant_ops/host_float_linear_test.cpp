@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "tests/support/host_isa.hpp"
+#include "tests/support/random_tensor.hpp"
 #include "jit/host_compiler.hpp"
 #include "jit/impls/host_qgemm.hpp"
 #include "quant_ops/host_linear.hpp"
@@ -42,15 +43,7 @@
 namespace qjit {
 namespace {
 
-Tensor randn(std::vector<std::int64_t> shape, DType dtype, unsigned seed, float sigma = 1.0f) {
-  std::int64_t n = 1;
-  for (auto s : shape) n *= s;
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, sigma);
-  std::vector<float> v(static_cast<std::size_t>(n));
-  for (auto& x : v) x = normal(rng);
-  return Tensor::from_vector<float>(std::move(shape), v, dtype);
-}
+using test::randn;
 
 ResolvedRule rule_of(const std::string& text) { return Rule::parse_one(text).resolve(); }
 

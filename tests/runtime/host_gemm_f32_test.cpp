@@ -20,6 +20,7 @@
 #include "runtime/ops/gemm.hpp"
 #include "tests/support/checks.hpp"
 #include "tests/support/host_isa.hpp"
+#include "tests/support/random_tensor.hpp"
 
 namespace qjit {
 namespace {
@@ -27,15 +28,7 @@ namespace {
 using HostGemmF32 = test::HostIsaTest;
 using test::IsaScope;
 
-Tensor randn(std::vector<std::int64_t> shape, DType dtype, unsigned seed, float sigma = 1.0f) {
-  std::int64_t n = 1;
-  for (auto s : shape) n *= s;
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, sigma);
-  std::vector<float> v(static_cast<std::size_t>(n));
-  for (auto& x : v) x = normal(rng);
-  return Tensor::from_vector<float>(std::move(shape), v, dtype);
-}
+using test::randn;
 
 void expect_same_bytes(const Tensor& got, const Tensor& want, const std::string& what) {
   ASSERT_EQ(got.dtype(), want.dtype()) << what;
