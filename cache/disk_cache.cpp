@@ -228,13 +228,20 @@ bool DiskCache::store(const std::string& key, const Entry& entry) {
   return true;
 }
 
-std::optional<std::string> DiskCache::read_aux(const std::string& name) const {
+std::optional<std::string> DiskCache::read_aux(const std::string& name, std::uint64_t max_bytes,
+                                               std::string* problem) const {
   check_aux_name(name);
   if (!options_.enabled) return std::nullopt;
   const TrustedDir dir = root(/*create=*/false);
   std::string out, untrusted;
-  if (dir.read(name, kMaxAuxBytes, out, &untrusted) != 0) return std::nullopt;
-  return out;
+  const int err = dir.read(name, max_bytes, out, &untrusted);
+  if (err == 0) return out;
+  if (problem && err != ENOENT && dir.ok()) {
+    *problem = !untrusted.empty() ? untrusted
+               : err == EFBIG     ? fmt::format("{} is larger than {} bytes", dir.path_of(name).string(), max_bytes)
+                                  : fmt::format("{}: {}", dir.path_of(name).string(), std::strerror(err));
+  }
+  return std::nullopt;
 }
 
 bool DiskCache::write_aux(const std::string& name, const std::string& data) {

@@ -132,7 +132,10 @@ class DiskCache {
   // Small named files in the cache root (`name`: letters, digits, '-', '_', '.'; no
   // leading dot), written atomically; best effort like store(). read_aux gives nullopt for a
   // missing, untrusted or oversized file.
-  std::optional<std::string> read_aux(const std::string& name) const;
+  // With `problem`, a file that exists but cannot be read (too large, untrusted, a link, an
+  // I/O error) is described there, naming the path; a missing file leaves it empty.
+  std::optional<std::string> read_aux(const std::string& name, std::uint64_t max_bytes = kMaxAuxBytes,
+                                      std::string* problem = nullptr) const;
   bool write_aux(const std::string& name, const std::string& data);
   // A file <key>.qjit<suffix> beside the entry (QJIT_DUMP), written atomically.
   bool write_beside(const std::string& key, const std::string& suffix, const std::string& data);

@@ -105,6 +105,12 @@ const std::vector<KnobInfo>& all() {
       {"QJIT_CPU_NO_COMPILER",
        "1: behave as a machine without the cpu device's compiler (Clang / LLVM): its plugin is not opened", false,
        K::kFlag},
+      {"QJIT_PRINT_AUTOTUNING",
+       "1: say which config each tuned kernel family takes (the tuning database's winner or the heuristic) and "
+       "why, once per problem",
+       false, K::kFlag},
+      {"QJIT_TUNING_DISABLE", "1: ignore the tuning database: every kernel takes its family's heuristic", false,
+       K::kFlag},
       {"QJIT_CPU_ISA",
        "what the cpu device's kernels are compiled for: native (the best this host has) | amx | avx512_vnni | "
        "avx2 (the portable code for an AVX2 / FMA host) | generic (portable; the same int8 bits)",
@@ -154,6 +160,8 @@ bool cache_disabled() { return flag("QJIT_CACHE_DISABLE"); }
 bool always_compile() { return flag("QJIT_ALWAYS_COMPILE"); }
 bool dump() { return flag("QJIT_DUMP"); }
 bool offline() { return flag("QJIT_OFFLINE"); }
+bool print_autotuning() { return flag("QJIT_PRINT_AUTOTUNING"); }
+bool tuning_disabled() { return flag("QJIT_TUNING_DISABLE"); }
 std::optional<std::string> device() { return get("QJIT_DEVICE"); }
 std::optional<std::string> arch() { return get("QJIT_ARCH"); }
 

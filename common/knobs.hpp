@@ -47,6 +47,8 @@ bool cache_disabled();                     // QJIT_CACHE_DISABLE
 bool always_compile();                     // QJIT_ALWAYS_COMPILE
 bool dump();                               // QJIT_DUMP
 bool offline();                            // QJIT_OFFLINE
+bool print_autotuning();                   // QJIT_PRINT_AUTOTUNING
+bool tuning_disabled();                    // QJIT_TUNING_DISABLE
 std::optional<std::string> device();       // QJIT_DEVICE
 std::optional<std::string> arch();         // QJIT_ARCH
 std::string log_level();                   // QJIT_LOG (error|warn|info|debug), default warn

@@ -119,10 +119,10 @@ JitResult Jit::load_or_compile(const Program& program, const std::string& manife
   return {artifact, damaged ? CacheOutcome::kRebuilt : CacheOutcome::kCompiled, 0};
 }
 
-std::vector<JitResult> Jit::get_all(const std::vector<KernelSpec>& specs, const Progress& progress,
-                                    CompileOutput output) {
-  std::vector<JitResult> results(specs.size());
-  std::vector<std::exception_ptr> errors(specs.size());
+void Jit::run_pool(const std::vector<KernelSpec>& specs, CompileOutput output, const Progress& progress,
+                   std::vector<JitResult>& results, std::vector<std::exception_ptr>& errors) {
+  results.assign(specs.size(), JitResult{});
+  errors.assign(specs.size(), nullptr);
   std::atomic<size_t> next{0};
   size_t done = 0;
   std::mutex progress_mu;
@@ -144,10 +144,37 @@ std::vector<JitResult> Jit::get_all(const std::vector<KernelSpec>& specs, const 
   for (size_t t = 1; t < n; ++t) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
+}
+
+std::vector<JitResult> Jit::get_all(const std::vector<KernelSpec>& specs, const Progress& progress,
+                                    CompileOutput output) {
+  std::vector<JitResult> results;
+  std::vector<std::exception_ptr> errors;
+  run_pool(specs, output, progress, results, errors);
   for (auto& e : errors) {
     if (e) std::rethrow_exception(e);
   }
   return results;
+}
+
+std::vector<std::string> Jit::try_all(const std::vector<KernelSpec>& specs, CompileOutput output,
+                                      const Progress& progress) {
+  std::vector<JitResult> results;
+  std::vector<std::exception_ptr> errors;
+  run_pool(specs, output, progress, results, errors);
+  std::vector<std::string> out(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (!errors[i]) continue;
+    try {
+      std::rethrow_exception(errors[i]);
+    } catch (const std::exception& e) {
+      out[i] = e.what();
+      if (out[i].empty()) out[i] = "failed without a message";
+    } catch (...) {
+      out[i] = "failed with an unknown exception";
+    }
+  }
+  return out;
 }
 
 }  // namespace qjit::jit

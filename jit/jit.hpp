@@ -50,10 +50,18 @@ class Jit {
   std::vector<JitResult> get_all(const std::vector<KernelSpec>& specs, const Progress& progress = nullptr,
                                  CompileOutput output = CompileOutput::kPtxAndCubin);
 
+  // As get_all, but a spec's failure is its own: per spec "" or its error's message (the
+  // autotuner compiles candidates some of which the compiler may refuse).
+  std::vector<std::string> try_all(const std::vector<KernelSpec>& specs, CompileOutput output,
+                                   const Progress& progress = nullptr);
+
   cache::DiskCache& disk() { return disk_; }
   JitStats stats() const;
 
  private:
+  // get() for every spec on the bounded pool; per spec its result or its exception.
+  void run_pool(const std::vector<KernelSpec>& specs, CompileOutput output, const Progress& progress,
+                std::vector<JitResult>& results, std::vector<std::exception_ptr>& errors);
   JitResult load_or_compile(const Program& program, const std::string& manifest, const std::string& key);
 
   cache::DiskCache disk_;

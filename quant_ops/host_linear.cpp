@@ -9,6 +9,7 @@
 #include "common/error.hpp"
 #include "quant_ops/act_quant.hpp"
 #include "quant_ops/reference/quantize_value.hpp"
+#include "quant_ops/tuning.hpp"
 #include "runtime/float_convert.hpp"
 #include "runtime/host_driver.hpp"
 #include "runtime/kernels.hpp"
@@ -139,7 +140,7 @@ Tensor run_int8(const Tensor& x, const HostPackedWeight& w, const ResolvedRule& 
   quantize_rows(x, rule, o, kp, ws, isa);
   const jit::impls::HostQGemmDesc gd{out_dtype, bias ? std::optional<DType>(bias->dtype()) : std::nullopt,
                                      o.activation, isa};
-  const jit::impls::HostQGemmConfig gc = jit::impls::host_qgemm_heuristic(gd, m, n, w.k);
+  const jit::impls::HostQGemmConfig gc = o.host_int8_config ? *o.host_int8_config : host_qgemm_config(gd, m, n, w.k);
   jit::impls::HostQGemmParams gp;
   gp.a = address_of(ws.codes.data());
   gp.lda = kp;

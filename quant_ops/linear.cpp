@@ -267,6 +267,10 @@ std::vector<KernelLaunch> linear_kernels(const ResolvedRule& rule, const LinearP
     const WeightOnlyProblem wo{p.m, p.n, p.k, p.x_dtype, rule.weight, rule.weight_granularity, p.bias, p.activation, out};
     return qgemm_weight_only_launches(wo, arch, p.weight_only_config).kernels;
   }
+  return qgemm_launches(linear_qgemm_problem(rule, p), arch, p.config).kernels;
+}
+
+QGemmProblem linear_qgemm_problem(const ResolvedRule& rule, const LinearProblem& p) {
   QGemmProblem q;
   q.m = p.m, q.n = p.n, q.k = p.k;
   q.x_dtype = p.x_dtype;
@@ -277,8 +281,8 @@ std::vector<KernelLaunch> linear_kernels(const ResolvedRule& rule, const LinearP
   q.weight_granularity = rule.weight_granularity;
   q.bias = p.bias;
   q.activation = p.activation;
-  q.out_dtype = out;
-  return qgemm_launches(q, arch, p.config).kernels;
+  q.out_dtype = p.out_dtype.value_or(rule.out_dtype);
+  return q;
 }
 
 QuantizedWeight quantize_weight(const Tensor& w, const ResolvedRule& rule) {

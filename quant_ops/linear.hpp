@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "jit/impls/host_qgemm.hpp"
 #include "jit/impls/qgemm.hpp"
 #include "jit/impls/qgemm_wo.hpp"
 #include "quant_ops/act_quant.hpp"
@@ -73,6 +74,9 @@ struct LinearOptions {
   // when absent. Never changes results, only speed.
   std::optional<jit::impls::GemmConfig> config;
   std::optional<jit::impls::WeightOnlyConfig> weight_only_config;
+  // The cpu int8 GEMM's blocking; the tuning database's or the heuristic's when absent
+  // (quant_ops/tuning.hpp). Never changes results, only speed.
+  std::optional<jit::impls::HostQGemmConfig> host_int8_config;
   // The calling layer's resolved kernels (QuantLinear's; not owned): on sim / cuda each kind
   // of call resolves once, then launches without building a spec (DESIGN.md section 3a).
   PlanMemo<QGemmPlan>* memo = nullptr;
@@ -110,6 +114,10 @@ struct LinearProblem {
   PlanMemo<QGemmPlan>* memo = nullptr;
   PlanMemo<WeightOnlyPlan>* weight_only_memo = nullptr;
 };
+
+/// The W8A8 GEMM problem linear_forward hands the qgemm op for `problem` under a W8A8 `rule`
+/// (the autotuner's description of a linear on sim / cuda).
+QGemmProblem linear_qgemm_problem(const ResolvedRule& rule, const LinearProblem& problem);
 
 /// The kernels linear_forward launches for `problem` under `rule` on a sim / cuda device of
 /// `arch`, in launch order (x dense, as from an allocation): W8A8 — the act_quant pass of the

@@ -11,6 +11,7 @@
 #include "quant_ops/reference/act_quant.hpp"
 #include "quant_ops/reference/gemm.hpp"
 #include "quant_ops/reference_tensor.hpp"
+#include "quant_ops/tuning.hpp"
 #include "runtime/kernel_operands.hpp"
 #include "runtime/kernels.hpp"
 
@@ -385,7 +386,7 @@ QGemmPlan plan_qgemm(const std::shared_ptr<Driver>& driver, const jit::impls::Ge
   const jit::Arch arch = target_arch(*driver);
   jit::impls::check_gemm_desc(desc, arch);  // fp8 below sm_89 is rejected here, before any copy
   QGemmPlan plan;
-  plan.config = config ? *config : jit::impls::qgemm_heuristic(desc, arch);
+  plan.config = config ? *config : qgemm_config(*driver, desc, arch);
   const jit::KernelSpec spec = jit::impls::qgemm_spec(desc, plan.config, arch);  // checks the config too
   plan.threads = static_cast<unsigned>(plan.config.threads());
   plan.smem_bytes = static_cast<unsigned>(jit::impls::qgemm_smem_bytes(desc, plan.config));

@@ -10,5 +10,6 @@ void add_cache(CLI::App& app);
 void add_linear(CLI::App& app);
 void add_rules(CLI::App& app);
 void add_calibrate(CLI::App& app);
+void add_autotune(CLI::App& app);
 
 }  // namespace qjit::cli

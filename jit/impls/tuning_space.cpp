@@ -1,0 +1,166 @@
+#include "jit/impls/tuning_space.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "common/error.hpp"
+
+namespace qjit::jit::impls {
+
+namespace {
+
+using nlohmann::json;
+
+int int_field(const json& j, const char* name, const char* what) {
+  QJIT_CHECK_GEN("tuning", j.is_object() && j.contains(name) && j.at(name).is_number_integer(),
+                 "a {} config lacks the integer '{}'", what, name);
+  const auto v = j.at(name).get<std::int64_t>();
+  QJIT_CHECK_GEN("tuning", v >= 0 && v <= 1 << 20, "a {} config's '{}' is {}, out of range", what, name, v);
+  return static_cast<int>(v);
+}
+
+// Appends `c` unless already there.
+template <typename C>
+void add(std::vector<C>& out, const C& c) {
+  for (const C& o : out) {
+    if (to_json(o) == to_json(c)) return;
+  }
+  out.push_back(c);
+}
+
+std::string dtype_text(DType t) { return std::string(dtype_name(t)); }
+
+// The multiple of `step` nearest to `want` (at least `step`).
+int nearest_multiple(int want, int step) { return std::max(step, (want + step / 2) / step * step); }
+
+}  // namespace
+
+// --- qgemm ---
+
+json qgemm_tuning_desc(const GemmDesc& d) {
+  const char* source = d.a_source == ActSource::kQuantized ? "quantized"
+                       : d.a_source == ActSource::kStatic  ? "static"
+                                                           : "dynamic";
+  return {{"m_bucket", d.m_bucket},
+          {"n", d.n},
+          {"k", d.k},
+          {"qtype_a", std::string(qtype_name(d.qtype_a))},
+          {"qtype_w", std::string(qtype_name(d.qtype_w))},
+          {"scale_a", std::string(granularity_name(d.scale_a))},
+          {"scale_w", std::string(granularity_name(d.scale_w))},
+          {"a_source", source},
+          {"x_dtype", d.a_source == ActSource::kQuantized ? "" : dtype_text(d.x_dtype)},
+          {"out", dtype_text(d.out)}};
+}
+
+json to_json(const GemmConfig& c) {
+  return {{"tile_m", c.tile_m}, {"tile_n", c.tile_n},   {"tile_k", c.tile_k},
+          {"warps_m", c.warps_m}, {"warps_n", c.warps_n}, {"stages", c.stages},
+          {"fusion", c.fusion == GemmFusion::kSeparate ? "separate" : "fused"}};
+}
+
+GemmConfig gemm_config_from_json(const json& j) {
+  GemmConfig c;
+  c.tile_m = int_field(j, "tile_m", "qgemm");
+  c.tile_n = int_field(j, "tile_n", "qgemm");
+  c.tile_k = int_field(j, "tile_k", "qgemm");
+  c.warps_m = int_field(j, "warps_m", "qgemm");
+  c.warps_n = int_field(j, "warps_n", "qgemm");
+  c.stages = int_field(j, "stages", "qgemm");
+  QJIT_CHECK_GEN("tuning", j.contains("fusion") && (j["fusion"] == "fused" || j["fusion"] == "separate"),
+                 "a qgemm config's 'fusion' is neither 'fused' nor 'separate'");
+  c.fusion = j["fusion"] == "separate" ? GemmFusion::kSeparate : GemmFusion::kFused;
+  return c;
+}
+
+std::vector<GemmConfig> qgemm_candidates(const GemmDesc& d, Arch arch) {
+  const GemmConfig h = qgemm_heuristic(d, arch);
+  std::vector<GemmConfig> out{h};
+  const bool float_dynamic = d.a_source == ActSource::kDynamic;
+  auto variants = [&](GemmConfig c) {
+    for (GemmFusion f : {GemmFusion::kFused, GemmFusion::kSeparate}) {
+      if (!float_dynamic && f == GemmFusion::kSeparate) continue;
+      c.fusion = f;
+      add(out, c);
+    }
+  };
+  // Neighbours first: the heuristic's tile at other depths and the other strategy.
+  for (int stages : {2, 3, 4, 5}) {
+    GemmConfig c = h;
+    c.stages = stages;
+    variants(c);
+  }
+  for (GemmConfig c : qgemm_shipped_configs()) {
+    for (int stages : {c.stages, 2, 3, 5}) {
+      c.stages = stages;
+      variants(c);
+    }
+  }
+  return out;
+}
+
+// --- host_qgemm_int8 ---
+
+json host_qgemm_tuning_desc(const HostQGemmDesc& d, std::int64_t m, std::int64_t n, std::int64_t k) {
+  return {{"isa", host_isa_name(d.isa)}, {"out", dtype_text(d.out_dtype)}, {"m_bucket", gemm_m_bucket(m)},
+          {"n", n},                     {"k", k}};
+}
+
+json to_json(const HostQGemmConfig& c) {
+  return {{"mr", c.mr}, {"nb", c.nb}, {"mc", c.mc}, {"nc", c.nc}, {"kc", c.kc}};
+}
+
+HostQGemmConfig host_qgemm_config_from_json(const json& j) {
+  HostQGemmConfig c;
+  c.mr = int_field(j, "mr", "host_qgemm_int8");
+  c.nb = int_field(j, "nb", "host_qgemm_int8");
+  c.mc = int_field(j, "mc", "host_qgemm_int8");
+  c.nc = int_field(j, "nc", "host_qgemm_int8");
+  c.kc = int_field(j, "kc", "host_qgemm_int8");
+  return c;
+}
+
+std::string host_qgemm_label(const HostQGemmConfig& c) {
+  return fmt::format("{}x{} {}x{} kc{}", c.mr, c.nb * kHostPanel, c.mc, c.nc, c.kc);
+}
+
+std::vector<HostQGemmConfig> host_qgemm_candidates(const HostQGemmDesc& d, std::int64_t m, std::int64_t n,
+                                                   std::int64_t k) {
+  const HostQGemmConfig h = host_qgemm_heuristic(d, m, n, k);
+  const bool amx = d.isa == HostIsa::kAmx;
+  // NOTE: register tiles that fill AVX-512's 32 registers (mr x nb sums + nb weight vectors)
+  // or most of them; on AMX, the tile shapes 8 tiles allow.
+  const std::vector<std::pair<int, int>> tiles =
+      amx ? std::vector<std::pair<int, int>>{{32, 2}, {16, 2}, {32, 1}, {16, 1}}
+          : std::vector<std::pair<int, int>>{{6, 4}, {4, 6}, {8, 3}, {7, 4}, {12, 2}, {4, 4}};
+  const std::vector<int> row_blocks = amx ? std::vector<int>{64, 128, 256} : std::vector<int>{48, 96, 192, 288, 576};
+  const std::vector<int> col_blocks = amx ? std::vector<int>{256, 512, 1024} : std::vector<int>{128, 256, 512, 1024};
+  const std::vector<int> k_steps = amx ? std::vector<int>{1024, 2048, 4096} : std::vector<int>{512, 1024, 2048, 4096};
+  auto make = [&](std::pair<int, int> tile, int mc, int nc, int kc) {
+    HostQGemmConfig c;
+    c.mr = tile.first;
+    c.nb = tile.second;
+    c.mc = nearest_multiple(mc, c.mr);
+    c.nc = nearest_multiple(nc, c.nb * static_cast<int>(kHostPanel));
+    c.kc = kc;
+    return c;
+  };
+  std::vector<HostQGemmConfig> out{h};
+  // Neighbours: one field of the heuristic's changed.
+  for (int mc : row_blocks) add(out, make({h.mr, h.nb}, mc, h.nc, h.kc));
+  for (int nc : col_blocks) add(out, make({h.mr, h.nb}, h.mc, nc, h.kc));
+  for (int kc : k_steps) add(out, make({h.mr, h.nb}, h.mc, h.nc, kc));
+  for (const auto& t : tiles) add(out, make(t, h.mc, h.nc, h.kc));
+  // Then the grid.
+  for (const auto& t : tiles) {
+    for (int mc : row_blocks) {
+      for (int nc : col_blocks) {
+        for (int kc : k_steps) add(out, make(t, mc, nc, kc));
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace qjit::jit::impls

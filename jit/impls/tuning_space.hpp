@@ -1,0 +1,43 @@
+#pragma once
+// The tunable families' search spaces, and their descriptions and configs as JSON (the
+// tuning database's records and the autotuner's candidates): the GPU W8A8 GEMM (qgemm:
+// tiles, warps, stages, fusion strategy) and the cpu device's int8 GEMM (host_qgemm_int8:
+// register tile, blocking, K step). Candidates come heuristic first, then its neighbours
+// (one field changed at a time), then the rest of the grid, so a small --max-configs still
+// searches around the heuristic. Lists may hold configs the family's checks refuse: the
+// autotuner prunes them with the check's reason.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "jit/arch.hpp"
+#include "jit/impls/host_qgemm.hpp"
+#include "jit/impls/qgemm.hpp"
+
+namespace qjit::jit::impls {
+
+// --- qgemm (sim / cuda) ---
+/// What a qgemm config is tuned for: the desc without its epilogue (bias, activation), which
+/// changes no blocking choice. M enters as its bucket.
+nlohmann::json qgemm_tuning_desc(const GemmDesc& desc);
+nlohmann::json to_json(const GemmConfig& config);
+/// Throws qjit::Error naming the field that is missing or not a valid value.
+GemmConfig gemm_config_from_json(const nlohmann::json& j);
+/// The shipped tiles at 2..5 stages and, for dynamic float activations, both fusion
+/// strategies; qgemm_heuristic's config first.
+std::vector<GemmConfig> qgemm_candidates(const GemmDesc& desc, Arch arch);
+
+// --- host_qgemm_int8 (cpu) ---
+/// The ISA, output dtype, M bucket (gemm_m_bucket), N and K.
+nlohmann::json host_qgemm_tuning_desc(const HostQGemmDesc& desc, std::int64_t m, std::int64_t n, std::int64_t k);
+nlohmann::json to_json(const HostQGemmConfig& config);
+HostQGemmConfig host_qgemm_config_from_json(const nlohmann::json& j);
+std::string host_qgemm_label(const HostQGemmConfig& config);  // "6x64 288x256 kc2048"
+/// Register tiles, blocks and K steps for desc.isa (AMX tiles on kAmx); the heuristic's first.
+std::vector<HostQGemmConfig> host_qgemm_candidates(const HostQGemmDesc& desc, std::int64_t m, std::int64_t n,
+                                                   std::int64_t k);
+
+}  // namespace qjit::jit::impls

@@ -1,0 +1,477 @@
+#include "quant_ops/autotune.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <random>
+
+#include "common/error.hpp"
+#include "jit/impls/tuning_space.hpp"
+#include "jit/jit.hpp"
+#include "quant_ops/accuracy.hpp"
+#include "quant_ops/host_linear.hpp"
+#include "quant_ops/linear.hpp"
+#include "quant_ops/sim_cost_model.hpp"
+#include "quant_ops/tuning.hpp"
+#include "runtime/driver.hpp"
+#include "runtime/host_driver.hpp"
+#include "runtime/kernels.hpp"
+#include "sim/sim_driver.hpp"
+
+namespace qjit {
+
+namespace {
+
+constexpr const char* kSub = "autotune";
+using Clock = std::chrono::steady_clock;
+
+bool is_w8a8(const ResolvedRule& r) { return !r.skips() && !r.weight_only(); }
+
+// Outputs are compared bit for bit with the reference where DESIGN.md section 5 makes them
+// exact (int8 W8A8 without an activation function: the autotuner passes none).
+bool exact_numerics(const ResolvedRule& r) { return r.weight == QType::kInt8 && r.act == QType::kInt8; }
+
+Tensor random_tensor(std::vector<std::int64_t> shape, DType dtype, std::uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::int64_t n = 1;
+  for (auto s : shape) n *= s;
+  std::vector<float> v(static_cast<std::size_t>(n));
+  for (float& f : v) f = dist(gen);
+  return Tensor::from_f32(std::move(shape), v, dtype);
+}
+
+std::string bytes_of(const Tensor& t) {
+  const Tensor h = t.to(Device::cpu_ref()).contiguous();
+  return std::string(static_cast<const char*>(h.raw_data_ptr()), h.nbytes());
+}
+
+// Where two outputs of the same shape first differ, or "".
+std::string first_difference(const std::string& got, const std::string& want, std::size_t element_bytes) {
+  if (got == want) return "";
+  if (got.size() != want.size()) return fmt::format("{} bytes of output, the reference has {}", got.size(), want.size());
+  std::size_t i = 0;
+  while (i < got.size() && got[i] == want[i]) ++i;
+  std::size_t differ = 0;
+  for (std::size_t j = 0; j < got.size(); j += element_bytes) {
+    differ += std::memcmp(got.data() + j, want.data() + j, element_bytes) != 0;
+  }
+  return fmt::format("{} of {} outputs differ from the reference, the first at element {}", differ,
+                     got.size() / element_bytes, i / element_bytes);
+}
+
+// Evicts the cpu's caches between timed repetitions (untimed): a layer's weights are cold in
+// a forward, which streams every other layer's through the caches in between.
+void flush_host_caches() {
+  static std::vector<unsigned char> buffer(64u << 20);
+  static unsigned char value = 0;
+  std::memset(buffer.data(), ++value, buffer.size());
+}
+
+// The options every call of a search passes: a static rule's calibrated scale (the data are
+// N(0, 1): |x| <= 4 for all but about 1 in 16,000 values, which saturate).
+LinearOptions base_options(const ResolvedRule& rule) {
+  LinearOptions o;
+  if (rule.act_static_scale) {
+    const float qmax = rule.act == QType::kInt8 ? 127.0f : rule.act == QType::kE4M3 ? 448.0f : 57344.0f;
+    o.act_scale = Tensor::from_vector<float>({1}, std::vector<float>{4.0f / qmax});
+  }
+  return o;
+}
+
+// One shape's data on the device, and the reference output.
+struct Operands {
+  Tensor x;
+  QuantizedWeight w;
+  std::string reference;            // bytes of the reference output
+  std::optional<Tensor> reference_t;  // for the NMSE check where outputs are not exact
+};
+
+Operands make_operands(const ResolvedRule& rule, const Device& device, std::int64_t m, std::int64_t n, std::int64_t k,
+                       bool with_reference) {
+  const Tensor x_host = random_tensor({m, k}, DType::kBF16, 1234u + static_cast<std::uint32_t>(m));
+  const Tensor w_host = random_tensor({n, k}, DType::kF32, 99u + static_cast<std::uint32_t>(n + k));
+  Operands o;
+  o.x = x_host.to(device);
+  o.w = quantize_weight(w_host.to(device), rule);
+  if (device.runs_host_kernels()) o.w.host_packed = pack_for_host(o.w, rule);
+  if (with_reference) {
+    const Tensor ref = linear_forward(x_host.to(Device::cpu_ref()), quantize_weight(w_host.to(Device::cpu_ref()), rule),
+                                      rule, base_options(rule));
+    o.reference = bytes_of(ref);
+    o.reference_t = ref;
+  }
+  return o;
+}
+
+LinearOptions options_for(const ResolvedRule& rule, const std::string& family, const jit::TuneCandidate& c) {
+  LinearOptions o = base_options(rule);
+  if (family == "host_qgemm_int8") o.host_int8_config = jit::impls::host_qgemm_config_from_json(c.config);
+  else o.config = jit::impls::gemm_config_from_json(c.config);
+  return o;
+}
+
+// The check of one candidate: bit for bit against the reference where the numerics are
+// exact; else bit for bit against the heuristic's output on the device (a config never
+// changes results), whose own distance from the reference is bounded: NMSE <= 2^-14, one
+// unit in the last place of a bf16 output (2^-7 relative, squared) at every element, the
+// most that summing the same products in float32 in another order can move a rounding.
+std::string check_output(const ResolvedRule& rule, const Operands& ops, const Tensor& got, bool heuristic,
+                         std::string& heuristic_bytes) {
+  const std::string bytes = bytes_of(got);
+  if (exact_numerics(rule)) return first_difference(bytes, ops.reference, dtype_size(got.dtype()));
+  if (heuristic) {
+    heuristic_bytes = bytes;
+    const AccuracyMetrics a = compare_outputs(got, *ops.reference_t);
+    constexpr double kBound = 1.0 / 16384;
+    if (a.nmse > kBound) return fmt::format("NMSE {:.3g} against the reference, above {:.3g}", a.nmse, kBound);
+    return "";
+  }
+  const std::string diff = first_difference(bytes, heuristic_bytes, dtype_size(got.dtype()));
+  return diff.empty() ? "" : diff + " (here: the heuristic's config's output)";
+}
+
+struct Search {
+  std::string family;
+  jit::TuningKey key;
+  std::vector<jit::TuneCandidate> candidates;
+  jit::TuneHooks hooks;
+  std::string method;
+};
+
+// The candidates' specs compiled on the bounded pool (host objects or PTX for the sim).
+std::vector<std::string> compile_specs(const std::vector<std::optional<jit::KernelSpec>>& specs,
+                                       jit::CompileOutput output) {
+  std::vector<jit::KernelSpec> list;
+  for (const auto& s : specs) {
+    if (s) list.push_back(*s);
+  }
+  const std::vector<std::string> errors = jit::Jit::global().try_all(list, output);
+  std::vector<std::string> out;
+  std::size_t j = 0;
+  for (const auto& s : specs) {
+    std::string error = s ? errors[j++] : std::string();
+    // NOTE: a cubin that spills is refused as the shipped configs are (DESIGN.md section 8);
+    // the artifact is in memory by now.
+    if (s && error.empty() && output == jit::CompileOutput::kPtxAndCubin) {
+      const int spilled = jit::Jit::global().get(*s, output).artifact->total_spill_bytes();
+      if (spilled > 0) error = fmt::format("spills {} bytes to local memory", spilled);
+    }
+    out.push_back(std::move(error));
+  }
+  return out;
+}
+
+Search cpu_search(const ResolvedRule& rule, const TuneShape& s, std::shared_ptr<Operands> ops) {
+  const jit::impls::HostQGemmDesc desc{rule.out_dtype, std::nullopt, Activation::kNone, jit::impls::host_isa()};
+  Search search;
+  search.family = "host_qgemm_int8";
+  search.method = "measured";
+  search.key = host_qgemm_tuning_key(desc, s.m, s.n, s.k);
+  for (const auto& c : jit::impls::host_qgemm_candidates(desc, s.m, s.n, s.k)) {
+    search.candidates.push_back({jit::impls::to_json(c), jit::impls::host_qgemm_label(c)});
+  }
+  search.hooks.prune = [desc](const jit::TuneCandidate& c) -> std::string {
+    try {
+      jit::impls::check_host_qgemm_config(jit::impls::host_qgemm_config_from_json(c.config), desc.isa);
+      return "";
+    } catch (const Error& e) {
+      return e.message();
+    }
+  };
+  search.hooks.compile = [desc](const std::vector<jit::TuneCandidate>& cs) {
+    std::vector<std::optional<jit::KernelSpec>> specs;
+    for (const auto& c : cs) {
+      specs.push_back(jit::impls::host_qgemm_spec(desc, jit::impls::host_qgemm_config_from_json(c.config)));
+    }
+    return compile_specs(specs, jit::CompileOutput::kHostObject);
+  };
+  auto heuristic_bytes = std::make_shared<std::string>();
+  const std::string first_label = search.candidates.front().label;
+  search.hooks.check = [rule, ops, heuristic_bytes, first_label](const jit::TuneCandidate& c) {
+    const Tensor y = linear_forward(ops->x, ops->w, rule, options_for(rule, "host_qgemm_int8", c));
+    return check_output(rule, *ops, y, c.label == first_label, *heuristic_bytes);
+  };
+  search.hooks.measure = [rule, ops](const jit::TuneCandidate& c) {
+    const LinearOptions o = options_for(rule, "host_qgemm_int8", c);
+    return jit::bench_by_time([&] {
+      flush_host_caches();
+      const auto t0 = Clock::now();
+      const Tensor y = linear_forward(ops->x, ops->w, rule, o);
+      return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+    });
+  };
+  return search;
+}
+
+// The W8A8 GEMM's candidates on sim / cuda; `measure` and `check` are the device's.
+Search gpu_search(const ResolvedRule& rule, const TuneShape& s, const std::shared_ptr<Driver>& driver) {
+  const jit::Arch arch = target_arch(*driver);
+  LinearProblem lp;
+  lp.m = s.m, lp.n = s.n, lp.k = s.k;
+  const jit::impls::GemmDesc desc = qgemm_desc(linear_qgemm_problem(rule, lp));
+  jit::impls::check_gemm_desc(desc, arch);
+  Search search;
+  search.family = "qgemm";
+  search.key = qgemm_tuning_key(*driver, desc);
+  for (const auto& c : jit::impls::qgemm_candidates(desc, arch)) search.candidates.push_back({jit::impls::to_json(c), c.str()});
+  search.hooks.prune = [desc, arch](const jit::TuneCandidate& c) -> std::string {
+    try {
+      jit::impls::check_gemm_config(desc, jit::impls::gemm_config_from_json(c.config), arch);
+      return "";
+    } catch (const Error& e) {
+      return e.message();
+    }
+  };
+  const jit::CompileOutput output =
+      driver->kernel_code() == KernelCode::kPtx ? jit::CompileOutput::kPtxOnly : jit::CompileOutput::kPtxAndCubin;
+  search.hooks.compile = [desc, arch, output](const std::vector<jit::TuneCandidate>& cs) {
+    std::vector<std::optional<jit::KernelSpec>> specs;
+    for (const auto& c : cs) specs.push_back(jit::impls::qgemm_spec(desc, jit::impls::gemm_config_from_json(c.config), arch));
+    return compile_specs(specs, output);
+  };
+  return search;
+}
+
+sim::SimCounters minus(const sim::SimCounters& a, const sim::SimCounters& b) {
+  auto d = [](std::uint64_t x, std::uint64_t y) { return x > y ? x - y : 0; };
+  sim::SimCounters o;
+  o.warp_instructions = d(a.warp_instructions, b.warp_instructions);
+  o.mma = d(a.mma, b.mma);
+  o.shared_wavefronts = d(a.shared_wavefronts, b.shared_wavefronts);
+  o.global_load_sectors = d(a.global_load_sectors, b.global_load_sectors);
+  o.global_store_sectors = d(a.global_store_sectors, b.global_store_sectors);
+  return o;
+}
+
+void add_sim_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s, const std::shared_ptr<Driver>& driver) {
+  auto sim = std::dynamic_pointer_cast<sim::SimDriver>(driver);
+  QJIT_CHECK_GEN(kSub, sim != nullptr, "the sim device's driver is not the interpreter");
+  const jit::Arch arch = target_arch(*driver);
+  const GpuModel gpu = GpuModel::for_arch(arch.str());
+  LinearProblem lp;
+  lp.m = s.m, lp.n = s.n, lp.k = s.k;
+  const jit::impls::GemmDesc desc = qgemm_desc(linear_qgemm_problem(rule, lp));
+  search.method = "model";
+  // NOTE: the check runs on the proxy's shape: the interpreter would take minutes per
+  // candidate at a Wan layer's. One CTA band of two column tiles at up to 512 of K.
+  const std::int64_t kp = std::min<std::int64_t>(s.k, 512);
+  auto proxies = std::make_shared<std::map<std::pair<std::int64_t, std::int64_t>, std::shared_ptr<Operands>>>();
+  auto operands = [rule, kp, proxies](std::int64_t m, std::int64_t n, bool reference) {
+    auto& slot = (*proxies)[{m, n}];
+    if (!slot) slot = std::make_shared<Operands>(make_operands(rule, Device::sim(), m, n, kp, reference));
+    return slot;
+  };
+  search.hooks.check = [rule, operands](const jit::TuneCandidate& c) {
+    // NOTE: every candidate runs the same proxy: two row bands and several column tiles of
+    // the largest tiles, with row and column tails for the smaller ones.
+    const auto ops = operands(200, 464, true);
+    const Tensor y = linear_forward(ops->x, ops->w, rule, options_for(rule, "qgemm", c));
+    if (exact_numerics(rule)) return first_difference(bytes_of(y), ops->reference, dtype_size(y.dtype()));
+    const AccuracyMetrics a = compare_outputs(y, *ops->reference_t);
+    constexpr double kBound = 1.0 / 16384;  // one bf16 ulp everywhere; see check_output
+    return a.nmse <= kBound ? std::string() : fmt::format("NMSE {:.3g} against the reference, above {:.3g}", a.nmse, kBound);
+  };
+  search.hooks.measure = [rule, s, desc, gpu, sim, operands, kp](const jit::TuneCandidate& c) {
+    const jit::impls::GemmConfig g = jit::impls::gemm_config_from_json(c.config);
+    auto counted = [&](std::int64_t n) {
+      const auto ops = operands(g.tile_m, n, false);
+      const LinearOptions o = options_for(rule, "qgemm", c);
+      linear_forward(ops->x, ops->w, rule, o);  // loads the module
+      const sim::SimCounters before = sim->total_counters();
+      linear_forward(ops->x, ops->w, rule, o);
+      return minus(sim->total_counters(), before);
+    };
+    const sim::SimCounters one = counted(g.tile_n), two = counted(2 * g.tile_n);
+    GemmCostInputs in;
+    in.per_cta = minus(two, one);
+    in.per_band = minus(one, in.per_cta);
+    in.proxy_k = kp;
+    in.launches = jit::impls::qgemm_kernel_desc(desc, g).a_source != desc.a_source ? 2 : 1;
+    const GemmCostEstimate e = estimate_gemm_cost(gpu, desc, g, s.m, s.n, s.k, in);
+    jit::TimingStats t;
+    t.median_us = t.p20_us = t.p80_us = t.min_us = e.us;
+    t.reps = 1;
+    return t;
+  };
+}
+
+void add_cuda_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s, const std::shared_ptr<Driver>& driver) {
+  search.method = "measured";
+  auto ops = std::make_shared<Operands>(make_operands(rule, Device::cuda(), s.m, s.n, s.k, true));
+  auto heuristic_bytes = std::make_shared<std::string>();
+  const std::string first_label = search.candidates.front().label;
+  search.hooks.check = [rule, ops, heuristic_bytes, first_label](const jit::TuneCandidate& c) {
+    const Tensor y = linear_forward(ops->x, ops->w, rule, options_for(rule, "qgemm", c));
+    return check_output(rule, *ops, y, c.label == first_label, *heuristic_bytes);
+  };
+  search.hooks.measure = [rule, ops, driver](const jit::TuneCandidate& c) {
+    // NOTE: as do_bench: the L2 (50 MB on H100) flushed by a 256 MiB memset before each
+    // repetition, outside the events.
+    constexpr std::size_t kFlush = 256u << 20;
+    const DevicePtr flush = driver->alloc(kFlush);
+    const EventHandle start = driver->create_event(), end = driver->create_event();
+    const LinearOptions o = options_for(rule, "qgemm", c);
+    jit::TimingStats t;
+    try {
+      t = jit::bench_by_time([&] {
+        driver->memset8(flush, 0, kFlush);
+        driver->record_event(start);
+        linear_forward(ops->x, ops->w, rule, o);
+        driver->record_event(end);
+        driver->synchronize_event(end);
+        return static_cast<double>(driver->elapsed_ms(start, end)) * 1e3;
+      });
+    } catch (...) {
+      driver->destroy_event(start);
+      driver->destroy_event(end);
+      driver->free(flush);
+      throw;
+    }
+    driver->destroy_event(start);
+    driver->destroy_event(end);
+    driver->free(flush);
+    return t;
+  };
+}
+
+jit::TuningRecord record_of(const Search& search, const jit::TuneOutcome& out) {
+  jit::TuningRecord r;
+  r.key = search.key;
+  const jit::CandidateResult& win = out.results[*out.winner];
+  const jit::CandidateResult& h = out.results[out.heuristic];
+  r.config = win.candidate.config;
+  r.config_label = win.candidate.label;
+  r.method = search.method;
+  r.median_us = win.timing.median_us;
+  r.p20_us = win.timing.p20_us;
+  r.p80_us = win.timing.p80_us;
+  r.heuristic_us = h.status == jit::CandidateStatus::kMeasured ? h.timing.median_us : 0;
+  r.heuristic_label = h.candidate.label;
+  r.candidates = static_cast<int>(std::count_if(out.results.begin(), out.results.end(), [](const auto& c) {
+    return c.status == jit::CandidateStatus::kMeasured;
+  }));
+  r.tuned_at = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return r;
+}
+
+}  // namespace
+
+TuneShape parse_tune_shape(const std::string& text) {
+  TuneShape s;
+  std::int64_t* dims[] = {&s.m, &s.n, &s.k};
+  std::size_t pos = 0;
+  for (int i = 0; i < 3; ++i) {
+    const std::size_t end = text.find(',', pos);
+    const std::string part = text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    QJIT_CHECK_GEN(kSub, (end == std::string::npos) == (i == 2), "shape '{}' is not M,N,K", text);
+    QJIT_CHECK_GEN(kSub, !part.empty() && part.size() <= 9 && part.find_first_not_of("0123456789") == std::string::npos,
+                   "shape '{}': '{}' is not a positive integer", text, part);
+    *dims[i] = std::stoll(part);
+    pos = end + 1;
+  }
+  QJIT_CHECK_GEN(kSub, s.m >= 1 && s.m <= (1 << 20), "shape '{}': M {} is not in [1, 1048576]", text, s.m);
+  for (const auto& [name, v] : {std::pair{"N", s.n}, std::pair{"K", s.k}}) {
+    QJIT_CHECK_GEN(kSub, v >= 16 && v <= (1 << 18) && v % 16 == 0,
+                   "shape '{}': {} {} is not a multiple of 16 in [16, 262144]", text, name, v);
+  }
+  return s;
+}
+
+std::vector<TuneShape> wan_tune_shapes(const WanConfig& config, const std::vector<std::int64_t>& tokens) {
+  std::vector<TuneShape> out;
+  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, std::size_t> index;
+  for (std::int64_t t : tokens) {
+    QJIT_CHECK_GEN(kSub, t >= 1 && t <= (1 << 20), "--tokens {} is not in [1, 1048576]", t);
+    for (const LinearShape& l : wan_linear_shapes(config)) {
+      if (l.name.rfind("blocks.", 0) != 0) continue;  // the embeddings and head stay unquantized in DiT rules
+      const bool text = l.name.find("cross_attn.k") != std::string::npos || l.name.find("cross_attn.v") != std::string::npos;
+      const std::int64_t m = text ? config.text_len : t;
+      const auto key = std::make_tuple(jit::impls::gemm_m_bucket(m), l.out_features, l.in_features);
+      // NOTE: one entry per layer kind ("blocks.*.ffn.0"), not per block.
+      const std::string kind = "blocks.*" + l.name.substr(l.name.find('.', 7));
+      auto it = index.find(key);
+      if (it == index.end()) {
+        index[key] = out.size();
+        out.push_back({m, l.out_features, l.in_features, {kind}});
+        continue;
+      }
+      auto& layers = out[it->second].layers;
+      if (std::find(layers.begin(), layers.end(), kind) == layers.end()) layers.push_back(kind);
+    }
+  }
+  return out;
+}
+
+std::string tunable_family(const ResolvedRule& rule, const Device& device) {
+  QJIT_CHECK_GEN(kSub, is_w8a8(rule),
+                 "rule '{}' is {}: only W8A8 rules have a tunable GEMM (weight-only and skipped layers keep their "
+                 "heuristics)",
+                 rule.label, rule.skips() ? "a skip" : "weight-only");
+  if (device.runs_host_kernels()) {
+    QJIT_CHECK_GEN(kSub, exact_numerics(rule),
+                   "rule '{}' runs the cpu device's float GEMM (fp8 decoded to bf16), which has no search space yet; "
+                   "int8 W8A8 rules are tunable on cpu",
+                   rule.label);
+    QJIT_CHECK_GEN(kSub, host_kernels_support(rule), "rule '{}' has no cpu kernels to tune", rule.label);
+    return "host_qgemm_int8";
+  }
+  QJIT_CHECK_GEN(kSub, device.kind != DeviceKind::kCpu, "cpu:ref runs the reference, which has nothing to tune");
+  return "qgemm";
+}
+
+std::vector<ShapeTuning> autotune_linear(const ResolvedRule& rule, const Device& device,
+                                         const std::vector<TuneShape>& shapes, const AutotuneOptions& options) {
+  const std::string family = tunable_family(rule, device);
+  QJIT_CHECK_GEN(kSub, !shapes.empty(), "no shapes to tune");
+  std::shared_ptr<Driver> driver = device.is_host() ? std::shared_ptr<Driver>(host_driver()) : driver_for(device);
+  // Every shape's search is built (and its desc checked) before any work.
+  std::vector<Search> searches;
+  for (const TuneShape& s : shapes) {
+    if (family == "host_qgemm_int8") searches.push_back(cpu_search(rule, s, nullptr));
+    else searches.push_back(gpu_search(rule, s, driver));
+  }
+  const auto t0 = Clock::now();
+  std::vector<ShapeTuning> out;
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    const TuneShape& s = shapes[i];
+    auto say = [&](const std::string& line) {
+      if (options.progress) options.progress(fmt::format("[shape {}/{}] {}x{}x{}: {}", i + 1, shapes.size(), s.m, s.n, s.k, line));
+    };
+    Search search = searches[i];
+    say(fmt::format("{} candidates of {}", search.candidates.size(), search.family));
+    if (family == "host_qgemm_int8") {
+      say("preparing operands and the reference output");
+      auto ops = std::make_shared<Operands>(make_operands(rule, device, s.m, s.n, s.k, true));
+      search = cpu_search(rule, s, ops);
+    } else if (device.kind == DeviceKind::kSim) {
+      add_sim_hooks(search, rule, s, driver);
+    } else {
+      say("preparing operands and the reference output");
+      add_cuda_hooks(search, rule, s, driver);
+    }
+    jit::TuneOptions to;
+    to.max_configs = options.max_configs;
+    if (options.time_budget_s > 0) {
+      const double spent = std::chrono::duration<double>(Clock::now() - t0).count();
+      to.time_budget_s = std::max(1e-3, (options.time_budget_s - spent) / static_cast<double>(shapes.size() - i));
+    }
+    to.progress = say;
+    ShapeTuning st;
+    st.shape = s;
+    st.family = search.family;
+    st.key = search.key;
+    st.method = search.method;
+    st.outcome = jit::autotune(search.candidates, search.hooks, to);
+    if (st.outcome.winner) st.record = record_of(search, st.outcome);
+    if (st.record && options.write) jit::TuningDb::global().put({*st.record});
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
+}  // namespace qjit

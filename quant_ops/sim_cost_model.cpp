@@ -1,0 +1,81 @@
+#include "quant_ops/sim_cost_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/dtype.hpp"
+#include "common/error.hpp"
+
+namespace qjit {
+
+namespace {
+
+// The counters of `c` times `f` (rounded).
+sim::SimCounters scaled(const sim::SimCounters& c, double f) {
+  auto s = [f](std::uint64_t v) { return static_cast<std::uint64_t>(std::llround(static_cast<double>(v) * f)); };
+  sim::SimCounters o;
+  o.warp_instructions = s(c.warp_instructions);
+  o.mma = s(c.mma);
+  o.shared_wavefronts = s(c.shared_wavefronts);
+  o.global_load_sectors = s(c.global_load_sectors);
+  o.global_store_sectors = s(c.global_store_sectors);
+  return o;
+}
+
+}  // namespace
+
+GpuModel GpuModel::for_arch(const std::string& arch) {
+  // NOTE: public figures of the reference part of each arch; mma MACs per SM per clock are
+  // the dense int8 tensor rate of mma.sync (A100: 624 TOPS = 108 SMs x 1.41 GHz x 2 x 2048;
+  // L40S: 733 TOPS = 142 x 2.52 GHz x 2 x 1024; H100 SXM: mma.sync assumed at half of
+  // wgmma's 1979 TOPS, 132 x 1.83 GHz x 2 x 2048). L2 bandwidth is an assumption (about 2.5x
+  // DRAM's). A launch costs ~3 us.
+  if (arch == "sm_80") return {"A100 (model)", 108, 1.41, 2048, 3600, 2039, 164 * 1024, 3};
+  if (arch == "sm_86" || arch == "sm_89") return {"L40S (model)", 142, 2.52, 1024, 900, 864, 100 * 1024, 3};
+  if (arch == "sm_90" || arch == "sm_90a") return {"H100 SXM (model)", 132, 1.83, 2048, 4600, 3350, 228 * 1024, 3};
+  QJIT_THROW("autotune", "the sim cost model knows sm_80, sm_86, sm_89 and sm_90, not {}", arch);
+}
+
+GemmCostEstimate estimate_gemm_cost(const GpuModel& g, const jit::impls::GemmDesc& d, const jit::impls::GemmConfig& c,
+                                    std::int64_t m, std::int64_t n, std::int64_t k, const GemmCostInputs& in) {
+  const double bands = static_cast<double>((m + c.tile_m - 1) / c.tile_m);
+  const double ctas = bands * static_cast<double>((n + c.tile_n - 1) / c.tile_n);
+  const double k_scale = static_cast<double>(k) / static_cast<double>(std::max<std::int64_t>(in.proxy_k, 1));
+  sim::SimCounters total = scaled(in.per_cta, ctas * k_scale);
+  const sim::SimCounters band = scaled(in.per_band, bands * k_scale);
+  total.warp_instructions += band.warp_instructions;
+  total.shared_wavefronts += band.shared_wavefronts;
+  total.global_load_sectors += band.global_load_sectors;
+  total.global_store_sectors += band.global_store_sectors;
+
+  // Occupancy: CTAs per SM from shared memory and threads; the last wave's idle SMs stretch
+  // the compute terms.
+  const double smem = std::max(1, jit::impls::qgemm_smem_bytes(d, c));
+  const double per_sm = std::max(1.0, std::min({std::floor(g.smem_per_sm / smem), std::floor(2048.0 / c.threads()), 32.0}));
+  const double slots = per_sm * g.sms;
+  const double waves = std::ceil(ctas / slots);
+  const double stretch = waves * slots / std::max(ctas, 1.0);
+  const double clock = g.clock_ghz * 1e3;  // cycles per microsecond
+
+  GemmCostEstimate e;
+  e.issue_us = static_cast<double>(total.warp_instructions) / (g.sms * 4.0 * clock) * stretch;
+  // NOTE: an m16n8k32 int8 / fp8 mma is 16 x 8 x 32 = 4096 MACs.
+  e.mma_us = static_cast<double>(total.mma) * 4096.0 / (g.sms * g.mma_macs_per_sm_clock * clock) * stretch;
+  e.shared_us = static_cast<double>(total.shared_wavefronts) / (g.sms * clock) * stretch;
+  e.l2_us = static_cast<double>(total.global_load_sectors + total.global_store_sectors) * 32.0 /
+            (g.l2_bytes_per_clock * clock);
+  const double x_bytes = d.a_source == jit::impls::ActSource::kQuantized ? 1.0 : static_cast<double>(dtype_size(d.x_dtype));
+  const double compulsory = static_cast<double>(m) * k * x_bytes + static_cast<double>(n) * k +
+                            static_cast<double>(m) * n * static_cast<double>(dtype_size(d.out));
+  e.dram_us = compulsory / (g.dram_gb_s * 1e3);
+  e.launch_us = g.launch_us * in.launches;
+  const std::pair<double, const char*> terms[] = {
+      {e.issue_us, "issue"}, {e.mma_us, "mma"}, {e.shared_us, "shared"}, {e.l2_us, "l2"}, {e.dram_us, "dram"}};
+  const auto* top = std::max_element(std::begin(terms), std::end(terms),
+                                     [](const auto& a, const auto& b) { return a.first < b.first; });
+  e.us = top->first + e.launch_us;
+  e.bound = top->second;
+  return e;
+}
+
+}  // namespace qjit

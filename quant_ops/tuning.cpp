@@ -1,0 +1,136 @@
+#include "quant_ops/tuning.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "cache/report_once.hpp"
+#include "common/error.hpp"
+#include "common/knobs.hpp"
+#include "common/log.hpp"
+#include "jit/host_compiler.hpp"
+#include "jit/impls/tuning_space.hpp"
+#include "jit/manifest.hpp"
+#include "runtime/host_driver.hpp"
+#include "runtime/kernels.hpp"
+
+namespace qjit {
+
+namespace {
+
+// The CPU's model name (/proc/cpuinfo), else LLVM's name for it.
+std::string cpu_model() {
+  static const std::string name = [] {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    for (int i = 0; i < 4096 && std::getline(in, line); ++i) {
+      if (line.rfind("model name", 0) != 0) continue;
+      const auto colon = line.find(':');
+      if (colon == std::string::npos) break;
+      std::string v = line.substr(colon + 1);
+      v.erase(0, v.find_first_not_of(" \t"));
+      v.erase(v.find_last_not_of(" \t") + 1);
+      if (!v.empty() && v.size() < 256) return v;
+    }
+    return jit::host_native_target().cpu;
+  }();
+  return name;
+}
+
+// Says a decision once per problem per process.
+void say(const jit::TuningKey& key, const std::string& label, const std::string& why) {
+  if (!knobs::print_autotuning() || !cache::first_report("autotuning " + key.str())) return;
+  fmt::print(stderr, "qjit autotuning: {} {} on {}: {} ({})\n", key.family, key.desc.dump(), key.device, label, why);
+}
+
+std::optional<jit::TuningRecord> find(const jit::TuningKey& key) {
+  if (knobs::tuning_disabled()) return std::nullopt;
+  return jit::TuningDb::global().find(key);
+}
+
+std::string record_note(const jit::TuningRecord& r) {
+  const double speedup = r.heuristic_us > 0 && r.median_us > 0 ? r.heuristic_us / r.median_us : 0;
+  return fmt::format("tuning database, {} of {} configs, {:.2f}x the heuristic's {}", r.method, r.candidates, speedup,
+                     r.heuristic_label);
+}
+
+}  // namespace
+
+TuningTarget tuning_target(const Driver& driver) {
+  if (driver.device().is_host()) {
+    const unsigned threads = host_driver()->threads();
+    return {fmt::format("{} x{} threads", cpu_model(), threads), "host:" + jit::host_native_target().cpu,
+            jit::host_compiler_identity()};
+  }
+  return {driver.props().name, target_arch(driver).str(), jit::nvrtc_identity()};
+}
+
+jit::TuningKey host_qgemm_tuning_key(const jit::impls::HostQGemmDesc& desc, std::int64_t m, std::int64_t n,
+                                     std::int64_t k) {
+  const TuningTarget t = tuning_target(*host_driver());
+  return {"host_qgemm_int8", jit::impls::host_qgemm_tuning_desc(desc, m, n, k), t.device, t.arch, t.toolchain};
+}
+
+jit::TuningKey qgemm_tuning_key(const Driver& driver, const jit::impls::GemmDesc& desc) {
+  const TuningTarget t = tuning_target(driver);
+  return {"qgemm", jit::impls::qgemm_tuning_desc(desc), t.device, t.arch, t.toolchain};
+}
+
+jit::impls::HostQGemmConfig host_qgemm_config(const jit::impls::HostQGemmDesc& desc, std::int64_t m, std::int64_t n,
+                                              std::int64_t k) {
+  using Memo = std::tuple<int, int, std::int64_t, std::int64_t, std::int64_t, std::uint64_t, bool>;
+  static std::mutex mu;
+  static std::map<Memo, jit::impls::HostQGemmConfig> memo;
+  // NOTE: keyed by what the key is made of; the database's generation drops stale answers.
+  const Memo mk{static_cast<int>(desc.isa),         static_cast<int>(desc.out_dtype),
+                jit::impls::gemm_m_bucket(m),       n,
+                k,                                   jit::TuningDb::global().generation(),
+                knobs::tuning_disabled() || knobs::print_autotuning()};
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (const auto it = memo.find(mk); it != memo.end() && !std::get<6>(mk)) return it->second;
+  }
+  const jit::TuningKey key = host_qgemm_tuning_key(desc, m, n, k);
+  const std::optional<jit::TuningRecord> record = find(key);
+  jit::impls::HostQGemmConfig chosen = jit::impls::host_qgemm_heuristic(desc, m, n, k);
+  std::string why = "heuristic: no tuning database record";
+  if (record) {
+    try {
+      const jit::impls::HostQGemmConfig tuned = jit::impls::host_qgemm_config_from_json(record->config);
+      jit::impls::check_host_qgemm_config(tuned, desc.isa);
+      chosen = tuned;
+      why = record_note(*record);
+    } catch (const Error& e) {
+      why = fmt::format("heuristic: the tuning database's record is unusable: {}", e.what());
+    }
+  }
+  say(key, jit::impls::host_qgemm_label(chosen), why);
+  std::lock_guard<std::mutex> lock(mu);
+  memo[mk] = chosen;
+  return chosen;
+}
+
+jit::impls::GemmConfig qgemm_config(const Driver& driver, const jit::impls::GemmDesc& desc, jit::Arch arch) {
+  jit::impls::GemmConfig chosen = jit::impls::qgemm_heuristic(desc, arch);
+  if (driver.device().is_host()) return chosen;  // qgemm runs on sim / cuda only
+  const jit::TuningKey key = qgemm_tuning_key(driver, desc);
+  const std::optional<jit::TuningRecord> record = find(key);
+  std::string why = "heuristic: no tuning database record";
+  if (record) {
+    try {
+      const jit::impls::GemmConfig tuned = jit::impls::gemm_config_from_json(record->config);
+      jit::impls::check_gemm_config(desc, tuned, arch);
+      chosen = tuned;
+      why = record_note(*record);
+    } catch (const Error& e) {
+      why = fmt::format("heuristic: the tuning database's record is unusable: {}", e.what());
+    }
+  }
+  say(key, chosen.str(), why);
+  return chosen;
+}
+
+}  // namespace qjit
