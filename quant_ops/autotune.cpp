@@ -468,7 +468,7 @@ std::vector<ShapeTuning> autotune_linear(const ResolvedRule& rule, const Device&
     st.method = search.method;
     st.outcome = jit::autotune(search.candidates, search.hooks, to);
     if (st.outcome.winner) st.record = record_of(search, st.outcome);
-    if (st.record && options.write) jit::TuningDb::global().put({*st.record});
+    if (st.record && options.write) st.written = jit::TuningDb::global().put({*st.record});
     out.push_back(std::move(st));
   }
   return out;

@@ -54,7 +54,8 @@ struct ShapeTuning {
   jit::TuningKey key;
   std::string method;  // "measured" | "model"
   jit::TuneOutcome outcome;
-  std::optional<jit::TuningRecord> record;  // the winner as stored (when one was measured)
+  std::optional<jit::TuningRecord> record;  // the winner (when one was measured)
+  bool written = false;                     // the record is in the database file
 };
 
 /// The family and search of `rule` on `device`, or throws qjit::Error naming what is not

@@ -101,6 +101,7 @@ nlohmann::json shape_json(const ShapeTuning& t) {
                    {"method", t.method},
                    {"desc", t.key.desc},
                    {"seconds", t.outcome.seconds},
+                   {"written", t.written},
                    {"heuristic", {{"label", h.candidate.label}, {"median_us", h.timing.median_us}}},
                    {"candidates", candidates}};
   if (t.record) {
@@ -114,6 +115,14 @@ nlohmann::json shape_json(const ShapeTuning& t) {
     j["winner"] = nullptr;
   }
   return j;
+}
+
+void check_written(const AutotuneOptions& o, const std::vector<ShapeTuning>& results) {
+  for (const auto& r : results) {
+    QJIT_CHECK_GEN(kSub, !o.write || !r.record || r.written,
+                   "the winner of {}x{}x{} could not be written to the tuning database {} (the warning above says why)",
+                   r.shape.m, r.shape.n, r.shape.k, database_path());
+  }
 }
 
 void run(const AutotuneFlags& f) {
@@ -149,6 +158,11 @@ void run(const AutotuneFlags& f) {
     shapes = wan_tune_shapes(WanConfig::by_name(f.model), parse_tokens(f.tokens));
   }
 
+  // NOTE: rewriting the database as it is proves it writable (atomically) before any work.
+  QJIT_CHECK_GEN(kSub, f.no_write || jit::TuningDb::global().put({}),
+                 "cannot write the tuning database {} (the warning above says why); --no-write searches without saving",
+                 database_path());
+
   AutotuneOptions o;
   o.max_configs = f.max_configs;
   o.time_budget_s = f.time_budget;
@@ -169,9 +183,10 @@ void run(const AutotuneFlags& f) {
                                       {"method", model ? "model" : "measured"},
                                       {"note", note},
                                       {"database", database_path()},
-                                      {"written", o.write},
+                                      {"write", o.write},
                                       {"shapes", list}}
                            .dump(2));
+    check_written(o, results);
     return;
   }
   fmt::print("{} on {}: {}\n", rule.label, device.str(), note);
@@ -186,6 +201,7 @@ void run(const AutotuneFlags& f) {
   }
   fmt::print("{} {}\n", o.write ? "winners written to" : "nothing written (--no-write); the database is",
              database_path());
+  check_written(o, results);
 }
 
 }  // namespace

@@ -1,0 +1,220 @@
+// The autotuner's search on synthetic costs: the fastest measured candidate wins; pruned,
+// uncompilable, wrong and failing candidates are reported with their reasons and never win;
+// the heuristic is always searched (and a fault in it is an error); --max-configs and
+// --time-budget stop the search; bench_by_time's statistics. And the families' search spaces:
+// the heuristic first, every config JSON round-trips.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "common/error.hpp"
+#include "jit/autotune.hpp"
+#include "jit/impls/tuning_space.hpp"
+
+namespace qjit::jit {
+namespace {
+
+std::vector<TuneCandidate> candidates(int n) {
+  std::vector<TuneCandidate> out;
+  for (int i = 0; i < n; ++i) out.push_back({{{"i", i}}, "c" + std::to_string(i)});
+  return out;
+}
+
+int index_of(const TuneCandidate& c) { return c.config.at("i").get<int>(); }
+
+TimingStats fixed(double us) {
+  TimingStats t;
+  t.median_us = t.p20_us = t.p80_us = t.min_us = us;
+  t.reps = 1;
+  return t;
+}
+
+// Costs by index; the hooks record what they saw.
+struct Synthetic {
+  std::vector<double> cost;
+  std::set<int> pruned, uncompilable, wrong, throwing;
+  std::vector<int> compiled, measured;
+  TuneHooks hooks() {
+    TuneHooks h;
+    h.prune = [this](const TuneCandidate& c) { return pruned.count(index_of(c)) ? "too big" : ""; };
+    h.compile = [this](const std::vector<TuneCandidate>& cs) {
+      std::vector<std::string> errors;
+      for (const auto& c : cs) {
+        compiled.push_back(index_of(c));
+        errors.push_back(uncompilable.count(index_of(c)) ? "nvrtc: error" : "");
+      }
+      return errors;
+    };
+    h.check = [this](const TuneCandidate& c) { return wrong.count(index_of(c)) ? "3 outputs differ" : ""; };
+    h.measure = [this](const TuneCandidate& c) {
+      const int i = index_of(c);
+      if (throwing.count(i)) QJIT_THROW("test", "launch failed");
+      measured.push_back(i);
+      return fixed(cost[static_cast<std::size_t>(i)]);
+    };
+    return h;
+  }
+};
+
+TEST(Autotune, TheFastestMeasuredCandidateWins) {
+  Synthetic s;
+  s.cost = {10, 8, 3, 1, 2, 5};
+  s.pruned = {3};        // the cheapest, but it does not fit
+  s.uncompilable = {4};  // next, but the compiler refuses it
+  s.wrong = {};
+  const TuneOutcome out = autotune(candidates(6), s.hooks());
+  ASSERT_TRUE(out.winner);
+  EXPECT_EQ(*out.winner, 2u);
+  EXPECT_EQ(out.heuristic, 0u);
+  EXPECT_EQ(out.results[3].status, CandidateStatus::kPruned);
+  EXPECT_EQ(out.results[3].reason, "too big");
+  EXPECT_EQ(out.results[4].status, CandidateStatus::kCompileFailed);
+  EXPECT_EQ(out.results[4].reason, "nvrtc: error");
+  EXPECT_EQ(s.compiled, (std::vector<int>{0, 1, 2, 4, 5})) << "pruned configs are never compiled";
+  EXPECT_EQ(s.measured, (std::vector<int>{0, 1, 2, 5}));
+}
+
+TEST(Autotune, WrongOrFailingCandidatesNeverWin) {
+  Synthetic s;
+  s.cost = {10, 1, 2, 5};
+  s.wrong = {1};
+  s.throwing = {2};
+  const TuneOutcome out = autotune(candidates(4), s.hooks());
+  EXPECT_EQ(out.results[1].status, CandidateStatus::kWrong);
+  EXPECT_EQ(out.results[1].reason, "3 outputs differ");
+  EXPECT_EQ(out.results[2].status, CandidateStatus::kFailed);
+  EXPECT_NE(out.results[2].reason.find("launch failed"), std::string::npos);
+  ASSERT_TRUE(out.winner);
+  EXPECT_EQ(*out.winner, 3u);
+  EXPECT_EQ(s.measured, (std::vector<int>{0, 3})) << "a wrong config is not timed";
+}
+
+TEST(Autotune, TiesGoToTheEarlierCandidateSoTheHeuristicKeepsItsPlace) {
+  Synthetic s;
+  s.cost = {4, 4, 4};
+  EXPECT_EQ(*autotune(candidates(3), s.hooks()).winner, 0u);
+}
+
+TEST(Autotune, AFaultInTheHeuristicIsAnError) {
+  for (int fault = 0; fault < 4; ++fault) {
+    Synthetic s;
+    s.cost = {1, 2};
+    if (fault == 0) s.pruned = {0};
+    if (fault == 1) s.uncompilable = {0};
+    if (fault == 2) s.wrong = {0};
+    if (fault == 3) s.throwing = {0};
+    EXPECT_THROW(autotune(candidates(2), s.hooks()), Error) << fault;
+  }
+  Synthetic s;
+  EXPECT_THROW(autotune({}, s.hooks()), Error);
+}
+
+TEST(Autotune, MaxConfigsKeepsTheHeuristicAndCountsOnlyConfigsThatFit) {
+  Synthetic s;
+  s.cost = {9, 8, 7, 1, 6};
+  s.pruned = {1};
+  TuneOptions o;
+  o.max_configs = 3;
+  const TuneOutcome out = autotune(candidates(5), s.hooks(), o);
+  EXPECT_EQ(s.measured, (std::vector<int>{0, 2, 3}));
+  EXPECT_EQ(out.results[4].status, CandidateStatus::kNotRun);
+  EXPECT_NE(out.results[4].reason.find("--max-configs 3"), std::string::npos);
+  EXPECT_EQ(*out.winner, 3u);
+}
+
+TEST(Autotune, TheTimeBudgetStopsMeasuringButNeverSkipsTheHeuristic) {
+  Synthetic s;
+  s.cost = {5, 4, 3, 2};
+  TuneHooks h = s.hooks();
+  const auto measure = h.measure;
+  h.measure = [measure](const TuneCandidate& c) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    return measure(c);
+  };
+  TuneOptions o;
+  o.time_budget_s = 0.01;
+  std::vector<std::string> lines;
+  o.progress = [&](const std::string& l) { lines.push_back(l); };
+  const TuneOutcome out = autotune(candidates(4), h, o);
+  EXPECT_EQ(s.measured, (std::vector<int>{0}));
+  EXPECT_EQ(out.results[1].status, CandidateStatus::kNotRun);
+  EXPECT_NE(out.results[1].reason.find("--time-budget"), std::string::npos);
+  EXPECT_EQ(*out.winner, 0u);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(lines.back().find("(heuristic)"), std::string::npos);
+}
+
+TEST(Autotune, TimingStatsAreQuantilesOfTheSamples) {
+  const TimingStats t = TimingStats::of({5, 1, 4, 2, 3});
+  EXPECT_DOUBLE_EQ(t.median_us, 3);
+  EXPECT_DOUBLE_EQ(t.p20_us, 1.8);  // between the 1st and 2nd of 5 sorted samples
+  EXPECT_DOUBLE_EQ(t.p80_us, 4.2);
+  EXPECT_DOUBLE_EQ(t.min_us, 1);
+  EXPECT_EQ(t.reps, 5);
+  EXPECT_THROW(TimingStats::of({}), Error);
+}
+
+TEST(Autotune, BenchByTimeBuysRepetitionsWithItsBudget) {
+  int calls = 0;
+  BenchOptions o;
+  o.warmup_ms = 1;
+  o.rep_ms = 10;
+  // 100 us a call: 3 estimating, 10 warming up, 100 measured.
+  const TimingStats t = bench_by_time(
+      [&] {
+        ++calls;
+        return 100.0;
+      },
+      o);
+  EXPECT_EQ(t.reps, 100);
+  EXPECT_EQ(calls, 3 + 10 + 100);
+  EXPECT_DOUBLE_EQ(t.median_us, 100);
+  // A slow call still gets the minimum repetitions.
+  const TimingStats slow = bench_by_time([] { return 1e6; }, o);
+  EXPECT_EQ(slow.reps, o.min_reps);
+}
+
+TEST(TuningSpace, HostCandidatesStartAtTheHeuristicAndRoundTrip) {
+  for (impls::HostIsa isa : {impls::HostIsa::kAvx512Vnni, impls::HostIsa::kAmx, impls::HostIsa::kGeneric}) {
+    const impls::HostQGemmDesc d{DType::kBF16, std::nullopt, Activation::kNone, isa};
+    const auto list = impls::host_qgemm_candidates(d, 1024, 8960, 1536);
+    ASSERT_GT(list.size(), 20u);
+    EXPECT_EQ(impls::to_json(list.front()), impls::to_json(impls::host_qgemm_heuristic(d, 1024, 8960, 1536)));
+    std::set<std::string> seen;
+    for (const auto& c : list) {
+      EXPECT_TRUE(seen.insert(impls::to_json(c).dump()).second) << "a candidate twice: " << impls::host_qgemm_label(c);
+      EXPECT_EQ(impls::to_json(impls::host_qgemm_config_from_json(impls::to_json(c))), impls::to_json(c));
+    }
+  }
+  EXPECT_THROW(impls::host_qgemm_config_from_json({{"mr", 6}}), Error);
+  EXPECT_THROW(impls::host_qgemm_config_from_json({{"mr", 6}, {"nb", 4}, {"mc", -48}, {"nc", 256}, {"kc", 2048}}),
+               Error);
+}
+
+TEST(TuningSpace, GpuCandidatesStartAtTheHeuristicAndRoundTrip) {
+  impls::GemmDesc d;
+  d.m_bucket = 1024;
+  d.n = 1536;
+  d.k = 1536;
+  d.a_source = impls::ActSource::kDynamic;
+  const Arch arch = Arch::parse("sm_90");
+  const auto list = impls::qgemm_candidates(d, arch);
+  ASSERT_GT(list.size(), 10u);
+  EXPECT_EQ(list.front(), impls::qgemm_heuristic(d, arch));
+  bool separate = false, fused = false;
+  for (const auto& c : list) {
+    EXPECT_EQ(impls::gemm_config_from_json(impls::to_json(c)), c);
+    separate |= c.fusion == impls::GemmFusion::kSeparate;
+    fused |= c.fusion == impls::GemmFusion::kFused;
+  }
+  EXPECT_TRUE(separate && fused) << "dynamic activations search both strategies";
+  EXPECT_THROW(impls::gemm_config_from_json({{"tile_m", 64}}), Error);
+  d.a_source = impls::ActSource::kQuantized;
+  for (const auto& c : impls::qgemm_candidates(d, arch)) EXPECT_EQ(c.fusion, impls::GemmFusion::kFused);
+}
+
+}  // namespace
+}  // namespace qjit::jit

@@ -1,0 +1,228 @@
+// qjit autotune end to end, each test in its own cache directory (so the tuning database is
+// its own): a cpu search whose winner the next process's linear layer runs (the trace shows
+// its blocking, QJIT_PRINT_AUTOTUNING says why), the sim's model-ranked search labelled as a
+// model, --show, the --json schema, --model's shapes, and every bad argument as a clear
+// message, a non-zero exit and nothing written.
+
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../jit/test_util.hpp"
+#include "runtime/safetensors.hpp"
+#include "runtime/tensor.hpp"
+#include "tests/tools/cli_run.hpp"
+
+namespace qjit {
+namespace {
+
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+class AutotuneCli : public ::testing::Test {
+ public:
+  test::CliResult qjit(const std::string& args, const std::string& env = "") const {
+    return test::run_qjit(args, "QJIT_CACHE_DIR='" + dir_.path().string() + "/cache' " + env);
+  }
+  std::filesystem::path path(const std::string& name) const { return dir_.path() / name; }
+  std::filesystem::path database() const { return dir_.path() / "cache" / "tuning.json"; }
+  // Every file name in the cache root (temp files of a publish included).
+  std::vector<std::string> root_files() const {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir_.path() / "cache", ec)) {
+      if (e.is_regular_file()) out.push_back(e.path().filename().string());
+    }
+    return out;
+  }
+
+ private:
+  test::TempDir dir_;
+};
+
+Tensor randn(std::vector<std::int64_t> shape, unsigned seed) {
+  std::int64_t n = 1;
+  for (auto s : shape) n *= s;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(static_cast<std::size_t>(n));
+  for (auto& x : v) x = normal(rng);
+  return Tensor::from_vector<float>(std::move(shape), v, DType::kBF16);
+}
+
+TEST_F(AutotuneCli, CpuWinnerIsStoredAndTheNextProcessRunsIt) {
+  const auto r = qjit("autotune --rule int8 --device cpu --shape 64,256,128 --max-configs 4 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["device"], "cpu");
+  EXPECT_EQ(j["rule"], "int8");
+  EXPECT_EQ(j["method"], "measured");
+  EXPECT_EQ(j["write"], true);
+  EXPECT_EQ(j["database"], database().string());
+  ASSERT_EQ(j["shapes"].size(), 1u);
+  const auto& s = j["shapes"][0];
+  EXPECT_EQ(s["m"], 64);
+  EXPECT_EQ(s["n"], 256);
+  EXPECT_EQ(s["k"], 128);
+  EXPECT_EQ(s["family"], "host_qgemm_int8");
+  EXPECT_EQ(s["written"], true);
+  EXPECT_EQ(s["desc"]["m_bucket"], 64);
+  int measured = 0;
+  for (const auto& c : s["candidates"]) {
+    ASSERT_TRUE(c.contains("status") && c.contains("label") && c.contains("config") && c.contains("reason"));
+    if (c["status"] == "measured") {
+      ++measured;
+      EXPECT_GT(c["median_us"].get<double>(), 0);
+      EXPECT_LE(c["p20_us"].get<double>(), c["p80_us"].get<double>());
+      EXPECT_GE(c["reps"].get<int>(), 5);
+    }
+  }
+  EXPECT_EQ(measured, 4) << "--max-configs 4, every one of them checked and timed";
+  ASSERT_TRUE(s["winner"].is_object());
+  EXPECT_GE(s["speedup_vs_heuristic"].get<double>(), 1.0);
+  EXPECT_TRUE(has(r.err, "[shape 1/1] 64x256x128")) << "progress on stderr: " << r.err;
+  EXPECT_TRUE(std::filesystem::exists(database()));
+
+  // --show lists it.
+  const auto show = qjit("autotune --show --json");
+  ASSERT_EQ(show.code, 0) << show.err;
+  const auto records = nlohmann::json::parse(show.out)["records"];
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["config"], s["winner"]["config"]);
+  EXPECT_EQ(records[0]["family"], "host_qgemm_int8");
+  const auto text = qjit("autotune --show");
+  EXPECT_TRUE(has(text.out, "1 records")) << text.out;
+
+  // The next process's linear layer of that shape runs the winner, and says why.
+  const std::string x = path("x.safetensors").string(), w = path("w.safetensors").string();
+  save_safetensors(x, {{"input", randn({64, 128}, 1)}});
+  save_safetensors(w, {{"weight", randn({256, 128}, 2)}});
+  const auto lin = qjit("linear --rule int8 --device cpu --json --input " + x + " --weight " + w + " --out " +
+                            path("y.safetensors").string(),
+                        "QJIT_PRINT_AUTOTUNING=1");
+  ASSERT_EQ(lin.code, 0) << lin.err;
+  const auto config = s["winner"]["config"];
+  const std::string blocking = fmt::format("{}x{} block, kc {}", config["mc"].get<int>(), config["nc"].get<int>(),
+                                           config["kc"].get<int>());
+  EXPECT_TRUE(has(lin.out, blocking)) << blocking << "\n" << lin.out;
+  EXPECT_TRUE(has(lin.err, "qjit autotuning: host_qgemm_int8")) << lin.err;
+  EXPECT_TRUE(has(lin.err, "tuning database, measured")) << lin.err;
+
+  // QJIT_TUNING_DISABLE=1: the heuristic, said so.
+  const auto off = qjit("linear --rule int8 --device cpu --json --input " + x + " --weight " + w + " --out " +
+                            path("y2.safetensors").string(),
+                        "QJIT_PRINT_AUTOTUNING=1 QJIT_TUNING_DISABLE=1");
+  ASSERT_EQ(off.code, 0) << off.err;
+  EXPECT_TRUE(has(off.err, "heuristic: no tuning database record")) << off.err;
+}
+
+TEST_F(AutotuneCli, SimRanksByItsModelAndSaysSo) {
+  const auto r = qjit("autotune --rule int8 --device sim --arch sm_80 --shape 32,128,128 --max-configs 3 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["device"], "sim");
+  EXPECT_EQ(j["method"], "model");
+  EXPECT_TRUE(has(j["note"].get<std::string>(), "a model, not a measurement")) << j["note"];
+  EXPECT_TRUE(has(j["note"].get<std::string>(), "A100")) << j["note"];
+  const auto& s = j["shapes"][0];
+  EXPECT_EQ(s["family"], "qgemm");
+  EXPECT_EQ(s["method"], "model");
+  ASSERT_TRUE(s["winner"].is_object());
+  const auto show = nlohmann::json::parse(qjit("autotune --show --json").out);
+  ASSERT_EQ(show["records"].size(), 1u);
+  EXPECT_EQ(show["records"][0]["method"], "model");
+  EXPECT_EQ(show["records"][0]["arch"], "sm_80");
+  const auto text = qjit("autotune --rule int8 --device sim --shape 32,128,128 --max-configs 2 --no-write");
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_TRUE(has(text.out, "a model, not a measurement")) << text.out;
+  EXPECT_TRUE(has(text.out, "nothing written (--no-write)")) << text.out;
+}
+
+TEST_F(AutotuneCli, ModelShapesAreTheBlocksGemmsBucketed) {
+  // --no-write and one config per shape on the sim: the shapes are what is checked.
+  const auto r = qjit("autotune --rule int8 --device sim --model wan2.1-1.3b --tokens 1000,1024 --max-configs 1 "
+                      "--no-write --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto shapes = nlohmann::json::parse(r.out)["shapes"];
+  // 1000 and 1024 tokens share a bucket: attention (N = K = 1536) at M 1000 and the text's 512,
+  // FFN up and down.
+  ASSERT_EQ(shapes.size(), 4u) << shapes.dump();
+  EXPECT_EQ(shapes[0]["m"], 1000);
+  EXPECT_EQ(shapes[0]["n"], 1536);
+  EXPECT_EQ(shapes[1]["m"], 512);
+  EXPECT_EQ(shapes[1]["layers"], nlohmann::json::array({"blocks.*.cross_attn.k", "blocks.*.cross_attn.v"}));
+  EXPECT_EQ(shapes[2]["n"], 8960);
+  EXPECT_EQ(shapes[3]["k"], 8960);
+  EXPECT_FALSE(std::filesystem::exists(database()));
+}
+
+TEST_F(AutotuneCli, BadArgumentsAreClearErrorsAndWriteNothing) {
+  struct Case {
+    std::string args, env, message;
+  };
+  const std::vector<Case> cases = {
+      {"autotune --rule int9 --shape 64,64,64", "", "unknown preset 'int9'"},
+      {"autotune --shape 64,64,64", "", "--rule is required"},
+      {"autotune --rule int8", "", "give --shape M,N,K (repeatable) or --model, not neither"},
+      {"autotune --rule int8 --shape 64,64,64 --model wan2.1-1.3b", "", "not both"},
+      {"autotune --rule int8 --shape 64,64", "", "shape '64,64' is not M,N,K"},
+      {"autotune --rule int8 --shape 64,60,64", "", "N 60 is not a multiple of 16"},
+      {"autotune --rule int8 --shape 0,64,64", "", "M 0 is not in"},
+      {"autotune --rule int8 --shape 64,x,64", "", "'x' is not a positive integer"},
+      {"autotune --rule int8 --model wan2.1-99b", "", "--model wan2.1-99b: known models"},
+      {"autotune --rule int8 --model wan2.1-1.3b --tokens 12,,3", "", "--tokens 12,,3: '' is not a positive integer"},
+      {"autotune --rule int8-weight-only --shape 64,64,64", "", "weight-only: only W8A8 rules"},
+      {"autotune --rule fp8 --device cpu --shape 64,64,64", "", "no search space yet"},
+      {"autotune --rule int8 --device cpu --arch sm_90 --shape 64,64,64", "", "--arch picks the GPU the sim models"},
+      {"autotune --rule int8 --device sim --arch sm_42 --shape 64,64,64", "", "sm_42"},
+      {"autotune --rule int8 --device tpu --shape 64,64,64", "", "--device tpu"},
+      {"autotune --rule int8 --device cpu:ref --shape 64,64,64", "", "cpu:ref runs the reference"},
+      {"autotune --rule int8 --time-budget -1 --shape 64,64,64", "", "--time-budget -1"},
+      {"autotune --rule /no/such/rules.json --shape 64,64,64", "", "/no/such/rules.json"},
+      {"autotune --show --rule int8", "", "--show lists the tuning database"},
+      {"autotune --rule int8 --device sim --shape 64,64,64", "QJIT_CACHE_DISABLE=1", "cannot write the tuning database"},
+  };
+  for (const auto& c : cases) {
+    const auto r = qjit(c.args, c.env);
+    EXPECT_NE(r.code, 0) << c.args;
+    EXPECT_TRUE(has(r.err, c.message)) << c.args << "\n" << r.err;
+    EXPECT_TRUE(r.out.empty()) << c.args << "\n" << r.out;
+    EXPECT_FALSE(std::filesystem::exists(database())) << c.args;
+  }
+}
+
+TEST_F(AutotuneCli, AnUnwritableDatabaseIsAnErrorBeforeAnyWork) {
+  // The cache directory's parent is a file: nothing can be created there.
+  { std::ofstream(path("file")) << "x"; }
+  const auto r = test::run_qjit("autotune --rule int8 --device sim --shape 64,64,64",
+                                "QJIT_CACHE_DIR='" + path("file").string() + "/cache'");
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(has(r.err, "cannot write the tuning database")) << r.err;
+  EXPECT_FALSE(has(r.err, "[shape 1/1]")) << "no work before the check: " << r.err;
+}
+
+TEST_F(AutotuneCli, ACorruptDatabaseIsIgnoredWithAWarningAndReplaced) {
+  std::filesystem::create_directories(path("cache"));
+  std::filesystem::permissions(path("cache"), std::filesystem::perms::owner_all);
+  { std::ofstream(database()) << "{\"format\": \"qjit-tuning\", \"vers"; }
+  std::filesystem::permissions(database(), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  const auto show = qjit("autotune --show --json");
+  ASSERT_EQ(show.code, 0) << show.err;
+  EXPECT_EQ(nlohmann::json::parse(show.out)["records"].size(), 0u);
+  EXPECT_TRUE(has(show.err, "ignoring the tuning database")) << show.err;
+  const auto r = qjit("autotune --rule int8 --device sim --shape 32,64,64 --max-configs 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto again = qjit("autotune --show --json");
+  EXPECT_EQ(nlohmann::json::parse(again.out)["records"].size(), 1u);
+  EXPECT_TRUE(again.err.empty()) << again.err;
+  for (const auto& name : root_files()) EXPECT_EQ(name.find(".tmp"), std::string::npos) << name;
+}
+
+}  // namespace
+}  // namespace qjit
