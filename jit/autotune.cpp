@@ -149,6 +149,17 @@ TuneOutcome autotune(const std::vector<TuneCandidate>& candidates, const TuneHoo
       out.winner = i;
     }
   }
+  if (o.confirm && out.winner && *out.winner != out.heuristic) {
+    CandidateResult& h = out.results[out.heuristic];
+    CandidateResult& w = out.results[*out.winner];
+    say(fmt::format("confirming {} against the heuristic's {}", w.candidate.label, h.candidate.label));
+    TuneConfirmation c;
+    c.heuristic = hooks.measure(h.candidate);
+    c.winner = hooks.measure(w.candidate);
+    c.held = c.winner.median_us < c.heuristic.median_us;
+    if (!c.held) out.winner = out.heuristic;
+    out.confirmation = c;
+  }
   out.seconds = seconds_since(t0);
   return out;
 }

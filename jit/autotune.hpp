@@ -71,12 +71,24 @@ struct TuneOptions {
   std::size_t max_configs = 0;  // candidates compiled and measured, heuristic included; 0: all
   double time_budget_s = 0;     // stop measuring after this (the heuristic is always measured); 0: none
   std::function<void(const std::string& line)> progress;  // "[3/12] measuring 6x64 ..."
+  // Measure the heuristic and the winner once more, alternately, after the search: the
+  // fastest of many noisy timings is biased low (the winner's curse), so the recorded
+  // speed-up is the second measurement's, and a winner that does not beat the heuristic
+  // there loses to it. Off for deterministic costs (a model).
+  bool confirm = true;
+};
+
+/// The confirming measurement of the heuristic and the search's winner.
+struct TuneConfirmation {
+  TimingStats heuristic, winner;
+  bool held = true;  // the winner was faster again; else the heuristic won
 };
 
 struct TuneOutcome {
   std::vector<CandidateResult> results;  // one per candidate, in the order given
   std::optional<std::size_t> winner;     // the fastest measured
   std::size_t heuristic = 0;             // candidates[0]
+  std::optional<TuneConfirmation> confirmation;  // when confirmed and the search's winner was not the heuristic
   double seconds = 0;
 };
 

@@ -347,10 +347,14 @@ jit::TuningRecord record_of(const Search& search, const jit::TuneOutcome& out) {
   r.config = win.candidate.config;
   r.config_label = win.candidate.label;
   r.method = search.method;
-  r.median_us = win.timing.median_us;
-  r.p20_us = win.timing.p20_us;
-  r.p80_us = win.timing.p80_us;
-  r.heuristic_us = h.status == jit::CandidateStatus::kMeasured ? h.timing.median_us : 0;
+  // NOTE: the confirming measurement where there is one (the search's is biased low).
+  const jit::TimingStats& wt = out.confirmation ? (out.confirmation->held ? out.confirmation->winner
+                                                                          : out.confirmation->heuristic)
+                                                : win.timing;
+  r.median_us = wt.median_us;
+  r.p20_us = wt.p20_us;
+  r.p80_us = wt.p80_us;
+  r.heuristic_us = out.confirmation ? out.confirmation->heuristic.median_us : h.timing.median_us;
   r.heuristic_label = h.candidate.label;
   r.candidates = static_cast<int>(std::count_if(out.results.begin(), out.results.end(), [](const auto& c) {
     return c.status == jit::CandidateStatus::kMeasured;
@@ -461,6 +465,7 @@ std::vector<ShapeTuning> autotune_linear(const ResolvedRule& rule, const Device&
       to.time_budget_s = std::max(1e-3, (options.time_budget_s - spent) / static_cast<double>(shapes.size() - i));
     }
     to.progress = say;
+    to.confirm = search.method == "measured";
     ShapeTuning st;
     st.shape = s;
     st.family = search.family;

@@ -53,8 +53,8 @@ std::optional<jit::TuningRecord> find(const jit::TuningKey& key) {
 
 std::string record_note(const jit::TuningRecord& r) {
   const double speedup = r.heuristic_us > 0 && r.median_us > 0 ? r.heuristic_us / r.median_us : 0;
-  return fmt::format("tuning database, {} of {} configs, {:.2f}x the heuristic's {}", r.method, r.candidates, speedup,
-                     r.heuristic_label);
+  return fmt::format("tuning database, {} best of {} configs, {:.2f}x the heuristic's {}", r.method, r.candidates,
+                     speedup, r.heuristic_label);
 }
 
 }  // namespace
@@ -81,17 +81,16 @@ jit::TuningKey qgemm_tuning_key(const Driver& driver, const jit::impls::GemmDesc
 
 jit::impls::HostQGemmConfig host_qgemm_config(const jit::impls::HostQGemmDesc& desc, std::int64_t m, std::int64_t n,
                                               std::int64_t k) {
+  // NOTE: the key is built, and the database read, once per problem: a call then finds its
+  // answer by the integers the key is made of (the database's generation drops stale ones).
   using Memo = std::tuple<int, int, std::int64_t, std::int64_t, std::int64_t, std::uint64_t, bool>;
   static std::mutex mu;
   static std::map<Memo, jit::impls::HostQGemmConfig> memo;
-  // NOTE: keyed by what the key is made of; the database's generation drops stale answers.
-  const Memo mk{static_cast<int>(desc.isa),         static_cast<int>(desc.out_dtype),
-                jit::impls::gemm_m_bucket(m),       n,
-                k,                                   jit::TuningDb::global().generation(),
-                knobs::tuning_disabled() || knobs::print_autotuning()};
+  const Memo mk{static_cast<int>(desc.isa),   static_cast<int>(desc.out_dtype),      jit::impls::gemm_m_bucket(m), n, k,
+                jit::TuningDb::global().generation(), knobs::tuning_disabled()};
   {
     std::lock_guard<std::mutex> lock(mu);
-    if (const auto it = memo.find(mk); it != memo.end() && !std::get<6>(mk)) return it->second;
+    if (const auto it = memo.find(mk); it != memo.end()) return it->second;
   }
   const jit::TuningKey key = host_qgemm_tuning_key(desc, m, n, k);
   const std::optional<jit::TuningRecord> record = find(key);

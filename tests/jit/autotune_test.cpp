@@ -74,7 +74,7 @@ TEST(Autotune, TheFastestMeasuredCandidateWins) {
   EXPECT_EQ(out.results[4].status, CandidateStatus::kCompileFailed);
   EXPECT_EQ(out.results[4].reason, "nvrtc: error");
   EXPECT_EQ(s.compiled, (std::vector<int>{0, 1, 2, 4, 5})) << "pruned configs are never compiled";
-  EXPECT_EQ(s.measured, (std::vector<int>{0, 1, 2, 5}));
+  EXPECT_EQ(s.measured, (std::vector<int>{0, 1, 2, 5, 0, 2})) << "then the heuristic and the winner confirmed";
 }
 
 TEST(Autotune, WrongOrFailingCandidatesNeverWin) {
@@ -89,7 +89,7 @@ TEST(Autotune, WrongOrFailingCandidatesNeverWin) {
   EXPECT_NE(out.results[2].reason.find("launch failed"), std::string::npos);
   ASSERT_TRUE(out.winner);
   EXPECT_EQ(*out.winner, 3u);
-  EXPECT_EQ(s.measured, (std::vector<int>{0, 3})) << "a wrong config is not timed";
+  EXPECT_EQ(s.measured, (std::vector<int>{0, 3, 0, 3})) << "a wrong config is not timed";
 }
 
 TEST(Autotune, TiesGoToTheEarlierCandidateSoTheHeuristicKeepsItsPlace) {
@@ -119,7 +119,7 @@ TEST(Autotune, MaxConfigsKeepsTheHeuristicAndCountsOnlyConfigsThatFit) {
   TuneOptions o;
   o.max_configs = 3;
   const TuneOutcome out = autotune(candidates(5), s.hooks(), o);
-  EXPECT_EQ(s.measured, (std::vector<int>{0, 2, 3}));
+  EXPECT_EQ(s.measured, (std::vector<int>{0, 2, 3, 0, 3}));
   EXPECT_EQ(out.results[4].status, CandidateStatus::kNotRun);
   EXPECT_NE(out.results[4].reason.find("--max-configs 3"), std::string::npos);
   EXPECT_EQ(*out.winner, 3u);
@@ -145,6 +145,42 @@ TEST(Autotune, TheTimeBudgetStopsMeasuringButNeverSkipsTheHeuristic) {
   EXPECT_EQ(*out.winner, 0u);
   ASSERT_FALSE(lines.empty());
   EXPECT_NE(lines.back().find("(heuristic)"), std::string::npos);
+}
+
+TEST(Autotune, TheWinnerIsConfirmedAgainstTheHeuristic) {
+  // Stable costs: the winner holds.
+  Synthetic s;
+  s.cost = {4, 2, 3};
+  const TuneOutcome held = autotune(candidates(3), s.hooks());
+  ASSERT_TRUE(held.confirmation);
+  EXPECT_TRUE(held.confirmation->held);
+  EXPECT_EQ(*held.winner, 1u);
+  EXPECT_EQ(s.measured, (std::vector<int>{0, 1, 2, 0, 1})) << "the heuristic, then the winner, once more";
+  // A lucky first timing: measured again, the winner is slower than the heuristic, which wins.
+  Synthetic lucky;
+  lucky.cost = {4, 2};
+  TuneHooks h = lucky.hooks();
+  int calls_of_1 = 0;
+  const auto measure = h.measure;
+  h.measure = [&](const TuneCandidate& c) {
+    TimingStats t = measure(c);
+    if (index_of(c) == 1 && ++calls_of_1 > 1) t = fixed(9);
+    return t;
+  };
+  const TuneOutcome curse = autotune(candidates(2), h);
+  ASSERT_TRUE(curse.confirmation);
+  EXPECT_FALSE(curse.confirmation->held);
+  EXPECT_EQ(*curse.winner, 0u);
+  EXPECT_EQ(curse.confirmation->winner.median_us, 9);
+  // Off (a model's costs), or when the heuristic wins outright: nothing to confirm.
+  Synthetic model;
+  model.cost = {4, 2};
+  TuneOptions o;
+  o.confirm = false;
+  EXPECT_FALSE(autotune(candidates(2), model.hooks(), o).confirmation);
+  Synthetic best;
+  best.cost = {1, 2};
+  EXPECT_FALSE(autotune(candidates(2), best.hooks()).confirmation);
 }
 
 TEST(Autotune, TimingStatsAreQuantilesOfTheSamples) {

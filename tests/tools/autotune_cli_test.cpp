@@ -18,6 +18,7 @@
 #include "../jit/test_util.hpp"
 #include "runtime/safetensors.hpp"
 #include "runtime/tensor.hpp"
+#include "tests/support/cuda_required.hpp"
 #include "tests/tools/cli_run.hpp"
 
 namespace qjit {
@@ -142,6 +143,29 @@ TEST_F(AutotuneCli, SimRanksByItsModelAndSaysSo) {
   ASSERT_EQ(text.code, 0) << text.err;
   EXPECT_TRUE(has(text.out, "a model, not a measurement")) << text.out;
   EXPECT_TRUE(has(text.out, "nothing written (--no-write)")) << text.out;
+}
+
+TEST_F(AutotuneCli, CudaTimesWithEventsAndChecksAgainstTheReference) {
+  // On the stand-in driver (CudaStandin.tools) the events time the sim; on a GPU, the GPU.
+  QJIT_SKIP_WITHOUT_CUDA();
+  const auto r = qjit("autotune --rule int8 --device cuda --shape 32,128,128 --max-configs 3 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["method"], "measured");
+  const auto& s = j["shapes"][0];
+  EXPECT_EQ(s["family"], "qgemm");
+  int measured = 0;
+  for (const auto& c : s["candidates"]) {
+    EXPECT_NE(c["status"], "wrong") << c.dump();
+    if (c["status"] == "measured") {
+      ++measured;
+      EXPECT_GE(c["reps"].get<int>(), 5);
+    }
+  }
+  EXPECT_EQ(measured, 3);
+  const auto show = nlohmann::json::parse(qjit("autotune --show --json").out);
+  ASSERT_EQ(show["records"].size(), 1u);
+  EXPECT_EQ(show["records"][0]["method"], "measured");
 }
 
 TEST_F(AutotuneCli, ModelShapesAreTheBlocksGemmsBucketed) {

@@ -110,9 +110,13 @@ nlohmann::json shape_json(const ShapeTuning& t) {
                    {"median_us", t.record->median_us},
                    {"p20_us", t.record->p20_us},
                    {"p80_us", t.record->p80_us}};
+    j["heuristic_us"] = t.record->heuristic_us;
     j["speedup_vs_heuristic"] = t.record->heuristic_us > 0 ? t.record->heuristic_us / t.record->median_us : 0.0;
   } else {
     j["winner"] = nullptr;
+  }
+  if (const auto& c = t.outcome.confirmation) {
+    j["confirmation"] = {{"heuristic_us", c->heuristic.median_us}, {"winner_us", c->winner.median_us}, {"held", c->held}};
   }
   return j;
 }
@@ -189,15 +193,15 @@ void run(const AutotuneFlags& f) {
     check_written(o, results);
     return;
   }
-  fmt::print("{} on {}: {}\n", rule.label, device.str(), note);
+  fmt::print("{} on {}: {}{}\n", rule.label, device.str(), note,
+             model ? "" : "; the winner and the heuristic measured once more, and those times are these");
   fmt::print("{:>6} {:>6} {:>6}  {:<26} {:>11}  {:<26} {:>11} {:>8}\n", "M", "N", "K", "winner", "us", "heuristic",
              "us", "speedup");
   for (const auto& r : results) {
     const auto& h = r.outcome.results[r.outcome.heuristic];
-    const double w = r.record ? r.record->median_us : 0;
+    const double w = r.record ? r.record->median_us : 0, hu = r.record ? r.record->heuristic_us : h.timing.median_us;
     fmt::print("{:>6} {:>6} {:>6}  {:<26} {:>11.1f}  {:<26} {:>11.1f} {:>7.2f}x\n", r.shape.m, r.shape.n, r.shape.k,
-               r.record ? r.record->config_label : "-", w, h.candidate.label, h.timing.median_us,
-               w > 0 ? h.timing.median_us / w : 0.0);
+               r.record ? r.record->config_label : "-", w, h.candidate.label, hu, w > 0 ? hu / w : 0.0);
   }
   fmt::print("{} {}\n", o.write ? "winners written to" : "nothing written (--no-write); the database is",
              database_path());
