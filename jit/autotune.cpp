@@ -41,9 +41,15 @@ TimingStats TimingStats::of(std::vector<double> samples) {
 TimingStats bench_by_time(const std::function<double()>& once, const BenchOptions& o) {
   // NOTE: as do_bench: estimate one call from a few, then buy warm-up and repetitions with
   // the time budgets; every repetition is timed on its own so quantiles are real.
+  // The estimate is of a whole repetition, its untimed flush included (which can cost more
+  // than a short kernel), so the budgets bound the wall time spent.
   double estimate = 0;
   constexpr int kEstimate = 3;
-  for (int i = 0; i < kEstimate; ++i) estimate += once();
+  for (int i = 0; i < kEstimate; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double timed = once();
+    estimate += std::max(timed, seconds_since(t0) * 1e6);
+  }
   estimate = std::max(estimate / kEstimate, 1e-3);
   const int warmup = static_cast<int>(std::clamp(o.warmup_ms * 1e3 / estimate, 0.0, 1e6));
   const int reps = static_cast<int>(std::clamp(o.rep_ms * 1e3 / estimate, static_cast<double>(o.min_reps),
@@ -150,13 +156,34 @@ TuneOutcome autotune(const std::vector<TuneCandidate>& candidates, const TuneHoo
     }
   }
   if (o.confirm && out.winner && *out.winner != out.heuristic) {
-    CandidateResult& h = out.results[out.heuristic];
-    CandidateResult& w = out.results[*out.winner];
+    const CandidateResult& h = out.results[out.heuristic];
+    const CandidateResult& w = out.results[*out.winner];
     say(fmt::format("confirming {} against the heuristic's {}", w.candidate.label, h.candidate.label));
     TuneConfirmation c;
-    c.heuristic = hooks.measure(h.candidate);
-    c.winner = hooks.measure(w.candidate);
-    c.held = c.winner.median_us < c.heuristic.median_us;
+    try {
+      // NOTE: alternately (heuristic, winner, heuristic, winner), so a drift of the machine
+      // touches both; each side's time is the mean of its two medians.
+      std::vector<TimingStats> hs, ws;
+      for (int round = 0; round < 2; ++round) {
+        hs.push_back(hooks.measure(h.candidate));
+        ws.push_back(hooks.measure(w.candidate));
+      }
+      auto mean = [](const std::vector<TimingStats>& v) {
+        TimingStats t = v[0];
+        t.median_us = (v[0].median_us + v[1].median_us) / 2;
+        t.p20_us = (v[0].p20_us + v[1].p20_us) / 2;
+        t.p80_us = (v[0].p80_us + v[1].p80_us) / 2;
+        t.min_us = std::min(v[0].min_us, v[1].min_us);
+        t.reps = v[0].reps + v[1].reps;
+        return t;
+      };
+      c.heuristic = mean(hs);
+      c.winner = mean(ws);
+      c.held = c.winner.median_us < c.heuristic.median_us * (1.0 - o.confirm_margin);
+    } catch (const std::exception& e) {
+      c.held = false;
+      say(fmt::format("confirming failed ({}); the heuristic stays", e.what()));
+    }
     if (!c.held) out.winner = out.heuristic;
     out.confirmation = c;
   }

@@ -71,17 +71,18 @@ struct TuneOptions {
   std::size_t max_configs = 0;  // candidates compiled and measured, heuristic included; 0: all
   double time_budget_s = 0;     // stop measuring after this (the heuristic is always measured); 0: none
   std::function<void(const std::string& line)> progress;  // "[3/12] measuring 6x64 ..."
-  // Measure the heuristic and the winner once more, alternately, after the search: the
-  // fastest of many noisy timings is biased low (the winner's curse), so the recorded
-  // speed-up is the second measurement's, and a winner that does not beat the heuristic
+  // Measure the heuristic and the winner again after the search, alternately, twice each:
+  // the fastest of many noisy timings is biased low (the winner's curse), so the recorded
+  // times are these, and a winner that is not faster than the heuristic by confirm_margin
   // there loses to it. Off for deterministic costs (a model).
   bool confirm = true;
+  double confirm_margin = 0.02;
 };
 
 /// The confirming measurement of the heuristic and the search's winner.
 struct TuneConfirmation {
   TimingStats heuristic, winner;
-  bool held = true;  // the winner was faster again; else the heuristic won
+  bool held = true;  // the winner was faster again by the margin; else the heuristic won
 };
 
 struct TuneOutcome {

@@ -79,20 +79,22 @@ class TuningDb {
   /// Changes whenever the records in memory may have (put, reload): memos compare it.
   std::uint64_t generation() const { return generation_.load(); }
 
-  /// Parses a database file. nullopt, with `why`, when it is not one of this version.
+  /// Parses a database file: nullopt, with `why`, when it is not one of this version; else its
+  /// records, with `why` set when some were skipped (each bad record alone).
   static std::optional<std::map<std::string, TuningRecord>> parse(const std::string& text, std::string* why,
                                                                  bool* newer_version = nullptr);
   static std::string serialize(const std::map<std::string, TuningRecord>& records);
 
  private:
-  // The file's records, or empty with one warning when it is unreadable. Sets newer_.
+  // The file's records (a bad one skipped), or none; one warning per process for a file that
+  // is not all readable. Sets keep_file_.
   std::map<std::string, TuningRecord> read_file();
   void ensure_loaded();  // with mu_ held
 
   cache::DiskCache& disk_;
   std::mutex mu_;
   bool loaded_ = false;
-  bool newer_ = false;
+  bool keep_file_ = false;  // the file may not be replaced (unreadable, or a newer version)
   std::map<std::string, TuningRecord> records_;
   std::atomic<std::uint64_t> generation_{0};
 };

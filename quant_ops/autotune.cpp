@@ -8,6 +8,12 @@
 #include <cstring>
 #include <map>
 #include <random>
+#include <set>
+#include <tuple>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "common/error.hpp"
 #include "jit/impls/tuning_space.hpp"
@@ -64,12 +70,21 @@ std::string first_difference(const std::string& got, const std::string& want, st
                      got.size() / element_bytes, i / element_bytes);
 }
 
-// Evicts the cpu's caches between timed repetitions (untimed): a layer's weights are cold in
-// a forward, which streams every other layer's through the caches in between.
-void flush_host_caches() {
+// Evicts a buffer from every cache of every core (clflush is coherent: the pool threads'
+// private caches lose their copies too), untimed, before each repetition: in a forward a
+// layer's weights and input are cold, every other layer's having streamed through in between.
+void flush_from_caches(const void* data, std::size_t bytes) {
+#if defined(__x86_64__)
+  const auto* p = static_cast<const char*>(data);
+  for (std::size_t i = 0; i < bytes; i += 64) _mm_clflush(p + i);
+  _mm_mfence();
+#else
   static std::vector<unsigned char> buffer(64u << 20);
   static unsigned char value = 0;
+  (void)data;
+  (void)bytes;
   std::memset(buffer.data(), ++value, buffer.size());
+#endif
 }
 
 // The options every call of a search passes: a static rule's calibrated scale (the data are
@@ -83,28 +98,47 @@ LinearOptions base_options(const ResolvedRule& rule) {
   return o;
 }
 
-// One shape's data on the device, and the reference output.
+// Whether each output row depends on its input row alone (the activation scale is per token,
+// per 128-group or static), so the reference can be computed on a few rows.
+bool rows_independent(const ResolvedRule& r) {
+  return r.act_static_scale || r.act_granularity == Granularity::kPerToken || r.act_granularity == Granularity::kGroup128;
+}
+
+// Rows `rows` of a row-major cpu tensor, as a new one.
+Tensor gather_rows(const Tensor& t, const std::vector<std::int64_t>& rows) {
+  const Tensor c = t.to(Device::cpu_ref()).contiguous();
+  const std::size_t row_bytes = c.nbytes() / static_cast<std::size_t>(c.size(0));
+  std::string bytes;
+  for (std::int64_t r : rows) {
+    bytes.append(static_cast<const char*>(c.raw_data_ptr()) + static_cast<std::size_t>(r) * row_bytes, row_bytes);
+  }
+  return Tensor::from_raw({static_cast<std::int64_t>(rows.size()), c.size(1)}, c.dtype(), bytes.data());
+}
+
+// One shape's data on the device, and the reference output on `rows` (every row, or the first
+// and last 256 where rows are independent: the plain reference is single-threaded, and a
+// 14B layer at 32760 tokens is 10^12 multiply-adds).
 struct Operands {
   Tensor x;
   QuantizedWeight w;
-  std::string reference;            // bytes of the reference output
-  std::optional<Tensor> reference_t;  // for the NMSE check where outputs are not exact
+  std::vector<std::int64_t> rows;
+  Tensor reference;
 };
 
-Operands make_operands(const ResolvedRule& rule, const Device& device, std::int64_t m, std::int64_t n, std::int64_t k,
-                       bool with_reference) {
+Operands make_operands(const ResolvedRule& rule, const Device& device, std::int64_t m, std::int64_t n, std::int64_t k) {
   const Tensor x_host = random_tensor({m, k}, DType::kBF16, 1234u + static_cast<std::uint32_t>(m));
   const Tensor w_host = random_tensor({n, k}, DType::kF32, 99u + static_cast<std::uint32_t>(n + k));
   Operands o;
   o.x = x_host.to(device);
   o.w = quantize_weight(w_host.to(device), rule);
   if (device.runs_host_kernels()) o.w.host_packed = pack_for_host(o.w, rule);
-  if (with_reference) {
-    const Tensor ref = linear_forward(x_host.to(Device::cpu_ref()), quantize_weight(w_host.to(Device::cpu_ref()), rule),
-                                      rule, base_options(rule));
-    o.reference = bytes_of(ref);
-    o.reference_t = ref;
+  constexpr std::int64_t kEnd = 256;
+  for (std::int64_t r = 0; r < m; ++r) {
+    if (!rows_independent(rule) || r < kEnd || r >= std::max(kEnd, m - kEnd)) o.rows.push_back(r);
   }
+  const Tensor x_ref = static_cast<std::int64_t>(o.rows.size()) == m ? x_host : gather_rows(x_host, o.rows);
+  o.reference = linear_forward(x_ref.to(Device::cpu_ref()), quantize_weight(w_host.to(Device::cpu_ref()), rule), rule,
+                               base_options(rule));
   return o;
 }
 
@@ -115,24 +149,25 @@ LinearOptions options_for(const ResolvedRule& rule, const std::string& family, c
   return o;
 }
 
-// The check of one candidate: bit for bit against the reference where the numerics are
-// exact; else bit for bit against the heuristic's output on the device (a config never
-// changes results), whose own distance from the reference is bounded: NMSE <= 2^-14, one
-// unit in the last place of a bf16 output (2^-7 relative, squared) at every element, the
-// most that summing the same products in float32 in another order can move a rounding.
+// The check of one candidate. The heuristic's output is compared with the reference on the
+// reference's rows: bit for bit where the numerics are exact, else by NMSE <= 2^-14 (one unit
+// in the last place of a bf16 output, 2^-7 relative, squared, at every element: the most that
+// summing the same products in float32 in another order can move a rounding). Every other
+// candidate must give the heuristic's bits exactly, everywhere: a config never changes results
+// (DESIGN.md section 3).
 std::string check_output(const ResolvedRule& rule, const Operands& ops, const Tensor& got, bool heuristic,
                          std::string& heuristic_bytes) {
   const std::string bytes = bytes_of(got);
-  if (exact_numerics(rule)) return first_difference(bytes, ops.reference, dtype_size(got.dtype()));
-  if (heuristic) {
-    heuristic_bytes = bytes;
-    const AccuracyMetrics a = compare_outputs(got, *ops.reference_t);
-    constexpr double kBound = 1.0 / 16384;
-    if (a.nmse > kBound) return fmt::format("NMSE {:.3g} against the reference, above {:.3g}", a.nmse, kBound);
-    return "";
+  if (!heuristic) {
+    const std::string diff = first_difference(bytes, heuristic_bytes, dtype_size(got.dtype()));
+    return diff.empty() ? "" : diff + " (here: the heuristic's config's output, which configs must reproduce)";
   }
-  const std::string diff = first_difference(bytes, heuristic_bytes, dtype_size(got.dtype()));
-  return diff.empty() ? "" : diff + " (here: the heuristic's config's output)";
+  heuristic_bytes = bytes;
+  const Tensor rows = static_cast<std::int64_t>(ops.rows.size()) == got.size(0) ? got : gather_rows(got, ops.rows);
+  if (exact_numerics(rule)) return first_difference(bytes_of(rows), bytes_of(ops.reference), dtype_size(got.dtype()));
+  const AccuracyMetrics a = compare_outputs(rows, ops.reference);
+  constexpr double kBound = 1.0 / 16384;
+  return a.nmse <= kBound ? "" : fmt::format("NMSE {:.3g} against the reference, above {:.3g}", a.nmse, kBound);
 }
 
 struct Search {
@@ -198,8 +233,10 @@ Search cpu_search(const ResolvedRule& rule, const TuneShape& s, std::shared_ptr<
   };
   search.hooks.measure = [rule, ops](const jit::TuneCandidate& c) {
     const LinearOptions o = options_for(rule, "host_qgemm_int8", c);
+    const HostPackedWeight& packed = *ops->w.host_packed;
     return jit::bench_by_time([&] {
-      flush_host_caches();
+      flush_from_caches(ops->x.raw_data_ptr(), ops->x.nbytes());
+      flush_from_caches(packed.panels.data(), packed.panels.size());
       const auto t0 = Clock::now();
       const Tensor y = linear_forward(ops->x, ops->w, rule, o);
       return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
@@ -237,17 +274,6 @@ Search gpu_search(const ResolvedRule& rule, const TuneShape& s, const std::share
   return search;
 }
 
-sim::SimCounters minus(const sim::SimCounters& a, const sim::SimCounters& b) {
-  auto d = [](std::uint64_t x, std::uint64_t y) { return x > y ? x - y : 0; };
-  sim::SimCounters o;
-  o.warp_instructions = d(a.warp_instructions, b.warp_instructions);
-  o.mma = d(a.mma, b.mma);
-  o.shared_wavefronts = d(a.shared_wavefronts, b.shared_wavefronts);
-  o.global_load_sectors = d(a.global_load_sectors, b.global_load_sectors);
-  o.global_store_sectors = d(a.global_store_sectors, b.global_store_sectors);
-  return o;
-}
-
 void add_sim_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s, const std::shared_ptr<Driver>& driver) {
   auto sim = std::dynamic_pointer_cast<sim::SimDriver>(driver);
   QJIT_CHECK_GEN(kSub, sim != nullptr, "the sim device's driver is not the interpreter");
@@ -257,40 +283,56 @@ void add_sim_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s,
   lp.m = s.m, lp.n = s.n, lp.k = s.k;
   const jit::impls::GemmDesc desc = qgemm_desc(linear_qgemm_problem(rule, lp));
   search.method = "model";
-  // NOTE: the check runs on the proxy's shape: the interpreter would take minutes per
-  // candidate at a Wan layer's. One CTA band of two column tiles at up to 512 of K.
-  const std::int64_t kp = std::min<std::int64_t>(s.k, 512);
-  auto proxies = std::make_shared<std::map<std::pair<std::int64_t, std::int64_t>, std::shared_ptr<Operands>>>();
-  auto operands = [rule, kp, proxies](std::int64_t m, std::int64_t n, bool reference) {
-    auto& slot = (*proxies)[{m, n}];
-    if (!slot) slot = std::make_shared<Operands>(make_operands(rule, Device::sim(), m, n, kp, reference));
+  // NOTE: the model sees no latency, so pipeline depth cannot change its ranking: on the sim
+  // each tile and strategy is searched at its first depth only.
+  std::vector<jit::TuneCandidate> kept;
+  std::set<std::string> seen;
+  for (const auto& c : search.candidates) {
+    nlohmann::json shape = c.config;
+    shape.erase("stages");
+    if (seen.insert(shape.dump()).second) kept.push_back(c);
+  }
+  search.candidates = std::move(kept);
+  // The proxies: operands of (rows, columns, K), made once each.
+  auto proxies = std::make_shared<std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, std::shared_ptr<Operands>>>();
+  auto operands = [rule, proxies](std::int64_t m, std::int64_t n, std::int64_t k) {
+    auto& slot = (*proxies)[{m, n, k}];
+    if (!slot) slot = std::make_shared<Operands>(make_operands(rule, Device::sim(), m, n, k));
     return slot;
   };
-  search.hooks.check = [rule, operands](const jit::TuneCandidate& c) {
-    // NOTE: every candidate runs the same proxy: two row bands and several column tiles of
-    // the largest tiles, with row and column tails for the smaller ones.
-    const auto ops = operands(200, 464, true);
+  // NOTE: the check runs on a proxy's shape (the interpreter would take minutes per candidate
+  // at a Wan layer's): every candidate the same one, two row bands and several column tiles
+  // of the largest tiles, with row and column tails for the smaller ones.
+  const std::int64_t check_k = std::min<std::int64_t>(s.k, 512);
+  auto heuristic_bytes = std::make_shared<std::string>();
+  const std::string first_label = search.candidates.front().label;
+  search.hooks.check = [rule, operands, check_k, heuristic_bytes, first_label](const jit::TuneCandidate& c) {
+    const auto ops = operands(200, 464, check_k);
     const Tensor y = linear_forward(ops->x, ops->w, rule, options_for(rule, "qgemm", c));
-    if (exact_numerics(rule)) return first_difference(bytes_of(y), ops->reference, dtype_size(y.dtype()));
-    const AccuracyMetrics a = compare_outputs(y, *ops->reference_t);
-    constexpr double kBound = 1.0 / 16384;  // one bf16 ulp everywhere; see check_output
-    return a.nmse <= kBound ? std::string() : fmt::format("NMSE {:.3g} against the reference, above {:.3g}", a.nmse, kBound);
+    return check_output(rule, *ops, y, c.label == first_label, *heuristic_bytes);
   };
-  search.hooks.measure = [rule, s, desc, gpu, sim, operands, kp](const jit::TuneCandidate& c) {
+  // Counters of one row band at two widths and two depths: their differences separate one
+  // CTA's work from the band's (act_quant), and what grows with K from what does not.
+  const std::int64_t k1 = std::min<std::int64_t>(s.k, 256), k2 = std::min<std::int64_t>(s.k, 512);
+  search.hooks.measure = [rule, s, desc, gpu, sim, operands, k1, k2](const jit::TuneCandidate& c) {
     const jit::impls::GemmConfig g = jit::impls::gemm_config_from_json(c.config);
-    auto counted = [&](std::int64_t n) {
-      const auto ops = operands(g.tile_m, n, false);
-      const LinearOptions o = options_for(rule, "qgemm", c);
+    const LinearOptions o = options_for(rule, "qgemm", c);
+    auto counted = [&](std::int64_t n, std::int64_t k) {
+      const auto ops = operands(g.tile_m, n, k);
       linear_forward(ops->x, ops->w, rule, o);  // loads the module
       const sim::SimCounters before = sim->total_counters();
       linear_forward(ops->x, ops->w, rule, o);
-      return minus(sim->total_counters(), before);
+      return sim_counters_since(sim->total_counters(), before);
     };
-    const sim::SimCounters one = counted(g.tile_n), two = counted(2 * g.tile_n);
     GemmCostInputs in;
-    in.per_cta = minus(two, one);
-    in.per_band = minus(one, in.per_cta);
-    in.proxy_k = kp;
+    for (const std::int64_t k : {k1, k2}) {
+      const sim::SimCounters one = counted(g.tile_n, k), two = counted(2 * g.tile_n, k);
+      const sim::SimCounters cta = sim_counters_since(two, one);
+      (k == k1 ? in.per_cta_k1 : in.per_cta_k2) = cta;
+      (k == k1 ? in.per_band_k1 : in.per_band_k2) = sim_counters_since(one, cta);
+    }
+    in.k1 = k1;
+    in.k2 = k2;
     in.launches = jit::impls::qgemm_kernel_desc(desc, g).a_source != desc.a_source ? 2 : 1;
     const GemmCostEstimate e = estimate_gemm_cost(gpu, desc, g, s.m, s.n, s.k, in);
     jit::TimingStats t;
@@ -302,7 +344,7 @@ void add_sim_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s,
 
 void add_cuda_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s, const std::shared_ptr<Driver>& driver) {
   search.method = "measured";
-  auto ops = std::make_shared<Operands>(make_operands(rule, Device::cuda(), s.m, s.n, s.k, true));
+  auto ops = std::make_shared<Operands>(make_operands(rule, driver->device(), s.m, s.n, s.k));
   auto heuristic_bytes = std::make_shared<std::string>();
   const std::string first_label = search.candidates.front().label;
   search.hooks.check = [rule, ops, heuristic_bytes, first_label](const jit::TuneCandidate& c) {
@@ -311,7 +353,9 @@ void add_cuda_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s
   };
   search.hooks.measure = [rule, ops, driver](const jit::TuneCandidate& c) {
     // NOTE: as do_bench: the L2 (50 MB on H100) flushed by a 256 MiB memset before each
-    // repetition, outside the events.
+    // repetition, outside the events. Each repetition plans its launch (an explicit config
+    // bypasses a layer's plan memo): host work the events see only if the memset has already
+    // drained by then.
     constexpr std::size_t kFlush = 256u << 20;
     const DevicePtr flush = driver->alloc(kFlush);
     const EventHandle start = driver->create_event(), end = driver->create_event();
@@ -450,7 +494,7 @@ std::vector<ShapeTuning> autotune_linear(const ResolvedRule& rule, const Device&
     say(fmt::format("{} candidates of {}", search.candidates.size(), search.family));
     if (family == "host_qgemm_int8") {
       say("preparing operands and the reference output");
-      auto ops = std::make_shared<Operands>(make_operands(rule, device, s.m, s.n, s.k, true));
+      auto ops = std::make_shared<Operands>(make_operands(rule, device, s.m, s.n, s.k));
       search = cpu_search(rule, s, ops);
     } else if (device.kind == DeviceKind::kSim) {
       add_sim_hooks(search, rule, s, driver);
@@ -473,7 +517,14 @@ std::vector<ShapeTuning> autotune_linear(const ResolvedRule& rule, const Device&
     st.method = search.method;
     st.outcome = jit::autotune(search.candidates, search.hooks, to);
     if (st.outcome.winner) st.record = record_of(search, st.outcome);
-    if (st.record && options.write) st.written = jit::TuningDb::global().put({*st.record});
+    // NOTE: a search that measured the heuristic alone (a budget spent, --max-configs 1)
+    // knows nothing a record could say, and must not replace a real search's record.
+    if (st.record && options.write && st.record->candidates <= 1) {
+      st.not_written = "only the heuristic's config was measured";
+      say(st.not_written + ": nothing written");
+    } else if (st.record && options.write) {
+      st.written = jit::TuningDb::global().put({*st.record});
+    }
     out.push_back(std::move(st));
   }
   return out;

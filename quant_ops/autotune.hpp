@@ -56,6 +56,7 @@ struct ShapeTuning {
   jit::TuneOutcome outcome;
   std::optional<jit::TuningRecord> record;  // the winner (when one was measured)
   bool written = false;                     // the record is in the database file
+  std::string not_written;                  // why a winner was left out on purpose
 };
 
 /// The family and search of `rule` on `device`, or throws qjit::Error naming what is not

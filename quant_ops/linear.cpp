@@ -1,4 +1,5 @@
 #include "quant_ops/linear.hpp"
+#include "quant_ops/tuning.hpp"
 
 #include <fmt/format.h>
 
@@ -169,7 +170,9 @@ Tensor run_w8a8(const Tensor& x, const QuantizedWeight& w, const ResolvedRule& r
   Tensor y = qgemm(x2d, aq, w.q, w.scales, g);
   if (trace) {
     const jit::Arch arch = target_arch(*x.driver());
-    const QGemmLaunches launches = qgemm_launches(qgemm_problem(x2d, aq, w.q, g), arch, o.config);
+    const QGemmProblem problem = qgemm_problem(x2d, aq, w.q, g);
+    const QGemmLaunches launches =
+        qgemm_launches(problem, arch, o.config ? *o.config : qgemm_config(*x.driver(), qgemm_desc(problem), arch));
     const auto& config = launches.config;
     const bool separate = launches.separate();
     if (separate) {

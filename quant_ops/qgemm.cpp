@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 
 #include "common/error.hpp"
+#include "common/log.hpp"
 #include "jit/impls/act_quant.hpp"
 #include "quant_ops/act_quant.hpp"
 #include "quant_ops/reference/act_quant.hpp"
@@ -399,6 +400,23 @@ QGemmPlan plan_qgemm(const std::shared_ptr<Driver>& driver, const jit::impls::Ge
 
 QGemmPlan plan_qgemm(const std::shared_ptr<Driver>& driver, const QGemmProblem& p,
                      const std::optional<jit::impls::GemmConfig>& config) {
+  if (!config) {
+    // The tuning database's config (quant_ops/tuning.hpp) or the heuristic's. A tuned config
+    // that cannot be planned here (its compile fails on this machine) gives way to the
+    // heuristic's, said once.
+    const jit::Arch arch = target_arch(*driver);
+    jit::impls::check_gemm_desc(qgemm_desc(p), arch);
+    const jit::impls::GemmConfig chosen = qgemm_config(*driver, qgemm_desc(p), arch);
+    const jit::impls::GemmConfig heuristic = jit::impls::qgemm_heuristic(qgemm_desc(p), arch);
+    if (chosen == heuristic) return plan_qgemm(driver, p, heuristic);
+    try {
+      return plan_qgemm(driver, p, chosen);
+    } catch (const Error& e) {
+      log(LogLevel::kWarn, "qgemm: the tuned config {} failed here ({}); using the heuristic's {}", chosen.str(),
+          e.message(), heuristic.str());
+      return plan_qgemm(driver, p, heuristic);
+    }
+  }
   // NOTE: qgemm_launches is what `qjit run` plans with: the op launches exactly its kernels.
   const QGemmLaunches launches = qgemm_launches(p, target_arch(*driver), config);
   if (!launches.separate()) return plan_qgemm(driver, qgemm_desc(p), launches.config, false);

@@ -10,29 +10,47 @@ namespace qjit {
 
 namespace {
 
-// The counters of `c` times `f` (rounded).
-sim::SimCounters scaled(const sim::SimCounters& c, double f) {
-  auto s = [f](std::uint64_t v) { return static_cast<std::uint64_t>(std::llround(static_cast<double>(v) * f)); };
+// The counters at depth K from those at k1 and k2 (linear in K), times `f`.
+sim::SimCounters extrapolated(const sim::SimCounters& c1, const sim::SimCounters& c2, std::int64_t k1, std::int64_t k2,
+                              std::int64_t k, double f) {
+  auto at = [&](std::uint64_t v1, std::uint64_t v2) {
+    const double a = static_cast<double>(v1), b = static_cast<double>(v2);
+    const double v = k2 > k1 ? a + (b - a) * static_cast<double>(k - k1) / static_cast<double>(k2 - k1) : a;
+    return static_cast<std::uint64_t>(std::llround(std::max(0.0, v) * f));
+  };
   sim::SimCounters o;
-  o.warp_instructions = s(c.warp_instructions);
-  o.mma = s(c.mma);
-  o.shared_wavefronts = s(c.shared_wavefronts);
-  o.global_load_sectors = s(c.global_load_sectors);
-  o.global_store_sectors = s(c.global_store_sectors);
+  o.warp_instructions = at(c1.warp_instructions, c2.warp_instructions);
+  o.mma = at(c1.mma, c2.mma);
+  o.shared_wavefronts = at(c1.shared_wavefronts, c2.shared_wavefronts);
+  o.global_load_sectors = at(c1.global_load_sectors, c2.global_load_sectors);
+  o.global_store_sectors = at(c1.global_store_sectors, c2.global_store_sectors);
   return o;
 }
 
 }  // namespace
 
+sim::SimCounters sim_counters_since(const sim::SimCounters& a, const sim::SimCounters& b) {
+  auto d = [](std::uint64_t x, std::uint64_t y) { return x > y ? x - y : 0; };
+  sim::SimCounters o;
+  o.warp_instructions = d(a.warp_instructions, b.warp_instructions);
+  o.mma = d(a.mma, b.mma);
+  o.shared_wavefronts = d(a.shared_wavefronts, b.shared_wavefronts);
+  o.global_load_sectors = d(a.global_load_sectors, b.global_load_sectors);
+  o.global_store_sectors = d(a.global_store_sectors, b.global_store_sectors);
+  return o;
+}
+
 GpuModel GpuModel::for_arch(const std::string& arch) {
   // NOTE: public figures of the reference part of each arch; mma MACs per SM per clock are
   // the dense int8 tensor rate of mma.sync (A100: 624 TOPS = 108 SMs x 1.41 GHz x 2 x 2048;
-  // L40S: 733 TOPS = 142 x 2.52 GHz x 2 x 1024; H100 SXM: mma.sync assumed at half of
-  // wgmma's 1979 TOPS, 132 x 1.83 GHz x 2 x 2048). L2 bandwidth is an assumption (about 2.5x
-  // DRAM's). A launch costs ~3 us.
-  if (arch == "sm_80") return {"A100 (model)", 108, 1.41, 2048, 3600, 2039, 164 * 1024, 3};
-  if (arch == "sm_86" || arch == "sm_89") return {"L40S (model)", 142, 2.52, 1024, 900, 864, 100 * 1024, 3};
-  if (arch == "sm_90" || arch == "sm_90a") return {"H100 SXM (model)", 132, 1.83, 2048, 4600, 3350, 228 * 1024, 3};
+  // RTX A6000: 310 TOPS = 84 x 1.8 GHz x 2 x 1024; L40S: 733 TOPS = 142 x 2.52 GHz x 2 x
+  // 1024; H100 SXM: mma.sync assumed at half of wgmma's 1979 TOPS, 132 x 1.83 GHz x 2 x
+  // 2048). L2 bandwidth is an assumption (about 2.5x DRAM's). Threads and CTAs per SM are the
+  // arch's limits. A launch costs ~3 us.
+  if (arch == "sm_80") return {"A100 (model)", 108, 1.41, 2048, 3600, 2039, 164 * 1024, 2048, 32, 3};
+  if (arch == "sm_86") return {"RTX A6000 (model)", 84, 1.8, 1024, 1100, 768, 100 * 1024, 1536, 16, 3};
+  if (arch == "sm_89") return {"L40S (model)", 142, 2.52, 1024, 900, 864, 100 * 1024, 1536, 24, 3};
+  if (arch == "sm_90" || arch == "sm_90a") return {"H100 SXM (model)", 132, 1.83, 2048, 4600, 3350, 228 * 1024, 2048, 32, 3};
   QJIT_THROW("autotune", "the sim cost model knows sm_80, sm_86, sm_89 and sm_90, not {}", arch);
 }
 
@@ -40,9 +58,8 @@ GemmCostEstimate estimate_gemm_cost(const GpuModel& g, const jit::impls::GemmDes
                                     std::int64_t m, std::int64_t n, std::int64_t k, const GemmCostInputs& in) {
   const double bands = static_cast<double>((m + c.tile_m - 1) / c.tile_m);
   const double ctas = bands * static_cast<double>((n + c.tile_n - 1) / c.tile_n);
-  const double k_scale = static_cast<double>(k) / static_cast<double>(std::max<std::int64_t>(in.proxy_k, 1));
-  sim::SimCounters total = scaled(in.per_cta, ctas * k_scale);
-  const sim::SimCounters band = scaled(in.per_band, bands * k_scale);
+  sim::SimCounters total = extrapolated(in.per_cta_k1, in.per_cta_k2, in.k1, in.k2, k, ctas);
+  const sim::SimCounters band = extrapolated(in.per_band_k1, in.per_band_k2, in.k1, in.k2, k, bands);
   total.warp_instructions += band.warp_instructions;
   total.shared_wavefronts += band.shared_wavefronts;
   total.global_load_sectors += band.global_load_sectors;
@@ -51,7 +68,8 @@ GemmCostEstimate estimate_gemm_cost(const GpuModel& g, const jit::impls::GemmDes
   // Occupancy: CTAs per SM from shared memory and threads; the last wave's idle SMs stretch
   // the compute terms.
   const double smem = std::max(1, jit::impls::qgemm_smem_bytes(d, c));
-  const double per_sm = std::max(1.0, std::min({std::floor(g.smem_per_sm / smem), std::floor(2048.0 / c.threads()), 32.0}));
+  const double per_sm = std::max(
+      1.0, std::min({std::floor(g.smem_per_sm / smem), std::floor(g.max_threads_per_sm / c.threads()), g.max_ctas_per_sm}));
   const double slots = per_sm * g.sms;
   const double waves = std::ceil(ctas / slots);
   const double stretch = waves * slots / std::max(ctas, 1.0);

@@ -3,18 +3,22 @@
 // autotuner ranks candidates by on `sim`, where nothing can be timed. It is a model, not a
 // measurement, and every output that uses it says so.
 //
-// The sim runs two small proxies of the problem with the config: one row band of tile_m rows
-// by one and by two column tiles, at up to 512 of K. Their difference is one CTA's work; the
-// rest of the one-column call is the per-row-band work outside the GEMM's CTAs (the separate
-// strategy's act_quant pass). Scaled to the problem's CTAs, row bands and K, the counters give
-// four times, the largest of which is the estimate (a roofline over the GPU's units):
+// The sim runs four small proxies of the problem with the config: one row band of tile_m rows
+// by one and by two column tiles, at two depths of K (up to 256 and 512). The difference of
+// the widths is one CTA's work; the rest of the one-column call is the per-row-band work
+// outside the GEMM's CTAs (the separate strategy's act_quant pass); the two depths give each
+// counter's part that grows with K and the part that does not (setup, epilogue), so both
+// extrapolate to the problem's K. Scaled to the problem's CTAs and row bands, the counters
+// give five times, the largest of which is the estimate (a roofline over the GPU's units):
 //   issue  warp instructions / (SMs x 4 schedulers x clock), stretched by the last wave's
-//          idle SMs (waves of SMs x CTAs per SM, from shared memory and threads);
+//          idle SMs (waves of SMs x CTAs per SM, from shared memory, threads and the arch's
+//          CTA limit);
 //   mma    tensor-core instructions x MACs each / (SMs x MACs per SM per clock x clock);
 //   shared shared-memory wavefronts / (SMs x 1 per clock x clock);
 //   memory the 32-byte sectors the CTAs load and store / L2 bandwidth, and the problem's
 //          compulsory bytes / DRAM bandwidth;
-// plus a launch overhead per kernel. Registers are not modelled (the sim needs no ptxas).
+// plus a launch overhead per kernel. Registers and latency are not modelled (the sim needs
+// no ptxas and counts no cycles), so pipeline depth does not change the estimate.
 
 #include <cstdint>
 #include <memory>
@@ -34,18 +38,24 @@ struct GpuModel {
   double l2_bytes_per_clock = 0;     // the whole L2
   double dram_gb_s = 0;
   double smem_per_sm = 0;
+  double max_threads_per_sm = 0, max_ctas_per_sm = 0;
   double launch_us = 0;
-  /// sm_80 (A100), sm_86 / sm_89 (L40S), sm_90 (H100 SXM). Throws naming the arch otherwise.
+  /// sm_80 (A100), sm_86 (RTX A6000), sm_89 (L40S), sm_90 / sm_90a (H100 SXM). Throws naming
+  /// the arch otherwise.
   static GpuModel for_arch(const std::string& arch);
 };
 
-/// What one proxy pair measured, scaled to the problem.
+/// What the proxies measured: at depths k1 <= k2 (equal when K is that small: then no
+/// extrapolation).
 struct GemmCostInputs {
-  sim::SimCounters per_cta;   // one CTA's GEMM work at the proxy's K
-  sim::SimCounters per_band;  // one row band's work outside the CTAs (act_quant), at the proxy's K
-  std::int64_t proxy_k = 0;
-  int launches = 1;           // kernels one call launches
+  sim::SimCounters per_cta_k1, per_cta_k2;    // one CTA's GEMM work
+  sim::SimCounters per_band_k1, per_band_k2;  // one row band's work outside the CTAs (act_quant)
+  std::int64_t k1 = 0, k2 = 0;
+  int launches = 1;  // kernels one call launches
 };
+
+/// a - b, counter by counter, floored at 0 (the counters this model reads).
+sim::SimCounters sim_counters_since(const sim::SimCounters& a, const sim::SimCounters& b);
 
 struct GemmCostEstimate {
   double us = 0;

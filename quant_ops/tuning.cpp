@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -99,6 +100,10 @@ jit::impls::HostQGemmConfig host_qgemm_config(const jit::impls::HostQGemmDesc& d
   if (record) {
     try {
       const jit::impls::HostQGemmConfig tuned = jit::impls::host_qgemm_config_from_json(record->config);
+      const auto list = jit::impls::host_qgemm_candidates(desc, m, n, k);
+      QJIT_CHECK_GEN("tuning", std::any_of(list.begin(), list.end(), [&](const auto& c) {
+        return jit::impls::to_json(c) == jit::impls::to_json(tuned);
+      }), "{} is not one of the family's candidates", jit::impls::host_qgemm_label(tuned));
       jit::impls::check_host_qgemm_config(tuned, desc.isa);
       chosen = tuned;
       why = record_note(*record);
@@ -121,6 +126,9 @@ jit::impls::GemmConfig qgemm_config(const Driver& driver, const jit::impls::Gemm
   if (record) {
     try {
       const jit::impls::GemmConfig tuned = jit::impls::gemm_config_from_json(record->config);
+      const auto list = jit::impls::qgemm_candidates(desc, arch);
+      QJIT_CHECK_GEN("tuning", std::find(list.begin(), list.end(), tuned) != list.end(),
+                     "{} is not one of the family's candidates", tuned.str());
       jit::impls::check_gemm_config(desc, tuned, arch);
       chosen = tuned;
       why = record_note(*record);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <set>
 
 #include "common/error.hpp"
 
@@ -12,22 +13,25 @@ namespace {
 
 using nlohmann::json;
 
-int int_field(const json& j, const char* name, const char* what) {
+// NOTE: configs come from a file: bounded here, before any arithmetic on them, and a tuned
+// one is used only if it is one of the family's candidates (quant_ops/tuning.cpp).
+int int_field(const json& j, const char* name, const char* what, int lo, int hi) {
   QJIT_CHECK_GEN("tuning", j.is_object() && j.contains(name) && j.at(name).is_number_integer(),
                  "a {} config lacks the integer '{}'", what, name);
   const auto v = j.at(name).get<std::int64_t>();
-  QJIT_CHECK_GEN("tuning", v >= 0 && v <= 1 << 20, "a {} config's '{}' is {}, out of range", what, name, v);
+  QJIT_CHECK_GEN("tuning", v >= lo && v <= hi, "a {} config's '{}' is {}, not in [{}, {}]", what, name, v, lo, hi);
   return static_cast<int>(v);
 }
 
-// Appends `c` unless already there.
+// A list of configs without repeats (`seen` holds their JSON texts).
 template <typename C>
-void add(std::vector<C>& out, const C& c) {
-  for (const C& o : out) {
-    if (to_json(o) == to_json(c)) return;
+struct Unique {
+  std::vector<C> list;
+  std::set<std::string> seen;
+  void add(const C& c) {
+    if (seen.insert(to_json(c).dump()).second) list.push_back(c);
   }
-  out.push_back(c);
-}
+};
 
 std::string dtype_text(DType t) { return std::string(dtype_name(t)); }
 
@@ -62,12 +66,12 @@ json to_json(const GemmConfig& c) {
 
 GemmConfig gemm_config_from_json(const json& j) {
   GemmConfig c;
-  c.tile_m = int_field(j, "tile_m", "qgemm");
-  c.tile_n = int_field(j, "tile_n", "qgemm");
-  c.tile_k = int_field(j, "tile_k", "qgemm");
-  c.warps_m = int_field(j, "warps_m", "qgemm");
-  c.warps_n = int_field(j, "warps_n", "qgemm");
-  c.stages = int_field(j, "stages", "qgemm");
+  c.tile_m = int_field(j, "tile_m", "qgemm", 16, 512);
+  c.tile_n = int_field(j, "tile_n", "qgemm", 16, 512);
+  c.tile_k = int_field(j, "tile_k", "qgemm", 16, 512);
+  c.warps_m = int_field(j, "warps_m", "qgemm", 1, 16);
+  c.warps_n = int_field(j, "warps_n", "qgemm", 1, 16);
+  c.stages = int_field(j, "stages", "qgemm", 1, 8);
   QJIT_CHECK_GEN("tuning", j.contains("fusion") && (j["fusion"] == "fused" || j["fusion"] == "separate"),
                  "a qgemm config's 'fusion' is neither 'fused' nor 'separate'");
   c.fusion = j["fusion"] == "separate" ? GemmFusion::kSeparate : GemmFusion::kFused;
@@ -76,13 +80,14 @@ GemmConfig gemm_config_from_json(const json& j) {
 
 std::vector<GemmConfig> qgemm_candidates(const GemmDesc& d, Arch arch) {
   const GemmConfig h = qgemm_heuristic(d, arch);
-  std::vector<GemmConfig> out{h};
+  Unique<GemmConfig> out;
+  out.add(h);
   const bool float_dynamic = d.a_source == ActSource::kDynamic;
   auto variants = [&](GemmConfig c) {
     for (GemmFusion f : {GemmFusion::kFused, GemmFusion::kSeparate}) {
       if (!float_dynamic && f == GemmFusion::kSeparate) continue;
       c.fusion = f;
-      add(out, c);
+      out.add(c);
     }
   };
   // Neighbours first: the heuristic's tile at other depths and the other strategy.
@@ -97,7 +102,7 @@ std::vector<GemmConfig> qgemm_candidates(const GemmDesc& d, Arch arch) {
       variants(c);
     }
   }
-  return out;
+  return out.list;
 }
 
 // --- host_qgemm_int8 ---
@@ -113,11 +118,11 @@ json to_json(const HostQGemmConfig& c) {
 
 HostQGemmConfig host_qgemm_config_from_json(const json& j) {
   HostQGemmConfig c;
-  c.mr = int_field(j, "mr", "host_qgemm_int8");
-  c.nb = int_field(j, "nb", "host_qgemm_int8");
-  c.mc = int_field(j, "mc", "host_qgemm_int8");
-  c.nc = int_field(j, "nc", "host_qgemm_int8");
-  c.kc = int_field(j, "kc", "host_qgemm_int8");
+  c.mr = int_field(j, "mr", "host_qgemm_int8", 1, 64);
+  c.nb = int_field(j, "nb", "host_qgemm_int8", 1, 16);
+  c.mc = int_field(j, "mc", "host_qgemm_int8", 1, 4096);
+  c.nc = int_field(j, "nc", "host_qgemm_int8", 1, 8192);
+  c.kc = int_field(j, "kc", "host_qgemm_int8", 1, 65536);
   return c;
 }
 
@@ -146,21 +151,22 @@ std::vector<HostQGemmConfig> host_qgemm_candidates(const HostQGemmDesc& d, std::
     c.kc = kc;
     return c;
   };
-  std::vector<HostQGemmConfig> out{h};
+  Unique<HostQGemmConfig> out;
+  out.add(h);
   // Neighbours: one field of the heuristic's changed.
-  for (int mc : row_blocks) add(out, make({h.mr, h.nb}, mc, h.nc, h.kc));
-  for (int nc : col_blocks) add(out, make({h.mr, h.nb}, h.mc, nc, h.kc));
-  for (int kc : k_steps) add(out, make({h.mr, h.nb}, h.mc, h.nc, kc));
-  for (const auto& t : tiles) add(out, make(t, h.mc, h.nc, h.kc));
+  for (int mc : row_blocks) out.add(make({h.mr, h.nb}, mc, h.nc, h.kc));
+  for (int nc : col_blocks) out.add(make({h.mr, h.nb}, h.mc, nc, h.kc));
+  for (int kc : k_steps) out.add(make({h.mr, h.nb}, h.mc, h.nc, kc));
+  for (const auto& t : tiles) out.add(make(t, h.mc, h.nc, h.kc));
   // Then the grid.
   for (const auto& t : tiles) {
     for (int mc : row_blocks) {
       for (int nc : col_blocks) {
-        for (int kc : k_steps) add(out, make(t, mc, nc, kc));
+        for (int kc : k_steps) out.add(make(t, mc, nc, kc));
       }
     }
   }
-  return out;
+  return out.list;
 }
 
 }  // namespace qjit::jit::impls

@@ -74,7 +74,7 @@ TEST(Autotune, TheFastestMeasuredCandidateWins) {
   EXPECT_EQ(out.results[4].status, CandidateStatus::kCompileFailed);
   EXPECT_EQ(out.results[4].reason, "nvrtc: error");
   EXPECT_EQ(s.compiled, (std::vector<int>{0, 1, 2, 4, 5})) << "pruned configs are never compiled";
-  EXPECT_EQ(s.measured, (std::vector<int>{0, 1, 2, 5, 0, 2})) << "then the heuristic and the winner confirmed";
+  EXPECT_EQ(s.measured, (std::vector<int>{0, 1, 2, 5, 0, 2, 0, 2})) << "then the heuristic and the winner confirmed";
 }
 
 TEST(Autotune, WrongOrFailingCandidatesNeverWin) {
@@ -89,7 +89,7 @@ TEST(Autotune, WrongOrFailingCandidatesNeverWin) {
   EXPECT_NE(out.results[2].reason.find("launch failed"), std::string::npos);
   ASSERT_TRUE(out.winner);
   EXPECT_EQ(*out.winner, 3u);
-  EXPECT_EQ(s.measured, (std::vector<int>{0, 3, 0, 3})) << "a wrong config is not timed";
+  EXPECT_EQ(s.measured, (std::vector<int>{0, 3, 0, 3, 0, 3})) << "a wrong config is not timed";
 }
 
 TEST(Autotune, TiesGoToTheEarlierCandidateSoTheHeuristicKeepsItsPlace) {
@@ -119,7 +119,7 @@ TEST(Autotune, MaxConfigsKeepsTheHeuristicAndCountsOnlyConfigsThatFit) {
   TuneOptions o;
   o.max_configs = 3;
   const TuneOutcome out = autotune(candidates(5), s.hooks(), o);
-  EXPECT_EQ(s.measured, (std::vector<int>{0, 2, 3, 0, 3}));
+  EXPECT_EQ(s.measured, (std::vector<int>{0, 2, 3, 0, 3, 0, 3}));
   EXPECT_EQ(out.results[4].status, CandidateStatus::kNotRun);
   EXPECT_NE(out.results[4].reason.find("--max-configs 3"), std::string::npos);
   EXPECT_EQ(*out.winner, 3u);
@@ -155,7 +155,7 @@ TEST(Autotune, TheWinnerIsConfirmedAgainstTheHeuristic) {
   ASSERT_TRUE(held.confirmation);
   EXPECT_TRUE(held.confirmation->held);
   EXPECT_EQ(*held.winner, 1u);
-  EXPECT_EQ(s.measured, (std::vector<int>{0, 1, 2, 0, 1})) << "the heuristic, then the winner, once more";
+  EXPECT_EQ(s.measured, (std::vector<int>{0, 1, 2, 0, 1, 0, 1})) << "heuristic and winner, alternately, twice";
   // A lucky first timing: measured again, the winner is slower than the heuristic, which wins.
   Synthetic lucky;
   lucky.cost = {4, 2};
@@ -172,6 +172,24 @@ TEST(Autotune, TheWinnerIsConfirmedAgainstTheHeuristic) {
   EXPECT_FALSE(curse.confirmation->held);
   EXPECT_EQ(*curse.winner, 0u);
   EXPECT_EQ(curse.confirmation->winner.median_us, 9);
+  // Faster, but by less than the margin: noise, and the heuristic stays.
+  Synthetic close;
+  close.cost = {100, 99};
+  const TuneOutcome noise = autotune(candidates(2), close.hooks());
+  ASSERT_TRUE(noise.confirmation);
+  EXPECT_FALSE(noise.confirmation->held);
+  EXPECT_EQ(*noise.winner, 0u);
+  // A failure while confirming keeps the heuristic.
+  Synthetic failing;
+  failing.cost = {4, 2};
+  TuneHooks fh = failing.hooks();
+  int calls = 0;
+  const auto fm = fh.measure;
+  fh.measure = [&](const TuneCandidate& c) {
+    if (++calls > 2) QJIT_THROW("test", "the device went away");
+    return fm(c);
+  };
+  EXPECT_EQ(*autotune(candidates(2), fh).winner, 0u);
   // Off (a model's costs), or when the heuristic wins outright: nothing to confirm.
   Synthetic model;
   model.cost = {4, 2};

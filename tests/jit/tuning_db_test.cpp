@@ -130,8 +130,37 @@ TEST(TuningDb, AFileOthersCanWriteIsNeverRead) {
     ASSERT_TRUE(seed.put({record("qgemm", 1, 5)}));
   }
   ::chmod((dir.path() / kTuningDbFile).c_str(), 0666);
+  const std::string before = read_text(dir.path() / kTuningDbFile);
   TuningDb db(disk);
   EXPECT_FALSE(db.find(record("qgemm", 1, 0).key));
+  EXPECT_FALSE(db.put({record("qgemm", 2, 5)})) << "nor replaced";
+  EXPECT_EQ(read_text(dir.path() / kTuningDbFile), before);
+}
+
+TEST(TuningDb, ABadRecordIsSkippedAloneAndAnOversizedFileIsLeftAlone) {
+  test::TempDir dir;
+  cache::DiskCache disk(options_in(dir.path()));
+  nlohmann::json bad = record("qgemm", 2, 5).to_json();
+  bad["candidates"] = 1e300;  // not an integer
+  nlohmann::json deep = record("qgemm", 3, 5).to_json();
+  deep["desc"] = {{"n", {{"nested", {1, 2}}}}};  // not flat
+  write_text(dir.path() / kTuningDbFile,
+             nlohmann::json{{"format", "qjit-tuning"},
+                            {"version", 1},
+                            {"records", {record("qgemm", 1, 5).to_json(), bad, deep}}}
+                 .dump());
+  ::chmod((dir.path() / kTuningDbFile).c_str(), 0600);
+  {
+    TuningDb db(disk);
+    EXPECT_TRUE(db.find(record("qgemm", 1, 0).key));
+    EXPECT_EQ(db.all().size(), 1u);
+  }
+  // Over the size bound: never read, never replaced.
+  write_text(dir.path() / kTuningDbFile, std::string(kTuningDbMaxBytes + 1, ' '));
+  TuningDb db(disk);
+  EXPECT_TRUE(db.all().empty());
+  EXPECT_FALSE(db.put({record("qgemm", 4, 5)}));
+  EXPECT_EQ(std::filesystem::file_size(dir.path() / kTuningDbFile), kTuningDbMaxBytes + 1);
 }
 
 TEST(TuningDb, TheFileKeepsTheNewestRecordsWithinItsBound) {
@@ -139,13 +168,13 @@ TEST(TuningDb, TheFileKeepsTheNewestRecordsWithinItsBound) {
   cache::DiskCache disk(options_in(dir.path()));
   TuningDb db(disk);
   std::vector<TuningRecord> many;
-  for (int i = 0; i < 12000; ++i) many.push_back(record("qgemm", i, 1, /*when=*/i));
+  for (int i = 0; i < 16000; ++i) many.push_back(record("qgemm", i, 1, /*when=*/i));
   ASSERT_TRUE(db.put(many));
   const auto size = std::filesystem::file_size(dir.path() / kTuningDbFile);
   EXPECT_LE(size, kTuningDbMaxBytes);
   TuningDb fresh(disk);
   EXPECT_LT(fresh.all().size(), many.size());
-  EXPECT_TRUE(fresh.find(record("qgemm", 11999, 0).key)) << "the newest stays";
+  EXPECT_TRUE(fresh.find(record("qgemm", 15999, 0).key)) << "the newest stays";
   EXPECT_FALSE(fresh.find(record("qgemm", 0, 0).key)) << "the oldest made room";
 }
 
@@ -204,7 +233,11 @@ TEST(TuningDb, ParseNamesWhatIsWrong) {
   TuningRecord r = record("qgemm", 1, 5);
   nlohmann::json j = r.to_json();
   j["method"] = "guessed";
-  EXPECT_FALSE(TuningDb::parse(nlohmann::json{{"format", "qjit-tuning"}, {"version", 1}, {"records", {j}}}.dump(), &why));
+  const auto skipped =
+      TuningDb::parse(nlohmann::json{{"format", "qjit-tuning"}, {"version", 1}, {"records", {j}}}.dump(), &why);
+  ASSERT_TRUE(skipped) << "a bad record is skipped, not the file";
+  EXPECT_TRUE(skipped->empty());
+  EXPECT_NE(why.find("1 of its records skipped"), std::string::npos) << why;
   EXPECT_NE(why.find("guessed"), std::string::npos) << why;
 }
 

@@ -86,7 +86,13 @@ TEST_F(AutotuneCli, CpuWinnerIsStoredAndTheNextProcessRunsIt) {
   }
   EXPECT_EQ(measured, 4) << "--max-configs 4, every one of them checked and timed";
   ASSERT_TRUE(s["winner"].is_object());
-  EXPECT_GE(s["speedup_vs_heuristic"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(s["speedup_vs_heuristic"].get<double>(),
+                   s["heuristic_us"].get<double>() / s["winner"]["median_us"].get<double>());
+  if (s["winner"]["label"] != s["heuristic"]["label"]) {
+    ASSERT_TRUE(s.contains("confirmation")) << s.dump();
+    EXPECT_TRUE(s["confirmation"]["held"].get<bool>());
+    EXPECT_LT(s["winner"]["median_us"].get<double>(), s["heuristic_us"].get<double>());
+  }
   EXPECT_TRUE(has(r.err, "[shape 1/1] 64x256x128")) << "progress on stderr: " << r.err;
   EXPECT_TRUE(std::filesystem::exists(database()));
 
@@ -143,6 +149,32 @@ TEST_F(AutotuneCli, SimRanksByItsModelAndSaysSo) {
   ASSERT_EQ(text.code, 0) << text.err;
   EXPECT_TRUE(has(text.out, "a model, not a measurement")) << text.out;
   EXPECT_TRUE(has(text.out, "nothing written (--no-write)")) << text.out;
+
+  // The next process's linear layer on that sim takes the record, and says so.
+  const std::string x = path("x.safetensors").string(), w = path("w.safetensors").string();
+  save_safetensors(x, {{"input", randn({32, 128}, 1)}});
+  save_safetensors(w, {{"weight", randn({128, 128}, 2)}});
+  const std::string linear = "linear --rule int8 --device sim:sm_80 --json --input " + x + " --weight " + w + " --out " +
+                             path("y.safetensors").string();
+  const auto lin = qjit(linear, "QJIT_PRINT_AUTOTUNING=1");
+  ASSERT_EQ(lin.code, 0) << lin.err;
+  EXPECT_TRUE(has(lin.err, "qjit autotuning: qgemm")) << lin.err;
+  EXPECT_TRUE(has(lin.err, "tuning database, model")) << lin.err;
+  EXPECT_TRUE(has(lin.out, "qgemm " + s["winner"]["label"].get<std::string>())) << lin.out;
+
+  // A record whose config is not one of the family's candidates (here a tile of 0 rows, which
+  // would divide by zero) is not used: the heuristic is, with the reason.
+  auto db = nlohmann::json::parse(std::ifstream(database()));
+  db["records"][0]["config"]["tile_m"] = 0;
+  std::ofstream(database(), std::ios::trunc) << db.dump();
+  const auto bad = qjit(linear, "QJIT_PRINT_AUTOTUNING=1");
+  ASSERT_EQ(bad.code, 0) << bad.err;
+  EXPECT_TRUE(has(bad.err, "heuristic: the tuning database's record is unusable")) << bad.err;
+  db["records"][0]["config"]["tile_m"] = 48;
+  std::ofstream(database(), std::ios::trunc) << db.dump();
+  const auto other = qjit(linear, "QJIT_PRINT_AUTOTUNING=1");
+  ASSERT_EQ(other.code, 0) << other.err;
+  EXPECT_TRUE(has(other.err, "is not one of the family's candidates")) << other.err;
 }
 
 TEST_F(AutotuneCli, CudaTimesWithEventsAndChecksAgainstTheReference) {
@@ -221,6 +253,15 @@ TEST_F(AutotuneCli, BadArgumentsAreClearErrorsAndWriteNothing) {
   }
 }
 
+TEST_F(AutotuneCli, ASearchOfTheHeuristicAloneWritesNothing) {
+  const auto r = qjit("autotune --rule int8 --device sim --shape 32,64,64 --max-configs 1 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto s = nlohmann::json::parse(r.out)["shapes"][0];
+  EXPECT_EQ(s["written"], false);
+  EXPECT_EQ(s["not_written"], "only the heuristic's config was measured");
+  EXPECT_EQ(nlohmann::json::parse(qjit("autotune --show --json").out)["records"].size(), 0u);
+}
+
 TEST_F(AutotuneCli, AnUnwritableDatabaseIsAnErrorBeforeAnyWork) {
   // The cache directory's parent is a file: nothing can be created there.
   { std::ofstream(path("file")) << "x"; }
@@ -240,7 +281,7 @@ TEST_F(AutotuneCli, ACorruptDatabaseIsIgnoredWithAWarningAndReplaced) {
   ASSERT_EQ(show.code, 0) << show.err;
   EXPECT_EQ(nlohmann::json::parse(show.out)["records"].size(), 0u);
   EXPECT_TRUE(has(show.err, "ignoring the tuning database")) << show.err;
-  const auto r = qjit("autotune --rule int8 --device sim --shape 32,64,64 --max-configs 1");
+  const auto r = qjit("autotune --rule int8 --device sim --shape 32,64,64 --max-configs 2");
   ASSERT_EQ(r.code, 0) << r.err;
   const auto again = qjit("autotune --show --json");
   EXPECT_EQ(nlohmann::json::parse(again.out)["records"].size(), 1u);

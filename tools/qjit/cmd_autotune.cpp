@@ -102,6 +102,7 @@ nlohmann::json shape_json(const ShapeTuning& t) {
                    {"desc", t.key.desc},
                    {"seconds", t.outcome.seconds},
                    {"written", t.written},
+                   {"not_written", t.not_written},
                    {"heuristic", {{"label", h.candidate.label}, {"median_us", h.timing.median_us}}},
                    {"candidates", candidates}};
   if (t.record) {
@@ -123,7 +124,7 @@ nlohmann::json shape_json(const ShapeTuning& t) {
 
 void check_written(const AutotuneOptions& o, const std::vector<ShapeTuning>& results) {
   for (const auto& r : results) {
-    QJIT_CHECK_GEN(kSub, !o.write || !r.record || r.written,
+    QJIT_CHECK_GEN(kSub, !o.write || !r.record || r.written || !r.not_written.empty(),
                    "the winner of {}x{}x{} could not be written to the tuning database {} (the warning above says why)",
                    r.shape.m, r.shape.n, r.shape.k, database_path());
   }
