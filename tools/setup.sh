@@ -6,7 +6,7 @@ set -euo pipefail
 QJIT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 QJIT_BUILD_DIR="${QJIT_BUILD_DIR:-$QJIT_ROOT/build}"
 
-packages=(cmake ninja-build g++ pkg-config libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
+packages=(cmake ninja-build g++ pkg-config python3-matplotlib libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
           libcli11-dev libfmt-dev libssl-dev libre2-dev
           llvm-14-dev libclang-cpp14-dev libclang-14-dev clang-14  # the cpu device's in-process compiler (hostcc/)
           libdnnl-dev libopenblas-dev                   # the cpu baselines of bench/ (never linked by qjit)

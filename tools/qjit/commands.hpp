@@ -11,5 +11,6 @@ void add_linear(CLI::App& app);
 void add_rules(CLI::App& app);
 void add_calibrate(CLI::App& app);
 void add_autotune(CLI::App& app);
+void add_bench(CLI::App& app);
 
 }  // namespace qjit::cli
