@@ -111,6 +111,9 @@ const std::vector<KnobInfo>& all() {
        false, K::kFlag},
       {"QJIT_TUNING_DISABLE", "1: ignore the tuning database: every kernel takes its family's heuristic", false,
        K::kFlag},
+      {"QJIT_BENCH_DIR", "where `qjit bench` finds the bench programs (default: this build's bench/)", false},
+      {"QJIT_BENCH_REPORT", "the report script `qjit bench` runs (default: this source tree's tools/bench_report.py)",
+       false},
       {"QJIT_CPU_ISA",
        "what the cpu device's kernels are compiled for: native (the best this host has) | amx | avx512_vnni | "
        "avx2 (the portable code for an AVX2 / FMA host) | generic (portable; the same int8 bits)",

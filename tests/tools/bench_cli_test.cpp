@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -147,6 +148,25 @@ TEST_F(BenchCli, AFailingStepLeavesNoPartialReport) {
   EXPECT_TRUE(has(r.err, "step jit")) << r.err;
   EXPECT_TRUE(has(r.err, "status 3")) << r.err;
   EXPECT_TRUE(has(r.err, "the benchmark broke")) << r.err;
+  EXPECT_FALSE(fs::exists(path("report")));
+  expect_no_partial();
+}
+
+TEST_F(BenchCli, AnInterruptedRunLeavesNothing) {
+  // A step that would run for a minute; SIGTERM after two seconds goes on to it, and the run
+  // stops, removing its partial directory.
+  fs::create_directory(path("slow-bench"));
+  {
+    std::ofstream s(path("slow-bench") / "jit_bench");
+    s << "#!/bin/sh\nsleep 60\n";
+  }
+  fs::permissions(path("slow-bench") / "jit_bench", fs::perms::owner_all);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = qjit("bench --quick --no-plots --device cpu --out " + path("report").string(),
+                      "QJIT_BENCH_DIR='" + path("slow-bench").string() + "' timeout -s TERM 2");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(has(r.err, "interrupted by signal")) << r.err;
   EXPECT_FALSE(fs::exists(path("report")));
   expect_no_partial();
 }

@@ -18,6 +18,8 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -33,6 +35,7 @@
 #include "cli_device.hpp"
 #include "commands.hpp"
 #include "common/error.hpp"
+#include "common/knobs.hpp"
 #include "jit/host_compiler.hpp"
 #include "jit/manifest.hpp"
 #include "runtime/driver.hpp"
@@ -59,8 +62,8 @@ struct BenchFlags {
 // Where the bench programs and the report script are: QJIT_BENCH_DIR / QJIT_BENCH_REPORT, else
 // this build's (compiled in).
 fs::path bench_dir() {
-  const char* env = std::getenv("QJIT_BENCH_DIR");
-  return env && *env ? fs::path(env) : fs::path(QJIT_BENCH_BIN_DIR);
+  const auto env = knobs::get("QJIT_BENCH_DIR");
+  return env && !env->empty() ? fs::path(*env) : fs::path(QJIT_BENCH_BIN_DIR);
 }
 // The Python that runs the report: Debian's (/usr/bin/python3, which sees the python3-matplotlib
 // package tools/setup.sh installs) where it exists, else the first python3 on PATH.
@@ -70,8 +73,19 @@ std::vector<std::string> python() {
 }
 
 fs::path report_script() {
-  const char* env = std::getenv("QJIT_BENCH_REPORT");
-  return env && *env ? fs::path(env) : fs::path(QJIT_BENCH_REPORT_SCRIPT);
+  const auto env = knobs::get("QJIT_BENCH_REPORT");
+  return env && !env->empty() ? fs::path(*env) : fs::path(QJIT_BENCH_REPORT_SCRIPT);
+}
+
+// The step running now, and a SIGINT / SIGTERM that came meanwhile: the signal goes on to
+// the step, and the run then stops as a failed one (removing its partial directory).
+std::atomic<pid_t> g_child{0};
+std::atomic<int> g_signal{0};
+
+void forward_signal(int sig) {
+  g_signal = sig;
+  const pid_t child = g_child.load();
+  if (child > 0) ::kill(child, sig);
 }
 
 // Runs argv with `env` changes ("NAME=value" set, "-NAME" unset), stdout and stderr to files
@@ -104,9 +118,13 @@ int run_program(const std::vector<std::string>& argv, const std::vector<std::str
   const int rc = posix_spawn(&pid, av[0], &actions, nullptr, av.data(), ev.data());
   posix_spawn_file_actions_destroy(&actions);
   QJIT_CHECK_GEN(kSub, rc == 0, "cannot start {}: {}", argv[0], std::strerror(rc));
+  g_child = pid;
+  if (g_signal != 0) ::kill(pid, g_signal);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  g_child = 0;
+  QJIT_CHECK_GEN(kSub, g_signal == 0, "interrupted by signal {}; nothing was written", g_signal.load());
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -249,6 +267,11 @@ void run(const BenchFlags& f) {
   const Device device = parse_device_flag(f.device, kSub);
   QJIT_CHECK_GEN(kSub, device.kind != DeviceKind::kCpu || device.runs_host_kernels(),
                  "--device cpu:ref runs the reference; bench the cpu device (--device cpu) instead");
+  struct sigaction sa {};
+  sa.sa_handler = forward_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
   const fs::path script = report_script();
   QJIT_CHECK_GEN(kSub, fs::exists(script), "the report script {} is missing (QJIT_BENCH_REPORT names another)",
                  script.string());
