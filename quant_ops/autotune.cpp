@@ -178,27 +178,19 @@ struct Search {
   std::string method;
 };
 
-// The candidates' specs compiled on the bounded pool (host objects or PTX for the sim).
-std::vector<std::string> compile_specs(const std::vector<std::optional<jit::KernelSpec>>& specs,
-                                       jit::CompileOutput output) {
-  std::vector<jit::KernelSpec> list;
-  for (const auto& s : specs) {
-    if (s) list.push_back(*s);
-  }
-  const std::vector<std::string> errors = jit::Jit::global().try_all(list, output);
-  std::vector<std::string> out;
-  std::size_t j = 0;
-  for (const auto& s : specs) {
-    std::string error = s ? errors[j++] : std::string();
+// The candidates' specs compiled on the bounded pool (host objects, PTX for the sim, PTX and
+// cubins for a GPU): per spec "" or why it cannot be used.
+std::vector<std::string> compile_specs(const std::vector<jit::KernelSpec>& specs, jit::CompileOutput output) {
+  std::vector<std::string> errors = jit::Jit::global().try_all(specs, output);
+  for (std::size_t i = 0; i < specs.size(); ++i) {
     // NOTE: a cubin that spills is refused as the shipped configs are (DESIGN.md section 8);
     // the artifact is in memory by now.
-    if (s && error.empty() && output == jit::CompileOutput::kPtxAndCubin) {
-      const int spilled = jit::Jit::global().get(*s, output).artifact->total_spill_bytes();
-      if (spilled > 0) error = fmt::format("spills {} bytes to local memory", spilled);
+    if (errors[i].empty() && output == jit::CompileOutput::kPtxAndCubin) {
+      const int spilled = jit::Jit::global().get(specs[i], output).artifact->total_spill_bytes();
+      if (spilled > 0) errors[i] = fmt::format("spills {} bytes to local memory", spilled);
     }
-    out.push_back(std::move(error));
   }
-  return out;
+  return errors;
 }
 
 Search cpu_search(const ResolvedRule& rule, const TuneShape& s, std::shared_ptr<Operands> ops) {
@@ -219,7 +211,7 @@ Search cpu_search(const ResolvedRule& rule, const TuneShape& s, std::shared_ptr<
     }
   };
   search.hooks.compile = [desc](const std::vector<jit::TuneCandidate>& cs) {
-    std::vector<std::optional<jit::KernelSpec>> specs;
+    std::vector<jit::KernelSpec> specs;
     for (const auto& c : cs) {
       specs.push_back(jit::impls::host_qgemm_spec(desc, jit::impls::host_qgemm_config_from_json(c.config)));
     }
@@ -267,7 +259,7 @@ Search gpu_search(const ResolvedRule& rule, const TuneShape& s, const std::share
   const jit::CompileOutput output =
       driver->kernel_code() == KernelCode::kPtx ? jit::CompileOutput::kPtxOnly : jit::CompileOutput::kPtxAndCubin;
   search.hooks.compile = [desc, arch, output](const std::vector<jit::TuneCandidate>& cs) {
-    std::vector<std::optional<jit::KernelSpec>> specs;
+    std::vector<jit::KernelSpec> specs;
     for (const auto& c : cs) specs.push_back(jit::impls::qgemm_spec(desc, jit::impls::gemm_config_from_json(c.config), arch));
     return compile_specs(specs, output);
   };

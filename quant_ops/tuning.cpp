@@ -12,6 +12,8 @@
 #include "common/error.hpp"
 #include "common/knobs.hpp"
 #include "common/log.hpp"
+#include "common/sha256.hpp"
+#include "jit/embedded.hpp"
 #include "jit/host_compiler.hpp"
 #include "jit/impls/tuning_space.hpp"
 #include "jit/manifest.hpp"
@@ -58,15 +60,32 @@ std::string record_note(const jit::TuningRecord& r) {
                      speedup, r.heuristic_label);
 }
 
+// A digest of every kernel template this library embeds: a record measured with other kernel
+// code (another qjit) describes other kernels, so it is not this one's.
+const std::string& templates_digest() {
+  static const std::string digest = [] {
+    std::string all;
+    for (const auto& f : jit::embedded_templates()) {
+      all += f.path;
+      all.push_back('\0');
+      all += f.content;
+      all.push_back('\0');
+    }
+    return sha256_hex(all).substr(0, 16);
+  }();
+  return digest;
+}
+
 }  // namespace
 
 TuningTarget tuning_target(const Driver& driver) {
   if (driver.device().is_host()) {
     const unsigned threads = host_driver()->threads();
     return {fmt::format("{} x{} threads", cpu_model(), threads), "host:" + jit::host_native_target().cpu,
-            jit::host_compiler_identity()};
+            fmt::format("{}; templates {}", jit::host_compiler_identity(), templates_digest())};
   }
-  return {driver.props().name, target_arch(driver).str(), jit::nvrtc_identity()};
+  return {driver.props().name, target_arch(driver).str(),
+          fmt::format("{}; templates {}", jit::nvrtc_identity(), templates_digest())};
 }
 
 jit::TuningKey host_qgemm_tuning_key(const jit::impls::HostQGemmDesc& desc, std::int64_t m, std::int64_t n,

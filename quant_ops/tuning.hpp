@@ -18,7 +18,8 @@ namespace qjit {
 
 /// The device, arch and toolchain a record on `driver` is keyed by: on cpu the CPU's model
 /// name with the kernel pool's thread count, "host:<llvm cpu>" and Clang's version; on sim /
-/// cuda the device's name, the target arch and NVRTC's identity.
+/// cuda the device's name, the target arch and NVRTC's identity. The toolchain also names a
+/// digest of the kernel templates: another qjit's kernels are other kernels.
 struct TuningTarget {
   std::string device, arch, toolchain;
 };

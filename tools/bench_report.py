@@ -151,9 +151,11 @@ def forward_section(forward, plots):
         labels.append(r["rule"])
         speed.append(s)
     device = rules[0].get("device", "?")
+    note = rules[0].get("device_note", "")
+    note = note[:1].upper() + note[1:] + ("." if note and not note.endswith(".") else "")
     md = "## The Wan2.1 forward per rule\n\n"
     md += (f"On `{device}`: the quantized forward against the unquantized one (same inputs, same run; median of 3 where the "
-           f"device times), and the output's SNR against it. {rules[0].get('device_note', '')}\n\n")
+           f"device times), and the output's SNR against it. {note}\n\n")
     md += table(["rule", "unquantized s", "quantized s", "speed-up", "SNR dB"], body)
     plots.append(("forward_speedup.png", f"Forward speed-up per rule against unquantized ({device})", labels, {"speed-up": speed}))
     return md
