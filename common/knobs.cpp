@@ -87,6 +87,8 @@ const std::vector<KnobInfo>& all() {
        K::kFlag},
       {"QJIT_DUMP", "1: write source, PTX and compile log beside each cache entry", false, K::kFlag},
       {"QJIT_OFFLINE", "1: a cache miss is an error (deployment without a compiler)", false, K::kFlag},
+      {"QJIT_CACHE_BUNDLE",
+       "a bundle file (`qjit compile --bundle`) whose entries serve the cache's misses, and are stored in it", false},
       {"QJIT_DEVICE", "default device of the commands' --device: auto|cpu|cuda[:N]|sim|sim:sm_XX", false},
       {"QJIT_ARCH", "target arch of a GPU (cuda) instead of its own, e.g. sm_90a; --arch wins", true, K::kArch},
       {"QJIT_LOG", "log level: error|warn|info|debug (default warn)", false, K::kChoice, 0, 0,
@@ -163,6 +165,11 @@ bool cache_disabled() { return flag("QJIT_CACHE_DISABLE"); }
 bool always_compile() { return flag("QJIT_ALWAYS_COMPILE"); }
 bool dump() { return flag("QJIT_DUMP"); }
 bool offline() { return flag("QJIT_OFFLINE"); }
+std::optional<std::string> cache_bundle() {
+  auto v = get("QJIT_CACHE_BUNDLE");
+  if (v && v->empty()) return std::nullopt;
+  return v;
+}
 bool print_autotuning() { return flag("QJIT_PRINT_AUTOTUNING"); }
 bool tuning_disabled() { return flag("QJIT_TUNING_DISABLE"); }
 std::optional<std::string> device() { return get("QJIT_DEVICE"); }

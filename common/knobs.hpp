@@ -47,6 +47,7 @@ bool cache_disabled();                     // QJIT_CACHE_DISABLE
 bool always_compile();                     // QJIT_ALWAYS_COMPILE
 bool dump();                               // QJIT_DUMP
 bool offline();                            // QJIT_OFFLINE
+std::optional<std::string> cache_bundle(); // QJIT_CACHE_BUNDLE (unset or empty: none)
 bool print_autotuning();                   // QJIT_PRINT_AUTOTUNING
 bool tuning_disabled();                    // QJIT_TUNING_DISABLE
 std::optional<std::string> device();       // QJIT_DEVICE

@@ -6,6 +6,7 @@
 #include <exception>
 #include <thread>
 
+#include "cache/bundle.hpp"
 #include "common/error.hpp"
 #include "common/knobs.hpp"
 #include "common/log.hpp"
@@ -101,9 +102,17 @@ JitResult Jit::load_or_compile(const Program& program, const std::string& manife
     ++stats_.disk_hits;
     return {a, CacheOutcome::kDisk, 0};
   }
-  QJIT_CHECK_GEN("jit", !knobs::offline(),
-                 "QJIT_OFFLINE is set and kernel '{}' is not in the cache at {} (key {})", program.spec.summary(),
-                 disk_.options().dir.string(), key);
+  std::string bundle_problem;
+  if (auto a = from_bundle(key, manifest, bundle_problem)) {
+    if (use_disk) disk_.store(key, a->to_entry(manifest));
+    std::lock_guard<std::mutex> l(stats_mu_);
+    ++stats_.disk_hits;
+    return {a, CacheOutcome::kDisk, 0};
+  }
+  QJIT_CHECK_GEN("jit", !knobs::offline(), "QJIT_OFFLINE is set and kernel '{}' is not in the cache at {} (key {}){}",
+                 program.spec.summary(), disk_.options().dir.string(), key,
+                 bundle_problem.empty() ? (knobs::cache_bundle() ? " nor in QJIT_CACHE_BUNDLE's bundle" : "")
+                                        : "; QJIT_CACHE_BUNDLE: " + bundle_problem);
   auto artifact = std::make_shared<Artifact>(compile(program));
   artifact->key = key;
   if (use_disk) {
@@ -117,6 +126,38 @@ JitResult Jit::load_or_compile(const Program& program, const std::string& manife
   std::lock_guard<std::mutex> l(stats_mu_);
   ++(damaged ? stats_.rebuilds : stats_.compiles);
   return {artifact, damaged ? CacheOutcome::kRebuilt : CacheOutcome::kCompiled, 0};
+}
+
+const std::map<std::string, cache::Entry>& Jit::bundle(std::string& problem) {
+  std::call_once(bundle_once_, [&] {
+    const auto path = knobs::cache_bundle();
+    if (!path) return;
+    try {
+      for (auto& e : cache::read_bundle(*path)) bundle_.emplace(e.key, std::move(e.entry));
+      log(LogLevel::kInfo, "jit: {} kernels in the bundle {} (QJIT_CACHE_BUNDLE)", bundle_.size(), *path);
+    } catch (const Error& e) {
+      bundle_problem_ = e.message();
+      log(LogLevel::kWarn, "jit: QJIT_CACHE_BUNDLE is not used: {}", bundle_problem_);
+    }
+  });
+  problem = bundle_problem_;
+  return bundle_;
+}
+
+std::shared_ptr<const Artifact> Jit::from_bundle(const std::string& key, const std::string& manifest,
+                                                 std::string& problem) {
+  if (!knobs::cache_bundle()) return nullptr;
+  const auto& entries = bundle(problem);
+  const auto it = entries.find(key);
+  // NOTE: the key is the manifest's sha256, checked when the bundle was read; the manifest is
+  // compared too, as a disk hit's is.
+  if (it == entries.end() || it->second.manifest != manifest) return nullptr;
+  try {
+    return std::make_shared<const Artifact>(Artifact::from_entry(it->second, key));
+  } catch (const Error& e) {
+    log(LogLevel::kWarn, "jit: the bundle's entry {} is unusable: {}", key.substr(0, 16), e.message());
+    return nullptr;
+  }
 }
 
 void Jit::run_pool(const std::vector<KernelSpec>& specs, CompileOutput output, const Progress& progress,

@@ -4,6 +4,7 @@
 // (per-key file lock). Compiles many specs in parallel on a bounded pool.
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -64,8 +65,15 @@ class Jit {
                 std::vector<JitResult>& results, std::vector<std::exception_ptr>& errors);
   JitResult load_or_compile(const Program& program, const std::string& manifest, const std::string& key);
 
+  // QJIT_CACHE_BUNDLE's entries (read on the first miss), or why it could not be read.
+  const std::map<std::string, cache::Entry>& bundle(std::string& problem);
+  std::shared_ptr<const Artifact> from_bundle(const std::string& key, const std::string& manifest, std::string& problem);
+
   cache::DiskCache disk_;
   cache::SingleFlight<std::string, JitResult> flight_;
+  std::once_flag bundle_once_;
+  std::map<std::string, cache::Entry> bundle_;
+  std::string bundle_problem_;
   mutable std::mutex stats_mu_;
   JitStats stats_;
 };

@@ -1,11 +1,13 @@
-// qjit cache path|ls|stats|verify|clear [--json]
+// qjit cache path|ls|stats|verify|clear [--json], qjit cache import BUNDLE [--json]
 
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
+#include "cache/bundle.hpp"
 #include "cache/disk_cache.hpp"
 #include "commands.hpp"
+#include "common/error.hpp"
 #include "common/knobs.hpp"
 #include "common/memory.hpp"
 
@@ -88,6 +90,21 @@ int cmd_clear(const CacheFlags& f) {
   return r.failed == 0 ? 0 : 1;
 }
 
+// Every entry of a bundle (`qjit compile --bundle`) stored in the cache, after the whole file
+// checked (trust, checksum, each entry); exit 1 when some could not be stored.
+int cmd_import(const CacheFlags& f, const std::string& path) {
+  const auto entries = cache::read_bundle(path);
+  cache::DiskCache disk(cache::Options::from_env());
+  QJIT_CHECK_GEN("cache", disk.options().enabled, "the kernel cache is disabled (QJIT_CACHE_DISABLE): nothing to import into");
+  const auto r = cache::import_bundle(disk, entries);
+  print(f,
+        {{"bundle", path}, {"entries", entries.size()}, {"imported", r.imported}, {"present", r.present},
+         {"failed", r.failed}, {"path", disk.options().dir.string()}},
+        fmt::format("{}: {} entries, {} imported into {}, {} already there{}\n", path, entries.size(), r.imported,
+                    disk.options().dir.string(), r.present, r.failed ? fmt::format(", {} failed", r.failed) : ""));
+  return r.failed == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 void add_cache(CLI::App& app) {
@@ -107,6 +124,13 @@ void add_cache(CLI::App& app) {
   });
   add("clear", "remove every entry (exit 1 if anything could not be removed)", [flags] {
     if (int rc = cmd_clear(*flags); rc != 0) throw CLI::RuntimeError(rc);
+  });
+  auto bundle = std::make_shared<std::string>();
+  auto* import = cache->add_subcommand("import", "store every kernel of a bundle (qjit compile --bundle) in the cache");
+  import->add_option("bundle", *bundle, "the bundle file")->required();
+  import->add_flag("--json", flags->json, "print JSON");
+  import->callback([flags, bundle] {
+    if (int rc = cmd_import(*flags, *bundle); rc != 0) throw CLI::RuntimeError(rc);
   });
 }
 

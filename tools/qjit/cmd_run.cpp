@@ -19,12 +19,13 @@
 #include "commands.hpp"
 #include "common/error.hpp"
 #include "jit/jit.hpp"
-#include "quant_ops/model_plan.hpp"
+#include "quant_ops/model_compile.hpp"
 #include "quant_ops/presets.hpp"
 #include "runtime/device.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/driver/cuda_driver.hpp"
 #include "runtime/kernels.hpp"
+#include "compile_report.hpp"
 #include "run_accuracy.hpp"
 
 namespace qjit::cli {
@@ -87,76 +88,26 @@ void run(const RunFlags& f) {
   check_accuracy_flags(acc_flags, named, f.accuracy);
   std::string why;
   const auto archs = choose_archs(f, acc_flags, why);
-  // What one forward launches under each rule set (model_plan.hpp), on every arch.
-  const KernelPlan kplan = plan_wan_kernels(config, named, archs);
-  const auto& plan = kplan.kernels;
-  std::vector<jit::KernelSpec> specs;
-  for (const auto& k : plan) specs.push_back(k.spec);
+  // What one forward launches under each rule set (model_plan.hpp), on every arch: `qjit
+  // compile`'s library call (quant_ops/model_compile.hpp).
   std::string arch_list;
   for (const auto& a : archs) arch_list += (arch_list.empty() ? "" : ", ") + a.str();
-  std::fprintf(stderr, "qjit run: %s, %zu rule sets, archs %s (%s): %zu kernels\n", config.name.c_str(),
-               named.size(), arch_list.empty() ? "none" : arch_list.c_str(), why.c_str(), specs.size());
+  std::fprintf(stderr, "qjit run: %s, %zu rule sets, archs %s (%s)\n", config.name.c_str(), named.size(),
+               arch_list.empty() ? "none" : arch_list.c_str(), why.c_str());
+  const ModelCompile compiled =
+      compile_wan_kernels(config, named, archs, jit::CompileOutput::kPtxAndCubin, compile_progress(""));
+  const KernelPlan& kplan = compiled.plan;
+  const auto& results = compiled.results;
   for (const auto& s : kplan.skipped) {
-    std::fprintf(stderr, "qjit run: skipping %s on %s: %s\n", s.preset.c_str(), s.arch.c_str(), s.reason.c_str());
+    std::fprintf(stderr, "qjit run: skipped %s on %s: %s\n", s.preset.c_str(), s.arch.c_str(), s.reason.c_str());
   }
-  auto& jit = jit::Jit::global();
-  const auto results = jit.get_all(specs, [&](size_t done, size_t total, const jit::KernelSpec& s, const jit::JitResult& r) {
-    std::fprintf(stderr, "[%zu/%zu] %s %s (%s, %.0f ms)\n", done, total,
-                 r.outcome == jit::CacheOutcome::kDisk ? "loaded" : "compiled", s.summary().c_str(),
-                 jit::outcome_name(r.outcome), r.ms);
-  });
   const double total_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 
-  nlohmann::json rows = nlohmann::json::array();
-  std::string text = fmt::format("{:<58} {:<7} {:>5} {:>7} {:>11} {:>8}\n", "kernel", "arch", "regs", "spills",
-                                 "compile ms", "cache");
-  size_t hits = 0;
-  for (size_t i = 0; i < results.size(); ++i) {
-    const auto& a = *results[i].artifact;
-    const bool hit = results[i].outcome == jit::CacheOutcome::kDisk || results[i].outcome == jit::CacheOutcome::kMemory;
-    hits += hit;
-    for (const auto& k : a.kernels) {
-      // NOTE: a program holds every kernel of its family, but only those its launches use
-      // have a body (act_quant's other modes are empty): report those.
-      const auto& launched = plan[i].kernels;
-      const bool used = std::any_of(launched.begin(), launched.end(), [&](const std::string& t) {
-        return k.name_expression.rfind(t + "<", 0) == 0 || k.name_expression == t;
-      });
-      if (!used) continue;
-      const int spills = std::max(0, k.spill_stores) + std::max(0, k.spill_loads);
-      rows.push_back({{"spec", a.spec.to_json()}, {"summary", a.spec.summary()}, {"kernel", k.name_expression},
-                      {"arch", a.spec.arch().str()}, {"registers", k.registers}, {"spill_bytes", spills},
-                      {"stack_bytes", k.stack_bytes}, {"shared_bytes", k.shared_bytes},
-                      {"compile_ms", a.compile_ms}, {"cache", hit ? "hit" : "miss"}, {"key", a.key},
-                      {"presets", plan[i].presets}, {"needed_by", plan[i].needed_by}});
-      std::string name = a.spec.summary();
-      name = name.substr(0, name.rfind(' '));  // the arch has its own column
-      const std::string entry = k.name_expression.substr(k.name_expression.rfind("::") + 2);
-      text += fmt::format("{:<58} {:<7} {:>5} {:>7} {:>11.1f} {:>8}\n",
-                          name + " " + entry.substr(0, entry.find('<')), a.spec.arch().str(), k.registers, spills,
-                          a.compile_ms, hit ? "hit" : "miss");
-    }
-  }
-  // Per preset: the programs it needs (a program several presets share counts for each),
-  // and the archs that cannot run it.
-  nlohmann::json per_preset = nlohmann::json::array();
-  for (const auto& p : named) {
-    size_t programs = 0, cold = 0;
-    for (size_t i = 0; i < plan.size(); ++i) {
-      if (std::find(plan[i].presets.begin(), plan[i].presets.end(), p.name) == plan[i].presets.end()) continue;
-      ++programs;
-      cold += results[i].outcome == jit::CacheOutcome::kCompiled || results[i].outcome == jit::CacheOutcome::kRebuilt;
-    }
-    nlohmann::json skipped = nlohmann::json::array();
-    std::string skipped_text;
-    for (const auto& s : kplan.skipped) {
-      if (s.preset != p.name) continue;
-      skipped.push_back({{"arch", s.arch}, {"reason", s.reason}});
-      skipped_text += fmt::format("; skipped on {}: {}", s.arch, s.reason);
-    }
-    per_preset.push_back({{"preset", p.name}, {"programs", programs}, {"compiled", cold}, {"skipped", skipped}});
-    text += fmt::format("preset {}: {} programs ({} compiled){}\n", p.name, programs, cold, skipped_text);
-  }
+  const CompileReport report = compile_report(compiled, named);
+  std::string text = report.text;
+  const auto& rows = report.rows;
+  const auto& per_preset = report.per_preset;
+  const size_t hits = report.hits;
   text += fmt::format("{} programs ({} cache hits) in {:.0f} ms\n", results.size(), hits, total_ms);
   if (archs.empty()) text = fmt::format("no CUDA kernels built: {}\n", why);
   nlohmann::json accuracy;

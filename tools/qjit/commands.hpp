@@ -12,5 +12,6 @@ void add_rules(CLI::App& app);
 void add_calibrate(CLI::App& app);
 void add_autotune(CLI::App& app);
 void add_bench(CLI::App& app);
+void add_compile(CLI::App& app);
 
 }  // namespace qjit::cli

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   qjit::cli::add_calibrate(app);
   qjit::cli::add_autotune(app);
   qjit::cli::add_bench(app);
+  qjit::cli::add_compile(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

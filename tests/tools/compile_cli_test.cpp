@@ -1,0 +1,136 @@
+// qjit compile end to end: every kernel of a Wan2.1 forward under a preset compiled for an
+// arch (the tiny model's, to stay quick) with progress and --json; its bundle, imported into
+// another cache (or named by QJIT_CACHE_BUNDLE), lets `qjit run` plan and load that forward
+// under QJIT_OFFLINE=1, which fails without it; a damaged or untrusted bundle is refused
+// whole, naming the problem; bad arguments are clear errors that write nothing.
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "../jit/test_util.hpp"
+#include "tests/tools/cli_run.hpp"
+
+namespace qjit {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+class CompileCli : public ::testing::Test {
+ public:
+  test::CliResult qjit(const std::string& args, const std::string& cache, const std::string& env = "") const {
+    return test::run_qjit(args, "QJIT_CACHE_DIR='" + path(cache).string() + "' " + env);
+  }
+  fs::path path(const std::string& name) const { return dir_.path() / name; }
+
+ private:
+  test::TempDir dir_;
+};
+
+// The programs `qjit run` (below) plans for the same model, preset and arch.
+constexpr const char* kCompile = "compile --preset int8 --model wan2.1-tiny --arch sm_90";
+constexpr const char* kOfflineRun = "run --no-accuracy --preset int8 --model wan2.1-tiny --arch sm_90";
+
+TEST_F(CompileCli, BundleImportedElsewhereRunsOffline) {
+  const std::string bundle = path("tiny.qjb").string();
+  const auto c = qjit(std::string(kCompile) + " --json --bundle " + bundle, "build-cache");
+  ASSERT_EQ(c.code, 0) << c.err;
+  const auto j = nlohmann::json::parse(c.out);
+  EXPECT_EQ(j["model"], "wan2.1-tiny");
+  EXPECT_EQ(j["archs"], "sm_90");
+  EXPECT_EQ(j["output"], "cubin");
+  const std::size_t programs = j["programs"];
+  EXPECT_GT(programs, 5u);
+  EXPECT_EQ(j["bundle"]["entries"], programs);
+  EXPECT_EQ(j["bundle"]["bytes"], fs::file_size(bundle));
+  ASSERT_EQ(j["presets"].size(), 1u);
+  EXPECT_EQ(j["presets"][0]["preset"], "int8");
+  EXPECT_TRUE(has(c.err, "qjit compile: [1/")) << "progress: " << c.err;
+  // A second compile is all cache hits.
+  const auto warm = nlohmann::json::parse(qjit(std::string(kCompile) + " --json", "build-cache").out);
+  EXPECT_EQ(warm["cache_hits"], programs);
+
+  // Offline without the kernels: an error naming the missing kernel.
+  const auto missing = qjit(kOfflineRun, "deploy", "QJIT_OFFLINE=1");
+  EXPECT_NE(missing.code, 0);
+  EXPECT_TRUE(has(missing.err, "QJIT_OFFLINE is set")) << missing.err;
+
+  // Imported: the same forward's plan loads everything, compiling nothing.
+  const auto imp = qjit("cache import --json " + bundle, "deploy");
+  ASSERT_EQ(imp.code, 0) << imp.err;
+  const auto ij = nlohmann::json::parse(imp.out);
+  EXPECT_EQ(ij["entries"], programs);
+  EXPECT_EQ(ij["imported"], programs);
+  const auto again = nlohmann::json::parse(qjit("cache import --json " + bundle, "deploy").out);
+  EXPECT_EQ(again["present"], programs);
+  const auto verify = qjit("cache verify --json", "deploy");
+  EXPECT_EQ(verify.code, 0) << verify.out;
+
+  // QJIT_CACHE_BUNDLE serves a fresh cache's misses the same way.
+  const auto served = qjit(std::string(kOfflineRun) + " --json", "fresh", "QJIT_OFFLINE=1 QJIT_CACHE_BUNDLE='" + bundle + "'");
+  ASSERT_EQ(served.code, 0) << served.err;
+  EXPECT_GT(nlohmann::json::parse(served.out)["programs"].get<int>(), 0);
+}
+
+TEST_F(CompileCli, ADamagedOrUntrustedBundleIsRefusedWhole) {
+  const std::string bundle = path("tiny.qjb").string();
+  ASSERT_EQ(qjit(std::string(kCompile) + " --bundle " + bundle, "build-cache").code, 0);
+  // One bit flipped in the middle.
+  {
+    std::fstream f(bundle, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(fs::file_size(bundle) / 2));
+    char c = 0;
+    f.get(c);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(bundle) / 2));
+    f.put(static_cast<char>(c ^ 1));
+  }
+  const auto r = qjit("cache import " + bundle, "deploy");
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(has(r.err, "checksum does not match")) << r.err;
+  EXPECT_FALSE(fs::exists(path("deploy"))) << "nothing imported";
+  const auto offline = qjit(kOfflineRun, "fresh", "QJIT_OFFLINE=1 QJIT_CACHE_BUNDLE='" + bundle + "'");
+  EXPECT_NE(offline.code, 0);
+  EXPECT_TRUE(has(offline.err, "QJIT_CACHE_BUNDLE")) << offline.err;
+
+  ASSERT_EQ(qjit(std::string(kCompile) + " --bundle " + path("ok.qjb").string(), "build-cache").code, 0);
+  ::chmod(path("ok.qjb").c_str(), 0666);
+  const auto untrusted = qjit("cache import " + path("ok.qjb").string(), "deploy");
+  EXPECT_NE(untrusted.code, 0);
+  EXPECT_TRUE(has(untrusted.err, "not trusted")) << untrusted.err;
+  const auto not_bundle = qjit("cache import " + path("build-cache").string(), "deploy");
+  EXPECT_NE(not_bundle.code, 0);
+  EXPECT_TRUE(has(not_bundle.err, "not a regular file")) << not_bundle.err;
+}
+
+TEST_F(CompileCli, BadArgumentsAreClearErrorsAndWriteNothing) {
+  fs::create_directory(path("dir"));
+  struct Case {
+    std::string args, message;
+  };
+  const std::vector<Case> cases = {
+      {"compile --preset int9", "unknown preset 'int9'"},
+      {"compile --preset int8 --arch sm_42x", "--arch sm_42x"},
+      {"compile --preset int8 --arch sm_90,", "--arch sm_90,"},
+      {"compile --preset int8 --model wan9", "unknown model 'wan9'"},
+      {"compile --preset int8 --bundle " + path("dir").string(), "--bundle"},
+      {"compile --preset int8 --bundle " + path("no/such/b.qjb").string(), "--bundle"},
+      {"cache import " + path("missing.qjb").string(), "missing.qjb"},
+      {"cache import", "bundle is required"},
+  };
+  for (const auto& c : cases) {
+    const auto r = qjit(c.args, "cache");
+    EXPECT_NE(r.code, 0) << c.args;
+    EXPECT_TRUE(has(r.err, c.message)) << c.args << "\n" << r.err;
+    EXPECT_TRUE(r.out.empty()) << c.args;
+  }
+  EXPECT_FALSE(fs::exists(path("cache"))) << "no work before the checks";
+}
+
+}  // namespace
+}  // namespace qjit
