@@ -12,7 +12,7 @@ export QJIT_BUILD_DIR="${QJIT_FUZZ_BUILD_DIR:-$root/build-fuzz}"
 export QJIT_EXTRA_PACKAGES="clang-14 libclang-rt-14-dev"
 export QJIT_CMAKE_ARGS="-DCMAKE_CXX_COMPILER=clang++-14 -DQJIT_FUZZ=ON -DQJIT_BUILD_TESTS=OFF -DQJIT_BUILD_BENCH=OFF"
 export QJIT_BUILD_TYPE=RelWithDebInfo
-targets=(safetensors rules cache_entry ptx)
+targets=(safetensors rules cache_entry ptx bundle)
 QJIT_BUILD_TARGETS="$(printf 'qjit_fuzz_%s ' "${targets[@]}")"
 export QJIT_BUILD_TARGETS
 source "$root/tools/setup.sh"
