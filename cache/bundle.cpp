@@ -6,7 +6,9 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -36,7 +38,7 @@ T get_le(const std::string& in, std::size_t at) {
   return v;
 }
 
-std::string raw_sha256(const std::string& data) {
+std::string raw_sha256(std::string_view data) {
   const std::string hex = sha256_hex(data);
   std::string raw(kDigest, '\0');
   for (std::size_t i = 0; i < kDigest; ++i) raw[i] = static_cast<char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
@@ -58,11 +60,16 @@ std::string encode_bundle(const std::vector<BundleEntry>& entries) {
                    e.key.substr(0, 16));
     QJIT_CHECK_GEN("cache", keys.insert(e.key).second, "bundle entry {} given twice", e.key.substr(0, 16));
     const std::string bytes = encode_entry(e.entry);
+    QJIT_CHECK_GEN("cache", bytes.size() <= kMaxEntryBytes, "bundle entry {} is {} bytes, more than an entry can be",
+                   e.key.substr(0, 16), bytes.size());
     index.push_back({{"key", e.key}, {"offset", body.size()}, {"size", bytes.size()}, {"summary", e.summary}});
     body += bytes;
   }
   const std::string index_text =
       nlohmann::json{{"format", "qjit-bundle"}, {"version", kBundleFormatVersion}, {"entries", index}}.dump();
+  QJIT_CHECK_GEN("cache", body.size() + index_text.size() + kHeader + kDigest <= kMaxBundleBytes,
+                 "the bundle would be {} bytes, more than a bundle can be ({})", body.size() + index_text.size(),
+                 kMaxBundleBytes);
   std::string out(kMagic, sizeof kMagic);
   put_le<std::uint32_t>(out, kBundleFormatVersion);
   put_le<std::uint64_t>(out, index_text.size());
@@ -79,16 +86,18 @@ std::vector<BundleEntry> decode_bundle(const std::string& bytes, const std::stri
   QJIT_CHECK_GEN("cache", version == kBundleFormatVersion, "{} is bundle format {}, this qjit reads {}", what, version,
                  kBundleFormatVersion);
   const std::size_t body_end = bytes.size() - kDigest;
-  QJIT_CHECK_GEN("cache", raw_sha256(bytes.substr(0, body_end)) == bytes.substr(body_end),
+  QJIT_CHECK_GEN("cache", raw_sha256(std::string_view(bytes).substr(0, body_end)) == std::string_view(bytes).substr(body_end),
                  "{} is damaged: its checksum does not match its contents", what);
   const auto index_bytes = get_le<std::uint64_t>(bytes, 12);
   QJIT_CHECK_GEN("cache", index_bytes <= kMaxIndexBytes && kHeader + index_bytes <= body_end,
                  "{}: its index size {} is out of bounds", what, index_bytes);
   const nlohmann::json index =
       nlohmann::json::parse(bytes.substr(kHeader, static_cast<std::size_t>(index_bytes)), nullptr, false);
+  // NOTE: every field's type is checked before it is read (a JSON type error is not a qjit::Error).
   QJIT_CHECK_GEN("cache",
-                 !index.is_discarded() && index.is_object() && index.value("format", "") == "qjit-bundle" &&
-                     index.contains("entries") && index["entries"].is_array(),
+                 !index.is_discarded() && index.is_object() && index.contains("format") && index["format"].is_string() &&
+                     index["format"].get_ref<const std::string&>() == "qjit-bundle" && index.contains("entries") &&
+                     index["entries"].is_array(),
                  "{}: its index is not a qjit bundle index", what);
   const std::size_t base = kHeader + static_cast<std::size_t>(index_bytes);
   const std::uint64_t region = body_end - base;
@@ -122,10 +131,12 @@ std::vector<BundleEntry> decode_bundle(const std::string& bytes, const std::stri
 
 void write_bundle(const std::filesystem::path& path, const std::vector<BundleEntry>& entries) {
   const std::string bytes = encode_bundle(entries);
-  const std::filesystem::path tmp = path.string() + fmt::format(".tmp-{}", ::getpid());
+  std::string tmpl = path.string() + ".tmp-XXXXXX";
+  UniqueFd created(::mkostemp(tmpl.data(), O_CLOEXEC));
+  QJIT_CHECK_GEN("cache", created.get() >= 0, "cannot write the bundle {}: {}", path.string(), std::strerror(errno));
+  const std::filesystem::path tmp = tmpl;
   {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-    QJIT_CHECK_GEN("cache", fd.get() >= 0, "cannot write the bundle {}: {}", tmp.string(), std::strerror(errno));
+    UniqueFd fd = std::move(created);
     auto fail = [&](int err) {
       ::unlink(tmp.c_str());
       QJIT_THROW("cache", "cannot write the bundle {}: {}", tmp.string(), std::strerror(err));
@@ -144,10 +155,16 @@ void write_bundle(const std::filesystem::path& path, const std::vector<BundleEnt
     ::unlink(tmp.c_str());
     QJIT_THROW("cache", "cannot write the bundle {}: {}", path.string(), std::strerror(err));
   }
+  // The rename itself made durable.
+  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (d.get() >= 0) ::fsync(d.get());
 }
 
 std::vector<BundleEntry> read_bundle(const std::filesystem::path& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  // NOTE: O_NONBLOCK so that a FIFO named as a bundle cannot block the open; the regular
+  // file's reads below are unaffected.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
   QJIT_CHECK_GEN("cache", fd.get() >= 0, "cannot read the bundle {}: {}", path.string(),
                  errno == ELOOP ? "it is a symbolic link" : std::strerror(errno));
   struct stat st {};

@@ -103,7 +103,7 @@ JitResult Jit::load_or_compile(const Program& program, const std::string& manife
     return {a, CacheOutcome::kDisk, 0};
   }
   std::string bundle_problem;
-  if (auto a = from_bundle(key, manifest, bundle_problem)) {
+  if (auto a = always ? nullptr : from_bundle(key, manifest, bundle_problem)) {
     if (use_disk) disk_.store(key, a->to_entry(manifest));
     std::lock_guard<std::mutex> l(stats_mu_);
     ++stats_.disk_hits;
@@ -132,11 +132,20 @@ const std::map<std::string, cache::Entry>& Jit::bundle(std::string& problem) {
   std::call_once(bundle_once_, [&] {
     const auto path = knobs::cache_bundle();
     if (!path) return;
+    // NOTE: nothing may leave this callable (an exception would leave the once flag unset):
+    // an unusable bundle is a problem said once and kept.
     try {
       for (auto& e : cache::read_bundle(*path)) bundle_.emplace(e.key, std::move(e.entry));
       log(LogLevel::kInfo, "jit: {} kernels in the bundle {} (QJIT_CACHE_BUNDLE)", bundle_.size(), *path);
     } catch (const Error& e) {
       bundle_problem_ = e.message();
+    } catch (const std::exception& e) {
+      bundle_problem_ = fmt::format("cannot read the bundle {}: {}", *path, e.what());
+    } catch (...) {
+      bundle_problem_ = fmt::format("cannot read the bundle {}", *path);
+    }
+    if (!bundle_problem_.empty()) {
+      bundle_.clear();
       log(LogLevel::kWarn, "jit: QJIT_CACHE_BUNDLE is not used: {}", bundle_problem_);
     }
   });

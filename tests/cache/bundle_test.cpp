@@ -114,6 +114,16 @@ TEST(Bundle, EveryDamageIsAClearError) {
   index["entries"] = {{{"key", list[0].key}, {"offset", -1}, {"size", b0.size()}}};
   EXPECT_NE(message_of(with_index(list, index)).find("lacks"), std::string::npos);
   EXPECT_NE(message_of(with_index(list, nlohmann::json::array())).find("not a qjit bundle index"), std::string::npos);
+  // Fields of the wrong JSON type are qjit errors too, never JSON exceptions.
+  nlohmann::json typed = {{"format", 1}, {"version", 1}, {"entries", nlohmann::json::array()}};
+  EXPECT_NE(message_of(with_index(list, typed)).find("not a qjit bundle index"), std::string::npos);
+  typed = {{"format", "qjit-bundle"}, {"entries", {{{"key", list[0].key}, {"offset", "0"}, {"size", b0.size()}}}}};
+  EXPECT_NE(message_of(with_index(list, typed)).find("lacks"), std::string::npos);
+  typed["entries"] = {{{"key", list[0].key}, {"offset", 0}, {"size", b0.size()}, {"summary", 5}}};
+  EXPECT_EQ(message_of(with_index(list, typed)), "") << "a summary of another type is dropped";
+  // An offset and size that wrap around 2^64.
+  index["entries"] = {{{"key", list[0].key}, {"offset", 1}, {"size", ~std::uint64_t{0}}}};
+  EXPECT_NE(message_of(with_index(list, index)).find("outside the bundle"), std::string::npos);
 }
 
 TEST(Bundle, FilesAreWrittenAtomicallyAndReadOnlyWhenTrusted) {
@@ -133,6 +143,17 @@ TEST(Bundle, FilesAreWrittenAtomicallyAndReadOnlyWhenTrusted) {
   EXPECT_THROW(read_bundle(dir.path()), Error);
   EXPECT_THROW(read_bundle(dir.path() / "missing.qjb"), Error);
   EXPECT_THROW(write_bundle(dir.path() / "no" / "such" / "b.qjb", list), Error);
+  // A write that fails (here: the target is a directory) keeps what was there and leaves no
+  // temporary file.
+  std::filesystem::create_directory(dir.path() / "taken");
+  EXPECT_THROW(write_bundle(dir.path() / "taken", list), Error);
+  EXPECT_TRUE(std::filesystem::is_directory(dir.path() / "taken"));
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
+  }
+  // A FIFO is refused without blocking.
+  ASSERT_EQ(::mkfifo((dir.path() / "fifo.qjb").c_str(), 0600), 0);
+  EXPECT_THROW(read_bundle(dir.path() / "fifo.qjb"), Error);
 }
 
 TEST(Bundle, ImportStoresEachEntryOnce) {

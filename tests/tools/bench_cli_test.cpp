@@ -88,8 +88,11 @@ TEST_F(BenchCli, QuickRunOnTheCpuWritesTheWholeReport) {
     EXPECT_TRUE(has(md, "## Skipped")) << md;
   }
   // The warm compile hit the cache the cold one filled.
+  const auto cold = nlohmann::json::parse(read_text(path("report") / "model_compile_cold.json"));
   const auto warm = nlohmann::json::parse(read_text(path("report") / "model_compile_warm.json"));
+  EXPECT_EQ(cold["cache_hits"], 0) << "cold is a private, empty cache";
   EXPECT_EQ(warm["cache_hits"], warm["programs"]);
+  EXPECT_FALSE(fs::exists(path("report") / "model-compile-cache")) << "the compile's kernel cache is not kept";
   EXPECT_TRUE(has(r.err, "[1/")) << "progress on stderr: " << r.err;
   expect_no_partial();
 }
@@ -153,8 +156,9 @@ TEST_F(BenchCli, AFailingStepLeavesNoPartialReport) {
 }
 
 TEST_F(BenchCli, AnInterruptedRunLeavesNothing) {
-  // A step that would run for a minute; SIGTERM after two seconds goes on to it, and the run
-  // stops, removing its partial directory.
+  // A step that would run for a minute; SIGTERM to qjit alone (--foreground: not its process
+  // group) after two seconds goes on to the step, and the run stops, removing its partial
+  // directory.
   fs::create_directory(path("slow-bench"));
   {
     std::ofstream s(path("slow-bench") / "jit_bench");
@@ -163,7 +167,7 @@ TEST_F(BenchCli, AnInterruptedRunLeavesNothing) {
   fs::permissions(path("slow-bench") / "jit_bench", fs::perms::owner_all);
   const auto t0 = std::chrono::steady_clock::now();
   const auto r = qjit("bench --quick --no-plots --device cpu --out " + path("report").string(),
-                      "QJIT_BENCH_DIR='" + path("slow-bench").string() + "' timeout -s TERM 2");
+                      "QJIT_BENCH_DIR='" + path("slow-bench").string() + "' timeout --foreground -s TERM 2");
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(has(r.err, "interrupted by signal")) << r.err;

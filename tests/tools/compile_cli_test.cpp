@@ -71,11 +71,18 @@ TEST_F(CompileCli, BundleImportedElsewhereRunsOffline) {
   EXPECT_EQ(again["present"], programs);
   const auto verify = qjit("cache verify --json", "deploy");
   EXPECT_EQ(verify.code, 0) << verify.out;
+  const auto offline = qjit(std::string(kOfflineRun) + " --json", "deploy", "QJIT_OFFLINE=1");
+  ASSERT_EQ(offline.code, 0) << offline.err;
+  const auto oj = nlohmann::json::parse(offline.out);
+  EXPECT_EQ(oj["programs"], programs);
+  EXPECT_EQ(oj["cache_hits"], programs) << "nothing compiled";
 
   // QJIT_CACHE_BUNDLE serves a fresh cache's misses the same way.
   const auto served = qjit(std::string(kOfflineRun) + " --json", "fresh", "QJIT_OFFLINE=1 QJIT_CACHE_BUNDLE='" + bundle + "'");
   ASSERT_EQ(served.code, 0) << served.err;
-  EXPECT_GT(nlohmann::json::parse(served.out)["programs"].get<int>(), 0);
+  const auto sj = nlohmann::json::parse(served.out);
+  EXPECT_EQ(sj["programs"], programs);
+  EXPECT_EQ(sj["cache_hits"], programs);
 }
 
 TEST_F(CompileCli, ADamagedOrUntrustedBundleIsRefusedWhole) {
@@ -96,7 +103,8 @@ TEST_F(CompileCli, ADamagedOrUntrustedBundleIsRefusedWhole) {
   EXPECT_FALSE(fs::exists(path("deploy"))) << "nothing imported";
   const auto offline = qjit(kOfflineRun, "fresh", "QJIT_OFFLINE=1 QJIT_CACHE_BUNDLE='" + bundle + "'");
   EXPECT_NE(offline.code, 0);
-  EXPECT_TRUE(has(offline.err, "QJIT_CACHE_BUNDLE")) << offline.err;
+  EXPECT_TRUE(has(offline.err, "QJIT_CACHE_BUNDLE: ")) << offline.err;
+  EXPECT_TRUE(has(offline.err, "checksum does not match")) << offline.err;
 
   ASSERT_EQ(qjit(std::string(kCompile) + " --bundle " + path("ok.qjb").string(), "build-cache").code, 0);
   ::chmod(path("ok.qjb").c_str(), 0666);

@@ -7,6 +7,7 @@
 // skipped with the reason, which the report shows.
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -83,9 +84,11 @@ std::atomic<pid_t> g_child{0};
 std::atomic<int> g_signal{0};
 
 void forward_signal(int sig) {
+  const int saved = errno;
   g_signal = sig;
   const pid_t child = g_child.load();
   if (child > 0) ::kill(child, sig);
+  errno = saved;
 }
 
 // Runs argv with `env` changes ("NAME=value" set, "-NAME" unset), stdout and stderr to files
@@ -112,8 +115,8 @@ int run_program(const std::vector<std::string>& argv, const std::vector<std::str
   ev.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
   pid_t pid = 0;
   const int rc = posix_spawn(&pid, av[0], &actions, nullptr, av.data(), ev.data());
   posix_spawn_file_actions_destroy(&actions);
@@ -121,9 +124,12 @@ int run_program(const std::vector<std::string>& argv, const std::vector<std::str
   g_child = pid;
   if (g_signal != 0) ::kill(pid, g_signal);
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  pid_t waited = 0;
+  while ((waited = ::waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
   }
+  const int wait_errno = errno;
   g_child = 0;
+  QJIT_CHECK_GEN(kSub, waited == pid, "cannot wait for {}: {}", argv[0], std::strerror(wait_errno));
   QJIT_CHECK_GEN(kSub, g_signal == 0, "interrupted by signal {}; nothing was written", g_signal.load());
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
@@ -151,10 +157,8 @@ std::string first_line_of(const std::string& path, const std::string& prefix) {
 }
 
 // The source tree's commit ("-dirty" with uncommitted changes), or "unknown".
-std::string git_commit() {
-  const fs::path dir = fs::temp_directory_path() / fmt::format("qjit-bench-git-{}", ::getpid());
+std::string git_commit(const fs::path& dir) {
   std::error_code ec;
-  fs::create_directory(dir, ec);
   std::string commit = "unknown";
   if (run_program({"/usr/bin/env", "git", "-C", QJIT_SOURCE_DIR, "rev-parse", "--short=12", "HEAD"}, {},
                   dir / "out", dir / "err") == 0) {
@@ -166,12 +170,12 @@ std::string git_commit() {
       commit += "-dirty";
     }
   }
-  fs::remove_all(dir, ec);
+  for (const char* f : {"out", "err", "status"}) fs::remove(dir / f, ec);
   return commit;
 }
 
 // The machine, device, versions and commit the report names.
-nlohmann::json machine_json(const Device& device) {
+nlohmann::json machine_json(const Device& device, const fs::path& tmp) {
   utsname u{};
   ::uname(&u);
   nlohmann::json j = {{"date", fmt::format("{:%Y-%m-%d %H:%M:%S} UTC", fmt::gmtime(std::time(nullptr)))},
@@ -181,11 +185,13 @@ nlohmann::json machine_json(const Device& device) {
                       {"cores", std::thread::hardware_concurrency()},
                       {"memory", first_line_of("/proc/meminfo", "MemTotal")},
                       {"device", device.str()},
-                      {"commit", git_commit()},
+                      {"commit", git_commit(tmp)},
                       {"nvrtc", nlohmann::json::parse(jit::nvrtc_identity()).value("version", "")}};
   std::string why;
   j["host_compiler"] = jit::host_compiler_available(&why) ? jit::host_compiler_identity() : "none: " + why;
-  if (!device.is_host()) {
+  // NOTE: the sim's only: on cuda this process holds no context while the steps measure (an
+  // exclusive-process GPU would refuse them); the report takes the GPU's arch from the steps.
+  if (device.kind == DeviceKind::kSim) {
     const auto driver = driver_for(device);
     j["device_name"] = driver->props().name;
     j["arch"] = target_arch(*driver).str();
@@ -235,20 +241,30 @@ std::vector<Step> plan_steps(const BenchFlags& f, const Device& device, const fs
           f.quick ? "sim_qgemm_int8/.*/16x64x64" : "", {});
   }
   // The whole model's kernels under one rule, compiled cold (an empty cache) and warm.
-  const std::string arch = device.is_host() ? "sm_90" : target_arch(*driver_for(device)).str();
+  // NOTE: on cuda `qjit run` takes the GPU's own arch; this process opens no context.
+  const std::string arch = device.kind == DeviceKind::kCuda ? ""
+                           : device.kind == DeviceKind::kSim ? target_arch(*driver_for(device)).str()
+                                                             : "sm_90";
   for (const char* phase : {"cold", "warm"}) {
-    steps.push_back({std::string("model_compile_") + phase,
-                     fmt::format("every kernel of a Wan2.1-1.3B forward under int8 for {}, {} cache", arch, phase),
-                     {self, "run", "--json", "--no-accuracy", "--preset", "int8", "--arch", arch},
-                     {"QJIT_CACHE_DIR=" + (tmp / "model-compile-cache").string()},
-                     std::string("model_compile_") + phase + ".json",
-                     false});
+    Step s{std::string("model_compile_") + phase,
+           fmt::format("every kernel of a Wan2.1-1.3B forward under int8 for {}, {} cache",
+                       arch.empty() ? "the GPU's arch" : arch, phase),
+           {self, "run", "--json", "--no-accuracy", "--preset", "int8"},
+           // NOTE: a private cache, and none of the user's knobs that would make cold not cold
+           // or warm not warm.
+           {"QJIT_CACHE_DIR=" + (tmp / "model-compile-cache").string(), "-QJIT_CACHE_BUNDLE", "-QJIT_OFFLINE",
+            "-QJIT_CACHE_DISABLE", "-QJIT_ALWAYS_COMPILE"},
+           std::string("model_compile_") + phase + ".json",
+           false};
+    if (!arch.empty()) s.argv.insert(s.argv.end(), {"--arch", arch});
+    steps.push_back(std::move(s));
   }
   // The forward under each preset against the unquantized one, on the device (no CUDA plan
   // compiled beside it but the sim's own arch's).
   Step forward{"forward", "the Wan2.1 forward under each preset against the unquantized model",
                {self, "run", "--json", "--device", device.str()}, {}, "forward.json", false};
   if (device.kind == DeviceKind::kSim) forward.argv.insert(forward.argv.end(), {"--arch", arch});
+  forward.env = {"-QJIT_OFFLINE", "-QJIT_CACHE_DISABLE"};
   if (f.quick) forward.argv.insert(forward.argv.end(), {"--preset", "int8", "--frames", "1", "--height", "8", "--width", "8"});
   steps.push_back(std::move(forward));
   return steps;
@@ -270,8 +286,7 @@ void run(const BenchFlags& f) {
   struct sigaction sa {};
   sa.sa_handler = forward_signal;
   sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
   const fs::path script = report_script();
   QJIT_CHECK_GEN(kSub, fs::exists(script), "the report script {} is missing (QJIT_BENCH_REPORT names another)",
                  script.string());
@@ -302,7 +317,7 @@ void run(const BenchFlags& f) {
 
   nlohmann::json skipped = nlohmann::json::array();
   const std::vector<Step> steps = plan_steps(f, device, tmp, skipped);
-  nlohmann::json meta = machine_json(device);
+  nlohmann::json meta = machine_json(device, tmp);
   meta["quick"] = f.quick;
   nlohmann::json ran = nlohmann::json::array();
   for (std::size_t i = 0; i < steps.size(); ++i) {
@@ -331,12 +346,18 @@ void run(const BenchFlags& f) {
   std::vector<std::string> report = python();
   report.insert(report.end(), {script.string(), tmp.string()});
   if (f.no_plots) report.push_back("--no-plots");
-  const int rc = run_program(report, {}, tmp / "report.stdout", tmp / "report.log");
-  QJIT_CHECK_GEN(kSub, rc == 0, "the report script failed with status {}: {}", rc, tail_of(tmp / "report.log"));
-  fs::remove(tmp / "report.stdout", ec);
-  fs::rename(tmp, out, ec);
-  QJIT_CHECK_GEN(kSub, !ec, "cannot move the report into place at {}: {}", out.string(), ec.message());
+  // NOTE: the steps' measurements are kept from here on: a report that fails, or a directory
+  // that cannot be moved into place, leaves them where they are, said.
   cleanup.keep = true;
+  const int rc = run_program(report, {}, tmp / "report.stdout", tmp / "report.log");
+  QJIT_CHECK_GEN(kSub, rc == 0, "the report script failed with status {} (the measurements are in {}): {}", rc,
+                 tmp.string(), tail_of(tmp / "report.log"));
+  fs::remove(tmp / "report.stdout", ec);
+  QJIT_CHECK_GEN(kSub, g_signal == 0, "interrupted by signal {} (the measurements are in {})", g_signal.load(),
+                 tmp.string());
+  QJIT_CHECK_GEN(kSub, ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, out.c_str(), RENAME_NOREPLACE) == 0,
+                 "cannot move the report into place at {} (it is in {}): {}", out.string(), tmp.string(),
+                 std::strerror(errno));
   nlohmann::json files = nlohmann::json::array();
   for (const auto& e : fs::directory_iterator(out)) files.push_back(e.path().filename().string());
   std::sort(files.begin(), files.end());
