@@ -6,8 +6,20 @@
 #include "jit/manifest.hpp"
 #include "common/sha256.hpp"
 #include "jit/source_gen.hpp"
+#include "quant_ops/presets.hpp"
 
 namespace qjit {
+
+std::vector<NamedRuleSet> named_rule_sets(const std::vector<std::string>& preset_names,
+                                          const std::vector<std::string>& rules) {
+  std::vector<NamedRuleSet> named;
+  if (preset_names.empty() && rules.empty()) {
+    for (const Preset& p : presets()) named.push_back({p.name, Rule::parse(p.name)});
+  }
+  for (const auto& p : preset_names) named.push_back({find_preset(p).name, Rule::parse(p)});
+  for (const auto& r : rules) named.push_back({r, Rule::parse(r)});
+  return named;
+}
 
 ModelCompile compile_wan_kernels(const WanConfig& config, const std::vector<NamedRuleSet>& rule_sets,
                                  const std::vector<jit::Arch>& archs, jit::CompileOutput output,

@@ -13,6 +13,10 @@
 
 namespace qjit {
 
+/// The rule sets a command names: each --preset, then each --rule text; every preset when
+/// neither is given. Throws qjit::Error (an unknown preset, a bad rule) before any work.
+std::vector<NamedRuleSet> named_rule_sets(const std::vector<std::string>& presets, const std::vector<std::string>& rules);
+
 struct ModelCompile {
   KernelPlan plan;
   std::vector<jit::JitResult> results;  // one per plan.kernels entry

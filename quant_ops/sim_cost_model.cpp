@@ -10,34 +10,32 @@ namespace qjit {
 
 namespace {
 
+// The counters this model reads, each `f(a's, b's)`.
+template <typename F>
+sim::SimCounters per_counter(const sim::SimCounters& a, const sim::SimCounters& b, F f) {
+  sim::SimCounters o;
+  o.warp_instructions = f(a.warp_instructions, b.warp_instructions);
+  o.mma = f(a.mma, b.mma);
+  o.shared_wavefronts = f(a.shared_wavefronts, b.shared_wavefronts);
+  o.global_load_sectors = f(a.global_load_sectors, b.global_load_sectors);
+  o.global_store_sectors = f(a.global_store_sectors, b.global_store_sectors);
+  return o;
+}
+
 // The counters at depth K from those at k1 and k2 (linear in K), times `f`.
 sim::SimCounters extrapolated(const sim::SimCounters& c1, const sim::SimCounters& c2, std::int64_t k1, std::int64_t k2,
                               std::int64_t k, double f) {
-  auto at = [&](std::uint64_t v1, std::uint64_t v2) {
+  return per_counter(c1, c2, [&](std::uint64_t v1, std::uint64_t v2) {
     const double a = static_cast<double>(v1), b = static_cast<double>(v2);
     const double v = k2 > k1 ? a + (b - a) * static_cast<double>(k - k1) / static_cast<double>(k2 - k1) : a;
     return static_cast<std::uint64_t>(std::llround(std::max(0.0, v) * f));
-  };
-  sim::SimCounters o;
-  o.warp_instructions = at(c1.warp_instructions, c2.warp_instructions);
-  o.mma = at(c1.mma, c2.mma);
-  o.shared_wavefronts = at(c1.shared_wavefronts, c2.shared_wavefronts);
-  o.global_load_sectors = at(c1.global_load_sectors, c2.global_load_sectors);
-  o.global_store_sectors = at(c1.global_store_sectors, c2.global_store_sectors);
-  return o;
+  });
 }
 
 }  // namespace
 
 sim::SimCounters sim_counters_since(const sim::SimCounters& a, const sim::SimCounters& b) {
-  auto d = [](std::uint64_t x, std::uint64_t y) { return x > y ? x - y : 0; };
-  sim::SimCounters o;
-  o.warp_instructions = d(a.warp_instructions, b.warp_instructions);
-  o.mma = d(a.mma, b.mma);
-  o.shared_wavefronts = d(a.shared_wavefronts, b.shared_wavefronts);
-  o.global_load_sectors = d(a.global_load_sectors, b.global_load_sectors);
-  o.global_store_sectors = d(a.global_store_sectors, b.global_store_sectors);
-  return o;
+  return per_counter(a, b, [](std::uint64_t x, std::uint64_t y) { return x > y ? x - y : std::uint64_t{0}; });
 }
 
 GpuModel GpuModel::for_arch(const std::string& arch) {

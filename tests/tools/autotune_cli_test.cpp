@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -19,6 +18,7 @@
 #include "runtime/safetensors.hpp"
 #include "runtime/tensor.hpp"
 #include "tests/support/cuda_required.hpp"
+#include "tests/support/random_tensor.hpp"
 #include "tests/tools/cli_run.hpp"
 
 namespace qjit {
@@ -47,15 +47,7 @@ class AutotuneCli : public ::testing::Test {
   test::TempDir dir_;
 };
 
-Tensor randn(std::vector<std::int64_t> shape, unsigned seed) {
-  std::int64_t n = 1;
-  for (auto s : shape) n *= s;
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(static_cast<std::size_t>(n));
-  for (auto& x : v) x = normal(rng);
-  return Tensor::from_vector<float>(std::move(shape), v, DType::kBF16);
-}
+Tensor randn(std::vector<std::int64_t> shape, unsigned seed) { return test::randn(std::move(shape), DType::kBF16, seed); }
 
 TEST_F(AutotuneCli, CpuWinnerIsStoredAndTheNextProcessRunsIt) {
   const auto r = qjit("autotune --rule int8 --device cpu --shape 64,256,128 --max-configs 4 --json");

@@ -17,7 +17,6 @@
 #include "compile_report.hpp"
 #include "jit/arch.hpp"
 #include "quant_ops/model_compile.hpp"
-#include "quant_ops/presets.hpp"
 
 namespace qjit::cli {
 
@@ -55,12 +54,7 @@ std::vector<jit::Arch> parse_archs(const std::vector<std::string>& flags) {
 }
 
 void run(const CompileFlags& f) {
-  std::vector<NamedRuleSet> named;
-  if (f.presets.empty() && f.rules.empty()) {
-    for (const Preset& p : presets()) named.push_back({p.name, Rule::parse(p.name)});
-  }
-  for (const auto& p : f.presets) named.push_back({find_preset(p).name, Rule::parse(p)});
-  for (const auto& r : f.rules) named.push_back({r, Rule::parse(r)});
+  const std::vector<NamedRuleSet> named = named_rule_sets(f.presets, f.rules);
   const WanConfig config = WanConfig::by_name(f.model);
   const std::vector<jit::Arch> archs = parse_archs(f.archs);
   check_outputs(kSub, {{"--bundle", f.bundle}}, {});

@@ -20,7 +20,6 @@
 #include "common/error.hpp"
 #include "jit/jit.hpp"
 #include "quant_ops/model_compile.hpp"
-#include "quant_ops/presets.hpp"
 #include "runtime/device.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/driver/cuda_driver.hpp"
@@ -70,12 +69,7 @@ void run(const RunFlags& f) {
   const auto start = std::chrono::steady_clock::now();
   // The presets (all when neither --preset nor --rule is given) and the --rule sets, parsed
   // and checked with the accuracy run's flags before any work.
-  std::vector<NamedRuleSet> named;
-  if (f.presets.empty() && f.rules.empty()) {
-    for (const Preset& p : presets()) named.push_back({p.name, Rule::parse(p.name)});
-  }
-  for (const auto& p : f.presets) named.push_back({find_preset(p).name, Rule::parse(p)});
-  for (const auto& r : f.rules) named.push_back({r, Rule::parse(r)});
+  const std::vector<NamedRuleSet> named = named_rule_sets(f.presets, f.rules);
   const auto config = WanConfig::by_name(f.model);
   // Every flag, the accuracy run's included, checked before any work (even with
   // --no-accuracy: a flag given is a flag the user means).
