@@ -104,6 +104,8 @@ const std::vector<KnobInfo>& all() {
       {"QJIT_CPU_CACHED_MB",
        "MiB of freed large cpu buffers kept for reuse (default: the smaller of 2048 and an eighth of memory; 0: none)",
        false, K::kInteger, 0, 1 << 20},
+      {"QJIT_NO_NVRTC",
+       "1: behave as a machine without NVRTC: GPU kernels come only from the cache or a bundle", false, K::kFlag},
       {"QJIT_CPU_NO_COMPILER",
        "1: behave as a machine without the cpu device's compiler (Clang / LLVM): its plugin is not opened", false,
        K::kFlag},

@@ -1,11 +1,10 @@
 #include "jit/arch.hpp"
 
-#include <nvrtc.h>
-
 #include <algorithm>
 #include <cctype>
 
 #include "common/error.hpp"
+#include "jit/nvrtc_api.hpp"
 
 namespace qjit::jit {
 
@@ -35,10 +34,12 @@ std::string Arch::str() const {
 
 std::vector<Arch> supported_archs() {
   std::vector<Arch> out = {{80, false}, {86, false}, {89, false}, {90, false}, {90, true}};
+  // Without NVRTC (a deployment from a bundle) the list is the one above.
+  const NvrtcApi* api = nvrtc_api();
   int n = 0;
-  if (nvrtcGetNumSupportedArchs(&n) == NVRTC_SUCCESS && n > 0) {
+  if (api != nullptr && api->nvrtcGetNumSupportedArchs(&n) == NVRTC_SUCCESS && n > 0) {
     std::vector<int> nums(n);
-    if (nvrtcGetSupportedArchs(nums.data()) == NVRTC_SUCCESS) {
+    if (api->nvrtcGetSupportedArchs(nums.data()) == NVRTC_SUCCESS) {
       for (int v : nums) {
         Arch a{v, false};
         if (v >= 80 && std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);

@@ -1,7 +1,5 @@
 #include "jit/compiler.hpp"
 
-#include <nvrtc.h>
-
 #include <chrono>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -10,42 +8,44 @@
 
 #include "common/error.hpp"
 #include "jit/host_compiler.hpp"
+#include "jit/nvrtc_api.hpp"
 
 namespace qjit::jit {
 
 namespace {
 
-#define QJIT_NVRTC_CHECK(call)                                                                      \
-  do {                                                                                             \
-    nvrtcResult r_ = (call);                                                                       \
-    QJIT_CHECK_GEN("nvrtc", r_ == NVRTC_SUCCESS, "{} failed: {}", #call, nvrtcGetErrorString(r_)); \
+#define QJIT_NVRTC_CHECK(api, call)                                                                     \
+  do {                                                                                                 \
+    nvrtcResult r_ = (api).call;                                                                       \
+    QJIT_CHECK_GEN("nvrtc", r_ == NVRTC_SUCCESS, "{} failed: {}", #call, (api).nvrtcGetErrorString(r_)); \
   } while (0)
 
 class ProgramHandle {
  public:
-  explicit ProgramHandle(const Program& p) {
+  ProgramHandle(const NvrtcApi& api, const Program& p) : api_(api) {
     std::vector<const char*> contents, names;
     for (const auto& h : p.headers) {
       contents.push_back(h.content.c_str());
       names.push_back(h.name.c_str());
     }
-    QJIT_NVRTC_CHECK(nvrtcCreateProgram(&prog_, p.source.c_str(), p.file_name.c_str(),
+    QJIT_NVRTC_CHECK(api_, nvrtcCreateProgram(&prog_, p.source.c_str(), p.file_name.c_str(),
                                         static_cast<int>(contents.size()), contents.data(), names.data()));
   }
-  ~ProgramHandle() { nvrtcDestroyProgram(&prog_); }
+  ~ProgramHandle() { api_.nvrtcDestroyProgram(&prog_); }
   ProgramHandle(const ProgramHandle&) = delete;
   ProgramHandle& operator=(const ProgramHandle&) = delete;
   nvrtcProgram get() const { return prog_; }
 
  private:
+  const NvrtcApi& api_;
   nvrtcProgram prog_ = nullptr;
 };
 
-std::string program_log(nvrtcProgram prog) {
+std::string program_log(const NvrtcApi& api, nvrtcProgram prog) {
   size_t n = 0;
-  if (nvrtcGetProgramLogSize(prog, &n) != NVRTC_SUCCESS || n <= 1) return {};
+  if (api.nvrtcGetProgramLogSize(prog, &n) != NVRTC_SUCCESS || n <= 1) return {};
   std::string log(n, '\0');
-  nvrtcGetProgramLog(prog, log.data());
+  api.nvrtcGetProgramLog(prog, log.data());
   log.resize(n - 1);
   return log;
 }
@@ -90,32 +90,33 @@ std::string format_compile_error(const Program& program, const std::string& log)
 Artifact compile(const Program& program) {
   if (program.output == CompileOutput::kHostObject) return compile_host(program);
   const auto start = std::chrono::steady_clock::now();
-  ProgramHandle prog(program);
-  for (const auto& e : program.name_expressions) QJIT_NVRTC_CHECK(nvrtcAddNameExpression(prog.get(), e.c_str()));
+  const NvrtcApi& api = need_nvrtc();
+  ProgramHandle prog(api, program);
+  for (const auto& e : program.name_expressions) QJIT_NVRTC_CHECK(api, nvrtcAddNameExpression(prog.get(), e.c_str()));
   std::vector<const char*> opts;
   for (const auto& o : program.options) opts.push_back(o.c_str());
-  const nvrtcResult r = nvrtcCompileProgram(prog.get(), static_cast<int>(opts.size()), opts.data());
-  const std::string log = program_log(prog.get());
+  const nvrtcResult r = api.nvrtcCompileProgram(prog.get(), static_cast<int>(opts.size()), opts.data());
+  const std::string log = program_log(api, prog.get());
   if (r != NVRTC_SUCCESS) {
     throw Error("nvrtc", __FILE__, __LINE__,
-                fmt::format("{}: {}\n{}", nvrtcGetErrorString(r), "compile failed", format_compile_error(program, log)));
+                fmt::format("{}: {}\n{}", api.nvrtcGetErrorString(r), "compile failed", format_compile_error(program, log)));
   }
   Artifact a;
   a.spec = program.spec;
   a.log = log;
   size_t n = 0;
-  QJIT_NVRTC_CHECK(nvrtcGetPTXSize(prog.get(), &n));
+  QJIT_NVRTC_CHECK(api, nvrtcGetPTXSize(prog.get(), &n));
   a.ptx.resize(n);
-  QJIT_NVRTC_CHECK(nvrtcGetPTX(prog.get(), a.ptx.data()));
+  QJIT_NVRTC_CHECK(api, nvrtcGetPTX(prog.get(), a.ptx.data()));
   if (!a.ptx.empty() && a.ptx.back() == '\0') a.ptx.pop_back();
   if (program.output == CompileOutput::kPtxAndCubin) {
-    QJIT_NVRTC_CHECK(nvrtcGetCUBINSize(prog.get(), &n));
+    QJIT_NVRTC_CHECK(api, nvrtcGetCUBINSize(prog.get(), &n));
     a.cubin.resize(n);
-    QJIT_NVRTC_CHECK(nvrtcGetCUBIN(prog.get(), a.cubin.data()));
+    QJIT_NVRTC_CHECK(api, nvrtcGetCUBIN(prog.get(), a.cubin.data()));
   }
   for (const auto& e : program.name_expressions) {
     const char* lowered = nullptr;
-    QJIT_NVRTC_CHECK(nvrtcGetLoweredName(prog.get(), e.c_str(), &lowered));
+    QJIT_NVRTC_CHECK(api, nvrtcGetLoweredName(prog.get(), e.c_str(), &lowered));
     KernelInfo k;
     k.name_expression = e;
     k.lowered_name = lowered;

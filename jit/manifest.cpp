@@ -1,7 +1,6 @@
 #include "jit/manifest.hpp"
 
 #include <dlfcn.h>
-#include <nvrtc.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -15,6 +14,8 @@
 #include "common/log.hpp"
 #include "common/sha256.hpp"
 #include "jit/host_compiler.hpp"
+#include "jit/nvrtc_api.hpp"
+#include "jit/offline_identity.hpp"
 
 namespace qjit::jit {
 
@@ -57,26 +58,28 @@ std::string file_digest(const std::filesystem::path& lib) {
   return digest;
 }
 
-std::filesystem::path nvrtc_library_path() {
-  Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(&nvrtcVersion), &info) == 0 || info.dli_fname == nullptr) return {};
-  return std::filesystem::canonical(info.dli_fname);
-}
-
 }  // namespace
 
 std::string nvrtc_identity() {
   static std::once_flag once;
   static std::string identity;
   std::call_once(once, [] {
+    std::string why;
+    const NvrtcApi* api = nvrtc_api(&why);
+    if (api == nullptr) {
+      // NOTE: throws when nothing says (then call_once runs again on the next call).
+      identity = offline_nvrtc_identity(why);
+      log(LogLevel::kInfo, "jit: NVRTC is not available ({}); GPU kernels are looked up as built by {}", why, identity);
+      return;
+    }
     int major = 0, minor = 0;
-    nvrtcVersion(&major, &minor);
+    api->nvrtcVersion(&major, &minor);
     nlohmann::json id = {{"version", fmt::format("{}.{}", major, minor)}};
-    const auto lib = nvrtc_library_path();
-    if (!lib.empty()) {
+    std::error_code ec;
+    const auto lib = std::filesystem::canonical(api->library, ec);
+    if (!ec) {
       id["nvrtc"] = file_digest(lib);
       // The builtins library NVRTC opens at run time sits beside it.
-      std::error_code ec;
       for (const auto& e : std::filesystem::directory_iterator(lib.parent_path(), ec)) {
         const auto name = e.path().filename().string();
         if (name.rfind("libnvrtc-builtins.so.", 0) == 0 && name.find("alt") == std::string::npos) {

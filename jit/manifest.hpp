@@ -20,6 +20,8 @@ std::string make_manifest(const Program& program, const std::string& nvrtc_ident
 // NVRTC's identity: its version and a sha256 of the libnvrtc and libnvrtc-builtins files
 // (nvrtcVersion says 13.0 for every 13.0.x). Hashing ~100 MB is slow, so the digest is
 // memoized per process and on disk next to the cache, keyed by path, size, mtime and inode.
+// Without NVRTC: the identity the cache's kernels were built with (offline_identity.hpp), or
+// throws qjit::Error ("nvrtc") saying what to do.
 std::string nvrtc_identity();
 
 }  // namespace qjit::jit

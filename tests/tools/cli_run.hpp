@@ -18,8 +18,8 @@ struct CliResult {
   std::string out, err;
 };
 
-/// `qjit <args>` with `env` ("NAME='value' ...", may be empty) before the command.
-inline CliResult run_qjit(const std::string& args, const std::string& env = "") {
+/// A shell command line's exit code, stdout and stderr.
+inline CliResult run_command(const std::string& command) {
   auto temp = [] {
     char name[] = "/tmp/qjit-cli-XXXXXX";
     const int fd = ::mkstemp(name);
@@ -34,13 +34,18 @@ inline CliResult run_qjit(const std::string& args, const std::string& env = "") 
     return s.str();
   };
   const std::string out = temp(), err = temp();
-  const std::string cmd = env + (env.empty() ? "" : " ") + QJIT_CLI_PATH " " + args + " >'" + out + "' 2>'" + err + "'";
+  const std::string cmd = command + " >'" + out + "' 2>'" + err + "'";
   const int status = std::system(cmd.c_str());
   CliResult r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.out = slurp(out);
   r.err = slurp(err);
   return r;
+}
+
+/// `qjit <args>` with `env` ("NAME='value' ...", may be empty) before the command.
+inline CliResult run_qjit(const std::string& args, const std::string& env = "") {
+  return run_command(env + (env.empty() ? "" : " ") + QJIT_CLI_PATH " " + args);
 }
 
 }  // namespace qjit::test

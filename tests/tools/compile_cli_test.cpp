@@ -1,7 +1,7 @@
 // qjit compile end to end: every kernel of a Wan2.1 forward under a preset compiled for an
 // arch (the tiny model's, to stay quick) with progress and --json; its bundle, imported into
 // another cache (or named by QJIT_CACHE_BUNDLE), lets `qjit run` plan and load that forward
-// under QJIT_OFFLINE=1, which fails without it; a damaged or untrusted bundle is refused
+// under QJIT_OFFLINE=1, which fails without it, also with no NVRTC (QJIT_NO_NVRTC=1); a damaged or untrusted bundle is refused
 // whole, naming the problem; bad arguments are clear errors that write nothing.
 
 #include <gtest/gtest.h>
@@ -71,18 +71,42 @@ TEST_F(CompileCli, BundleImportedElsewhereRunsOffline) {
   EXPECT_EQ(again["present"], programs);
   const auto verify = qjit("cache verify --json", "deploy");
   EXPECT_EQ(verify.code, 0) << verify.out;
-  const auto offline = qjit(std::string(kOfflineRun) + " --json", "deploy", "QJIT_OFFLINE=1");
-  ASSERT_EQ(offline.code, 0) << offline.err;
-  const auto oj = nlohmann::json::parse(offline.out);
-  EXPECT_EQ(oj["programs"], programs);
-  EXPECT_EQ(oj["cache_hits"], programs) << "nothing compiled";
+  EXPECT_EQ(ij["nvrtc"], nlohmann::json::parse(qjit("cache import --json " + bundle, "deploy").out)["nvrtc"]);
+  EXPECT_FALSE(ij["nvrtc"].get<std::string>().empty()) << "the NVRTC that built the bundle: " << imp.out;
+  // On a machine without NVRTC (QJIT_NO_NVRTC=1 stands in for one) as with it.
+  for (const char* env : {"QJIT_OFFLINE=1", "QJIT_OFFLINE=1 QJIT_NO_NVRTC=1", "QJIT_NO_NVRTC=1"}) {
+    const auto offline = qjit(std::string(kOfflineRun) + " --json", "deploy", env);
+    ASSERT_EQ(offline.code, 0) << env << ": " << offline.err;
+    const auto oj = nlohmann::json::parse(offline.out);
+    EXPECT_EQ(oj["programs"], programs) << env;
+    EXPECT_EQ(oj["cache_hits"], programs) << env << ": nothing compiled";
+  }
 
-  // QJIT_CACHE_BUNDLE serves a fresh cache's misses the same way.
-  const auto served = qjit(std::string(kOfflineRun) + " --json", "fresh", "QJIT_OFFLINE=1 QJIT_CACHE_BUNDLE='" + bundle + "'");
-  ASSERT_EQ(served.code, 0) << served.err;
-  const auto sj = nlohmann::json::parse(served.out);
-  EXPECT_EQ(sj["programs"], programs);
-  EXPECT_EQ(sj["cache_hits"], programs);
+  // QJIT_CACHE_BUNDLE serves a fresh cache's misses the same way, with or without NVRTC.
+  int fresh = 0;
+  for (const char* env : {"QJIT_OFFLINE=1", "QJIT_OFFLINE=1 QJIT_NO_NVRTC=1"}) {
+    const auto served = qjit(std::string(kOfflineRun) + " --json", "fresh" + std::to_string(fresh++),
+                             std::string(env) + " QJIT_CACHE_BUNDLE='" + bundle + "'");
+    ASSERT_EQ(served.code, 0) << env << ": " << served.err;
+    const auto sj = nlohmann::json::parse(served.out);
+    EXPECT_EQ(sj["programs"], programs) << env;
+    EXPECT_EQ(sj["cache_hits"], programs) << env;
+  }
+}
+
+// Without NVRTC and without kernels built elsewhere: a message saying what to do, not a crash
+// or a binary that cannot start (qjit does not link libnvrtc: it opens it when it compiles).
+TEST_F(CompileCli, WithoutNvrtcNothingImportedIsAClearError) {
+  const auto r = qjit(kOfflineRun, "empty", "QJIT_NO_NVRTC=1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(has(r.err, "NVRTC is not available (not opened (QJIT_NO_NVRTC=1))")) << r.err;
+  EXPECT_TRUE(has(r.err, "qjit cache import")) << r.err;
+
+  const auto readelf = test::run_command("readelf -d " QJIT_CLI_PATH);
+  if (readelf.code != 0) GTEST_SKIP() << "readelf is not available to list qjit's libraries: " << readelf.err;
+  EXPECT_TRUE(has(readelf.out, "(NEEDED)")) << readelf.out;
+  EXPECT_FALSE(has(readelf.out, "nvrtc")) << readelf.out;
+  EXPECT_FALSE(has(readelf.out, "libcuda")) << readelf.out;
 }
 
 TEST_F(CompileCli, ADamagedOrUntrustedBundleIsRefusedWhole) {

@@ -10,6 +10,7 @@
 #include "common/error.hpp"
 #include "common/knobs.hpp"
 #include "common/memory.hpp"
+#include "jit/offline_identity.hpp"
 
 namespace qjit::cli {
 
@@ -97,9 +98,13 @@ int cmd_import(const CacheFlags& f, const std::string& path) {
   cache::DiskCache disk(cache::Options::from_env());
   QJIT_CHECK_GEN("cache", disk.options().enabled, "the kernel cache is disabled (QJIT_CACHE_DISABLE): nothing to import into");
   const auto r = cache::import_bundle(disk, entries);
+  // A machine without NVRTC keys the imported GPU kernels by the NVRTC that built them.
+  const auto nvrtc = jit::bundle_nvrtc_identity(entries);
+  if (nvrtc) jit::record_imported_nvrtc_identity(disk, *nvrtc);
   print(f,
         {{"bundle", path}, {"entries", entries.size()}, {"imported", r.imported}, {"present", r.present},
-         {"failed", r.failed}, {"path", disk.options().dir.string()}},
+         {"failed", r.failed}, {"path", disk.options().dir.string()},
+         {"nvrtc", nvrtc ? nlohmann::json::parse(*nvrtc).value("version", "") : ""}},
         fmt::format("{}: {} entries, {} imported into {}, {} already there{}\n", path, entries.size(), r.imported,
                     disk.options().dir.string(), r.present, r.failed ? fmt::format(", {} failed", r.failed) : ""));
   return r.failed == 0 ? 0 : 1;
