@@ -19,6 +19,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <dnnl.hpp>
@@ -184,13 +185,21 @@ void onednn_int8(benchmark::State& state, std::int64_t m, std::int64_t n, std::i
   state.SetLabel(mm_pd.impl_info_str());
 }
 
-// Wan2.1-1.3B's linear shapes (N, K): attention projections, FFN up, FFN down.
-const std::vector<std::pair<std::int64_t, std::int64_t>> kShapes = {{1536, 1536}, {8960, 1536}, {1536, 8960}};
+// The linear shapes (N, K) of Wan2.1-1.3B (dim 1536, FFN 8960) and Wan2.1-14B (dim 5120, FFN
+// 13824): attention projections, FFN up, FFN down.
+const std::vector<std::pair<std::int64_t, std::int64_t>> kShapes = {
+    {1536, 1536}, {8960, 1536}, {1536, 8960}, {5120, 5120}, {13824, 5120}, {5120, 13824}};
 
 int register_all() {
-  for (const std::int64_t m : {256, 1024, 4096}) {
+  // M from a short clip to the 480x832, 81-frame video (32760 tokens). One thread and all of
+  // them; the full video's M with all threads only (one such row takes up to a minute on one
+  // core under OpenBLAS).
+  const int all_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (const std::int64_t m : {256, 1024, 4096, 32760}) {
     for (const auto& [n, k] : kShapes) {
-      for (const int t : {1, 2}) {
+      std::vector<int> threads = {all_threads};
+      if (m < 32760 && all_threads > 1) threads.insert(threads.begin(), 1);
+      for (const int t : threads) {
         const auto name = [&](const char* impl) { return fmt::format("{}/{}/{}/{}/{}", impl, m, n, k, t); };
         benchmark::RegisterBenchmark(name("qjit_int8").c_str(), qjit_int8, m, n, k, t)->Unit(benchmark::kMillisecond)->UseRealTime();
         benchmark::RegisterBenchmark(name("onednn_int8").c_str(), onednn_int8, m, n, k, t)->Unit(benchmark::kMillisecond)->UseRealTime();
