@@ -179,7 +179,7 @@ void Jit::run_pool(const std::vector<KernelSpec>& specs, CompileOutput output, c
   auto worker = [&] {
     for (size_t i = next++; i < specs.size(); i = next++) {
       try {
-        results[i] = get(specs[i], output);
+        results[i] = get(specs[i], output_for(specs[i], output));
       } catch (...) {
         errors[i] = std::current_exception();
       }

@@ -36,6 +36,11 @@ struct JitStats {
   std::uint64_t memory_hits = 0, disk_hits = 0, compiles = 0, rebuilds = 0, store_failures = 0;
 };
 
+/// What `spec` compiles to when GPU specs compile to `gpu`: a host spec's is a host object.
+inline CompileOutput output_for(const KernelSpec& spec, CompileOutput gpu) {
+  return spec.arch().is_host() ? CompileOutput::kHostObject : gpu;
+}
+
 class Jit {
  public:
   explicit Jit(cache::Options options);
@@ -46,7 +51,8 @@ class Jit {
 
   // Many specs on the bounded pool (QJIT_COMPILE_THREADS); `progress(done, total, spec,
   // result)` is called as each finishes, serialized. Results in input order; the first
-  // failure is rethrown after all finished.
+  // failure is rethrown after all finished. `output` is the GPU specs'; a host spec is always
+  // a host object (output_for).
   using Progress = std::function<void(size_t done, size_t total, const KernelSpec&, const JitResult&)>;
   std::vector<JitResult> get_all(const std::vector<KernelSpec>& specs, const Progress& progress = nullptr,
                                  CompileOutput output = CompileOutput::kPtxAndCubin);

@@ -251,7 +251,8 @@ void check_linear(const Tensor& x, const Tensor& w, const ResolvedRule& rule, co
 bool linear_arch_support(const ResolvedRule& rule, jit::Arch arch, std::string* why) {
   const GemmFamily family = linear_family(rule);
   if (family != GemmFamily::kFp8 && family != GemmFamily::kBlockFp8) return true;
-  if (arch.number >= 89) return true;
+  // The cpu device runs every rule (fp8 on its bf16 GEMM, host_linear.hpp).
+  if (arch.is_host() || arch.number >= 89) return true;
   if (why) {
     *why = fmt::format("rule '{}' ({} family) needs fp8 mma, sm_89 or newer; the arch is {}", rule.label,
                        reference::gemm_family_name(family), arch.str());

@@ -25,12 +25,13 @@ struct ModelCompile {
 };
 
 /// Plans (plan_wan_kernels) and compiles or loads every program. `output`: cubins for cuda
-/// (kPtxAndCubin) or PTX for the sim (kPtxOnly). Throws qjit::Error as plan_wan_kernels or a
+/// (kPtxAndCubin) or PTX for the sim (kPtxOnly); the host's are host objects. Throws qjit::Error as plan_wan_kernels or a
 /// compile does.
 ModelCompile compile_wan_kernels(const WanConfig& config, const std::vector<NamedRuleSet>& rule_sets,
                                  const std::vector<jit::Arch>& archs,
                                  jit::CompileOutput output = jit::CompileOutput::kPtxAndCubin,
-                                 const jit::Jit::Progress& progress = nullptr);
+                                 const jit::Jit::Progress& progress = nullptr,
+                                 const PlanProgress& planning = nullptr);
 
 /// The compiled programs as cache entries (each with the manifest its key is the sha256 of).
 std::vector<cache::BundleEntry> bundle_entries(const ModelCompile& compiled);

@@ -6,7 +6,10 @@
 #include <map>
 #include <memory>
 
+#include "common/error.hpp"
 #include "quant_ops/linear.hpp"
+#include "jit/host_compiler.hpp"
+#include "runtime/host_driver.hpp"
 #include "quant_ops/rule_apply.hpp"
 #include "runtime/models/wan_model.hpp"
 #include "runtime/models/wan_params.hpp"
@@ -34,10 +37,33 @@ ApplyOptions placeholder_scales(Module& model, const RuleSet& rules) {
 
 }  // namespace
 
+namespace {
+
+// The host's plan: the forward on the cpu device, its host kernels recorded by a recording
+// HostDriver instead of run. The ops' host code runs on real (zero) host memory: one block's
+// weights and activations at the workload's shapes.
+std::vector<PlannedLaunch> plan_host_forward(const WanConfig& one, const RuleSet& rules, const WanWorkload& w) {
+  std::string why;
+  QJIT_CHECK_GEN("plan", jit::host_compiler_available(&why),
+                 "the host's kernels cannot be planned or compiled without the cpu device's compiler: {}", why);
+  auto driver = std::make_shared<HostDriver>(HostDriver::Recording{});
+  HostDriverScope scope(driver);
+  std::map<std::string, Tensor> weights;
+  for (const ParamShape& p : wan_parameters(one)) weights.emplace(p.name, Tensor::zeros(p.shape, DType::kBF16));
+  WanModel model(one, weights);
+  if (!rules.rules.empty()) rules.apply(model, placeholder_scales(model, rules));
+  model.forward(Tensor::zeros({w.batch, one.in_dim, w.frames, 2 * (w.height / 2), 2 * (w.width / 2)}, DType::kF32),
+                Tensor::zeros({w.batch}, DType::kF32), Tensor::zeros({w.batch, one.text_len, one.text_dim}, DType::kF32));
+  return driver->planned();
+}
+
+}  // namespace
+
 std::vector<PlannedLaunch> plan_wan_forward(const WanConfig& config, const RuleSet& rules, const jit::Arch& arch,
                                             const WanWorkload& w) {
   WanConfig one = config;
   one.layers = 1;
+  if (arch.is_host()) return plan_host_forward(one, rules, w);
   // The weights are allocations on the plan device: no kernel runs, so they need no values.
   auto driver = std::make_shared<PlanDriver>(arch.str());
   std::map<std::string, Tensor> weights;
@@ -56,10 +82,13 @@ std::vector<PlannedLaunch> plan_wan_forward(const WanConfig& config, const RuleS
 }
 
 KernelPlan plan_wan_kernels(const WanConfig& config, const std::vector<NamedRuleSet>& rule_sets,
-                            const std::vector<jit::Arch>& archs, const WanWorkload& workload) {
+                            const std::vector<jit::Arch>& archs, const WanWorkload& workload,
+                            const PlanProgress& planning) {
   KernelPlan plan;
+  std::size_t step = 0;
   for (const jit::Arch& arch : archs) {
     for (const NamedRuleSet& set : rule_sets) {
+      if (planning) planning(++step, archs.size() * rule_sets.size(), set.name, arch.str());
       std::string why;
       bool runs = true;
       for (const Rule& r : set.rules.rules) {

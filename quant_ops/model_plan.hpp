@@ -7,6 +7,7 @@
 // SiLU, gated residuals, the patch embedding's GEMM), each with the workload's real shapes.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -62,7 +63,12 @@ struct NamedRuleSet {
 /// plan_wan_forward for every arch and rule set, merged: each distinct kernel program once,
 /// with the rule sets that need it and why ("int8: norm_mod x3 per block"); a rule set an
 /// arch cannot run (linear_arch_support: fp8 below sm_89) is skipped there with the reason.
+/// `planning(done, total, rule set, arch)` is called before each (arch, rule set) plan: the
+/// host's runs the ops' host code at the workload's shapes, seconds per rule set for 14B.
+using PlanProgress = std::function<void(std::size_t done, std::size_t total, const std::string& rule_set,
+                                        const std::string& arch)>;
 KernelPlan plan_wan_kernels(const WanConfig& config, const std::vector<NamedRuleSet>& rule_sets,
-                            const std::vector<jit::Arch>& archs, const WanWorkload& workload = {});
+                            const std::vector<jit::Arch>& archs, const WanWorkload& workload = {},
+                            const PlanProgress& planning = nullptr);
 
 }  // namespace qjit

@@ -38,19 +38,26 @@ unsigned pool_threads() {
 
 }  // namespace
 
-HostDriver::HostDriver() : pool_(pool_threads()) {
+HostDriver::HostDriver() : HostDriver(pool_threads(), nullptr) {}
+
+// NOTE: the recorder is a PlanDriver for its bookkeeping only (modules as specs, functions as
+// (spec, entry), launches counted); its GPU properties are never read. No pool threads.
+HostDriver::HostDriver(Recording) : HostDriver(pool_threads(), std::make_unique<PlanDriver>("sm_90")) {}
+
+HostDriver::HostDriver(unsigned threads, std::unique_ptr<PlanDriver> recorder)
+    : pool_(recorder ? 1 : threads), threads_(threads), recorder_(std::move(recorder)) {
   props_.name = cpu_model_name();
   props_.arch = 0;  // jit::Arch::host()
-  props_.sm_count = static_cast<int>(pool_.threads());
+  props_.sm_count = static_cast<int>(threads_);
   props_.max_threads_per_block = 1;
   props_.smem_per_block = props_.smem_per_block_optin = 0;
 }
 
 HostDriver::~HostDriver() = default;
 
-unsigned HostDriver::threads() const {
-  return max_threads_ == 0 ? pool_.threads() : std::min(max_threads_, pool_.threads());
-}
+unsigned HostDriver::threads() const { return max_threads_ == 0 ? threads_ : std::min(max_threads_, threads_); }
+
+std::vector<PlannedLaunch> HostDriver::planned() const { return recorder_ ? recorder_->planned() : std::vector<PlannedLaunch>{}; }
 
 DevicePtr HostDriver::alloc(std::size_t bytes) {
   void* p = std::aligned_alloc(64, (std::max<std::size_t>(bytes, 1) + 63) / 64 * 64);
@@ -83,14 +90,27 @@ void HostDriver::memset8(DevicePtr dst, std::uint8_t value, std::size_t bytes) {
 }
 
 ModuleHandle HostDriver::load_module(const ModuleImage& image) {
+  if (recorder_) return recorder_->load_module(image);
   QJIT_CHECK_GEN("cpu", !image.object.empty(), "{}: the cpu device runs host object code, and the image has none",
                  image.name);
-  return jit::host_load(image.object, image.name);
+  ModuleHandle module = jit::host_load(image.object, image.name);
+  std::lock_guard<std::mutex> lock(loaded_mu_);
+  loaded_.push_back(image.name);
+  return module;
 }
 
-void HostDriver::unload_module(ModuleHandle module) { jit::host_unload(module); }
+std::vector<std::string> HostDriver::loaded_modules() const {
+  std::lock_guard<std::mutex> lock(loaded_mu_);
+  return loaded_;
+}
+
+void HostDriver::unload_module(ModuleHandle module) {
+  if (recorder_) return recorder_->unload_module(module);
+  jit::host_unload(module);
+}
 
 FunctionHandle HostDriver::get_function(ModuleHandle module, const std::string& name) {
+  if (recorder_) return recorder_->get_function(module, name);
   return jit::host_lookup(module, name);
 }
 
@@ -111,6 +131,7 @@ void HostDriver::set_attribute(FunctionHandle, FuncAttr attr, int value) {
 }
 
 void HostDriver::launch(FunctionHandle fn, const LaunchConfig& config, void** args) {
+  if (recorder_) return recorder_->launch(fn, config, args);
   count_launch();
   const auto entry = reinterpret_cast<HostEntry>(fn);
   const Dim3 g = config.grid;
@@ -141,8 +162,19 @@ bool runs_compiled_host_kernels(const Device& device) {
   return device.runs_host_kernels() && jit::host_compiler_available();
 }
 
+namespace {
+thread_local std::shared_ptr<HostDriver> scoped_driver;
+}  // namespace
+
 std::shared_ptr<HostDriver> host_driver() {
+  if (scoped_driver) return scoped_driver;
   return std::static_pointer_cast<HostDriver>(driver_for(Device::cpu()));
 }
+
+HostDriverScope::HostDriverScope(std::shared_ptr<HostDriver> driver) : previous_(std::move(scoped_driver)) {
+  scoped_driver = std::move(driver);
+}
+
+HostDriverScope::~HostDriverScope() { scoped_driver = std::move(previous_); }
 
 }  // namespace qjit

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "runtime/driver.hpp"
+#include "runtime/plan_driver.hpp"
 #include "runtime/thread_pool.hpp"
 
 namespace qjit {
@@ -25,11 +26,22 @@ bool runs_compiled_host_kernels(const Device& device);
 class HostDriver final : public Driver {
  public:
   HostDriver();
+  /// A cpu device that runs no kernel, for planning (`qjit compile --arch host`, as
+  /// plan_driver.hpp's PlanDriver is for GPUs): memory is host memory as always, and the ops'
+  /// host code runs, but a kernel is recorded (its spec and entry), not compiled or run, and
+  /// its launches only count. It reports the real driver's thread count, so every config
+  /// chosen from it is the one a real run chooses. Used through HostDriverScope.
+  struct Recording {};
+  explicit HostDriver(Recording);
   ~HostDriver() override;
 
   Device device() const override { return Device::cpu(); }
   const DeviceProps& props() const override { return props_; }
-  KernelCode kernel_code() const override { return KernelCode::kHostObject; }
+  KernelCode kernel_code() const override { return recorder_ ? KernelCode::kNone : KernelCode::kHostObject; }
+  /// A recording driver's kernels, in first-use order (empty for a running one).
+  std::vector<PlannedLaunch> planned() const;
+  /// The names of the modules a running driver loaded, in order (tests compare a plan to them).
+  std::vector<std::string> loaded_modules() const;
 
   /// Threads a launch uses: at most the pool's (QJIT_CPU_THREADS, else every core); 0 = all.
   /// For benchmarks that compare thread counts in one process.
@@ -60,12 +72,33 @@ class HostDriver final : public Driver {
   float elapsed_ms(EventHandle start, EventHandle end) override;
 
  private:
+  HostDriver(unsigned threads, std::unique_ptr<PlanDriver> recorder);
+
   DeviceProps props_;
   ThreadPool pool_;
+  unsigned threads_ = 1;  // the pool's, or what a running driver's would be
   unsigned max_threads_ = 0;
+  std::unique_ptr<PlanDriver> recorder_;  // set when recording
+  mutable std::mutex loaded_mu_;
+  std::vector<std::string> loaded_;
 };
 
-/// The cpu device's driver (driver_for(Device::cpu())), with its concrete type.
+/// The cpu device's driver (driver_for(Device::cpu())), with its concrete type; on a thread
+/// inside a HostDriverScope, that scope's driver.
 std::shared_ptr<HostDriver> host_driver();
+
+/// While alive, host_driver() on the constructing thread gives `driver` (a recording one):
+/// the ops launch their host kernels from the thread that calls them, so a forward run inside
+/// the scope records every kernel it would launch. Scopes nest; not movable.
+class HostDriverScope {
+ public:
+  explicit HostDriverScope(std::shared_ptr<HostDriver> driver);
+  ~HostDriverScope();
+  HostDriverScope(const HostDriverScope&) = delete;
+  HostDriverScope& operator=(const HostDriverScope&) = delete;
+
+ private:
+  std::shared_ptr<HostDriver> previous_;
+};
 
 }  // namespace qjit

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -92,6 +93,40 @@ TEST_F(CompileCli, BundleImportedElsewhereRunsOffline) {
     EXPECT_EQ(sj["programs"], programs) << env;
     EXPECT_EQ(sj["cache_hits"], programs) << env;
   }
+}
+
+// The host's kernels (the cpu device's, compiled by the Clang / LLVM plugin) ahead of time,
+// beside a GPU arch's, in one bundle that serves an offline plan of both.
+TEST_F(CompileCli, HostKernelsCompileAheadAndBundle) {
+  const auto probe = qjit("compile --preset int8 --model wan2.1-tiny --arch host --json", "build-cache",
+                          "QJIT_CPU_NO_COMPILER=1");
+  EXPECT_NE(probe.code, 0);
+  EXPECT_TRUE(has(probe.err, "without the cpu device's compiler")) << probe.err;
+  const std::string bundle = path("host.qjb").string();
+  const auto c = qjit("compile --preset int8 --model wan2.1-tiny --arch host,sm_90 --json --bundle " + bundle, "build-cache");
+  if (c.code != 0 && has(c.err, "without the cpu device's compiler")) GTEST_SKIP() << c.err;
+  ASSERT_EQ(c.code, 0) << c.err;
+  const auto j = nlohmann::json::parse(c.out);
+  EXPECT_EQ(j["archs"], "host, sm_90");
+  std::set<std::string> families;
+  std::size_t host_rows = 0;
+  for (const auto& row : j["kernels"]) {
+    if (row["arch"] != "host") continue;
+    ++host_rows;
+    families.insert(row["spec"]["family"].get<std::string>());
+  }
+  EXPECT_GT(host_rows, 0u);
+  for (const char* f : {"host_act_quant", "host_qgemm_int8", "host_attention", "host_norm_mod"}) {
+    EXPECT_TRUE(families.count(f)) << f << " among " << c.out;
+  }
+  const std::size_t programs = j["programs"];
+  ASSERT_EQ(qjit("cache import " + bundle, "deploy").code, 0);
+  const auto offline = qjit("run --no-accuracy --preset int8 --model wan2.1-tiny --arch host,sm_90 --json", "deploy",
+                            "QJIT_OFFLINE=1");
+  ASSERT_EQ(offline.code, 0) << offline.err;
+  const auto oj = nlohmann::json::parse(offline.out);
+  EXPECT_EQ(oj["programs"], programs);
+  EXPECT_EQ(oj["cache_hits"], programs) << "nothing compiled";
 }
 
 // Without NVRTC and without kernels built elsewhere: a message saying what to do, not a crash

@@ -40,4 +40,23 @@ Device parse_device_flag(const std::string& flag, const char* sub, bool require_
   return device;
 }
 
+std::vector<jit::Arch> parse_arch_flags(const std::vector<std::string>& flags, const char* sub) {
+  std::vector<jit::Arch> out;
+  for (const auto& flag : flags) {
+    std::size_t pos = 0;
+    while (pos <= flag.size()) {
+      const std::size_t end = flag.find(',', pos);
+      const std::string one = flag.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+      try {
+        out.push_back(jit::Arch::parse(one));
+      } catch (const Error& e) {
+        QJIT_THROW(sub, "--arch {}: {}", flag, e.message());
+      }
+      if (end == std::string::npos) break;
+      pos = end + 1;
+    }
+  }
+  return out;
+}
+
 }  // namespace qjit::cli

@@ -1,8 +1,8 @@
 // qjit compile: compiles ahead every kernel a Wan2.1 forward launches under rule sets, for
-// one or several archs, in parallel with progress (quant_ops/model_compile.hpp, what `qjit
-// run` calls too), and with --bundle writes them as one relocatable file (cache/bundle.hpp)
-// that `qjit cache import` or QJIT_CACHE_BUNDLE loads into another cache, where QJIT_OFFLINE=1
-// then runs without compiling. Every flag, rule and output is checked before any work.
+// one or several archs and the host (the cpu device's kernels), in parallel with progress
+// (quant_ops/model_compile.hpp, what `qjit run` calls too), and with --bundle writes them as
+// one relocatable file (cache/bundle.hpp) that `qjit cache import` or QJIT_CACHE_BUNDLE loads
+// into another cache, where QJIT_OFFLINE=1 then runs without compiling. Every flag, rule and output is checked before any work.
 
 #include <fmt/format.h>
 
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_device.hpp"
 #include "cli_files.hpp"
 #include "commands.hpp"
 #include "common/error.hpp"
@@ -34,37 +35,20 @@ struct CompileFlags {
   bool json = false;
 };
 
-std::vector<jit::Arch> parse_archs(const std::vector<std::string>& flags) {
-  std::vector<jit::Arch> out;
-  for (const auto& flag : flags) {
-    std::size_t pos = 0;
-    while (pos <= flag.size()) {
-      const std::size_t end = flag.find(',', pos);
-      const std::string one = flag.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
-      try {
-        out.push_back(jit::Arch::parse(one));
-      } catch (const Error& e) {
-        QJIT_THROW(kSub, "--arch {}: {}", flag, e.message());
-      }
-      if (end == std::string::npos) break;
-      pos = end + 1;
-    }
-  }
-  return out.empty() ? jit::default_archs() : out;
-}
-
 void run(const CompileFlags& f) {
   const std::vector<NamedRuleSet> named = named_rule_sets(f.presets, f.rules);
   const WanConfig config = WanConfig::by_name(f.model);
-  const std::vector<jit::Arch> archs = parse_archs(f.archs);
+  std::vector<jit::Arch> archs = parse_arch_flags(f.archs, kSub);
+  if (archs.empty()) archs = jit::default_archs();
   check_outputs(kSub, {{"--bundle", f.bundle}}, {});
 
   std::string arch_list;
   for (const auto& a : archs) arch_list += (arch_list.empty() ? "" : ", ") + a.str();
   std::fprintf(stderr, "qjit compile: %s, %zu rule sets, archs %s, %s\n", config.name.c_str(), named.size(),
-               arch_list.c_str(), f.ptx ? "PTX (for the sim)" : "PTX and cubins");
+               arch_list.c_str(), f.ptx ? "PTX (for the sim)" : "PTX and cubins (host: objects)");
   const jit::CompileOutput output = f.ptx ? jit::CompileOutput::kPtxOnly : jit::CompileOutput::kPtxAndCubin;
-  const ModelCompile compiled = compile_wan_kernels(config, named, archs, output, compile_progress("qjit compile"));
+  const ModelCompile compiled = compile_wan_kernels(config, named, archs, output, compile_progress("qjit compile"),
+                          plan_progress("qjit compile"));
   for (const auto& s : compiled.plan.skipped) {
     std::fprintf(stderr, "qjit compile: skipped %s on %s: %s\n", s.preset.c_str(), s.arch.c_str(), s.reason.c_str());
   }
@@ -98,7 +82,9 @@ void add_compile(CLI::App& app) {
   cmd->add_option("--model", f->model, "wan2.1-1.3b | wan2.1-14b | wan2.1-tiny")->capture_default_str();
   cmd->add_option("--preset", f->presets, "presets to compile for (default: all, unless --rule is given)");
   cmd->add_option("--rule", f->rules, "rule sets to compile for (any --rule text)");
-  cmd->add_option("--arch", f->archs, "target archs, repeatable or a comma list (default: sm_80,sm_89,sm_90)");
+  cmd->add_option("--arch", f->archs,
+                  "target archs, repeatable or a comma list: sm_XX, or host for the cpu device's kernels (default: "
+                  "sm_80,sm_89,sm_90)");
   cmd->add_flag("--ptx", f->ptx, "PTX only: what the sim device loads (default: PTX and cubins, for GPUs)");
   cmd->add_option("--bundle", f->bundle, "also write the programs to this bundle file (qjit cache import F)");
   cmd->add_flag("--json", f->json, "print JSON");

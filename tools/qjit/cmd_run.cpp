@@ -46,11 +46,9 @@ struct RunFlags {
 // when only compiling (or measuring on sim), none when the accuracy run is on the cpu, whose
 // own kernels it compiles on first use.
 std::vector<jit::Arch> choose_archs(const RunFlags& f, const AccuracyFlags& acc, std::string& why) {
-  std::vector<jit::Arch> out;
   if (!f.archs.empty()) {
-    for (const auto& a : f.archs) out.push_back(jit::Arch::parse(a));
     why = "--arch";
-    return out;
+    return parse_arch_flags(f.archs, "run");
   }
   if (cuda_available()) {
     const auto driver = driver_for(Device::cuda(0));
@@ -89,7 +87,8 @@ void run(const RunFlags& f) {
   std::fprintf(stderr, "qjit run: %s, %zu rule sets, archs %s (%s)\n", config.name.c_str(), named.size(),
                arch_list.empty() ? "none" : arch_list.c_str(), why.c_str());
   const ModelCompile compiled =
-      compile_wan_kernels(config, named, archs, jit::CompileOutput::kPtxAndCubin, compile_progress(""));
+      compile_wan_kernels(config, named, archs, jit::CompileOutput::kPtxAndCubin, compile_progress(""),
+                          plan_progress(""));
   const KernelPlan& kplan = compiled.plan;
   const auto& results = compiled.results;
   for (const auto& s : kplan.skipped) {
@@ -125,7 +124,7 @@ void add_run(CLI::App& app) {
   run_cmd->add_flag("--json", flags->json, "print JSON");
   run_cmd->add_option("--model", flags->model, "wan2.1-1.3b | wan2.1-14b | wan2.1-tiny")->capture_default_str();
   run_cmd->add_option("--preset", flags->presets, "presets to include (default: all)");
-  run_cmd->add_option("--arch", flags->archs, "target archs (default: the GPU's, else sm_80 sm_89 sm_90)");
+  run_cmd->add_option("--arch", flags->archs, "target archs, repeatable or a comma list: sm_XX, or host for the cpu device's kernels (default: the GPU's, else sm_80,sm_89,sm_90)");
   run_cmd->add_option("--rule", flags->rules, "rules to measure with --accuracy (any --rule text), besides --preset");
   run_cmd->add_flag("--accuracy,!--no-accuracy", flags->accuracy,
                     "run the model with synthetic weights under each preset / rule: accuracy against the unquantized "

@@ -70,4 +70,11 @@ jit::Jit::Progress compile_progress(const std::string& prefix) {
   };
 }
 
+PlanProgress plan_progress(const std::string& prefix) {
+  return [prefix](std::size_t done, std::size_t total, const std::string& rule_set, const std::string& arch) {
+    std::fprintf(stderr, "%splanning %s on %s (%zu/%zu)\n", prefix.empty() ? "" : (prefix + ": ").c_str(),
+                 rule_set.c_str(), arch.c_str(), done, total);
+  };
+}
+
 }  // namespace qjit::cli

@@ -22,5 +22,7 @@ CompileReport compile_report(const ModelCompile& compiled, const std::vector<Nam
 
 /// "[3/12] compiled qgemm ... sm_90 (compiled, 180 ms)" on stderr (after "prefix: " when one is given).
 jit::Jit::Progress compile_progress(const std::string& prefix);
+/// "planning int8 on host (2/6)" on stderr as each (arch, rule set) is planned.
+PlanProgress plan_progress(const std::string& prefix);
 
 }  // namespace qjit::cli
