@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -145,6 +146,7 @@ Operands make_operands(const ResolvedRule& rule, const Device& device, std::int6
 LinearOptions options_for(const ResolvedRule& rule, const std::string& family, const jit::TuneCandidate& c) {
   LinearOptions o = base_options(rule);
   if (family == "host_qgemm_int8") o.host_int8_config = jit::impls::host_qgemm_config_from_json(c.config);
+  else if (family == "host_gemm_bf16") o.host_bf16_config = jit::impls::host_gemm_bf16_config_from_json(c.config);
   else o.config = jit::impls::gemm_config_from_json(c.config);
   return o;
 }
@@ -193,42 +195,60 @@ std::vector<std::string> compile_specs(const std::vector<jit::KernelSpec>& specs
   return errors;
 }
 
-Search cpu_search(const ResolvedRule& rule, const TuneShape& s, std::shared_ptr<Operands> ops) {
-  const jit::impls::HostQGemmDesc desc{rule.out_dtype, std::nullopt, Activation::kNone, jit::impls::host_isa()};
+// A cpu GEMM family's candidates (host_qgemm_int8 for int8 W8A8, host_gemm_bf16 for the
+// float rules), measured by wall time on the whole linear (activation quantization included).
+Search cpu_search(const ResolvedRule& rule, const std::string& family, const TuneShape& s,
+                  std::shared_ptr<Operands> ops) {
+  const int threads = static_cast<int>(host_driver()->threads());
   Search search;
-  search.family = "host_qgemm_int8";
+  search.family = family;
   search.method = "measured";
-  search.key = host_qgemm_tuning_key(desc, s.m, s.n, s.k);
-  for (const auto& c : jit::impls::host_qgemm_candidates(desc, s.m, s.n, s.k)) {
-    search.candidates.push_back({jit::impls::to_json(c), jit::impls::host_qgemm_label(c)});
+  std::function<jit::KernelSpec(const nlohmann::json&)> spec_of;
+  if (family == "host_qgemm_int8") {
+    const jit::impls::HostQGemmDesc desc{rule.out_dtype, std::nullopt, Activation::kNone, jit::impls::host_isa()};
+    search.key = host_qgemm_tuning_key(desc, s.m, s.n, s.k);
+    for (const auto& c : jit::impls::host_qgemm_candidates(desc, s.m, s.n, s.k, threads)) {
+      search.candidates.push_back({jit::impls::to_json(c), jit::impls::host_qgemm_label(c)});
+    }
+    spec_of = [desc](const nlohmann::json& j) {
+      return jit::impls::host_qgemm_spec(desc, jit::impls::host_qgemm_config_from_json(j));
+    };
+  } else {
+    const jit::impls::HostGemmBf16Desc desc = host_float_gemm_desc(rule, rule.out_dtype);
+    search.key = host_gemm_bf16_tuning_key(desc, s.m, s.n, s.k);
+    for (const auto& c : jit::impls::host_gemm_bf16_candidates(desc, s.m, s.n, s.k, threads)) {
+      search.candidates.push_back({jit::impls::to_json(c), jit::impls::host_gemm_bf16_label(c)});
+    }
+    spec_of = [desc](const nlohmann::json& j) {
+      return jit::impls::host_gemm_bf16_spec(desc, jit::impls::host_gemm_bf16_config_from_json(j));
+    };
   }
-  search.hooks.prune = [desc](const jit::TuneCandidate& c) -> std::string {
+  search.hooks.prune = [spec_of](const jit::TuneCandidate& c) -> std::string {
     try {
-      jit::impls::check_host_qgemm_config(jit::impls::host_qgemm_config_from_json(c.config), desc.isa);
+      spec_of(c.config);  // the family's checks
       return "";
     } catch (const Error& e) {
       return e.message();
     }
   };
-  search.hooks.compile = [desc](const std::vector<jit::TuneCandidate>& cs) {
+  search.hooks.compile = [spec_of](const std::vector<jit::TuneCandidate>& cs) {
     std::vector<jit::KernelSpec> specs;
-    for (const auto& c : cs) {
-      specs.push_back(jit::impls::host_qgemm_spec(desc, jit::impls::host_qgemm_config_from_json(c.config)));
-    }
+    for (const auto& c : cs) specs.push_back(spec_of(c.config));
     return compile_specs(specs, jit::CompileOutput::kHostObject);
   };
   auto heuristic_bytes = std::make_shared<std::string>();
   const std::string first_label = search.candidates.front().label;
-  search.hooks.check = [rule, ops, heuristic_bytes, first_label](const jit::TuneCandidate& c) {
-    const Tensor y = linear_forward(ops->x, ops->w, rule, options_for(rule, "host_qgemm_int8", c));
+  search.hooks.check = [rule, family, ops, heuristic_bytes, first_label](const jit::TuneCandidate& c) {
+    const Tensor y = linear_forward(ops->x, ops->w, rule, options_for(rule, family, c));
     return check_output(rule, *ops, y, c.label == first_label, *heuristic_bytes);
   };
-  search.hooks.measure = [rule, ops](const jit::TuneCandidate& c) {
-    const LinearOptions o = options_for(rule, "host_qgemm_int8", c);
+  search.hooks.measure = [rule, family, ops](const jit::TuneCandidate& c) {
+    const LinearOptions o = options_for(rule, family, c);
     const HostPackedWeight& packed = *ops->w.host_packed;
     return jit::bench_by_time([&] {
       flush_from_caches(ops->x.raw_data_ptr(), ops->x.nbytes());
       flush_from_caches(packed.panels.data(), packed.panels.size());
+      flush_from_caches(packed.bf16.panels.data(), packed.bf16.bytes());
       const auto t0 = Clock::now();
       const Tensor y = linear_forward(ops->x, ops->w, rule, o);
       return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
@@ -448,19 +468,16 @@ std::vector<TuneShape> wan_tune_shapes(const WanConfig& config, const std::vecto
 }
 
 std::string tunable_family(const ResolvedRule& rule, const Device& device) {
-  QJIT_CHECK_GEN(kSub, is_w8a8(rule),
-                 "rule '{}' is {}: only W8A8 rules have a tunable GEMM (weight-only and skipped layers keep their "
-                 "heuristics)",
-                 rule.label, rule.skips() ? "a skip" : "weight-only");
+  QJIT_CHECK_GEN(kSub, !rule.skips(), "rule '{}' skips its layers: they run no quantized GEMM to tune", rule.label);
   if (device.runs_host_kernels()) {
-    QJIT_CHECK_GEN(kSub, exact_numerics(rule),
-                   "rule '{}' runs the cpu device's float GEMM (fp8 decoded to bf16), which has no search space yet; "
-                   "int8 W8A8 rules are tunable on cpu",
-                   rule.label);
-    QJIT_CHECK_GEN(kSub, host_kernels_support(rule), "rule '{}' has no cpu kernels to tune", rule.label);
-    return "host_qgemm_int8";
+    QJIT_CHECK_GEN(kSub, host_kernels_support(rule, DType::kBF16), "rule '{}' has no cpu kernels to tune", rule.label);
+    return exact_numerics(rule) ? "host_qgemm_int8" : "host_gemm_bf16";
   }
   QJIT_CHECK_GEN(kSub, device.kind != DeviceKind::kCpu, "cpu:ref runs the reference, which has nothing to tune");
+  QJIT_CHECK_GEN(kSub, is_w8a8(rule),
+                 "rule '{}' is weight-only: its GPU GEMM (qgemm_wo) has no search space yet (W8A8 rules are tunable "
+                 "on sim and cuda; every rule on cpu)",
+                 rule.label);
   return "qgemm";
 }
 
@@ -472,7 +489,7 @@ std::vector<ShapeTuning> autotune_linear(const ResolvedRule& rule, const Device&
   // Every shape's search is built (and its desc checked) before any work.
   std::vector<Search> searches;
   for (const TuneShape& s : shapes) {
-    if (family == "host_qgemm_int8") searches.push_back(cpu_search(rule, s, nullptr));
+    if (device.runs_host_kernels()) searches.push_back(cpu_search(rule, family, s, nullptr));
     else searches.push_back(gpu_search(rule, s, driver));
   }
   const auto t0 = Clock::now();
@@ -484,10 +501,10 @@ std::vector<ShapeTuning> autotune_linear(const ResolvedRule& rule, const Device&
     };
     Search search = searches[i];
     say(fmt::format("{} candidates of {}", search.candidates.size(), search.family));
-    if (family == "host_qgemm_int8") {
+    if (device.runs_host_kernels()) {
       say("preparing operands and the reference output");
       auto ops = std::make_shared<Operands>(make_operands(rule, device, s.m, s.n, s.k));
-      search = cpu_search(rule, s, ops);
+      search = cpu_search(rule, family, s, ops);
     } else if (device.kind == DeviceKind::kSim) {
       add_sim_hooks(search, rule, s, driver);
     } else {

@@ -159,12 +159,14 @@ Tensor run_int8(const Tensor& x, const HostPackedWeight& w, const ResolvedRule& 
   LaunchConfig launch;
   launch.grid.x = static_cast<unsigned>(ceil_div(n, gc.nc));
   launch.grid.y = static_cast<unsigned>(ceil_div(m, gc.mc));
+  launch.max_threads = static_cast<unsigned>(gc.threads);
   const auto driver = host_driver();
   KernelCache::global().get(driver, jit::impls::host_qgemm_spec(gd, gc), jit::impls::kHostQGemmInt8).launch(launch, gp);
   if (trace) {
+    const unsigned threads = gc.threads > 0 ? std::min(driver->threads(), static_cast<unsigned>(gc.threads)) : driver->threads();
     trace->steps.push_back(fmt::format("host qgemm_int8 {}x{} tile, {}x{} block, kc {} ({}, {} threads)", gc.mr,
                                        gc.nb * kHostPanel, gc.mc, gc.nc, gc.kc, jit::impls::host_isa_name(isa),
-                                       driver->threads()));
+                                       threads));
   }
   return y;
 }
@@ -185,6 +187,17 @@ bool host_kernels_support(const ResolvedRule& rule, std::optional<DType> x) {
   const std::optional<HostPath> path = host_path(rule);
   if (!path) return false;
   return *path != HostPath::kWeightOnly || !x || *x == DType::kBF16 || *x == DType::kF16;
+}
+
+jit::impls::HostGemmBf16Desc host_float_gemm_desc(const ResolvedRule& rule, DType out_dtype) {
+  const std::optional<HostPath> path = host_path(rule);
+  QJIT_CHECK_GEN(kSub, path && *path != HostPath::kInt8, "rule '{}' does not run the cpu device's float GEMM", rule.label);
+  HostGemmBf16Call call;
+  call.out = out_dtype;
+  call.accum = *path == HostPath::kFp8        ? HostAccum::kBlock128
+               : *path == HostPath::kBlockFp8 ? HostAccum::kBlock128Scaled
+                                              : HostAccum::kSequential;
+  return host_gemm_bf16_desc(call);
 }
 
 std::shared_ptr<const HostPackedWeight> pack_for_host(const QuantizedWeight& w, const ResolvedRule& rule) {
@@ -315,6 +328,7 @@ Tensor host_linear_forward(const Tensor& x2d_in, const QuantizedWeight& w, const
       call.a_scale_stride = call.w_scale_stride = ceil_div(k, kBlock);
     }
   }
+  call.config = o.host_bf16_config ? *o.host_bf16_config : host_gemm_bf16_config(host_gemm_bf16_desc(call), m, n, k);
   Tensor y = host_gemm_bf16(packed->bf16, call);
   if (trace) trace->steps.push_back(step);
   return y;

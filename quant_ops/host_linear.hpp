@@ -53,6 +53,11 @@ struct HostPackedWeight {
 /// weight-only needs bf16 or f16 ones).
 bool host_kernels_support(const ResolvedRule& rule, std::optional<DType> x = std::nullopt);
 
+/// The cpu float GEMM's description for `rule` (fp8, block fp8 or weight-only on bf16
+/// activations), without bias or activation: what its tuning records are keyed by. Throws
+/// for a rule that runs another kernel.
+jit::impls::HostGemmBf16Desc host_float_gemm_desc(const ResolvedRule& rule, DType out_dtype);
+
 /// Packs quantized weights (any device) for the host kernels of `rule`. Throws unless
 /// host_kernels_support(rule).
 std::shared_ptr<const HostPackedWeight> pack_for_host(const QuantizedWeight& w, const ResolvedRule& rule);

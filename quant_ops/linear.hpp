@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "jit/impls/host_gemm_bf16.hpp"
 #include "jit/impls/host_qgemm.hpp"
 #include "jit/impls/qgemm.hpp"
 #include "jit/impls/qgemm_wo.hpp"
@@ -77,6 +78,8 @@ struct LinearOptions {
   // The cpu int8 GEMM's blocking; the tuning database's or the heuristic's when absent
   // (quant_ops/tuning.hpp). Never changes results, only speed.
   std::optional<jit::impls::HostQGemmConfig> host_int8_config;
+  // The same for the cpu float GEMM (fp8, block fp8, weight-only on bf16 activations).
+  std::optional<jit::impls::HostGemmBf16Config> host_bf16_config;
   // The calling layer's resolved kernels (QuantLinear's; not owned): on sim / cuda each kind
   // of call resolves once, then launches without building a spec (DESIGN.md section 3a).
   PlanMemo<QGemmPlan>* memo = nullptr;

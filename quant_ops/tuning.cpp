@@ -94,46 +94,95 @@ jit::TuningKey host_qgemm_tuning_key(const jit::impls::HostQGemmDesc& desc, std:
   return {"host_qgemm_int8", jit::impls::host_qgemm_tuning_desc(desc, m, n, k), t.device, t.arch, t.toolchain};
 }
 
+jit::TuningKey host_gemm_bf16_tuning_key(const jit::impls::HostGemmBf16Desc& desc, std::int64_t m, std::int64_t n,
+                                         std::int64_t k) {
+  const TuningTarget t = tuning_target(*host_driver());
+  return {"host_gemm_bf16", jit::impls::host_gemm_bf16_tuning_desc(desc, m, n, k), t.device, t.arch, t.toolchain};
+}
+
 jit::TuningKey qgemm_tuning_key(const Driver& driver, const jit::impls::GemmDesc& desc) {
   const TuningTarget t = tuning_target(driver);
   return {"qgemm", jit::impls::qgemm_tuning_desc(desc), t.device, t.arch, t.toolchain};
 }
 
-jit::impls::HostQGemmConfig host_qgemm_config(const jit::impls::HostQGemmDesc& desc, std::int64_t m, std::int64_t n,
-                                              std::int64_t k) {
-  // NOTE: the key is built, and the database read, once per problem: a call then finds its
-  // answer by the integers the key is made of (the database's generation drops stale ones).
-  using Memo = std::tuple<int, int, std::int64_t, std::int64_t, std::int64_t, std::uint64_t, bool>;
+namespace {
+
+// The config of a cpu GEMM family (F: its desc, config and functions), memoized per problem.
+// NOTE: the key is built, and the database read, once per problem: a call then finds its
+// answer by the integers the key is made of (the database's generation drops stale ones).
+template <typename F>
+typename F::Config host_config(const typename F::Desc& desc, std::int64_t m, std::int64_t n, std::int64_t k) {
+  using Config = typename F::Config;
+  using Memo = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::uint64_t, bool>;
   static std::mutex mu;
-  static std::map<Memo, jit::impls::HostQGemmConfig> memo;
-  const Memo mk{static_cast<int>(desc.isa),   static_cast<int>(desc.out_dtype),      jit::impls::gemm_m_bucket(m), n, k,
-                jit::TuningDb::global().generation(), knobs::tuning_disabled()};
+  static std::map<Memo, Config> memo;
+  const Memo mk{F::desc_bits(desc), jit::impls::gemm_m_bucket(m), n, k, jit::TuningDb::global().generation(),
+                knobs::tuning_disabled()};
   {
     std::lock_guard<std::mutex> lock(mu);
     if (const auto it = memo.find(mk); it != memo.end()) return it->second;
   }
-  const jit::TuningKey key = host_qgemm_tuning_key(desc, m, n, k);
+  const jit::TuningKey key = F::key(desc, m, n, k);
   const std::optional<jit::TuningRecord> record = find(key);
-  jit::impls::HostQGemmConfig chosen = jit::impls::host_qgemm_heuristic(desc, m, n, k);
+  Config chosen = F::heuristic(desc, m, n, k);
   std::string why = "heuristic: no tuning database record";
   if (record) {
     try {
-      const jit::impls::HostQGemmConfig tuned = jit::impls::host_qgemm_config_from_json(record->config);
-      const auto list = jit::impls::host_qgemm_candidates(desc, m, n, k);
+      const Config tuned = F::from_json(record->config);
+      const auto list = F::candidates(desc, m, n, k, static_cast<int>(host_driver()->threads()));
       QJIT_CHECK_GEN("tuning", std::any_of(list.begin(), list.end(), [&](const auto& c) {
         return jit::impls::to_json(c) == jit::impls::to_json(tuned);
-      }), "{} is not one of the family's candidates", jit::impls::host_qgemm_label(tuned));
-      jit::impls::check_host_qgemm_config(tuned, desc.isa);
+      }), "{} is not one of the family's candidates", F::label(tuned));
+      F::check(tuned, desc.isa);
       chosen = tuned;
       why = record_note(*record);
     } catch (const Error& e) {
       why = fmt::format("heuristic: the tuning database's record is unusable: {}", e.what());
     }
   }
-  say(key, jit::impls::host_qgemm_label(chosen), why);
+  say(key, F::label(chosen), why);
   std::lock_guard<std::mutex> lock(mu);
   memo[mk] = chosen;
   return chosen;
+}
+
+struct HostInt8 {
+  using Desc = jit::impls::HostQGemmDesc;
+  using Config = jit::impls::HostQGemmConfig;
+  // The desc's fields a config depends on (bias and activation change no blocking choice).
+  static std::int64_t desc_bits(const Desc& d) { return static_cast<std::int64_t>(d.isa) * 64 + static_cast<int>(d.out_dtype); }
+  static constexpr auto key = host_qgemm_tuning_key;
+  static constexpr auto heuristic = jit::impls::host_qgemm_heuristic;
+  static constexpr auto from_json = jit::impls::host_qgemm_config_from_json;
+  static constexpr auto candidates = jit::impls::host_qgemm_candidates;
+  static constexpr auto label = jit::impls::host_qgemm_label;
+  static constexpr auto check = jit::impls::check_host_qgemm_config;
+};
+
+struct HostBf16 {
+  using Desc = jit::impls::HostGemmBf16Desc;
+  using Config = jit::impls::HostGemmBf16Config;
+  static std::int64_t desc_bits(const Desc& d) {
+    return (static_cast<std::int64_t>(d.isa) * 64 + static_cast<int>(d.out_dtype)) * 8 + static_cast<int>(d.accum);
+  }
+  static constexpr auto key = host_gemm_bf16_tuning_key;
+  static constexpr auto heuristic = jit::impls::host_gemm_bf16_heuristic;
+  static constexpr auto from_json = jit::impls::host_gemm_bf16_config_from_json;
+  static constexpr auto candidates = jit::impls::host_gemm_bf16_candidates;
+  static constexpr auto label = jit::impls::host_gemm_bf16_label;
+  static constexpr auto check = jit::impls::check_host_gemm_bf16_config;
+};
+
+}  // namespace
+
+jit::impls::HostQGemmConfig host_qgemm_config(const jit::impls::HostQGemmDesc& desc, std::int64_t m, std::int64_t n,
+                                              std::int64_t k) {
+  return host_config<HostInt8>(desc, m, n, k);
+}
+
+jit::impls::HostGemmBf16Config host_gemm_bf16_config(const jit::impls::HostGemmBf16Desc& desc, std::int64_t m,
+                                                     std::int64_t n, std::int64_t k) {
+  return host_config<HostBf16>(desc, m, n, k);
 }
 
 jit::impls::GemmConfig qgemm_config(const Driver& driver, const jit::impls::GemmDesc& desc, jit::Arch arch) {

@@ -2,13 +2,14 @@
 // Which config a tunable kernel family runs with: the tuning database's record for the
 // problem on this device (written by `qjit autotune`), else the family's heuristic.
 // QJIT_PRINT_AUTOTUNING=1 says each decision once per problem per process; QJIT_TUNING_DISABLE=1
-// ignores the database. The lookups are what the ops call: the cpu int8 GEMM's on every call
+// ignores the database. The lookups are what the ops call: the cpu GEMMs' on every call
 // (memoized by the problem's integers, so a call builds no key), qgemm's once per plan.
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "jit/impls/host_gemm_bf16.hpp"
 #include "jit/impls/host_qgemm.hpp"
 #include "jit/impls/qgemm.hpp"
 #include "jit/tuning_db.hpp"
@@ -27,11 +28,16 @@ TuningTarget tuning_target(const Driver& driver);
 
 jit::TuningKey host_qgemm_tuning_key(const jit::impls::HostQGemmDesc& desc, std::int64_t m, std::int64_t n,
                                      std::int64_t k);
+jit::TuningKey host_gemm_bf16_tuning_key(const jit::impls::HostGemmBf16Desc& desc, std::int64_t m, std::int64_t n,
+                                         std::int64_t k);
 jit::TuningKey qgemm_tuning_key(const Driver& driver, const jit::impls::GemmDesc& desc);
 
 /// The cpu int8 GEMM's config for (desc, m, n, k).
 jit::impls::HostQGemmConfig host_qgemm_config(const jit::impls::HostQGemmDesc& desc, std::int64_t m, std::int64_t n,
                                               std::int64_t k);
+/// The cpu float GEMM's config (fp8, block fp8 and bf16 weight-only rules) for (desc, m, n, k).
+jit::impls::HostGemmBf16Config host_gemm_bf16_config(const jit::impls::HostGemmBf16Desc& desc, std::int64_t m,
+                                                     std::int64_t n, std::int64_t k);
 /// The W8A8 GEMM's config for desc on driver (sim / cuda): a record's config that no longer
 /// passes the family's checks is ignored with the reason.
 jit::impls::GemmConfig qgemm_config(const Driver& driver, const jit::impls::GemmDesc& desc, jit::Arch arch);

@@ -47,6 +47,7 @@ struct LaunchConfig {
   Dim3 block;
   unsigned dynamic_smem = 0;
   StreamHandle stream = nullptr;
+  unsigned max_threads = 0;  // the cpu device: at most this many threads run the grid (0: all)
 };
 
 // What a module is loaded from: a driver takes the form it runs (cuda: cubin, else PTX;

@@ -144,7 +144,8 @@ void HostDriver::launch(FunctionHandle fn, const LaunchConfig& config, void** ar
         const auto bz = static_cast<unsigned>(i / (static_cast<std::int64_t>(g.x) * g.y));
         entry(args, bx, by, bz);
       },
-      max_threads_);
+      max_threads_ == 0 || config.max_threads == 0 ? std::max(max_threads_, config.max_threads)
+                                                   : std::min(max_threads_, config.max_threads));
 }
 
 EventHandle HostDriver::create_event() { return new Clock::time_point(); }

@@ -37,6 +37,7 @@ Family host_gemm_bf16_family() {
 }
 
 void check_host_gemm_bf16_config(const HostGemmBf16Config& c, HostIsa isa) {
+  QJIT_CHECK_GEN("jit", c.threads >= 0, "{}: threads {} must be 0 (all) or positive", kFamily, c.threads);
   if (isa == HostIsa::kAmx) {
     check_host_amx_blocking(kFamily, c.mr, c.nb, c.mc, c.nc);
     // NOTE: the last partial tile of 16 rows is copied per K step into 16 x kc bf16 of stack.

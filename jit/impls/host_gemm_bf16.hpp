@@ -42,6 +42,7 @@ struct HostGemmBf16Config {
   int mc = 48, nc = 256;  // a grid block: mc rows x nc channels
   int kc = 1024;          // K step (a multiple of 128; running totals kept between steps)
   // NOTE: on AMX the register tile is mr / 16 x nb tiles (mr 16 or 32, nb 1 or 2).
+  int threads = 0;        // launch, not code: as HostQGemmConfig::threads
 };
 struct HostGemmBf16Params {
   DeviceAddress a = 0;

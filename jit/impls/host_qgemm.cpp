@@ -193,6 +193,7 @@ void check_host_blocking(const char* family, int mr, int nb, int mc, int nc) {
 }
 
 void check_host_qgemm_config(const HostQGemmConfig& c, HostIsa isa) {
+  QJIT_CHECK_GEN("jit", c.threads >= 0, "host_qgemm_int8: threads {} must be 0 (all) or positive", c.threads);
   if (isa != HostIsa::kAmx) {
     check_host_blocking("host_qgemm_int8", c.mr, c.nb, c.mc, c.nc);
     QJIT_CHECK_GEN("jit", c.kc >= 4 && c.kc % 4 == 0, "host_qgemm_int8: kc {} must be a positive multiple of 4",

@@ -85,6 +85,10 @@ struct HostQGemmConfig {
   int mr = 6, nb = 4;          // register tile: mr rows x nb panels of 16 channels
   int mc = 48, nc = 256;       // a grid block: mc rows x nc channels
   int kc = 2048;               // K step (partial sums kept between steps)
+  // Launch, not code (not in the spec): at most this many of the cpu device's threads run
+  // the grid; 0: all of them. Fewer can win on a small grid, where threads wait on the last
+  // blocks, or where memory bandwidth, not compute, bounds the GEMM.
+  int threads = 0;
 };
 struct HostQGemmParams {
   DeviceAddress a = 0;

@@ -105,35 +105,40 @@ std::vector<GemmConfig> qgemm_candidates(const GemmDesc& d, Arch arch) {
   return out.list;
 }
 
-// --- host_qgemm_int8 ---
+// --- the cpu GEMMs: host_qgemm_int8 and host_gemm_bf16, whose configs share their fields ---
 
-json host_qgemm_tuning_desc(const HostQGemmDesc& d, std::int64_t m, std::int64_t n, std::int64_t k) {
-  return {{"isa", host_isa_name(d.isa)}, {"out", dtype_text(d.out_dtype)}, {"m_bucket", gemm_m_bucket(m)},
-          {"n", n},                     {"k", k}};
+namespace {
+
+template <typename C>
+json host_config_json(const C& c) {
+  return {{"mr", c.mr}, {"nb", c.nb}, {"mc", c.mc}, {"nc", c.nc}, {"kc", c.kc}, {"threads", c.threads}};
 }
 
-json to_json(const HostQGemmConfig& c) {
-  return {{"mr", c.mr}, {"nb", c.nb}, {"mc", c.mc}, {"nc", c.nc}, {"kc", c.kc}};
-}
-
-HostQGemmConfig host_qgemm_config_from_json(const json& j) {
-  HostQGemmConfig c;
-  c.mr = int_field(j, "mr", "host_qgemm_int8", 1, 64);
-  c.nb = int_field(j, "nb", "host_qgemm_int8", 1, 16);
-  c.mc = int_field(j, "mc", "host_qgemm_int8", 1, 4096);
-  c.nc = int_field(j, "nc", "host_qgemm_int8", 1, 8192);
-  c.kc = int_field(j, "kc", "host_qgemm_int8", 1, 65536);
+template <typename C>
+C host_config_from(const json& j, const char* family) {
+  C c;
+  c.mr = int_field(j, "mr", family, 1, 64);
+  c.nb = int_field(j, "nb", family, 1, 16);
+  c.mc = int_field(j, "mc", family, 1, 4096);
+  c.nc = int_field(j, "nc", family, 1, 8192);
+  c.kc = int_field(j, "kc", family, 1, 65536);
+  // NOTE: records written before the thread count was tuned have none: all threads.
+  c.threads = j.is_object() && j.contains("threads") ? int_field(j, "threads", family, 0, 4096) : 0;
   return c;
 }
 
-std::string host_qgemm_label(const HostQGemmConfig& c) {
-  return fmt::format("{}x{} {}x{} kc{}", c.mr, c.nb * kHostPanel, c.mc, c.nc, c.kc);
+template <typename C>
+std::string host_config_label(const C& c) {
+  return fmt::format("{}x{} {}x{} kc{}{}", c.mr, c.nb * kHostPanel, c.mc, c.nc, c.kc,
+                     c.threads > 0 ? fmt::format(" {}t", c.threads) : "");
 }
 
-std::vector<HostQGemmConfig> host_qgemm_candidates(const HostQGemmDesc& d, std::int64_t m, std::int64_t n,
-                                                   std::int64_t k) {
-  const HostQGemmConfig h = host_qgemm_heuristic(d, m, n, k);
-  const bool amx = d.isa == HostIsa::kAmx;
+// Both families block the same way (register tile of mr rows x nb panels, blocks of mc x nc,
+// K steps of kc; on AMX, tiles), so one grid serves both: kc's values are multiples of 128,
+// as the bf16 GEMM needs.
+template <typename C>
+std::vector<C> host_config_candidates(const C& h, HostIsa isa, int threads) {
+  const bool amx = isa == HostIsa::kAmx;
   // NOTE: register tiles that fill AVX-512's 32 registers (mr x nb sums + nb weight vectors)
   // or most of them; on AMX, the tile shapes 8 tiles allow.
   const std::vector<std::pair<int, int>> tiles =
@@ -143,7 +148,7 @@ std::vector<HostQGemmConfig> host_qgemm_candidates(const HostQGemmDesc& d, std::
   const std::vector<int> col_blocks = amx ? std::vector<int>{256, 512, 1024} : std::vector<int>{128, 256, 512, 1024};
   const std::vector<int> k_steps = amx ? std::vector<int>{1024, 2048, 4096} : std::vector<int>{512, 1024, 2048, 4096};
   auto make = [&](std::pair<int, int> tile, int mc, int nc, int kc) {
-    HostQGemmConfig c;
+    C c;
     c.mr = tile.first;
     c.nb = tile.second;
     c.mc = nearest_multiple(mc, c.mr);
@@ -151,13 +156,19 @@ std::vector<HostQGemmConfig> host_qgemm_candidates(const HostQGemmDesc& d, std::
     c.kc = kc;
     return c;
   };
-  Unique<HostQGemmConfig> out;
+  Unique<C> out;
   out.add(h);
   // Neighbours: one field of the heuristic's changed.
   for (int mc : row_blocks) out.add(make({h.mr, h.nb}, mc, h.nc, h.kc));
   for (int nc : col_blocks) out.add(make({h.mr, h.nb}, h.mc, nc, h.kc));
   for (int kc : k_steps) out.add(make({h.mr, h.nb}, h.mc, h.nc, kc));
   for (const auto& t : tiles) out.add(make(t, h.mc, h.nc, h.kc));
+  // Fewer threads: half of them, a quarter, ... one.
+  for (int t = threads / 2; t >= 1; t /= 2) {
+    C c = h;
+    c.threads = t;
+    out.add(c);
+  }
   // Then the grid.
   for (const auto& t : tiles) {
     for (int mc : row_blocks) {
@@ -167,6 +178,36 @@ std::vector<HostQGemmConfig> host_qgemm_candidates(const HostQGemmDesc& d, std::
     }
   }
   return out.list;
+}
+
+}  // namespace
+
+json host_qgemm_tuning_desc(const HostQGemmDesc& d, std::int64_t m, std::int64_t n, std::int64_t k) {
+  return {{"isa", host_isa_name(d.isa)}, {"out", dtype_text(d.out_dtype)}, {"m_bucket", gemm_m_bucket(m)},
+          {"n", n},                     {"k", k}};
+}
+json to_json(const HostQGemmConfig& c) { return host_config_json(c); }
+HostQGemmConfig host_qgemm_config_from_json(const json& j) {
+  return host_config_from<HostQGemmConfig>(j, "host_qgemm_int8");
+}
+std::string host_qgemm_label(const HostQGemmConfig& c) { return host_config_label(c); }
+std::vector<HostQGemmConfig> host_qgemm_candidates(const HostQGemmDesc& d, std::int64_t m, std::int64_t n,
+                                                   std::int64_t k, int threads) {
+  return host_config_candidates(host_qgemm_heuristic(d, m, n, k), d.isa, threads);
+}
+
+json host_gemm_bf16_tuning_desc(const HostGemmBf16Desc& d, std::int64_t m, std::int64_t n, std::int64_t k) {
+  return {{"isa", host_isa_name(d.isa)}, {"accum", host_accum_name(d.accum)}, {"out", dtype_text(d.out_dtype)},
+          {"m_bucket", gemm_m_bucket(m)}, {"n", n}, {"k", k}};
+}
+json to_json(const HostGemmBf16Config& c) { return host_config_json(c); }
+HostGemmBf16Config host_gemm_bf16_config_from_json(const json& j) {
+  return host_config_from<HostGemmBf16Config>(j, "host_gemm_bf16");
+}
+std::string host_gemm_bf16_label(const HostGemmBf16Config& c) { return host_config_label(c); }
+std::vector<HostGemmBf16Config> host_gemm_bf16_candidates(const HostGemmBf16Desc& d, std::int64_t m, std::int64_t n,
+                                                          std::int64_t k, int threads) {
+  return host_config_candidates(host_gemm_bf16_heuristic(d, m, n, k), d.isa, threads);
 }
 
 }  // namespace qjit::jit::impls

@@ -1,8 +1,8 @@
 #pragma once
 // The tunable families' search spaces, and their descriptions and configs as JSON (the
 // tuning database's records and the autotuner's candidates): the GPU W8A8 GEMM (qgemm:
-// tiles, warps, stages, fusion strategy) and the cpu device's int8 GEMM (host_qgemm_int8:
-// register tile, blocking, K step). Candidates come heuristic first, then its neighbours
+// tiles, warps, stages, fusion strategy) and the cpu device's GEMMs (host_qgemm_int8 and
+// host_gemm_bf16: register tile, blocking, K step, threads). Candidates come heuristic first, then its neighbours
 // (one field changed at a time), then the rest of the grid, so a small --max-configs still
 // searches around the heuristic. Lists may hold configs the family's checks refuse: the
 // autotuner prunes them with the check's reason.
@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "jit/arch.hpp"
+#include "jit/impls/host_gemm_bf16.hpp"
 #include "jit/impls/host_qgemm.hpp"
 #include "jit/impls/qgemm.hpp"
 
@@ -35,9 +36,21 @@ std::vector<GemmConfig> qgemm_candidates(const GemmDesc& desc, Arch arch);
 nlohmann::json host_qgemm_tuning_desc(const HostQGemmDesc& desc, std::int64_t m, std::int64_t n, std::int64_t k);
 nlohmann::json to_json(const HostQGemmConfig& config);
 HostQGemmConfig host_qgemm_config_from_json(const nlohmann::json& j);
-std::string host_qgemm_label(const HostQGemmConfig& config);  // "6x64 288x256 kc2048"
-/// Register tiles, blocks and K steps for desc.isa (AMX tiles on kAmx); the heuristic's first.
+std::string host_qgemm_label(const HostQGemmConfig& config);  // "6x64 288x256 kc2048", "... 1t"
+/// Register tiles, blocks and K steps for desc.isa (AMX tiles on kAmx), and the heuristic's
+/// config on fewer of the device's `threads` (halving down to one); the heuristic's first.
 std::vector<HostQGemmConfig> host_qgemm_candidates(const HostQGemmDesc& desc, std::int64_t m, std::int64_t n,
-                                                   std::int64_t k);
+                                                   std::int64_t k, int threads);
+
+// --- host_gemm_bf16 (cpu: the fp8, block fp8 and weight-only rules' GEMM) ---
+/// The ISA, accumulation, output dtype, M bucket, N and K.
+nlohmann::json host_gemm_bf16_tuning_desc(const HostGemmBf16Desc& desc, std::int64_t m, std::int64_t n,
+                                          std::int64_t k);
+nlohmann::json to_json(const HostGemmBf16Config& config);
+HostGemmBf16Config host_gemm_bf16_config_from_json(const nlohmann::json& j);
+std::string host_gemm_bf16_label(const HostGemmBf16Config& config);
+/// As host_qgemm_candidates, around host_gemm_bf16_heuristic.
+std::vector<HostGemmBf16Config> host_gemm_bf16_candidates(const HostGemmBf16Desc& desc, std::int64_t m,
+                                                          std::int64_t n, std::int64_t k, int threads);
 
 }  // namespace qjit::jit::impls

@@ -67,6 +67,16 @@ HostBf16Rows host_bf16_rows(const Tensor& x, std::vector<std::uint16_t>& scratch
   return {scratch.data(), m, lda};
 }
 
+jit::impls::HostGemmBf16Desc host_gemm_bf16_desc(const HostGemmBf16Call& c) {
+  jit::impls::HostGemmBf16Desc d;
+  d.accum = c.accum;
+  d.out_dtype = c.out;
+  if (c.bias) d.bias = c.bias->dtype();
+  d.activation = c.activation;
+  d.isa = jit::impls::host_isa();
+  return d;
+}
+
 Tensor host_gemm_bf16(const HostBf16Weight& w, const HostGemmBf16Call& c) {
   const std::int64_t m = c.a.m, n = w.n;
   QJIT_CHECK_GEN(kOp, m <= 2147483647ll && n <= 2147483647ll && w.k_pairs <= 1073741823ll,
@@ -74,13 +84,8 @@ Tensor host_gemm_bf16(const HostBf16Weight& w, const HostGemmBf16Call& c) {
   Tensor y = Tensor::empty({m, n}, c.out, Device::cpu());
   if (m == 0 || n == 0) return y;
   const auto driver = host_driver();
-  jit::impls::HostGemmBf16Desc d;
-  d.accum = c.accum;
-  d.out_dtype = c.out;
-  if (c.bias) d.bias = c.bias->dtype();
-  d.activation = c.activation;
-  d.isa = jit::impls::host_isa();
-  const jit::impls::HostGemmBf16Config config = jit::impls::host_gemm_bf16_heuristic(d, m, n, w.k);
+  const jit::impls::HostGemmBf16Desc d = host_gemm_bf16_desc(c);
+  const jit::impls::HostGemmBf16Config config = c.config ? *c.config : jit::impls::host_gemm_bf16_heuristic(d, m, n, w.k);
   jit::impls::HostGemmBf16Params p;
   p.a = address_of(c.a.data);
   p.lda = c.a.lda;
@@ -98,11 +103,14 @@ Tensor host_gemm_bf16(const HostBf16Weight& w, const HostGemmBf16Call& c) {
   LaunchConfig launch;
   launch.grid.x = static_cast<unsigned>(ceil_div(n, config.nc));
   launch.grid.y = static_cast<unsigned>(ceil_div(m, config.mc));
+  launch.max_threads = static_cast<unsigned>(config.threads);
   KernelCache::global().get(driver, jit::impls::host_gemm_bf16_spec(d, config), jit::impls::kHostGemmBf16).launch(launch, p);
   if (c.trace) {
+    const unsigned threads =
+        config.threads > 0 ? std::min(driver->threads(), static_cast<unsigned>(config.threads)) : driver->threads();
     *c.trace = fmt::format("host gemm_bf16 {} {}x{} tile, {}x{} block, kc {} ({}, {} threads)",
                            jit::impls::host_accum_name(c.accum), config.mr, config.nb * kHostPanel, config.mc,
-                           config.nc, config.kc, jit::impls::host_isa_name(d.isa), driver->threads());
+                           config.nc, config.kc, jit::impls::host_isa_name(d.isa), threads);
   }
   return y;
 }

@@ -51,7 +51,11 @@ struct HostGemmBf16Call {
   Activation activation = Activation::kNone;
   DType out = DType::kBF16;
   std::string* trace = nullptr;     // when given, what ran
+  // The blocking (a tuned one: quant_ops/tuning.hpp); none: host_gemm_bf16_heuristic's.
+  std::optional<jit::impls::HostGemmBf16Config> config;
 };
+/// The kernel's description for a call (what its config is tuned for).
+jit::impls::HostGemmBf16Desc host_gemm_bf16_desc(const HostGemmBf16Call& call);
 Tensor host_gemm_bf16(const HostBf16Weight& w, const HostGemmBf16Call& call);
 
 }  // namespace qjit

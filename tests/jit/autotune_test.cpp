@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <set>
 #include <thread>
@@ -234,18 +236,53 @@ TEST(Autotune, BenchByTimeBuysRepetitionsWithItsBudget) {
 TEST(TuningSpace, HostCandidatesStartAtTheHeuristicAndRoundTrip) {
   for (impls::HostIsa isa : {impls::HostIsa::kAvx512Vnni, impls::HostIsa::kAmx, impls::HostIsa::kGeneric}) {
     const impls::HostQGemmDesc d{DType::kBF16, std::nullopt, Activation::kNone, isa};
-    const auto list = impls::host_qgemm_candidates(d, 1024, 8960, 1536);
+    const auto list = impls::host_qgemm_candidates(d, 1024, 8960, 1536, 8);
     ASSERT_GT(list.size(), 20u);
     EXPECT_EQ(impls::to_json(list.front()), impls::to_json(impls::host_qgemm_heuristic(d, 1024, 8960, 1536)));
+    EXPECT_EQ(list.front().threads, 0) << "the heuristic runs on every thread";
     std::set<std::string> seen;
+    std::set<int> threads;
     for (const auto& c : list) {
       EXPECT_TRUE(seen.insert(impls::to_json(c).dump()).second) << "a candidate twice: " << impls::host_qgemm_label(c);
       EXPECT_EQ(impls::to_json(impls::host_qgemm_config_from_json(impls::to_json(c))), impls::to_json(c));
+      threads.insert(c.threads);
     }
+    EXPECT_EQ(threads, (std::set<int>{0, 4, 2, 1})) << "the heuristic on 8, 4, 2 and 1 of 8 threads";
+    EXPECT_EQ(impls::host_qgemm_candidates(d, 1024, 8960, 1536, 1).size(), list.size() - 3) << "one thread: no fewer";
   }
+  // A record written before threads were tuned means all of them; a negative count is refused.
+  const nlohmann::json old_record = {{"mr", 6}, {"nb", 4}, {"mc", 48}, {"nc", 256}, {"kc", 2048}};
+  EXPECT_EQ(impls::host_qgemm_config_from_json(old_record).threads, 0);
+  nlohmann::json negative = old_record;
+  negative["threads"] = -1;
+  EXPECT_THROW(impls::host_qgemm_config_from_json(negative), Error);
+  nlohmann::json one = old_record;
+  one["threads"] = 1;
+  EXPECT_EQ(impls::host_qgemm_label(impls::host_qgemm_config_from_json(one)), "6x64 48x256 kc2048 1t");
   EXPECT_THROW(impls::host_qgemm_config_from_json({{"mr", 6}}), Error);
   EXPECT_THROW(impls::host_qgemm_config_from_json({{"mr", 6}, {"nb", 4}, {"mc", -48}, {"nc", 256}, {"kc", 2048}}),
                Error);
+}
+
+// The cpu float GEMM's space: the same blocking grid, every K step a multiple of 128 (its
+// blocks of 128 K), the heuristic first; its records round-trip.
+TEST(TuningSpace, HostBf16CandidatesStartAtTheHeuristicAndRoundTrip) {
+  for (impls::HostIsa isa : {impls::HostIsa::kAvx512Vnni, impls::HostIsa::kAmx}) {
+    impls::HostGemmBf16Desc d;
+    d.accum = impls::HostAccum::kBlock128;
+    d.isa = isa;
+    const auto list = impls::host_gemm_bf16_candidates(d, 1024, 5120, 5120, 2);
+    ASSERT_GT(list.size(), 20u);
+    EXPECT_EQ(impls::to_json(list.front()), impls::to_json(impls::host_gemm_bf16_heuristic(d, 1024, 5120, 5120)));
+    int one_thread = 0;
+    for (const auto& c : list) {
+      EXPECT_EQ(c.kc % 128, 0) << impls::host_gemm_bf16_label(c);
+      EXPECT_EQ(impls::to_json(impls::host_gemm_bf16_config_from_json(impls::to_json(c))), impls::to_json(c));
+      one_thread += c.threads == 1;
+    }
+    EXPECT_EQ(one_thread, 1) << "the heuristic's config on one of two threads";
+    EXPECT_EQ(impls::host_gemm_bf16_tuning_desc(d, 1000, 5120, 5120)["accum"], "block128");
+  }
 }
 
 TEST(TuningSpace, GpuCandidatesStartAtTheHeuristicAndRoundTrip) {

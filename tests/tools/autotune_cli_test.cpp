@@ -49,6 +49,38 @@ class AutotuneCli : public ::testing::Test {
 
 Tensor randn(std::vector<std::int64_t> shape, unsigned seed) { return test::randn(std::move(shape), DType::kBF16, seed); }
 
+// The float rules on cpu (fp8: fp8 values summed per 128-K block in the bf16 GEMM; weight-only:
+// bf16 activations on dequantized weights) tune the bf16 GEMM's blocking and threads; each
+// candidate's output is checked against the heuristic's bits and the reference by NMSE, and
+// the next process's linear runs the winner.
+TEST_F(AutotuneCli, CpuFloatRulesTuneTheBf16Gemm) {
+  const std::string x = path("x.safetensors").string(), w = path("w.safetensors").string();
+  save_safetensors(x, {{"input", randn({64, 256}, 1)}});
+  save_safetensors(w, {{"weight", randn({256, 256}, 2)}});
+  for (const char* rule : {"fp8", "int8-weight-only"}) {
+    SCOPED_TRACE(rule);
+    const auto r = qjit(fmt::format("autotune --rule {} --device cpu --shape 64,256,256 --max-configs 4 --json", rule));
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto s = nlohmann::json::parse(r.out)["shapes"][0];
+    EXPECT_EQ(s["family"], "host_gemm_bf16");
+    EXPECT_EQ(s["desc"]["accum"], std::string(rule) == "fp8" ? "block128" : "sequential") << s["desc"];
+    int measured = 0;
+    for (const auto& c : s["candidates"]) measured += c["status"] == "measured";
+    EXPECT_EQ(measured, 4) << s.dump(1);
+    EXPECT_EQ(s["written"], true);
+    const auto config = s["winner"]["config"];
+    const auto lin = qjit(fmt::format("linear --rule {} --device cpu --json --input {} --weight {} --out {}", rule, x, w,
+                                      path(std::string("y-") + rule + ".safetensors").string()),
+                          "QJIT_PRINT_AUTOTUNING=1");
+    ASSERT_EQ(lin.code, 0) << lin.err;
+    const std::string blocking = fmt::format("{}x{} block, kc {}", config["mc"].get<int>(), config["nc"].get<int>(),
+                                             config["kc"].get<int>());
+    EXPECT_TRUE(has(lin.out, blocking)) << blocking << "\n" << lin.out;
+    EXPECT_TRUE(has(lin.err, "qjit autotuning: host_gemm_bf16")) << lin.err;
+    EXPECT_TRUE(has(lin.err, "tuning database, measured")) << lin.err;
+  }
+}
+
 TEST_F(AutotuneCli, CpuWinnerIsStoredAndTheNextProcessRunsIt) {
   const auto r = qjit("autotune --rule int8 --device cpu --shape 64,256,128 --max-configs 4 --json");
   ASSERT_EQ(r.code, 0) << r.err;
@@ -225,8 +257,7 @@ TEST_F(AutotuneCli, BadArgumentsAreClearErrorsAndWriteNothing) {
       {"autotune --rule int8 --shape 64,x,64", "", "'x' is not a positive integer"},
       {"autotune --rule int8 --model wan2.1-99b", "", "--model wan2.1-99b: known models"},
       {"autotune --rule int8 --model wan2.1-1.3b --tokens 12,,3", "", "--tokens 12,,3: '' is not a positive integer"},
-      {"autotune --rule int8-weight-only --shape 64,64,64", "", "weight-only: only W8A8 rules"},
-      {"autotune --rule fp8 --device cpu --shape 64,64,64", "", "no search space yet"},
+      {"autotune --rule int8-weight-only --device sim --shape 64,64,64", "", "(qgemm_wo) has no search space yet"},
       {"autotune --rule int8 --device cpu --arch sm_90 --shape 64,64,64", "", "--arch picks the GPU the sim models"},
       {"autotune --rule int8 --device sim --arch sm_42 --shape 64,64,64", "", "sm_42"},
       {"autotune --rule int8 --device tpu --shape 64,64,64", "", "--device tpu"},
