@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <nlohmann/json.hpp>
 
@@ -61,38 +62,39 @@ std::string file_digest(const std::filesystem::path& lib) {
 }  // namespace
 
 std::string nvrtc_identity() {
-  static std::once_flag once;
-  static std::string identity;
-  std::call_once(once, [] {
-    std::string why;
-    const NvrtcApi* api = nvrtc_api(&why);
-    if (api == nullptr) {
-      // NOTE: throws when nothing says (then call_once runs again on the next call).
-      identity = offline_nvrtc_identity(why);
-      log(LogLevel::kInfo, "jit: NVRTC is not available ({}); GPU kernels are looked up as built by {}", why, identity);
-      return;
-    }
-    int major = 0, minor = 0;
-    api->nvrtcVersion(&major, &minor);
-    nlohmann::json id = {{"version", fmt::format("{}.{}", major, minor)}};
-    std::error_code ec;
-    const auto lib = std::filesystem::canonical(api->library, ec);
-    if (!ec) {
-      id["nvrtc"] = file_digest(lib);
-      // The builtins library NVRTC opens at run time sits beside it.
-      for (const auto& e : std::filesystem::directory_iterator(lib.parent_path(), ec)) {
-        const auto name = e.path().filename().string();
-        if (name.rfind("libnvrtc-builtins.so.", 0) == 0 && name.find("alt") == std::string::npos) {
-          id["builtins"] = file_digest(std::filesystem::canonical(e.path()));
-          break;
-        }
+  // NOTE: a mutex, not call_once: finding no identity throws, and a later call (after an
+  // import) must try again; only a result is kept.
+  static std::mutex mu;
+  static std::optional<std::string> identity;
+  std::lock_guard<std::mutex> lock(mu);
+  if (identity) return *identity;
+  std::string why;
+  const NvrtcApi* api = nvrtc_api(&why);
+  if (api == nullptr) {
+    identity = offline_nvrtc_identity(why);
+    log(LogLevel::kInfo, "jit: NVRTC is not available ({}); GPU kernels are looked up as built by {}", why, *identity);
+    return *identity;
+  }
+  int major = 0, minor = 0;
+  api->nvrtcVersion(&major, &minor);
+  nlohmann::json id = {{"version", fmt::format("{}.{}", major, minor)}};
+  std::error_code ec;
+  const auto lib = std::filesystem::canonical(api->library, ec);
+  if (!ec) {
+    id["nvrtc"] = file_digest(lib);
+    // The builtins library NVRTC opens at run time sits beside it.
+    for (const auto& e : std::filesystem::directory_iterator(lib.parent_path(), ec)) {
+      const auto name = e.path().filename().string();
+      if (name.rfind("libnvrtc-builtins.so.", 0) == 0 && name.find("alt") == std::string::npos) {
+        id["builtins"] = file_digest(std::filesystem::canonical(e.path()));
+        break;
       }
-    } else {
-      log(LogLevel::kWarn, "cannot locate the NVRTC library file; the cache key uses its version only");
     }
-    identity = id.dump();
-  });
-  return identity;
+  } else {
+    log(LogLevel::kWarn, "cannot locate the NVRTC library file; the cache key uses its version only");
+  }
+  identity = id.dump();
+  return *identity;
 }
 
 std::string make_manifest(const Program& p) {

@@ -1,7 +1,10 @@
 #include "jit/nvrtc_api.hpp"
 
 #include <dlfcn.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <mutex>
 #include <vector>
 
@@ -25,6 +28,26 @@ bool resolve(void* lib, Fn& slot, const char* name, std::string* why) {
   return slot != nullptr;
 }
 
+// Whether `path` (after links) and its directory belong to root or this user and neither
+// group nor others can write them: the build's absolute path is opened only then, since on
+// another machine that path may be somewhere another user can create.
+bool trusted_file(const std::string& path, std::string* why) {
+  std::error_code ec;
+  const auto real = std::filesystem::canonical(path, ec);
+  if (ec) {
+    *why = fmt::format("{}: {}", path, ec.message());
+    return false;
+  }
+  for (const auto& p : {real, real.parent_path()}) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0 || (st.st_uid != 0 && st.st_uid != ::getuid()) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+      *why = fmt::format("{} is not trusted (owned by another user, or writable by group or others)", p.string());
+      return false;
+    }
+  }
+  return true;
+}
+
 std::vector<std::string> candidates() {
   std::vector<std::string> out;
 #ifdef QJIT_NVRTC_SONAME
@@ -38,12 +61,23 @@ std::vector<std::string> candidates() {
 
 Loaded load() {
   Loaded out;
-  if (knobs::flag("QJIT_NO_NVRTC")) {
-    out.why = "not opened (QJIT_NO_NVRTC=1)";
+  // NOTE: never throws (it runs under call_once): a bad knob value is a reason like any other.
+  try {
+    if (knobs::flag("QJIT_NO_NVRTC")) {
+      out.why = "not opened (QJIT_NO_NVRTC=1)";
+      return out;
+    }
+  } catch (const Error& e) {
+    out.why = e.message();
     return out;
   }
   std::string tried;
   for (const auto& path : candidates()) {
+    std::string untrusted;
+    if (path.find('/') != std::string::npos && !trusted_file(path, &untrusted)) {
+      tried += fmt::format("{}{}", tried.empty() ? "" : "; ", untrusted);
+      continue;
+    }
     // NOTE: never dlclose: programs may be in flight on other threads until exit.
     void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (lib == nullptr) {

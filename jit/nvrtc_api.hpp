@@ -3,7 +3,8 @@
 // deployment that runs from a bundle (`qjit cache import`, QJIT_OFFLINE=1) needs no compiler,
 // so no binary links libnvrtc. <nvrtc.h> gives the types only. The library is the toolkit's
 // soname (libnvrtc.so.<major> of the toolkit qjit was built with) through the loader's search
-// path, else the file the build found. QJIT_NO_NVRTC=1 behaves as a machine without it.
+// path, else the file the build found (only when it and its directory are root's or this
+// user's and no one else can write them). QJIT_NO_NVRTC=1 behaves as a machine without it.
 
 #include <nvrtc.h>
 

@@ -39,8 +39,20 @@ std::optional<std::string> bundle_nvrtc_identity(const std::vector<cache::Bundle
       ->first;
 }
 
-void record_imported_nvrtc_identity(cache::DiskCache& disk, const std::string& identity) {
-  disk.write_aux(kRecord, identity + "\n");
+bool record_imported_nvrtc_identity(cache::DiskCache& disk, const std::string& identity) {
+  if (const auto old = disk.read_aux(kRecord)) {
+    const auto previous = identity_of(nlohmann::json::parse(*old, nullptr, /*allow_exceptions=*/false));
+    if (previous && *previous != identity) {
+      log(LogLevel::kWarn,
+          "the kernels imported before were built by another NVRTC ({}); without NVRTC only this bundle's ({}) are "
+          "found from now on",
+          *previous, identity);
+    }
+  }
+  if (disk.write_aux(kRecord, identity + "\n")) return true;
+  log(LogLevel::kWarn, "cannot record which NVRTC built the imported kernels in {}: without NVRTC they are not found",
+      disk.options().dir.string());
+  return false;
 }
 
 std::string offline_nvrtc_identity(const std::string& why) {
@@ -65,8 +77,9 @@ std::string offline_nvrtc_identity(const std::string& why) {
               fmt::format("NVRTC is not available ({}) and nothing says which NVRTC built the cached GPU kernels: "
                           "{}{}. Install NVRTC, or import the kernels with `qjit cache import BUNDLE` (a bundle from "
                           "`qjit compile --bundle`) or name the bundle in QJIT_CACHE_BUNDLE",
-                          why, tried, problem.empty() ? "no bundle was imported into " + disk.options().dir.string()
-                                                      : problem));
+                          why, tried,
+                          problem.empty() ? "no `qjit cache import` recorded one in " + disk.options().dir.string()
+                                          : problem));
 }
 
 }  // namespace qjit::jit

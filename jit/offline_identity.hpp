@@ -19,9 +19,10 @@ namespace qjit::jit {
 /// the most common one; none for a bundle of host objects only.
 std::optional<std::string> bundle_nvrtc_identity(const std::vector<cache::BundleEntry>& entries);
 
-/// Records `identity` in the cache root as the one imported kernels were built with (best
-/// effort, as every file the cache keeps).
-void record_imported_nvrtc_identity(cache::DiskCache& disk, const std::string& identity);
+/// Records `identity` in the cache root as the one imported kernels were built with; one
+/// record: a bundle of another NVRTC replaces it (with a warning). False, with a warning, when
+/// it cannot be written.
+bool record_imported_nvrtc_identity(cache::DiskCache& disk, const std::string& identity);
 
 /// The identity to key GPU kernels with when NVRTC is missing (`why`: why it is): from
 /// QJIT_CACHE_BUNDLE's bundle, else the cache's import record. Throws qjit::Error ("nvrtc")

@@ -35,6 +35,13 @@ bool token_tensor_or_static(const ResolvedRule& rule) {
          rule.act_granularity == Granularity::kPerTensor;
 }
 
+// What the float GEMM sums for a path other than kInt8 (jit/impls/host_gemm_bf16.hpp).
+HostAccum float_accum(HostPath path) {
+  return path == HostPath::kFp8        ? HostAccum::kBlock128
+         : path == HostPath::kBlockFp8 ? HostAccum::kBlock128Scaled
+                                       : HostAccum::kSequential;
+}
+
 std::optional<HostPath> host_path(const ResolvedRule& rule) {
   if (rule.act == QType::kNone) return rule.weight != QType::kNone ? std::optional(HostPath::kWeightOnly) : std::nullopt;
   if (rule.weight == QType::kInt8 && rule.act == QType::kInt8) {
@@ -163,10 +170,9 @@ Tensor run_int8(const Tensor& x, const HostPackedWeight& w, const ResolvedRule& 
   const auto driver = host_driver();
   KernelCache::global().get(driver, jit::impls::host_qgemm_spec(gd, gc), jit::impls::kHostQGemmInt8).launch(launch, gp);
   if (trace) {
-    const unsigned threads = gc.threads > 0 ? std::min(driver->threads(), static_cast<unsigned>(gc.threads)) : driver->threads();
     trace->steps.push_back(fmt::format("host qgemm_int8 {}x{} tile, {}x{} block, kc {} ({}, {} threads)", gc.mr,
                                        gc.nb * kHostPanel, gc.mc, gc.nc, gc.kc, jit::impls::host_isa_name(isa),
-                                       threads));
+                                       driver->launch_threads(launch)));
   }
   return y;
 }
@@ -194,9 +200,7 @@ jit::impls::HostGemmBf16Desc host_float_gemm_desc(const ResolvedRule& rule, DTyp
   QJIT_CHECK_GEN(kSub, path && *path != HostPath::kInt8, "rule '{}' does not run the cpu device's float GEMM", rule.label);
   HostGemmBf16Call call;
   call.out = out_dtype;
-  call.accum = *path == HostPath::kFp8        ? HostAccum::kBlock128
-               : *path == HostPath::kBlockFp8 ? HostAccum::kBlock128Scaled
-                                              : HostAccum::kSequential;
+  call.accum = float_accum(*path);
   return host_gemm_bf16_desc(call);
 }
 
@@ -320,14 +324,13 @@ Tensor host_linear_forward(const Tensor& x2d_in, const QuantizedWeight& w, const
     call.a_scales = ws.scales.data();
     call.w_scales = packed->scales.data();
     if (path == HostPath::kFp8) {
-      call.accum = HostAccum::kBlock128;
       call.a_scale_stride = act_mode(rule) == ActScale::kDynamicPerToken ? 1 : 0;
       call.w_scale_stride = packed->per_channel ? 1 : 0;
     } else {
-      call.accum = HostAccum::kBlock128Scaled;
       call.a_scale_stride = call.w_scale_stride = ceil_div(k, kBlock);
     }
   }
+  call.accum = float_accum(path);
   call.config = o.host_bf16_config ? *o.host_bf16_config : host_gemm_bf16_config(host_gemm_bf16_desc(call), m, n, k);
   Tensor y = host_gemm_bf16(packed->bf16, call);
   if (trace) trace->steps.push_back(step);

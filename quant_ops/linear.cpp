@@ -249,10 +249,16 @@ void check_linear(const Tensor& x, const Tensor& w, const ResolvedRule& rule, co
 }
 
 bool linear_arch_support(const ResolvedRule& rule, jit::Arch arch, std::string* why) {
+  if (arch.is_host()) {
+    // NOTE: every valid rule has cpu kernels today; one without would run the plain reference,
+    // which a plan at a video's shapes must never do (hours at 14B).
+    if (host_kernels_support(rule, DType::kBF16)) return true;
+    if (why) *why = fmt::format("rule '{}' has no cpu kernels (the cpu device runs the reference for it)", rule.label);
+    return false;
+  }
   const GemmFamily family = linear_family(rule);
   if (family != GemmFamily::kFp8 && family != GemmFamily::kBlockFp8) return true;
-  // The cpu device runs every rule (fp8 on its bf16 GEMM, host_linear.hpp).
-  if (arch.is_host() || arch.number >= 89) return true;
+  if (arch.number >= 89) return true;
   if (why) {
     *why = fmt::format("rule '{}' ({} family) needs fp8 mma, sm_89 or newer; the arch is {}", rule.label,
                        reference::gemm_family_name(family), arch.str());

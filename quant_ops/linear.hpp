@@ -98,8 +98,9 @@ struct LinearTrace {
 reference::GemmFamily linear_family(const ResolvedRule& rule);
 
 /// Whether the sim / cuda kernels of `rule` run on `arch`: the fp8 and block-fp8 families
-/// need fp8 mma (sm_89 or newer). When they do not, and `why` is given, says why (naming the
-/// rule, the family and the arch).
+/// need fp8 mma (sm_89 or newer); on the host arch, whether the cpu device has kernels for it
+/// (host_kernels_support). When they do not, and `why` is given, says why (naming the rule,
+/// the family and the arch).
 bool linear_arch_support(const ResolvedRule& rule, jit::Arch arch, std::string* why = nullptr);
 
 /// A linear_forward call without its data: everything the kernels it launches depend on.

@@ -113,10 +113,13 @@ namespace {
 template <typename F>
 typename F::Config host_config(const typename F::Desc& desc, std::int64_t m, std::int64_t n, std::int64_t k) {
   using Config = typename F::Config;
-  using Memo = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::uint64_t, bool>;
+  // NOTE: the thread count is in the key's device (a record is per pool size) and bounds the
+  // candidates; a benchmark may change it between calls (HostDriver::set_max_threads).
+  using Memo = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, unsigned, std::uint64_t, bool>;
   static std::mutex mu;
   static std::map<Memo, Config> memo;
-  const Memo mk{F::desc_bits(desc), jit::impls::gemm_m_bucket(m), n, k, jit::TuningDb::global().generation(),
+  const unsigned threads = host_driver()->threads();
+  const Memo mk{F::desc_bits(desc),   jit::impls::gemm_m_bucket(m), n, k, threads, jit::TuningDb::global().generation(),
                 knobs::tuning_disabled()};
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -129,7 +132,7 @@ typename F::Config host_config(const typename F::Desc& desc, std::int64_t m, std
   if (record) {
     try {
       const Config tuned = F::from_json(record->config);
-      const auto list = F::candidates(desc, m, n, k, static_cast<int>(host_driver()->threads()));
+      const auto list = F::candidates(desc, m, n, k, static_cast<int>(threads));
       QJIT_CHECK_GEN("tuning", std::any_of(list.begin(), list.end(), [&](const auto& c) {
         return jit::impls::to_json(c) == jit::impls::to_json(tuned);
       }), "{} is not one of the family's candidates", F::label(tuned));

@@ -57,6 +57,10 @@ HostDriver::~HostDriver() = default;
 
 unsigned HostDriver::threads() const { return max_threads_ == 0 ? threads_ : std::min(max_threads_, threads_); }
 
+unsigned HostDriver::launch_threads(const LaunchConfig& config) const {
+  return config.max_threads == 0 ? threads() : std::min(threads(), config.max_threads);
+}
+
 std::vector<PlannedLaunch> HostDriver::planned() const { return recorder_ ? recorder_->planned() : std::vector<PlannedLaunch>{}; }
 
 DevicePtr HostDriver::alloc(std::size_t bytes) {
@@ -144,8 +148,7 @@ void HostDriver::launch(FunctionHandle fn, const LaunchConfig& config, void** ar
         const auto bz = static_cast<unsigned>(i / (static_cast<std::int64_t>(g.x) * g.y));
         entry(args, bx, by, bz);
       },
-      max_threads_ == 0 || config.max_threads == 0 ? std::max(max_threads_, config.max_threads)
-                                                   : std::min(max_threads_, config.max_threads));
+      launch_threads(config));
 }
 
 EventHandle HostDriver::create_event() { return new Clock::time_point(); }

@@ -43,10 +43,14 @@ class HostDriver final : public Driver {
   /// The names of the modules a running driver loaded, in order (tests compare a plan to them).
   std::vector<std::string> loaded_modules() const;
 
-  /// Threads a launch uses: at most the pool's (QJIT_CPU_THREADS, else every core); 0 = all.
-  /// For benchmarks that compare thread counts in one process.
+  /// Caps the threads every launch uses (0: no cap), for benchmarks that compare thread
+  /// counts in one process. threads(): the pool's (QJIT_CPU_THREADS, else every core) under
+  /// that cap.
   void set_max_threads(unsigned n) { max_threads_ = n; }
   unsigned threads() const;
+  /// The threads a launch of `config` runs its grid on: threads(), capped by
+  /// config.max_threads (a tuned GEMM's) when that is set.
+  unsigned launch_threads(const LaunchConfig& config) const;
 
   DevicePtr alloc(std::size_t bytes) override;
   void free(DevicePtr ptr) override;

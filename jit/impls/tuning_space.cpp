@@ -137,7 +137,7 @@ std::string host_config_label(const C& c) {
 // K steps of kc; on AMX, tiles), so one grid serves both: kc's values are multiples of 128,
 // as the bf16 GEMM needs.
 template <typename C>
-std::vector<C> host_config_candidates(const C& h, HostIsa isa, int threads) {
+std::vector<C> host_config_candidates(const C& h, HostIsa isa, std::int64_t m, std::int64_t n, int threads) {
   const bool amx = isa == HostIsa::kAmx;
   // NOTE: register tiles that fill AVX-512's 32 registers (mr x nb sums + nb weight vectors)
   // or most of them; on AMX, the tile shapes 8 tiles allow.
@@ -163,12 +163,18 @@ std::vector<C> host_config_candidates(const C& h, HostIsa isa, int threads) {
   for (int nc : col_blocks) out.add(make({h.mr, h.nb}, h.mc, nc, h.kc));
   for (int kc : k_steps) out.add(make({h.mr, h.nb}, h.mc, h.nc, kc));
   for (const auto& t : tiles) out.add(make(t, h.mc, h.nc, h.kc));
-  // Fewer threads: half of them, a quarter, ... one.
-  for (int t = threads / 2; t >= 1; t /= 2) {
+  // Fewer threads: the fewest that run the heuristic's grid in as many waves as all of them
+  // do (its blocks counted at the M bucket, so every M of a bucket has the same candidates),
+  // then half of them, a quarter, ... one.
+  auto on_threads = [&](int t) {
     C c = h;
     c.threads = t;
-    out.add(c);
-  }
+    if (t >= 1 && t < threads) out.add(c);
+  };
+  const std::int64_t blocks = (gemm_m_bucket(m) + h.mc - 1) / h.mc * ((n + h.nc - 1) / h.nc);
+  const std::int64_t waves = (blocks + threads - 1) / std::max(threads, 1);
+  on_threads(static_cast<int>((blocks + waves - 1) / std::max<std::int64_t>(waves, 1)));
+  for (int t = threads / 2; t >= 1; t /= 2) on_threads(t);
   // Then the grid.
   for (const auto& t : tiles) {
     for (int mc : row_blocks) {
@@ -193,7 +199,7 @@ HostQGemmConfig host_qgemm_config_from_json(const json& j) {
 std::string host_qgemm_label(const HostQGemmConfig& c) { return host_config_label(c); }
 std::vector<HostQGemmConfig> host_qgemm_candidates(const HostQGemmDesc& d, std::int64_t m, std::int64_t n,
                                                    std::int64_t k, int threads) {
-  return host_config_candidates(host_qgemm_heuristic(d, m, n, k), d.isa, threads);
+  return host_config_candidates(host_qgemm_heuristic(d, m, n, k), d.isa, m, n, threads);
 }
 
 json host_gemm_bf16_tuning_desc(const HostGemmBf16Desc& d, std::int64_t m, std::int64_t n, std::int64_t k) {
@@ -207,7 +213,7 @@ HostGemmBf16Config host_gemm_bf16_config_from_json(const json& j) {
 std::string host_gemm_bf16_label(const HostGemmBf16Config& c) { return host_config_label(c); }
 std::vector<HostGemmBf16Config> host_gemm_bf16_candidates(const HostGemmBf16Desc& d, std::int64_t m, std::int64_t n,
                                                           std::int64_t k, int threads) {
-  return host_config_candidates(host_gemm_bf16_heuristic(d, m, n, k), d.isa, threads);
+  return host_config_candidates(host_gemm_bf16_heuristic(d, m, n, k), d.isa, m, n, threads);
 }
 
 }  // namespace qjit::jit::impls

@@ -38,7 +38,8 @@ nlohmann::json to_json(const HostQGemmConfig& config);
 HostQGemmConfig host_qgemm_config_from_json(const nlohmann::json& j);
 std::string host_qgemm_label(const HostQGemmConfig& config);  // "6x64 288x256 kc2048", "... 1t"
 /// Register tiles, blocks and K steps for desc.isa (AMX tiles on kAmx), and the heuristic's
-/// config on fewer of the device's `threads` (halving down to one); the heuristic's first.
+/// config on fewer of the device's `threads` (the fewest with as many waves of blocks, then
+/// halving down to one); the heuristic's first.
 std::vector<HostQGemmConfig> host_qgemm_candidates(const HostQGemmDesc& desc, std::int64_t m, std::int64_t n,
                                                    std::int64_t k, int threads);
 

@@ -106,11 +106,9 @@ Tensor host_gemm_bf16(const HostBf16Weight& w, const HostGemmBf16Call& c) {
   launch.max_threads = static_cast<unsigned>(config.threads);
   KernelCache::global().get(driver, jit::impls::host_gemm_bf16_spec(d, config), jit::impls::kHostGemmBf16).launch(launch, p);
   if (c.trace) {
-    const unsigned threads =
-        config.threads > 0 ? std::min(driver->threads(), static_cast<unsigned>(config.threads)) : driver->threads();
     *c.trace = fmt::format("host gemm_bf16 {} {}x{} tile, {}x{} block, kc {} ({}, {} threads)",
                            jit::impls::host_accum_name(c.accum), config.mr, config.nb * kHostPanel, config.mc,
-                           config.nc, config.kc, jit::impls::host_isa_name(d.isa), threads);
+                           config.nc, config.kc, jit::impls::host_isa_name(d.isa), driver->launch_threads(launch));
   }
   return y;
 }

@@ -44,11 +44,15 @@ TEST(OfflineIdentity, AnImportRecordsItAndNothingIsAClearError) {
     ADD_FAILURE() << "no record: must throw";
   } catch (const Error& e) {
     EXPECT_NE(e.message().find("NVRTC is not available (not opened)"), std::string::npos) << e.message();
-    EXPECT_NE(e.message().find("no bundle was imported into " + dir.path().string()), std::string::npos) << e.message();
+    EXPECT_NE(e.message().find("no `qjit cache import` recorded one in " + dir.path().string()), std::string::npos)
+        << e.message();
   }
   cache::DiskCache disk(cache::Options::from_env());
-  record_imported_nvrtc_identity(disk, kA.dump());
+  EXPECT_TRUE(record_imported_nvrtc_identity(disk, kA.dump()));
   EXPECT_EQ(offline_nvrtc_identity("not opened"), kA.dump());
+  // A second import of another NVRTC's bundle: its identity from now on.
+  EXPECT_TRUE(record_imported_nvrtc_identity(disk, kB.dump()));
+  EXPECT_EQ(offline_nvrtc_identity("not opened"), kB.dump());
 
   // A record someone replaced with something else is refused, naming it.
   ASSERT_TRUE(disk.write_aux("nvrtc-identity-import.json", "[1, 2]"));

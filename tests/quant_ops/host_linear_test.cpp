@@ -102,23 +102,32 @@ TEST_P(HostLinear, Int8IsBitIdenticalToTheReference) {
 TEST(HostLinearThreads, FewerThreadsGiveTheSameBits) {
   std::string why;
   if (!jit::host_compiler_available(&why)) GTEST_SKIP() << why;
-  const ResolvedRule rule = rule_of("int8");
   const std::int64_t m = 301, n = 4112, k = 2064;
   const Tensor x = randn({m, k}, DType::kBF16, 71);
-  const QuantizedWeight qw = quantize_weight(randn({n, k}, DType::kF32, 72, 0.05f), rule);
-  const jit::impls::HostQGemmDesc desc{DType::kBF16, std::nullopt, Activation::kNone, jit::impls::host_isa()};
-  LinearOptions all;
-  all.out_dtype = DType::kBF16;
-  all.host_int8_config = jit::impls::host_qgemm_heuristic(desc, m, n, k);
-  LinearOptions one = all;
-  one.host_int8_config->threads = 1;
-  LinearTrace trace_all, trace_one;
-  const Tensor y_all = linear_forward(x, qw, rule, all, &trace_all);
-  const Tensor y_one = linear_forward(x, qw, rule, one, &trace_one);
-  expect_same_bytes(y_one, y_all, "1 thread against all");
-  EXPECT_NE(trace_one.steps.back().find(", 1 threads)"), std::string::npos) << trace_one.steps.back();
-  EXPECT_NE(trace_all.steps.back().find(fmt::format(", {} threads)", host_driver()->threads())), std::string::npos)
-      << trace_all.steps.back();
+  for (const char* text : {"int8", "fp8"}) {
+    SCOPED_TRACE(text);
+    const ResolvedRule rule = rule_of(text);
+    const QuantizedWeight qw = quantize_weight(randn({n, k}, DType::kF32, 72, 0.05f), rule);
+    LinearOptions all;
+    all.out_dtype = DType::kBF16;
+    LinearOptions one = all;
+    if (std::string(text) == "int8") {
+      const jit::impls::HostQGemmDesc desc{DType::kBF16, std::nullopt, Activation::kNone, jit::impls::host_isa()};
+      all.host_int8_config = one.host_int8_config = jit::impls::host_qgemm_heuristic(desc, m, n, k);
+      one.host_int8_config->threads = 1;
+    } else {
+      const jit::impls::HostGemmBf16Desc desc = host_float_gemm_desc(rule, DType::kBF16);
+      all.host_bf16_config = one.host_bf16_config = jit::impls::host_gemm_bf16_heuristic(desc, m, n, k);
+      one.host_bf16_config->threads = 1;
+    }
+    LinearTrace trace_all, trace_one;
+    const Tensor y_all = linear_forward(x, qw, rule, all, &trace_all);
+    const Tensor y_one = linear_forward(x, qw, rule, one, &trace_one);
+    expect_same_bytes(y_one, y_all, "1 thread against all");
+    EXPECT_NE(trace_one.steps.back().find(", 1 threads)"), std::string::npos) << trace_one.steps.back();
+    EXPECT_NE(trace_all.steps.back().find(fmt::format(", {} threads)", host_driver()->threads())), std::string::npos)
+        << trace_all.steps.back();
+  }
 }
 
 // NaN and Inf rows: scale NaN, the canonical NaN in every output of the row (per-token), or

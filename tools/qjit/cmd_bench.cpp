@@ -39,6 +39,7 @@
 #include "common/knobs.hpp"
 #include "jit/host_compiler.hpp"
 #include "jit/manifest.hpp"
+#include "jit/nvrtc_api.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/kernels.hpp"
 
@@ -185,9 +186,10 @@ nlohmann::json machine_json(const Device& device, const fs::path& tmp) {
                       {"cores", std::thread::hardware_concurrency()},
                       {"memory", first_line_of("/proc/meminfo", "MemTotal")},
                       {"device", device.str()},
-                      {"commit", git_commit(tmp)},
-                      {"nvrtc", nlohmann::json::parse(jit::nvrtc_identity()).value("version", "")}};
+                      {"commit", git_commit(tmp)}};
   std::string why;
+  j["nvrtc"] = jit::nvrtc_api(&why) != nullptr ? nlohmann::json::parse(jit::nvrtc_identity()).value("version", "")
+                                              : "none: " + why;
   j["host_compiler"] = jit::host_compiler_available(&why) ? jit::host_compiler_identity() : "none: " + why;
   // NOTE: the sim's only: on cuda this process holds no context while the steps measure (an
   // exclusive-process GPU would refuse them); the report takes the GPU's arch from the steps.

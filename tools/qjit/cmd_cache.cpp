@@ -92,7 +92,8 @@ int cmd_clear(const CacheFlags& f) {
 }
 
 // Every entry of a bundle (`qjit compile --bundle`) stored in the cache, after the whole file
-// checked (trust, checksum, each entry); exit 1 when some could not be stored.
+// checked (trust, checksum, each entry), and which NVRTC built them; exit 1 when some could
+// not be stored, or that record could not.
 int cmd_import(const CacheFlags& f, const std::string& path) {
   const auto entries = cache::read_bundle(path);
   cache::DiskCache disk(cache::Options::from_env());
@@ -100,14 +101,15 @@ int cmd_import(const CacheFlags& f, const std::string& path) {
   const auto r = cache::import_bundle(disk, entries);
   // A machine without NVRTC keys the imported GPU kernels by the NVRTC that built them.
   const auto nvrtc = jit::bundle_nvrtc_identity(entries);
-  if (nvrtc) jit::record_imported_nvrtc_identity(disk, *nvrtc);
+  const bool recorded = nvrtc && jit::record_imported_nvrtc_identity(disk, *nvrtc);
   print(f,
         {{"bundle", path}, {"entries", entries.size()}, {"imported", r.imported}, {"present", r.present},
          {"failed", r.failed}, {"path", disk.options().dir.string()},
-         {"nvrtc", nvrtc ? nlohmann::json::parse(*nvrtc).value("version", "") : ""}},
+         {"nvrtc", nvrtc ? nlohmann::json::parse(*nvrtc).value("version", "") : ""},
+         {"nvrtc_recorded", recorded}},
         fmt::format("{}: {} entries, {} imported into {}, {} already there{}\n", path, entries.size(), r.imported,
                     disk.options().dir.string(), r.present, r.failed ? fmt::format(", {} failed", r.failed) : ""));
-  return r.failed == 0 ? 0 : 1;
+  return r.failed == 0 && (!nvrtc || recorded) ? 0 : 1;
 }
 
 }  // namespace
