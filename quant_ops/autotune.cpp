@@ -9,7 +9,6 @@
 #include <cstring>
 #include <map>
 #include <random>
-#include <set>
 #include <tuple>
 
 #if defined(__x86_64__)
@@ -147,6 +146,7 @@ LinearOptions options_for(const ResolvedRule& rule, const std::string& family, c
   LinearOptions o = base_options(rule);
   if (family == "host_qgemm_int8") o.host_int8_config = jit::impls::host_qgemm_config_from_json(c.config);
   else if (family == "host_gemm_bf16") o.host_bf16_config = jit::impls::host_gemm_bf16_config_from_json(c.config);
+  else if (family == "qgemm_wo") o.weight_only_config = jit::impls::weight_only_config_from_json(c.config);
   else o.config = jit::impls::gemm_config_from_json(c.config);
   return o;
 }
@@ -178,6 +178,10 @@ struct Search {
   std::vector<jit::TuneCandidate> candidates;
   jit::TuneHooks hooks;
   std::string method;
+  // The GPU families': what the sim cost model needs of a candidate, and the kernels one call
+  // launches with it.
+  std::function<GemmCostKernel(const nlohmann::json&)> cost_kernel;
+  std::function<int(const nlohmann::json&)> launches;
 };
 
 // The candidates' specs compiled on the bounded pool (host objects, PTX for the sim, PTX and
@@ -257,20 +261,50 @@ Search cpu_search(const ResolvedRule& rule, const std::string& family, const Tun
   return search;
 }
 
-// The W8A8 GEMM's candidates on sim / cuda; `measure` and `check` are the device's.
-Search gpu_search(const ResolvedRule& rule, const TuneShape& s, const std::shared_ptr<Driver>& driver) {
+// A GPU GEMM family's candidates on sim / cuda (qgemm for W8A8 rules, qgemm_wo for
+// weight-only ones); `measure` and `check` are the device's.
+Search gpu_search(const ResolvedRule& rule, const std::string& family, const TuneShape& s,
+                  const std::shared_ptr<Driver>& driver) {
   const jit::Arch arch = target_arch(*driver);
   LinearProblem lp;
   lp.m = s.m, lp.n = s.n, lp.k = s.k;
-  const jit::impls::GemmDesc desc = qgemm_desc(linear_qgemm_problem(rule, lp));
-  jit::impls::check_gemm_desc(desc, arch);
   Search search;
-  search.family = "qgemm";
-  search.key = qgemm_tuning_key(*driver, desc);
-  for (const auto& c : jit::impls::qgemm_candidates(desc, arch)) search.candidates.push_back({jit::impls::to_json(c), c.str()});
-  search.hooks.prune = [desc, arch](const jit::TuneCandidate& c) -> std::string {
+  search.family = family;
+  std::function<jit::KernelSpec(const nlohmann::json&)> spec_of;  // the family's checks, then the spec
+  if (family == "qgemm") {
+    const jit::impls::GemmDesc desc = qgemm_desc(linear_qgemm_problem(rule, lp));
+    jit::impls::check_gemm_desc(desc, arch);
+    search.key = qgemm_tuning_key(*driver, desc);
+    for (const auto& c : jit::impls::qgemm_candidates(desc, arch)) search.candidates.push_back({jit::impls::to_json(c), c.str()});
+    spec_of = [desc, arch](const nlohmann::json& j) {
+      const jit::impls::GemmConfig c = jit::impls::gemm_config_from_json(j);
+      jit::impls::check_gemm_config(desc, c, arch);
+      return jit::impls::qgemm_spec(desc, c, arch);
+    };
+    search.cost_kernel = [desc](const nlohmann::json& j) {
+      return gemm_cost_kernel(desc, jit::impls::gemm_config_from_json(j));
+    };
+    search.launches = [desc](const nlohmann::json& j) {
+      return jit::impls::qgemm_kernel_desc(desc, jit::impls::gemm_config_from_json(j)).a_source != desc.a_source ? 2 : 1;
+    };
+  } else {
+    const jit::impls::WeightOnlyDesc desc = qgemm_weight_only_desc(linear_weight_only_problem(rule, lp));
+    jit::impls::check_weight_only_desc(desc, arch);
+    search.key = qgemm_wo_tuning_key(*driver, desc);
+    for (const auto& c : jit::impls::qgemm_wo_candidates(desc, arch)) {
+      search.candidates.push_back({jit::impls::to_json(c), c.str()});
+    }
+    spec_of = [desc, arch](const nlohmann::json& j) {
+      return jit::impls::qgemm_wo_spec(desc, jit::impls::weight_only_config_from_json(j), arch);
+    };
+    search.cost_kernel = [desc](const nlohmann::json& j) {
+      return gemm_cost_kernel(desc, jit::impls::weight_only_config_from_json(j));
+    };
+    search.launches = [](const nlohmann::json&) { return 1; };
+  }
+  search.hooks.prune = [spec_of](const jit::TuneCandidate& c) -> std::string {
     try {
-      jit::impls::check_gemm_config(desc, jit::impls::gemm_config_from_json(c.config), arch);
+      spec_of(c.config);
       return "";
     } catch (const Error& e) {
       return e.message();
@@ -278,9 +312,9 @@ Search gpu_search(const ResolvedRule& rule, const TuneShape& s, const std::share
   };
   const jit::CompileOutput output =
       driver->kernel_code() == KernelCode::kPtx ? jit::CompileOutput::kPtxOnly : jit::CompileOutput::kPtxAndCubin;
-  search.hooks.compile = [desc, arch, output](const std::vector<jit::TuneCandidate>& cs) {
+  search.hooks.compile = [spec_of, output](const std::vector<jit::TuneCandidate>& cs) {
     std::vector<jit::KernelSpec> specs;
-    for (const auto& c : cs) specs.push_back(jit::impls::qgemm_spec(desc, jit::impls::gemm_config_from_json(c.config), arch));
+    for (const auto& c : cs) specs.push_back(spec_of(c.config));
     return compile_specs(specs, output);
   };
   return search;
@@ -289,22 +323,8 @@ Search gpu_search(const ResolvedRule& rule, const TuneShape& s, const std::share
 void add_sim_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s, const std::shared_ptr<Driver>& driver) {
   auto sim = std::dynamic_pointer_cast<sim::SimDriver>(driver);
   QJIT_CHECK_GEN(kSub, sim != nullptr, "the sim device's driver is not the interpreter");
-  const jit::Arch arch = target_arch(*driver);
-  const GpuModel gpu = GpuModel::for_arch(arch.str());
-  LinearProblem lp;
-  lp.m = s.m, lp.n = s.n, lp.k = s.k;
-  const jit::impls::GemmDesc desc = qgemm_desc(linear_qgemm_problem(rule, lp));
+  const GpuModel gpu = GpuModel::for_arch(target_arch(*driver).str());
   search.method = "model";
-  // NOTE: the model sees no latency, so pipeline depth cannot change its ranking: on the sim
-  // each tile and strategy is searched at its first depth only.
-  std::vector<jit::TuneCandidate> kept;
-  std::set<std::string> seen;
-  for (const auto& c : search.candidates) {
-    nlohmann::json shape = c.config;
-    shape.erase("stages");
-    if (seen.insert(shape.dump()).second) kept.push_back(c);
-  }
-  search.candidates = std::move(kept);
   // The proxies: operands of (rows, columns, K), made once each.
   auto proxies = std::make_shared<std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, std::shared_ptr<Operands>>>();
   auto operands = [rule, proxies](std::int64_t m, std::int64_t n, std::int64_t k) {
@@ -317,20 +337,21 @@ void add_sim_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s,
   // of the largest tiles, with row and column tails for the smaller ones.
   const std::int64_t check_k = std::min<std::int64_t>(s.k, 512);
   auto heuristic_bytes = std::make_shared<std::string>();
-  const std::string first_label = search.candidates.front().label;
-  search.hooks.check = [rule, operands, check_k, heuristic_bytes, first_label](const jit::TuneCandidate& c) {
+  const std::string first_label = search.candidates.front().label, family = search.family;
+  search.hooks.check = [rule, family, operands, check_k, heuristic_bytes, first_label](const jit::TuneCandidate& c) {
     const auto ops = operands(200, 464, check_k);
-    const Tensor y = linear_forward(ops->x, ops->w, rule, options_for(rule, "qgemm", c));
+    const Tensor y = linear_forward(ops->x, ops->w, rule, options_for(rule, family, c));
     return check_output(rule, *ops, y, c.label == first_label, *heuristic_bytes);
   };
   // Counters of one row band at two widths and two depths: their differences separate one
   // CTA's work from the band's (act_quant), and what grows with K from what does not.
   const std::int64_t k1 = std::min<std::int64_t>(s.k, 256), k2 = std::min<std::int64_t>(s.k, 512);
-  search.hooks.measure = [rule, s, desc, gpu, sim, operands, k1, k2](const jit::TuneCandidate& c) {
-    const jit::impls::GemmConfig g = jit::impls::gemm_config_from_json(c.config);
-    const LinearOptions o = options_for(rule, "qgemm", c);
+  search.hooks.measure = [rule, s, family, gpu, sim, operands, k1, k2, cost_kernel = search.cost_kernel,
+                          launches = search.launches](const jit::TuneCandidate& c) {
+    const GemmCostKernel kernel = cost_kernel(c.config);
+    const LinearOptions o = options_for(rule, family, c);
     auto counted = [&](std::int64_t n, std::int64_t k) {
-      const auto ops = operands(g.tile_m, n, k);
+      const auto ops = operands(kernel.tile_m, n, k);
       linear_forward(ops->x, ops->w, rule, o);  // loads the module
       const sim::SimCounters before = sim->total_counters();
       linear_forward(ops->x, ops->w, rule, o);
@@ -338,15 +359,15 @@ void add_sim_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s,
     };
     GemmCostInputs in;
     for (const std::int64_t k : {k1, k2}) {
-      const sim::SimCounters one = counted(g.tile_n, k), two = counted(2 * g.tile_n, k);
+      const sim::SimCounters one = counted(kernel.tile_n, k), two = counted(2 * kernel.tile_n, k);
       const sim::SimCounters cta = sim_counters_since(two, one);
       (k == k1 ? in.per_cta_k1 : in.per_cta_k2) = cta;
       (k == k1 ? in.per_band_k1 : in.per_band_k2) = sim_counters_since(one, cta);
     }
     in.k1 = k1;
     in.k2 = k2;
-    in.launches = jit::impls::qgemm_kernel_desc(desc, g).a_source != desc.a_source ? 2 : 1;
-    const GemmCostEstimate e = estimate_gemm_cost(gpu, desc, g, s.m, s.n, s.k, in);
+    in.launches = launches(c.config);
+    const GemmCostEstimate e = estimate_gemm_cost(gpu, kernel, s.m, s.n, s.k, in);
     jit::TimingStats t;
     t.median_us = t.p20_us = t.p80_us = t.min_us = e.us;
     t.reps = 1;
@@ -358,12 +379,12 @@ void add_cuda_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s
   search.method = "measured";
   auto ops = std::make_shared<Operands>(make_operands(rule, driver->device(), s.m, s.n, s.k));
   auto heuristic_bytes = std::make_shared<std::string>();
-  const std::string first_label = search.candidates.front().label;
-  search.hooks.check = [rule, ops, heuristic_bytes, first_label](const jit::TuneCandidate& c) {
-    const Tensor y = linear_forward(ops->x, ops->w, rule, options_for(rule, "qgemm", c));
+  const std::string first_label = search.candidates.front().label, family = search.family;
+  search.hooks.check = [rule, family, ops, heuristic_bytes, first_label](const jit::TuneCandidate& c) {
+    const Tensor y = linear_forward(ops->x, ops->w, rule, options_for(rule, family, c));
     return check_output(rule, *ops, y, c.label == first_label, *heuristic_bytes);
   };
-  search.hooks.measure = [rule, ops, driver](const jit::TuneCandidate& c) {
+  search.hooks.measure = [rule, family, ops, driver](const jit::TuneCandidate& c) {
     // NOTE: as do_bench: the L2 (50 MB on H100) flushed by a 256 MiB memset before each
     // repetition, outside the events. Each repetition plans its launch (an explicit config
     // bypasses a layer's plan memo): host work the events see only if the memset has already
@@ -371,7 +392,7 @@ void add_cuda_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s
     constexpr std::size_t kFlush = 256u << 20;
     const DevicePtr flush = driver->alloc(kFlush);
     const EventHandle start = driver->create_event(), end = driver->create_event();
-    const LinearOptions o = options_for(rule, "qgemm", c);
+    const LinearOptions o = options_for(rule, family, c);
     jit::TimingStats t;
     try {
       t = jit::bench_by_time([&] {
@@ -474,11 +495,10 @@ std::string tunable_family(const ResolvedRule& rule, const Device& device) {
     return exact_numerics(rule) ? "host_qgemm_int8" : "host_gemm_bf16";
   }
   QJIT_CHECK_GEN(kSub, device.kind != DeviceKind::kCpu, "cpu:ref runs the reference, which has nothing to tune");
-  QJIT_CHECK_GEN(kSub, is_w8a8(rule),
-                 "rule '{}' is weight-only: its GPU GEMM (qgemm_wo) has no search space yet (W8A8 rules are tunable "
-                 "on sim and cuda; every rule on cpu)",
-                 rule.label);
-  return "qgemm";
+  std::string why;
+  QJIT_CHECK_GEN(kSub, linear_arch_support(rule, target_arch(*driver_for(device)), &why), "{} (device {})", why,
+                 device.str());
+  return is_w8a8(rule) ? "qgemm" : "qgemm_wo";
 }
 
 std::vector<ShapeTuning> autotune_linear(const ResolvedRule& rule, const Device& device,
@@ -490,7 +510,7 @@ std::vector<ShapeTuning> autotune_linear(const ResolvedRule& rule, const Device&
   std::vector<Search> searches;
   for (const TuneShape& s : shapes) {
     if (device.runs_host_kernels()) searches.push_back(cpu_search(rule, family, s, nullptr));
-    else searches.push_back(gpu_search(rule, s, driver));
+    else searches.push_back(gpu_search(rule, family, s, driver));
   }
   const auto t0 = Clock::now();
   std::vector<ShapeTuning> out;

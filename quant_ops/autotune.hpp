@@ -3,14 +3,15 @@
 // searched by jit/autotune.hpp and persisted in the tuning database (jit/tuning_db.hpp),
 // which the ops then read (quant_ops/tuning.hpp). What `qjit autotune` runs.
 //
-// Tunable today: int8 W8A8 rules on `cpu` (host_qgemm_int8: register tile, blocking, K step;
-// the whole linear timed, its activation quantization included, on random data, the caches
-// flushed between repetitions) and every W8A8 rule on `sim` and `cuda` (qgemm: tiles, warps,
-// stages, fusion strategy). On `cuda` each repetition is timed with events after the L2 is
-// flushed; on `sim` candidates are ranked by sim_cost_model.hpp, a model from the
-// interpreter's counters, and say so ("model", not "measured"). Every candidate's output is
-// checked once against the reference (bit for bit where the numerics are exact) before it is
-// timed.
+// Tunable: every rule on `cpu` (int8 W8A8: host_qgemm_int8; the float rules, fp8, block fp8
+// and weight-only on bf16 activations: host_gemm_bf16; register tile, blocking, K step,
+// threads; the whole linear timed, its activation quantization included, on random data, the
+// caches flushed between repetitions), W8A8 rules on `sim` and `cuda` (qgemm: tiles, warps,
+// stages, fusion strategy) and weight-only rules there (qgemm_wo: tiles, warps, K step,
+// stages). On `cuda` each repetition is timed with events after the L2 is flushed; on `sim`
+// candidates are ranked by sim_cost_model.hpp, a model from the interpreter's counters, and
+// say so ("model", not "measured"). Every candidate's output is checked once against the
+// reference (bit for bit where the numerics are exact) before it is timed.
 
 #include <cstdint>
 #include <functional>
@@ -50,7 +51,7 @@ struct AutotuneOptions {
 
 struct ShapeTuning {
   TuneShape shape;
-  std::string family;  // "host_qgemm_int8" | "qgemm"
+  std::string family;  // "host_qgemm_int8" | "host_gemm_bf16" | "qgemm" | "qgemm_wo"
   jit::TuningKey key;
   std::string method;  // "measured" | "model"
   jit::TuneOutcome outcome;
@@ -60,7 +61,8 @@ struct ShapeTuning {
 };
 
 /// The family and search of `rule` on `device`, or throws qjit::Error naming what is not
-/// tunable (the rule's family on that device) before any work.
+/// tunable (a rule without kernels on that device, or whose family its arch cannot run)
+/// before any work.
 std::string tunable_family(const ResolvedRule& rule, const Device& device);
 
 /// Tunes every shape in order. Throws qjit::Error before any work for a rule or device with

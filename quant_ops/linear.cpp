@@ -136,7 +136,12 @@ Tensor run_weight_only(const Tensor& x, const QuantizedWeight& w, const Resolved
   Tensor y = qgemm_weight_only(x2d, w.q, w.scales, g);
   if (trace) {
     const jit::Arch arch = target_arch(*x.driver());
-    const auto config = qgemm_weight_only_launches(qgemm_weight_only_problem(x2d, w.q, g), arch, o.weight_only_config).config;
+    const WeightOnlyProblem problem = qgemm_weight_only_problem(x2d, w.q, g);
+    const auto config =
+        qgemm_weight_only_launches(problem, arch, o.weight_only_config
+                                                      ? *o.weight_only_config
+                                                      : qgemm_wo_config(*x.driver(), qgemm_weight_only_desc(problem), arch))
+            .config;
     trace->steps.push_back(fmt::format("qgemm_wo {}", config.str()));
   }
   return y;
@@ -270,12 +275,10 @@ std::vector<KernelLaunch> linear_kernels(const ResolvedRule& rule, const LinearP
   const GemmFamily family = linear_family(rule);
   std::string why;
   QJIT_CHECK_GEN(kSub, linear_arch_support(rule, arch, &why), "{}", why);
-  const DType out = p.out_dtype.value_or(rule.out_dtype);
   // NOTE: the same problems run_weight_only and run_w8a8 hand the ops (through the ops'
   // qgemm_weight_only_problem / qgemm_problem on the tensors).
   if (family == GemmFamily::kWeightOnly) {
-    const WeightOnlyProblem wo{p.m, p.n, p.k, p.x_dtype, rule.weight, rule.weight_granularity, p.bias, p.activation, out};
-    return qgemm_weight_only_launches(wo, arch, p.weight_only_config).kernels;
+    return qgemm_weight_only_launches(linear_weight_only_problem(rule, p), arch, p.weight_only_config).kernels;
   }
   return qgemm_launches(linear_qgemm_problem(rule, p), arch, p.config).kernels;
 }
@@ -293,6 +296,11 @@ QGemmProblem linear_qgemm_problem(const ResolvedRule& rule, const LinearProblem&
   q.activation = p.activation;
   q.out_dtype = p.out_dtype.value_or(rule.out_dtype);
   return q;
+}
+
+WeightOnlyProblem linear_weight_only_problem(const ResolvedRule& rule, const LinearProblem& p) {
+  return {p.m,          p.n, p.k, p.x_dtype, rule.weight, rule.weight_granularity, p.bias, p.activation,
+          p.out_dtype.value_or(rule.out_dtype)};
 }
 
 QuantizedWeight quantize_weight(const Tensor& w, const ResolvedRule& rule) {

@@ -122,6 +122,8 @@ struct LinearProblem {
 /// The W8A8 GEMM problem linear_forward hands the qgemm op for `problem` under a W8A8 `rule`
 /// (the autotuner's description of a linear on sim / cuda).
 QGemmProblem linear_qgemm_problem(const ResolvedRule& rule, const LinearProblem& problem);
+/// The same for the weight-only GEMM (qgemm_weight_only) under a weight-only `rule`.
+WeightOnlyProblem linear_weight_only_problem(const ResolvedRule& rule, const LinearProblem& problem);
 
 /// The kernels linear_forward launches for `problem` under `rule` on a sim / cuda device of
 /// `arch`, in launch order (x dense, as from an allocation): W8A8 — the act_quant pass of the

@@ -5,8 +5,10 @@
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "common/log.hpp"
 #include "quant_ops/reference/gemm.hpp"
 #include "quant_ops/reference_tensor.hpp"
+#include "quant_ops/tuning.hpp"
 #include "runtime/kernel_operands.hpp"
 #include "runtime/kernels.hpp"
 
@@ -118,7 +120,23 @@ Tensor run_kernel(const WeightOnlyPlan& plan, const Tensor& x_in, const Tensor& 
 WeightOnlyPlan plan_qgemm_weight_only(const std::shared_ptr<Driver>& driver, const WeightOnlyProblem& p,
                                       const std::optional<jit::impls::WeightOnlyConfig>& config) {
   const jit::Arch arch = target_arch(*driver);
-  jit::impls::check_weight_only_desc(qgemm_weight_only_desc(p), arch);  // below sm_80 rejected here, before any copy
+  const jit::impls::WeightOnlyDesc desc = qgemm_weight_only_desc(p);
+  jit::impls::check_weight_only_desc(desc, arch);  // below sm_80 rejected here, before any copy
+  if (!config) {
+    // The tuning database's config (quant_ops/tuning.hpp) or the heuristic's. A tuned config
+    // that cannot be planned here (its compile fails on this machine) gives way to the
+    // heuristic's, said once.
+    const jit::impls::WeightOnlyConfig chosen = qgemm_wo_config(*driver, desc, arch);
+    const jit::impls::WeightOnlyConfig heuristic = jit::impls::qgemm_wo_heuristic(desc, arch);
+    if (chosen == heuristic) return plan_qgemm_weight_only(driver, p, heuristic);
+    try {
+      return plan_qgemm_weight_only(driver, p, chosen);
+    } catch (const Error& e) {
+      log(LogLevel::kWarn, "qgemm_weight_only: the tuned config {} failed here ({}); using the heuristic's {}",
+          chosen.str(), e.message(), heuristic.str());
+      return plan_qgemm_weight_only(driver, p, heuristic);
+    }
+  }
   // NOTE: qgemm_weight_only_launches is what `qjit run` plans with: the op launches exactly its kernel.
   const WeightOnlyLaunches launches = qgemm_weight_only_launches(p, arch, config);
   return {launches.config,

@@ -44,16 +44,43 @@ GpuModel GpuModel::for_arch(const std::string& arch) {
   // RTX A6000: 310 TOPS = 84 x 1.8 GHz x 2 x 1024; L40S: 733 TOPS = 142 x 2.52 GHz x 2 x
   // 1024; H100 SXM: mma.sync assumed at half of wgmma's 1979 TOPS, 132 x 1.83 GHz x 2 x
   // 2048). L2 bandwidth is an assumption (about 2.5x DRAM's). Threads and CTAs per SM are the
-  // arch's limits. A launch costs ~3 us.
-  if (arch == "sm_80") return {"A100 (model)", 108, 1.41, 2048, 3600, 2039, 164 * 1024, 2048, 32, 3};
-  if (arch == "sm_86") return {"RTX A6000 (model)", 84, 1.8, 1024, 1100, 768, 100 * 1024, 1536, 16, 3};
-  if (arch == "sm_89") return {"L40S (model)", 142, 2.52, 1024, 900, 864, 100 * 1024, 1536, 24, 3};
-  if (arch == "sm_90" || arch == "sm_90a") return {"H100 SXM (model)", 132, 1.83, 2048, 4600, 3350, 228 * 1024, 2048, 32, 3};
+  // arch's limits. A launch costs ~3 us. A global load's latency under load is an assumption
+  // too: 600 cycles on every arch (idle, from L2 or DRAM, it is a few hundred).
+  if (arch == "sm_80") return {"A100 (model)", 108, 1.41, 2048, 3600, 2039, 164 * 1024, 2048, 32, 3, 600};
+  if (arch == "sm_86") return {"RTX A6000 (model)", 84, 1.8, 1024, 1100, 768, 100 * 1024, 1536, 16, 3, 600};
+  if (arch == "sm_89") return {"L40S (model)", 142, 2.52, 1024, 900, 864, 100 * 1024, 1536, 24, 3, 600};
+  if (arch == "sm_90" || arch == "sm_90a") {
+    return {"H100 SXM (model)", 132, 1.83, 2048, 4600, 3350, 228 * 1024, 2048, 32, 3, 600};
+  }
   QJIT_THROW("autotune", "the sim cost model knows sm_80, sm_86, sm_89 and sm_90, not {}", arch);
 }
 
-GemmCostEstimate estimate_gemm_cost(const GpuModel& g, const jit::impls::GemmDesc& d, const jit::impls::GemmConfig& c,
-                                    std::int64_t m, std::int64_t n, std::int64_t k, const GemmCostInputs& in) {
+GemmCostKernel gemm_cost_kernel(const jit::impls::GemmDesc& d, const jit::impls::GemmConfig& c) {
+  GemmCostKernel g;
+  g.tile_m = c.tile_m, g.tile_n = c.tile_n, g.tile_k = c.tile_k;
+  g.threads = c.threads();
+  g.smem_bytes = jit::impls::qgemm_smem_bytes(d, c);
+  g.stages = c.stages;
+  g.x_bytes = d.a_source == jit::impls::ActSource::kQuantized ? 1.0 : static_cast<double>(dtype_size(d.x_dtype));
+  g.w_bytes = 1;
+  g.out_bytes = static_cast<double>(dtype_size(d.out));
+  return g;
+}
+
+GemmCostKernel gemm_cost_kernel(const jit::impls::WeightOnlyDesc& d, const jit::impls::WeightOnlyConfig& c) {
+  GemmCostKernel g;
+  g.tile_m = c.tile_m, g.tile_n = c.tile_n, g.tile_k = c.tile_k;
+  g.threads = c.threads();
+  g.smem_bytes = c.smem_bytes(jit::impls::qgemm_wo_weight_bytes(d));
+  g.stages = c.stages;
+  g.x_bytes = static_cast<double>(dtype_size(d.x));
+  g.w_bytes = jit::impls::qgemm_wo_weight_bytes(d);
+  g.out_bytes = static_cast<double>(dtype_size(d.out));
+  return g;
+}
+
+GemmCostEstimate estimate_gemm_cost(const GpuModel& g, const GemmCostKernel& c, std::int64_t m, std::int64_t n,
+                                    std::int64_t k, const GemmCostInputs& in) {
   const double bands = static_cast<double>((m + c.tile_m - 1) / c.tile_m);
   const double ctas = bands * static_cast<double>((n + c.tile_n - 1) / c.tile_n);
   sim::SimCounters total = extrapolated(in.per_cta_k1, in.per_cta_k2, in.k1, in.k2, k, ctas);
@@ -63,30 +90,34 @@ GemmCostEstimate estimate_gemm_cost(const GpuModel& g, const jit::impls::GemmDes
   total.global_load_sectors += band.global_load_sectors;
   total.global_store_sectors += band.global_store_sectors;
 
-  // Occupancy: CTAs per SM from shared memory and threads; the last wave's idle SMs stretch
-  // the compute terms.
-  const double smem = std::max(1, jit::impls::qgemm_smem_bytes(d, c));
-  const double per_sm = std::max(
-      1.0, std::min({std::floor(g.smem_per_sm / smem), std::floor(g.max_threads_per_sm / c.threads()), g.max_ctas_per_sm}));
-  const double slots = per_sm * g.sms;
-  const double waves = std::ceil(ctas / slots);
-  const double stretch = waves * slots / std::max(ctas, 1.0);
+  // NOTE: CTAs resident on one SM share its units, so a unit's time is set by the busiest
+  // SM's CTAs, ceil(CTAs / SMs) of them: the compute terms are stretched by the SMs that run
+  // fewer. Occupancy (CTAs per SM, from shared memory, threads and the CTA limit) sets the
+  // waves the pipeline's latency is paid in.
+  const double smem = std::max(1, c.smem_bytes);
+  const double per_sm = std::max(1.0, std::min({std::floor(g.smem_per_sm / smem),
+                                                std::floor(g.max_threads_per_sm / std::max(1, c.threads)),
+                                                g.max_ctas_per_sm}));
+  const double waves = std::ceil(ctas / (per_sm * g.sms));
+  const double stretch = std::ceil(ctas / g.sms) * g.sms / std::max(ctas, 1.0);
   const double clock = g.clock_ghz * 1e3;  // cycles per microsecond
 
   GemmCostEstimate e;
   e.issue_us = static_cast<double>(total.warp_instructions) / (g.sms * 4.0 * clock) * stretch;
-  // NOTE: an m16n8k32 int8 / fp8 mma is 16 x 8 x 32 = 4096 MACs.
   e.mma_us = static_cast<double>(total.mma) * 4096.0 / (g.sms * g.mma_macs_per_sm_clock * clock) * stretch;
   e.shared_us = static_cast<double>(total.shared_wavefronts) / (g.sms * clock) * stretch;
   e.l2_us = static_cast<double>(total.global_load_sectors + total.global_store_sectors) * 32.0 /
             (g.l2_bytes_per_clock * clock);
-  const double x_bytes = d.a_source == jit::impls::ActSource::kQuantized ? 1.0 : static_cast<double>(dtype_size(d.x_dtype));
-  const double compulsory = static_cast<double>(m) * k * x_bytes + static_cast<double>(n) * k +
-                            static_cast<double>(m) * n * static_cast<double>(dtype_size(d.out));
+  const double compulsory = static_cast<double>(m) * static_cast<double>(k) * c.x_bytes +
+                            static_cast<double>(n) * static_cast<double>(k) * c.w_bytes +
+                            static_cast<double>(m) * static_cast<double>(n) * c.out_bytes;
   e.dram_us = compulsory / (g.dram_gb_s * 1e3);
+  // NOTE: the CTAs of a wave wait side by side; the waves one after another.
+  const double k_steps = std::ceil(static_cast<double>(k) / static_cast<double>(std::max<std::int64_t>(c.tile_k, 1)));
+  e.latency_us = waves * k_steps * g.load_latency_cycles / std::max(1, c.stages - 1) / clock;
   e.launch_us = g.launch_us * in.launches;
-  const std::pair<double, const char*> terms[] = {
-      {e.issue_us, "issue"}, {e.mma_us, "mma"}, {e.shared_us, "shared"}, {e.l2_us, "l2"}, {e.dram_us, "dram"}};
+  const std::pair<double, const char*> terms[] = {{e.issue_us, "issue"}, {e.mma_us, "mma"},   {e.shared_us, "shared"},
+                                                  {e.l2_us, "l2"},       {e.dram_us, "dram"}, {e.latency_us, "latency"}};
   const auto* top = std::max_element(std::begin(terms), std::end(terms),
                                      [](const auto& a, const auto& b) { return a.first < b.first; });
   e.us = top->first + e.launch_us;

@@ -105,6 +105,11 @@ jit::TuningKey qgemm_tuning_key(const Driver& driver, const jit::impls::GemmDesc
   return {"qgemm", jit::impls::qgemm_tuning_desc(desc), t.device, t.arch, t.toolchain};
 }
 
+jit::TuningKey qgemm_wo_tuning_key(const Driver& driver, const jit::impls::WeightOnlyDesc& desc) {
+  const TuningTarget t = tuning_target(driver);
+  return {"qgemm_wo", jit::impls::qgemm_wo_tuning_desc(desc), t.device, t.arch, t.toolchain};
+}
+
 namespace {
 
 // The config of a cpu GEMM family (F: its desc, config and functions), memoized per problem.
@@ -188,19 +193,25 @@ jit::impls::HostGemmBf16Config host_gemm_bf16_config(const jit::impls::HostGemmB
   return host_config<HostBf16>(desc, m, n, k);
 }
 
-jit::impls::GemmConfig qgemm_config(const Driver& driver, const jit::impls::GemmDesc& desc, jit::Arch arch) {
-  jit::impls::GemmConfig chosen = jit::impls::qgemm_heuristic(desc, arch);
-  if (driver.device().is_host()) return chosen;  // qgemm runs on sim / cuda only
-  const jit::TuningKey key = qgemm_tuning_key(driver, desc);
+namespace {
+
+// The config of a GPU GEMM family (F: its desc, config and functions) on driver: the record's,
+// when it is one of the family's candidates and passes its checks, else the heuristic's.
+template <typename F>
+typename F::Config gpu_config(const Driver& driver, const typename F::Desc& desc, jit::Arch arch) {
+  using Config = typename F::Config;
+  Config chosen = F::heuristic(desc, arch);
+  if (driver.device().is_host()) return chosen;  // the GPU families run on sim / cuda only
+  const jit::TuningKey key = F::key(driver, desc);
   const std::optional<jit::TuningRecord> record = find(key);
   std::string why = "heuristic: no tuning database record";
   if (record) {
     try {
-      const jit::impls::GemmConfig tuned = jit::impls::gemm_config_from_json(record->config);
-      const auto list = jit::impls::qgemm_candidates(desc, arch);
+      const Config tuned = F::from_json(record->config);
+      const auto list = F::candidates(desc, arch);
       QJIT_CHECK_GEN("tuning", std::find(list.begin(), list.end(), tuned) != list.end(),
                      "{} is not one of the family's candidates", tuned.str());
-      jit::impls::check_gemm_config(desc, tuned, arch);
+      F::check(desc, tuned, arch);
       chosen = tuned;
       why = record_note(*record);
     } catch (const Error& e) {
@@ -209,6 +220,37 @@ jit::impls::GemmConfig qgemm_config(const Driver& driver, const jit::impls::Gemm
   }
   say(key, chosen.str(), why);
   return chosen;
+}
+
+struct GpuW8A8 {
+  using Desc = jit::impls::GemmDesc;
+  using Config = jit::impls::GemmConfig;
+  static constexpr auto key = qgemm_tuning_key;
+  static constexpr auto heuristic = jit::impls::qgemm_heuristic;
+  static constexpr auto from_json = jit::impls::gemm_config_from_json;
+  static constexpr auto candidates = jit::impls::qgemm_candidates;
+  static constexpr auto check = jit::impls::check_gemm_config;
+};
+
+struct GpuWeightOnly {
+  using Desc = jit::impls::WeightOnlyDesc;
+  using Config = jit::impls::WeightOnlyConfig;
+  static constexpr auto key = qgemm_wo_tuning_key;
+  static constexpr auto heuristic = jit::impls::qgemm_wo_heuristic;
+  static constexpr auto from_json = jit::impls::weight_only_config_from_json;
+  static constexpr auto candidates = jit::impls::qgemm_wo_candidates;
+  static constexpr auto check = jit::impls::check_weight_only_config;
+};
+
+}  // namespace
+
+jit::impls::GemmConfig qgemm_config(const Driver& driver, const jit::impls::GemmDesc& desc, jit::Arch arch) {
+  return gpu_config<GpuW8A8>(driver, desc, arch);
+}
+
+jit::impls::WeightOnlyConfig qgemm_wo_config(const Driver& driver, const jit::impls::WeightOnlyDesc& desc,
+                                             jit::Arch arch) {
+  return gpu_config<GpuWeightOnly>(driver, desc, arch);
 }
 
 }  // namespace qjit

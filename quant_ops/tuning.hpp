@@ -3,7 +3,8 @@
 // problem on this device (written by `qjit autotune`), else the family's heuristic.
 // QJIT_PRINT_AUTOTUNING=1 says each decision once per problem per process; QJIT_TUNING_DISABLE=1
 // ignores the database. The lookups are what the ops call: the cpu GEMMs' on every call
-// (memoized by the problem's integers, so a call builds no key), qgemm's once per plan.
+// (memoized by the problem's integers, so a call builds no key), qgemm's and qgemm_wo's once
+// per plan.
 
 #include <cstdint>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "jit/impls/host_gemm_bf16.hpp"
 #include "jit/impls/host_qgemm.hpp"
 #include "jit/impls/qgemm.hpp"
+#include "jit/impls/qgemm_wo.hpp"
 #include "jit/tuning_db.hpp"
 #include "runtime/driver.hpp"
 
@@ -31,6 +33,7 @@ jit::TuningKey host_qgemm_tuning_key(const jit::impls::HostQGemmDesc& desc, std:
 jit::TuningKey host_gemm_bf16_tuning_key(const jit::impls::HostGemmBf16Desc& desc, std::int64_t m, std::int64_t n,
                                          std::int64_t k);
 jit::TuningKey qgemm_tuning_key(const Driver& driver, const jit::impls::GemmDesc& desc);
+jit::TuningKey qgemm_wo_tuning_key(const Driver& driver, const jit::impls::WeightOnlyDesc& desc);
 
 /// The cpu int8 GEMM's config for (desc, m, n, k).
 jit::impls::HostQGemmConfig host_qgemm_config(const jit::impls::HostQGemmDesc& desc, std::int64_t m, std::int64_t n,
@@ -41,5 +44,8 @@ jit::impls::HostGemmBf16Config host_gemm_bf16_config(const jit::impls::HostGemmB
 /// The W8A8 GEMM's config for desc on driver (sim / cuda): a record's config that no longer
 /// passes the family's checks is ignored with the reason.
 jit::impls::GemmConfig qgemm_config(const Driver& driver, const jit::impls::GemmDesc& desc, jit::Arch arch);
+/// The weight-only GEMM's config for desc on driver (sim / cuda), as qgemm_config.
+jit::impls::WeightOnlyConfig qgemm_wo_config(const Driver& driver, const jit::impls::WeightOnlyDesc& desc,
+                                             jit::Arch arch);
 
 }  // namespace qjit

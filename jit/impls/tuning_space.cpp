@@ -105,6 +105,68 @@ std::vector<GemmConfig> qgemm_candidates(const GemmDesc& d, Arch arch) {
   return out.list;
 }
 
+// --- qgemm_wo ---
+
+json qgemm_wo_tuning_desc(const WeightOnlyDesc& d) {
+  const bool unquantized = qgemm_wo_is_float(d);
+  return {{"m_bucket", d.m_bucket},
+          {"n", d.n},
+          {"k", d.k},
+          {"x_dtype", dtype_text(d.x)},
+          {"qtype_w", unquantized ? dtype_text(d.x) : std::string(qtype_name(d.qtype_w))},
+          {"scale_w", unquantized ? "none" : std::string(granularity_name(d.scale_w))},
+          {"out", dtype_text(d.out)}};
+}
+
+json to_json(const WeightOnlyConfig& c) {
+  return {{"tile_m", c.tile_m},   {"tile_n", c.tile_n},   {"tile_k", c.tile_k},
+          {"warps_m", c.warps_m}, {"warps_n", c.warps_n}, {"stages", c.stages}};
+}
+
+WeightOnlyConfig weight_only_config_from_json(const json& j) {
+  WeightOnlyConfig c;
+  c.tile_m = int_field(j, "tile_m", "qgemm_wo", 16, 512);
+  c.tile_n = int_field(j, "tile_n", "qgemm_wo", 16, 512);
+  c.tile_k = int_field(j, "tile_k", "qgemm_wo", 16, 512);
+  c.warps_m = int_field(j, "warps_m", "qgemm_wo", 1, 16);
+  c.warps_n = int_field(j, "warps_n", "qgemm_wo", 1, 16);
+  c.stages = int_field(j, "stages", "qgemm_wo", 1, 8);
+  return c;
+}
+
+std::vector<WeightOnlyConfig> qgemm_wo_candidates(const WeightOnlyDesc& d, Arch arch) {
+  const WeightOnlyConfig h = qgemm_wo_heuristic(d, arch);
+  Unique<WeightOnlyConfig> out;
+  out.add(h);
+  // Neighbours: the heuristic's tile at other depths, then with other K steps.
+  for (int stages : {2, 3, 4, 5}) {
+    WeightOnlyConfig c = h;
+    c.stages = stages;
+    out.add(c);
+  }
+  for (int tile_k : {32, 64, 128}) {
+    WeightOnlyConfig c = h;
+    c.tile_k = tile_k;
+    out.add(c);
+  }
+  // NOTE: warps sit side by side along N (each dequantizes its own weight columns); two
+  // stacked along M share the columns' codes in shared memory but repeat their dequantize.
+  // The 128-row warp tiles take tile_k 32, with which 128 accumulators fit without spills.
+  std::vector<WeightOnlyConfig> tiles = qgemm_wo_shipped_configs();
+  const WeightOnlyConfig more[] = {{16, 128, 64, 1, 4, 4},  {32, 128, 64, 1, 4, 4}, {32, 128, 128, 1, 4, 4},
+                                   {32, 256, 64, 1, 8, 4},  {64, 64, 64, 1, 2, 4},  {64, 128, 128, 1, 4, 3},
+                                   {64, 256, 64, 1, 8, 4},  {64, 256, 32, 1, 8, 4}, {128, 64, 32, 1, 2, 4},
+                                   {128, 128, 64, 2, 4, 4}, {128, 256, 32, 2, 8, 4}};
+  tiles.insert(tiles.end(), std::begin(more), std::end(more));
+  for (WeightOnlyConfig c : tiles) {
+    for (int stages : {c.stages, 2, 3, 5}) {
+      c.stages = stages;
+      out.add(c);
+    }
+  }
+  return out.list;
+}
+
 // --- the cpu GEMMs: host_qgemm_int8 and host_gemm_bf16, whose configs share their fields ---
 
 namespace {

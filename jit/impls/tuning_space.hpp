@@ -1,8 +1,9 @@
 #pragma once
 // The tunable families' search spaces, and their descriptions and configs as JSON (the
 // tuning database's records and the autotuner's candidates): the GPU W8A8 GEMM (qgemm:
-// tiles, warps, stages, fusion strategy) and the cpu device's GEMMs (host_qgemm_int8 and
-// host_gemm_bf16: register tile, blocking, K step, threads). Candidates come heuristic first, then its neighbours
+// tiles, warps, stages, fusion strategy), the GPU weight-only GEMM (qgemm_wo: tiles, warps,
+// K step, stages) and the cpu device's GEMMs (host_qgemm_int8 and host_gemm_bf16: register
+// tile, blocking, K step, threads). Candidates come heuristic first, then its neighbours
 // (one field changed at a time), then the rest of the grid, so a small --max-configs still
 // searches around the heuristic. Lists may hold configs the family's checks refuse: the
 // autotuner prunes them with the check's reason.
@@ -17,6 +18,7 @@
 #include "jit/impls/host_gemm_bf16.hpp"
 #include "jit/impls/host_qgemm.hpp"
 #include "jit/impls/qgemm.hpp"
+#include "jit/impls/qgemm_wo.hpp"
 
 namespace qjit::jit::impls {
 
@@ -30,6 +32,17 @@ GemmConfig gemm_config_from_json(const nlohmann::json& j);
 /// The shipped tiles at 2..5 stages and, for dynamic float activations, both fusion
 /// strategies; qgemm_heuristic's config first.
 std::vector<GemmConfig> qgemm_candidates(const GemmDesc& desc, Arch arch);
+
+// --- qgemm_wo (sim / cuda: weight-only rules) ---
+/// The desc without its epilogue, M as its bucket.
+nlohmann::json qgemm_wo_tuning_desc(const WeightOnlyDesc& desc);
+nlohmann::json to_json(const WeightOnlyConfig& config);
+/// Throws qjit::Error naming the field that is missing or not a valid value.
+WeightOnlyConfig weight_only_config_from_json(const nlohmann::json& j);
+/// qgemm_wo_heuristic's config first, then its tile at the other depths and K steps, then
+/// warp tiles of 16 to 128 rows by 32 columns (warps side by side along N, and two stacked
+/// along M) at every depth.
+std::vector<WeightOnlyConfig> qgemm_wo_candidates(const WeightOnlyDesc& desc, Arch arch);
 
 // --- host_qgemm_int8 (cpu) ---
 /// The ISA, output dtype, M bucket (gemm_m_bucket), N and K.

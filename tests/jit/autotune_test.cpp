@@ -319,5 +319,54 @@ TEST(TuningSpace, GpuCandidatesStartAtTheHeuristicAndRoundTrip) {
   for (const auto& c : impls::qgemm_candidates(d, arch)) EXPECT_EQ(c.fusion, impls::GemmFusion::kFused);
 }
 
+// The weight-only GEMM's space: the heuristic first, then its depths and K steps, then the
+// tiles; most pass the family's checks on every arch it runs on, and each round-trips.
+TEST(TuningSpace, WeightOnlyCandidatesStartAtTheHeuristicAndRoundTrip) {
+  impls::WeightOnlyDesc d;
+  d.m_bucket = 1024;
+  d.n = 8960;
+  d.k = 1536;
+  for (const char* name : {"sm_80", "sm_86", "sm_90"}) {
+    const Arch arch = Arch::parse(name);
+    const auto list = impls::qgemm_wo_candidates(d, arch);
+    ASSERT_GT(list.size(), 40u);
+    EXPECT_EQ(list.front(), impls::qgemm_wo_heuristic(d, arch));
+    std::set<std::string> seen;
+    std::set<int> stages, tile_k;
+    int fit = 0;
+    for (const auto& c : list) {
+      EXPECT_TRUE(seen.insert(c.str()).second) << "a candidate twice: " << c.str();
+      EXPECT_EQ(impls::weight_only_config_from_json(impls::to_json(c)), c);
+      try {
+        impls::check_weight_only_config(d, c, arch);
+        ++fit;
+        stages.insert(c.stages);
+        tile_k.insert(c.tile_k);
+      } catch (const Error&) {
+      }
+    }
+    EXPECT_GT(fit, 30) << name;
+    EXPECT_EQ(stages, (std::set<int>{2, 3, 4, 5})) << name;
+    EXPECT_EQ(tile_k, (std::set<int>{32, 64, 128})) << name;
+    // The first candidates are the heuristic's neighbours: its tile at other depths.
+    for (std::size_t i = 1; i < 4; ++i) {
+      EXPECT_EQ(list[i].tile_m, list.front().tile_m);
+      EXPECT_EQ(list[i].tile_n, list.front().tile_n);
+      EXPECT_NE(list[i].stages, list.front().stages);
+    }
+  }
+  // Unquantized weights (the float GEMM) are described by the activation dtype, with no scale.
+  d.qtype_w = QType::kNone;
+  d.x = DType::kF16;
+  const nlohmann::json desc = impls::qgemm_wo_tuning_desc(d);
+  EXPECT_EQ(desc["qtype_w"], "f16");
+  EXPECT_EQ(desc["scale_w"], "none");
+  EXPECT_EQ(desc["m_bucket"], 1024);
+  EXPECT_THROW(impls::weight_only_config_from_json({{"tile_m", 64}}), Error);
+  EXPECT_THROW(impls::weight_only_config_from_json(
+                   {{"tile_m", 0}, {"tile_n", 128}, {"tile_k", 64}, {"warps_m", 1}, {"warps_n", 4}, {"stages", 4}}),
+               Error);
+}
+
 }  // namespace
 }  // namespace qjit::jit

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -201,27 +202,71 @@ TEST_F(AutotuneCli, SimRanksByItsModelAndSaysSo) {
   EXPECT_TRUE(has(other.err, "is not one of the family's candidates")) << other.err;
 }
 
+// Weight-only rules search the weight-only GEMM (qgemm_wo): tiles, K steps and pipeline
+// depths, ranked by the model (whose latency term tells the depths apart); the next process's
+// linear layer takes the record.
+TEST_F(AutotuneCli, SimTunesTheWeightOnlyGemm) {
+  const auto r = qjit("autotune --rule int8-weight-only --device sim --arch sm_90 --shape 64,256,4096 "
+                      "--max-configs 4 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["method"], "model");
+  const auto& s = j["shapes"][0];
+  EXPECT_EQ(s["family"], "qgemm_wo");
+  EXPECT_EQ(s["written"], true);
+  // The heuristic's tile at four depths, each measured: two CTAs with a long K, so one load in
+  // flight (two stages) leaves the K loop waiting on memory; deeper ones are bound by issue.
+  std::vector<double> us;
+  std::vector<int> stages;
+  for (const auto& c : s["candidates"]) {
+    if (c["status"] != "measured") continue;
+    us.push_back(c["median_us"].get<double>());
+    stages.push_back(c["config"]["stages"].get<int>());
+  }
+  ASSERT_EQ(us.size(), 4u);
+  const auto at = [&](int depth) { return us[std::find(stages.begin(), stages.end(), depth) - stages.begin()]; };
+  for (int depth : {3, 4, 5}) EXPECT_LT(at(depth), at(2)) << depth;
+  EXPECT_NE(s["winner"]["config"]["stages"], 2) << s.dump();
+  const auto show = nlohmann::json::parse(qjit("autotune --show --json").out);
+  ASSERT_EQ(show["records"].size(), 1u);
+  EXPECT_EQ(show["records"][0]["family"], "qgemm_wo");
+  EXPECT_EQ(show["records"][0]["desc"]["qtype_w"], "int8");
+
+  const std::string x = path("x.safetensors").string(), w = path("w.safetensors").string();
+  save_safetensors(x, {{"input", randn({60, 4096}, 1)}});
+  save_safetensors(w, {{"weight", randn({256, 4096}, 2)}});
+  const std::string linear = "linear --rule int8-weight-only --device sim:sm_90 --json --input " + x + " --weight " + w +
+                             " --out " + path("y.safetensors").string();
+  const auto lin = qjit(linear, "QJIT_PRINT_AUTOTUNING=1");
+  ASSERT_EQ(lin.code, 0) << lin.err;
+  EXPECT_TRUE(has(lin.err, "qjit autotuning: qgemm_wo")) << lin.err;
+  EXPECT_TRUE(has(lin.err, "tuning database, model")) << lin.err;
+  EXPECT_TRUE(has(lin.out, "qgemm_wo " + s["winner"]["label"].get<std::string>())) << lin.out;
+}
+
 TEST_F(AutotuneCli, CudaTimesWithEventsAndChecksAgainstTheReference) {
   // On the stand-in driver (CudaStandin.tools) the events time the sim; on a GPU, the GPU.
   QJIT_SKIP_WITHOUT_CUDA();
-  const auto r = qjit("autotune --rule int8 --device cuda --shape 32,128,128 --max-configs 3 --json");
-  ASSERT_EQ(r.code, 0) << r.err;
-  const auto j = nlohmann::json::parse(r.out);
-  EXPECT_EQ(j["method"], "measured");
-  const auto& s = j["shapes"][0];
-  EXPECT_EQ(s["family"], "qgemm");
-  int measured = 0;
-  for (const auto& c : s["candidates"]) {
-    EXPECT_NE(c["status"], "wrong") << c.dump();
-    if (c["status"] == "measured") {
-      ++measured;
-      EXPECT_GE(c["reps"].get<int>(), 5);
+  for (const auto& [rule, family] : {std::pair{"int8", "qgemm"}, std::pair{"int8-weight-only", "qgemm_wo"}}) {
+    const auto r = qjit(fmt::format("autotune --rule {} --device cuda --shape 32,128,128 --max-configs 3 --json", rule));
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["method"], "measured");
+    const auto& s = j["shapes"][0];
+    EXPECT_EQ(s["family"], family);
+    int measured = 0;
+    for (const auto& c : s["candidates"]) {
+      EXPECT_NE(c["status"], "wrong") << c.dump();
+      if (c["status"] == "measured") {
+        ++measured;
+        EXPECT_GE(c["reps"].get<int>(), 5);
+      }
     }
+    EXPECT_EQ(measured, 3) << rule;
   }
-  EXPECT_EQ(measured, 3);
   const auto show = nlohmann::json::parse(qjit("autotune --show --json").out);
-  ASSERT_EQ(show["records"].size(), 1u);
-  EXPECT_EQ(show["records"][0]["method"], "measured");
+  ASSERT_EQ(show["records"].size(), 2u);
+  for (const auto& record : show["records"]) EXPECT_EQ(record["method"], "measured");
 }
 
 TEST_F(AutotuneCli, ModelShapesAreTheBlocksGemmsBucketed) {
@@ -257,7 +302,7 @@ TEST_F(AutotuneCli, BadArgumentsAreClearErrorsAndWriteNothing) {
       {"autotune --rule int8 --shape 64,x,64", "", "'x' is not a positive integer"},
       {"autotune --rule int8 --model wan2.1-99b", "", "--model wan2.1-99b: known models"},
       {"autotune --rule int8 --model wan2.1-1.3b --tokens 12,,3", "", "--tokens 12,,3: '' is not a positive integer"},
-      {"autotune --rule int8-weight-only --device sim --shape 64,64,64", "", "(qgemm_wo) has no search space yet"},
+      {"autotune --rule fp8 --device sim --arch sm_80 --shape 64,64,64", "", "sm_89"},
       {"autotune --rule int8 --device cpu --arch sm_90 --shape 64,64,64", "", "--arch picks the GPU the sim models"},
       {"autotune --rule int8 --device sim --arch sm_42 --shape 64,64,64", "", "sm_42"},
       {"autotune --rule int8 --device tpu --shape 64,64,64", "", "--device tpu"},
