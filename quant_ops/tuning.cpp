@@ -112,6 +112,29 @@ jit::TuningKey qgemm_wo_tuning_key(const Driver& driver, const jit::impls::Weigh
 
 namespace {
 
+// The record's config when it is one of the family's candidates (`candidates()`, built only
+// when there is a record) and passes the family's `check`, else the heuristic's; `why` says
+// which and why.
+template <typename Config, typename FromJson, typename Candidates, typename Label, typename Check>
+Config record_or_heuristic(const std::optional<jit::TuningRecord>& record, const Config& heuristic, FromJson from_json,
+                           Candidates candidates, Label label, Check check, std::string& why) {
+  why = "heuristic: no tuning database record";
+  if (!record) return heuristic;
+  try {
+    const Config tuned = from_json(record->config);
+    const auto list = candidates();
+    QJIT_CHECK_GEN("tuning", std::any_of(list.begin(), list.end(), [&](const auto& c) {
+      return jit::impls::to_json(c) == jit::impls::to_json(tuned);
+    }), "{} is not one of the family's candidates", label(tuned));
+    check(tuned);
+    why = record_note(*record);
+    return tuned;
+  } catch (const Error& e) {
+    why = fmt::format("heuristic: the tuning database's record is unusable: {}", e.what());
+    return heuristic;
+  }
+}
+
 // The config of a cpu GEMM family (F: its desc, config and functions), memoized per problem.
 // NOTE: the key is built, and the database read, once per problem: a call then finds its
 // answer by the integers the key is made of (the database's generation drops stale ones).
@@ -131,23 +154,11 @@ typename F::Config host_config(const typename F::Desc& desc, std::int64_t m, std
     if (const auto it = memo.find(mk); it != memo.end()) return it->second;
   }
   const jit::TuningKey key = F::key(desc, m, n, k);
-  const std::optional<jit::TuningRecord> record = find(key);
-  Config chosen = F::heuristic(desc, m, n, k);
-  std::string why = "heuristic: no tuning database record";
-  if (record) {
-    try {
-      const Config tuned = F::from_json(record->config);
-      const auto list = F::candidates(desc, m, n, k, static_cast<int>(threads));
-      QJIT_CHECK_GEN("tuning", std::any_of(list.begin(), list.end(), [&](const auto& c) {
-        return jit::impls::to_json(c) == jit::impls::to_json(tuned);
-      }), "{} is not one of the family's candidates", F::label(tuned));
-      F::check(tuned, desc.isa);
-      chosen = tuned;
-      why = record_note(*record);
-    } catch (const Error& e) {
-      why = fmt::format("heuristic: the tuning database's record is unusable: {}", e.what());
-    }
-  }
+  std::string why;
+  const Config chosen = record_or_heuristic(
+      find(key), F::heuristic(desc, m, n, k), F::from_json,
+      [&] { return F::candidates(desc, m, n, k, static_cast<int>(threads)); }, F::label,
+      [&](const Config& c) { F::check(c, desc.isa); }, why);
   say(key, F::label(chosen), why);
   std::lock_guard<std::mutex> lock(mu);
   memo[mk] = chosen;
@@ -200,24 +211,13 @@ namespace {
 template <typename F>
 typename F::Config gpu_config(const Driver& driver, const typename F::Desc& desc, jit::Arch arch) {
   using Config = typename F::Config;
-  Config chosen = F::heuristic(desc, arch);
-  if (driver.device().is_host()) return chosen;  // the GPU families run on sim / cuda only
+  const Config heuristic = F::heuristic(desc, arch);
+  if (driver.device().is_host()) return heuristic;  // the GPU families run on sim / cuda only
   const jit::TuningKey key = F::key(driver, desc);
-  const std::optional<jit::TuningRecord> record = find(key);
-  std::string why = "heuristic: no tuning database record";
-  if (record) {
-    try {
-      const Config tuned = F::from_json(record->config);
-      const auto list = F::candidates(desc, arch);
-      QJIT_CHECK_GEN("tuning", std::find(list.begin(), list.end(), tuned) != list.end(),
-                     "{} is not one of the family's candidates", tuned.str());
-      F::check(desc, tuned, arch);
-      chosen = tuned;
-      why = record_note(*record);
-    } catch (const Error& e) {
-      why = fmt::format("heuristic: the tuning database's record is unusable: {}", e.what());
-    }
-  }
+  std::string why;
+  const Config chosen = record_or_heuristic(
+      find(key), heuristic, F::from_json, [&] { return F::candidates(desc, arch); },
+      [](const Config& c) { return c.str(); }, [&](const Config& c) { F::check(desc, c, arch); }, why);
   say(key, chosen.str(), why);
   return chosen;
 }
