@@ -345,28 +345,37 @@ void add_sim_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s,
   };
   // Counters of one row band at two widths and two depths: their differences separate one
   // CTA's work from the band's (act_quant), and what grows with K from what does not.
+  // NOTE: one pipeline depth's counters serve every depth of a tile and strategy: a depth
+  // moves the same loads and mma, only a few prologue instructions differ; the model's
+  // latency term tells the depths apart.
   const std::int64_t k1 = std::min<std::int64_t>(s.k, 256), k2 = std::min<std::int64_t>(s.k, 512);
-  search.hooks.measure = [rule, s, family, gpu, sim, operands, k1, k2, cost_kernel = search.cost_kernel,
-                          launches = search.launches](const jit::TuneCandidate& c) {
+  auto counted_by_shape = std::make_shared<std::map<std::string, GemmCostInputs>>();
+  search.hooks.measure = [rule, s, family, gpu, sim, operands, k1, k2, counted_by_shape,
+                          cost_kernel = search.cost_kernel, launches = search.launches](const jit::TuneCandidate& c) {
     const GemmCostKernel kernel = cost_kernel(c.config);
-    const LinearOptions o = options_for(rule, family, c);
-    auto counted = [&](std::int64_t n, std::int64_t k) {
-      const auto ops = operands(kernel.tile_m, n, k);
-      linear_forward(ops->x, ops->w, rule, o);  // loads the module
-      const sim::SimCounters before = sim->total_counters();
-      linear_forward(ops->x, ops->w, rule, o);
-      return sim_counters_since(sim->total_counters(), before);
-    };
-    GemmCostInputs in;
-    for (const std::int64_t k : {k1, k2}) {
-      const sim::SimCounters one = counted(kernel.tile_n, k), two = counted(2 * kernel.tile_n, k);
-      const sim::SimCounters cta = sim_counters_since(two, one);
-      (k == k1 ? in.per_cta_k1 : in.per_cta_k2) = cta;
-      (k == k1 ? in.per_band_k1 : in.per_band_k2) = sim_counters_since(one, cta);
+    nlohmann::json shape = c.config;
+    shape.erase("stages");
+    auto [slot, fresh] = counted_by_shape->try_emplace(shape.dump());
+    GemmCostInputs& in = slot->second;
+    if (fresh) {
+      const LinearOptions o = options_for(rule, family, c);
+      auto counted = [&](std::int64_t n, std::int64_t k) {
+        const auto ops = operands(kernel.tile_m, n, k);
+        linear_forward(ops->x, ops->w, rule, o);  // loads the module
+        const sim::SimCounters before = sim->total_counters();
+        linear_forward(ops->x, ops->w, rule, o);
+        return sim_counters_since(sim->total_counters(), before);
+      };
+      for (const std::int64_t k : {k1, k2}) {
+        const sim::SimCounters one = counted(kernel.tile_n, k), two = counted(2 * kernel.tile_n, k);
+        const sim::SimCounters cta = sim_counters_since(two, one);
+        (k == k1 ? in.per_cta_k1 : in.per_cta_k2) = cta;
+        (k == k1 ? in.per_band_k1 : in.per_band_k2) = sim_counters_since(one, cta);
+      }
+      in.k1 = k1;
+      in.k2 = k2;
+      in.launches = launches(c.config);
     }
-    in.k1 = k1;
-    in.k2 = k2;
-    in.launches = launches(c.config);
     const GemmCostEstimate e = estimate_gemm_cost(gpu, kernel, s.m, s.n, s.k, in);
     jit::TimingStats t;
     t.median_us = t.p20_us = t.p80_us = t.min_us = e.us;

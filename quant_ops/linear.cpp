@@ -1,5 +1,4 @@
 #include "quant_ops/linear.hpp"
-#include "quant_ops/tuning.hpp"
 
 #include <fmt/format.h>
 
@@ -133,17 +132,10 @@ Tensor run_weight_only(const Tensor& x, const QuantizedWeight& w, const Resolved
   g.out_dtype = out_dtype_of(rule, o);
   g.config = o.weight_only_config;
   g.memo = o.weight_only_memo;
+  jit::impls::WeightOnlyConfig ran;
+  g.ran = &ran;
   Tensor y = qgemm_weight_only(x2d, w.q, w.scales, g);
-  if (trace) {
-    const jit::Arch arch = target_arch(*x.driver());
-    const WeightOnlyProblem problem = qgemm_weight_only_problem(x2d, w.q, g);
-    const auto config =
-        qgemm_weight_only_launches(problem, arch, o.weight_only_config
-                                                      ? *o.weight_only_config
-                                                      : qgemm_wo_config(*x.driver(), qgemm_weight_only_desc(problem), arch))
-            .config;
-    trace->steps.push_back(fmt::format("qgemm_wo {}", config.str()));
-  }
+  if (trace) trace->steps.push_back(fmt::format("qgemm_wo {}", ran.str()));
   return y;
 }
 
@@ -172,12 +164,11 @@ Tensor run_w8a8(const Tensor& x, const QuantizedWeight& w, const ResolvedRule& r
   g.out_dtype = out_dtype_of(rule, o);
   g.config = o.config;
   g.memo = o.memo;
+  jit::impls::GemmConfig ran;
+  g.ran = &ran;
   Tensor y = qgemm(x2d, aq, w.q, w.scales, g);
   if (trace) {
-    const jit::Arch arch = target_arch(*x.driver());
-    const QGemmProblem problem = qgemm_problem(x2d, aq, w.q, g);
-    const QGemmLaunches launches =
-        qgemm_launches(problem, arch, o.config ? *o.config : qgemm_config(*x.driver(), qgemm_desc(problem), arch));
+    const QGemmLaunches launches = qgemm_launches(qgemm_problem(x2d, aq, w.q, g), target_arch(*x.driver()), ran);
     const auto& config = launches.config;
     const bool separate = launches.separate();
     if (separate) {

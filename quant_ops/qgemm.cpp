@@ -379,7 +379,9 @@ Tensor qgemm(const Tensor& x, const ActQuant& act, const Tensor& w, const Tensor
     return run_float_reference(x, act, s, w, scale_w, o);
   }
   QGemmPlan local;
-  return launch_qgemm(plan_of(x, act, w, o, local), x, act.static_scale, w, scale_w, o);
+  const QGemmPlan& plan = plan_of(x, act, w, o, local);
+  if (o.ran) *o.ran = plan.config;
+  return launch_qgemm(plan, x, act.static_scale, w, scale_w, o);
 }
 
 QGemmPlan plan_qgemm(const std::shared_ptr<Driver>& driver, const jit::impls::GemmDesc& desc,

@@ -33,12 +33,15 @@ struct QGemmOptions {
   std::optional<Tensor> bias;                                  // [N] f32, f16 or bf16
   reference::Activation activation = reference::Activation::kNone;
   DType out_dtype = DType::kBF16;  // bf16, f16 or f32
-  // The tuning choice; the heuristic's when absent. Never changes results, only speed.
+  // The tuning choice; when absent, the tuning database's for the problem on this device
+  // (quant_ops/tuning.hpp), else the heuristic's. Never changes results, only speed.
   std::optional<jit::impls::GemmConfig> config;
   // A call site's plans (a layer's, not owned): on sim / cuda the op resolves its kernels once
   // per M bucket and input kind there, and later calls launch without building a spec.
   // Unused with an explicit config.
   PlanMemo<QGemmPlan>* memo = nullptr;
+  // When given, set to the config the call ran on sim / cuda (for traces; not owned).
+  jit::impls::GemmConfig* ran = nullptr;
 };
 
 /// y [M, N] = epilogue(a · w^T) for a [M, K] and w [N, K] holding int8 (both) or fp8 (e4m3 /

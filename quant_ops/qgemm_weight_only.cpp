@@ -137,7 +137,8 @@ WeightOnlyPlan plan_qgemm_weight_only(const std::shared_ptr<Driver>& driver, con
       return plan_qgemm_weight_only(driver, p, heuristic);
     }
   }
-  // NOTE: qgemm_weight_only_launches is what `qjit run` plans with: the op launches exactly its kernel.
+  // NOTE: qgemm_weight_only_launches is what `qjit run` plans with: with this config the op
+  // launches exactly its kernel.
   const WeightOnlyLaunches launches = qgemm_weight_only_launches(p, arch, config);
   return {launches.config,
           &KernelCache::global().get(driver, launches.kernels.front().spec, jit::impls::kQGemmWoKernel)};
@@ -201,11 +202,15 @@ Tensor qgemm_weight_only(const Tensor& x, const Tensor& w, const Tensor& scale_w
   // sim devices, one per arch, side by side).
   const std::shared_ptr<Driver>& driver = x.driver();
   auto make = [&] { return plan_qgemm_weight_only(driver, qgemm_weight_only_problem(x, w, o), o.config); };
-  if (o.memo == nullptr || o.config) return run_kernel(make(), x, w, scale_w, o);
+  auto run = [&](const WeightOnlyPlan& plan) {
+    if (o.ran) *o.ran = plan.config;
+    return run_kernel(plan, x, w, scale_w, o);
+  };
+  if (o.memo == nullptr || o.config) return run(make());
   const PlanKey key{driver.get(),
                     {jit::impls::gemm_m_bucket(x.size(0)), static_cast<std::int64_t>(x.dtype()), 0,
                      static_cast<std::int64_t>(o.out_dtype)}};
-  return run_kernel(o.memo->get(key, make), x, w, scale_w, o);
+  return run(o.memo->get(key, make));
 }
 
 }  // namespace qjit

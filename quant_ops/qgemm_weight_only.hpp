@@ -28,10 +28,13 @@ struct WeightOnlyOptions {
   std::optional<Tensor> bias;  // [N] f32, f16 or bf16
   reference::Activation activation = reference::Activation::kNone;
   DType out_dtype = DType::kBF16;  // bf16, f16 or f32
-  // The tuning choice; the heuristic's when absent. Never changes results, only speed.
+  // The tuning choice; when absent, the tuning database's for the problem on this device
+  // (quant_ops/tuning.hpp), else the heuristic's. Never changes results, only speed.
   std::optional<jit::impls::WeightOnlyConfig> config;
   // A call site's plans (a layer's, not owned), as QGemmOptions::memo.
   PlanMemo<WeightOnlyPlan>* memo = nullptr;
+  // When given, set to the config the call ran on sim / cuda (for traces; not owned).
+  jit::impls::WeightOnlyConfig* ran = nullptr;
 };
 
 /// y [M, N] = epilogue(x · dequant(w)^T) for x [M, K] bf16 or f16 and w [N, K] holding int8,
@@ -61,16 +64,18 @@ WeightOnlyProblem qgemm_weight_only_problem(const Tensor& x, const Tensor& w, co
 /// The desc the op builds for the problem (what qgemm_weight_only_desc(x, w, options) returns).
 jit::impls::WeightOnlyDesc qgemm_weight_only_desc(const WeightOnlyProblem& problem);
 
-/// What qgemm_weight_only launches on sim / cuda of `arch`: the config (`config`, else the
-/// heuristic's) and its one kernel. Pure; the op launches exactly it. Throws qjit::Error as
-/// the op does for a desc or config `arch` cannot run.
+/// What qgemm_weight_only launches on sim / cuda of `arch` with `config` (else the
+/// heuristic's): the config and its one kernel. Pure: with the config the op chose (an
+/// explicit one, the tuning database's or the heuristic's) the op launches exactly it. Throws
+/// qjit::Error as the op does for a desc or config `arch` cannot run.
 struct WeightOnlyLaunches {
   jit::impls::WeightOnlyConfig config;
   std::vector<KernelLaunch> kernels;
 };
 WeightOnlyLaunches qgemm_weight_only_launches(const WeightOnlyProblem& problem, jit::Arch arch,
                                               const std::optional<jit::impls::WeightOnlyConfig>& config = std::nullopt);
-/// qgemm_weight_only_launches' kernel, resolved on `driver`.
+/// The op's plan on `driver`: `config`, else the tuning database's (a tuned config that fails
+/// to plan gives way to the heuristic's, with a warning), and its kernel.
 WeightOnlyPlan plan_qgemm_weight_only(const std::shared_ptr<Driver>& driver, const WeightOnlyProblem& problem,
                                       const std::optional<jit::impls::WeightOnlyConfig>& config = std::nullopt);
 

@@ -55,10 +55,24 @@ GpuModel GpuModel::for_arch(const std::string& arch) {
   QJIT_THROW("autotune", "the sim cost model knows sm_80, sm_86, sm_89 and sm_90, not {}", arch);
 }
 
+namespace {
+
+// Registers a thread of a warp tile of (rows, columns) holds: `per_element` accumulators per
+// output element, and (an assumption) 64 for operand fragments, addresses and loop state,
+// rounded up to the allocation unit of 8.
+int estimated_registers(int warp_rows, int warp_columns, int per_element) {
+  const int accumulators = (warp_rows / 16) * (warp_columns / 8) * 4 * per_element;
+  return std::min(255, (accumulators + 64 + 7) / 8 * 8);
+}
+
+}  // namespace
+
 GemmCostKernel gemm_cost_kernel(const jit::impls::GemmDesc& d, const jit::impls::GemmConfig& c) {
   GemmCostKernel g;
   g.tile_m = c.tile_m, g.tile_n = c.tile_n, g.tile_k = c.tile_k;
   g.threads = c.threads();
+  // NOTE: fp8 keeps each 128-K block's sum beside the main one (jit/impls/qgemm.cpp).
+  g.registers = estimated_registers(c.tile_m / c.warps_m, c.tile_n / c.warps_n, d.qtype_a == QType::kInt8 ? 1 : 2);
   g.smem_bytes = jit::impls::qgemm_smem_bytes(d, c);
   g.stages = c.stages;
   g.x_bytes = d.a_source == jit::impls::ActSource::kQuantized ? 1.0 : static_cast<double>(dtype_size(d.x_dtype));
@@ -71,6 +85,7 @@ GemmCostKernel gemm_cost_kernel(const jit::impls::WeightOnlyDesc& d, const jit::
   GemmCostKernel g;
   g.tile_m = c.tile_m, g.tile_n = c.tile_n, g.tile_k = c.tile_k;
   g.threads = c.threads();
+  g.registers = estimated_registers(c.tile_m / c.warps_m, c.tile_n / c.warps_n, 1);
   g.smem_bytes = c.smem_bytes(jit::impls::qgemm_wo_weight_bytes(d));
   g.stages = c.stages;
   g.x_bytes = static_cast<double>(dtype_size(d.x));
@@ -92,11 +107,12 @@ GemmCostEstimate estimate_gemm_cost(const GpuModel& g, const GemmCostKernel& c, 
 
   // NOTE: CTAs resident on one SM share its units, so a unit's time is set by the busiest
   // SM's CTAs, ceil(CTAs / SMs) of them: the compute terms are stretched by the SMs that run
-  // fewer. Occupancy (CTAs per SM, from shared memory, threads and the CTA limit) sets the
-  // waves the pipeline's latency is paid in.
+  // fewer. Occupancy (CTAs per SM, from shared memory, threads, registers and the CTA limit)
+  // sets the waves the pipeline's latency is paid in.
   const double smem = std::max(1, c.smem_bytes);
-  const double per_sm = std::max(1.0, std::min({std::floor(g.smem_per_sm / smem),
-                                                std::floor(g.max_threads_per_sm / std::max(1, c.threads)),
+  const double threads = std::max(1, c.threads);
+  const double per_sm = std::max(1.0, std::min({std::floor(g.smem_per_sm / smem), std::floor(g.max_threads_per_sm / threads),
+                                                std::floor(g.registers_per_sm / (std::max(1, c.registers) * threads)),
                                                 g.max_ctas_per_sm}));
   const double waves = std::ceil(ctas / (per_sm * g.sms));
   const double stretch = std::ceil(ctas / g.sms) * g.sms / std::max(ctas, 1.0);

@@ -21,9 +21,10 @@
 //   latency each wave's K loop waits for its tiles: a stage's loads take a global load's
 //           latency, and the pipeline keeps stages - 1 of them in flight, so a K step costs
 //           at least latency / (stages - 1) — what a deeper pipeline buys, paid for in
-//           shared memory (waves of SMs x CTAs per SM, from shared memory, threads and the
-//           arch's CTA limit);
-// plus a launch overhead per kernel. Registers are not modelled (the sim needs no ptxas).
+//           shared memory (waves of SMs x CTAs per SM, from shared memory, registers,
+//           threads and the arch's CTA limit);
+// plus a launch overhead per kernel. Registers are estimated (the sim runs no ptxas):
+// accumulators plus 64 a thread.
 
 #include <cstdint>
 #include <memory>
@@ -47,6 +48,7 @@ struct GpuModel {
   double max_threads_per_sm = 0, max_ctas_per_sm = 0;
   double launch_us = 0;
   double load_latency_cycles = 0;  // a global load's, under load
+  double registers_per_sm = 65536;
   /// sm_80 (A100), sm_86 (RTX A6000), sm_89 (L40S), sm_90 / sm_90a (H100 SXM). Throws naming
   /// the arch otherwise.
   static GpuModel for_arch(const std::string& arch);
@@ -69,6 +71,7 @@ sim::SimCounters sim_counters_since(const sim::SimCounters& a, const sim::SimCou
 struct GemmCostKernel {
   std::int64_t tile_m = 0, tile_n = 0, tile_k = 0;  // tile_k in elements
   int threads = 0, smem_bytes = 0, stages = 0;
+  int registers = 0;  // per thread: the accumulators and an assumed 64 for fragments, addresses, loop state
   double x_bytes = 0, w_bytes = 0, out_bytes = 0;   // per element of x [M, K], w [N, K], y [M, N]
 };
 /// qgemm's (W8A8: x read as codes when already quantized, else as floats).

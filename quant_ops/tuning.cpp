@@ -212,7 +212,10 @@ template <typename F>
 typename F::Config gpu_config(const Driver& driver, const typename F::Desc& desc, jit::Arch arch) {
   using Config = typename F::Config;
   const Config heuristic = F::heuristic(desc, arch);
-  if (driver.device().is_host()) return heuristic;  // the GPU families run on sim / cuda only
+  // NOTE: the GPU families run on sim / cuda only. A plan (runtime/plan_driver.hpp, what
+  // `qjit compile` and `qjit run` compile ahead) stands for no device in particular, whose
+  // records it cannot know: it plans the heuristic's kernels, as linear_kernels lists them.
+  if (driver.device().is_host() || driver.kernel_code() == KernelCode::kNone) return heuristic;
   const jit::TuningKey key = F::key(driver, desc);
   std::string why;
   const Config chosen = record_or_heuristic(

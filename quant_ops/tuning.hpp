@@ -42,7 +42,8 @@ jit::impls::HostQGemmConfig host_qgemm_config(const jit::impls::HostQGemmDesc& d
 jit::impls::HostGemmBf16Config host_gemm_bf16_config(const jit::impls::HostGemmBf16Desc& desc, std::int64_t m,
                                                      std::int64_t n, std::int64_t k);
 /// The W8A8 GEMM's config for desc on driver (sim / cuda): a record's config that no longer
-/// passes the family's checks is ignored with the reason.
+/// passes the family's checks is ignored with the reason. A plan driver (kernel code none)
+/// gets the heuristic's: it stands for no particular device.
 jit::impls::GemmConfig qgemm_config(const Driver& driver, const jit::impls::GemmDesc& desc, jit::Arch arch);
 /// The weight-only GEMM's config for desc on driver (sim / cuda), as qgemm_config.
 jit::impls::WeightOnlyConfig qgemm_wo_config(const Driver& driver, const jit::impls::WeightOnlyDesc& desc,

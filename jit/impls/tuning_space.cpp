@@ -135,6 +135,11 @@ WeightOnlyConfig weight_only_config_from_json(const json& j) {
 }
 
 std::vector<WeightOnlyConfig> qgemm_wo_candidates(const WeightOnlyDesc& d, Arch arch) {
+  // NOTE: a warp tile of 128 accumulators per thread (128 x 32) fits without spills at K steps
+  // of 32 only (jit/impls/qgemm_wo.cpp): larger steps of it are not candidates.
+  auto spills = [](const WeightOnlyConfig& c) {
+    return (c.tile_m / c.warps_m / 16) * (c.tile_n / c.warps_n / 8) * 4 >= 128 && c.tile_k > 32;
+  };
   const WeightOnlyConfig h = qgemm_wo_heuristic(d, arch);
   Unique<WeightOnlyConfig> out;
   out.add(h);
@@ -147,19 +152,21 @@ std::vector<WeightOnlyConfig> qgemm_wo_candidates(const WeightOnlyDesc& d, Arch 
   for (int tile_k : {32, 64, 128}) {
     WeightOnlyConfig c = h;
     c.tile_k = tile_k;
-    out.add(c);
+    if (!spills(c)) out.add(c);
   }
   // NOTE: warps sit side by side along N (each dequantizes its own weight columns); two
   // stacked along M share the columns' codes in shared memory but repeat their dequantize.
-  // The 128-row warp tiles take tile_k 32, with which 128 accumulators fit without spills.
   std::vector<WeightOnlyConfig> tiles = qgemm_wo_shipped_configs();
   const WeightOnlyConfig more[] = {{16, 128, 64, 1, 4, 4},  {32, 128, 64, 1, 4, 4}, {32, 128, 128, 1, 4, 4},
                                    {32, 256, 64, 1, 8, 4},  {64, 64, 64, 1, 2, 4},  {64, 128, 128, 1, 4, 3},
                                    {64, 256, 64, 1, 8, 4},  {64, 256, 32, 1, 8, 4}, {128, 64, 32, 1, 2, 4},
                                    {128, 128, 64, 2, 4, 4}, {128, 256, 32, 2, 8, 4}};
   tiles.insert(tiles.end(), std::begin(more), std::end(more));
+  // Every tile at its own depth first (a small --max-configs still sees every tile), then at
+  // every depth.
+  for (const WeightOnlyConfig& c : tiles) out.add(c);
   for (WeightOnlyConfig c : tiles) {
-    for (int stages : {c.stages, 2, 3, 5}) {
+    for (int stages : {2, 3, 4, 5}) {
       c.stages = stages;
       out.add(c);
     }

@@ -39,9 +39,9 @@ nlohmann::json qgemm_wo_tuning_desc(const WeightOnlyDesc& desc);
 nlohmann::json to_json(const WeightOnlyConfig& config);
 /// Throws qjit::Error naming the field that is missing or not a valid value.
 WeightOnlyConfig weight_only_config_from_json(const nlohmann::json& j);
-/// qgemm_wo_heuristic's config first, then its tile at the other depths and K steps, then
-/// warp tiles of 16 to 128 rows by 32 columns (warps side by side along N, and two stacked
-/// along M) at every depth.
+/// qgemm_wo_heuristic's config first, then its tile at the other depths and K steps, then 15
+/// tiles (warp tiles of 16 to 128 rows by 32 columns; warps side by side along N, or two
+/// stacked along M), each at its own depth, then each at 2-5 stages.
 std::vector<WeightOnlyConfig> qgemm_wo_candidates(const WeightOnlyDesc& desc, Arch arch);
 
 // --- host_qgemm_int8 (cpu) ---

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -336,6 +338,8 @@ TEST(TuningSpace, WeightOnlyCandidatesStartAtTheHeuristicAndRoundTrip) {
     int fit = 0;
     for (const auto& c : list) {
       EXPECT_TRUE(seen.insert(c.str()).second) << "a candidate twice: " << c.str();
+      const int accumulators = (c.tile_m / c.warps_m / 16) * (c.tile_n / c.warps_n / 8) * 4;
+      EXPECT_TRUE(accumulators < 128 || c.tile_k == 32) << "would spill: " << c.str();
       EXPECT_EQ(impls::weight_only_config_from_json(impls::to_json(c)), c);
       try {
         impls::check_weight_only_config(d, c, arch);
@@ -348,12 +352,19 @@ TEST(TuningSpace, WeightOnlyCandidatesStartAtTheHeuristicAndRoundTrip) {
     EXPECT_GT(fit, 30) << name;
     EXPECT_EQ(stages, (std::set<int>{2, 3, 4, 5})) << name;
     EXPECT_EQ(tile_k, (std::set<int>{32, 64, 128})) << name;
-    // The first candidates are the heuristic's neighbours: its tile at other depths.
+    // The first candidates are the heuristic's neighbours: its tile at other depths; then
+    // every tile comes before any tile's depth sweep, so 24 candidates see most tiles.
     for (std::size_t i = 1; i < 4; ++i) {
       EXPECT_EQ(list[i].tile_m, list.front().tile_m);
       EXPECT_EQ(list[i].tile_n, list.front().tile_n);
       EXPECT_NE(list[i].stages, list.front().stages);
     }
+    std::set<std::string> first_tiles;
+    for (std::size_t i = 0; i < 24; ++i) {
+      first_tiles.insert(fmt::format("{}x{}x{} w{}x{}", list[i].tile_m, list[i].tile_n, list[i].tile_k, list[i].warps_m,
+                                     list[i].warps_n));
+    }
+    EXPECT_GE(first_tiles.size(), 14u) << name;
   }
   // Unquantized weights (the float GEMM) are described by the activation dtype, with no scale.
   d.qtype_w = QType::kNone;

@@ -24,6 +24,7 @@ GemmCostKernel kernel(std::int64_t tile_m, std::int64_t tile_n, std::int64_t til
   GemmCostKernel c;
   c.tile_m = tile_m, c.tile_n = tile_n, c.tile_k = tile_k;
   c.threads = 128;
+  c.registers = 128;
   c.stages = stages;
   c.smem_bytes = smem;
   c.x_bytes = 2, c.w_bytes = 1, c.out_bytes = 2;
@@ -72,6 +73,11 @@ TEST(SimCostModel, DeeperPipelinesHideLatencyUntilSharedMemoryCostsAWave) {
   // Past 114 KiB only one CTA fits an SM: two waves, and the fifth stage no longer pays.
   EXPECT_GT(latency(5, 120 * 1024), latency(4, 64 * 1024));
   EXPECT_NEAR(latency(5, 120 * 1024), 2 * 64 * 600.0 / 4 / 1.83e3, 1e-9);
+  // Registers bound occupancy too: 192 a thread at 256 threads leave room for one CTA an SM.
+  GemmCostKernel heavy = kernel(64, 128, 64, 3, 48 * 1024);
+  heavy.threads = 256;
+  heavy.registers = 192;
+  EXPECT_NEAR(estimate_gemm_cost(g, heavy, 64 * 2, 128 * 132, 4096, in).latency_us, 2 * 64 * 600.0 / 2 / 1.83e3, 1e-9);
   // A latency-bound problem says so.
   const GemmCostEstimate e = estimate_gemm_cost(g, kernel(64, 128, 64, 2, 32 * 1024), 64, 128, 4096, in);
   EXPECT_EQ(e.bound, "latency");
@@ -87,6 +93,8 @@ TEST(SimCostModel, FamiliesDescribeTheirKernels) {
   EXPECT_EQ(w.stages, 3);
   EXPECT_EQ(w.x_bytes, 2);
   EXPECT_EQ(w.w_bytes, 1);
+  EXPECT_EQ(w.registers, 128) << "64x32 warp tiles: 64 accumulators, and 64";
+  EXPECT_EQ(gemm_cost_kernel(wd, jit::impls::WeightOnlyConfig{128, 256, 32, 1, 8, 4}).registers, 192);
   wd.qtype_w = QType::kNone;  // the unquantized GEMM reads 16-bit weights
   EXPECT_EQ(gemm_cost_kernel(wd, wc).w_bytes, 2);
   EXPECT_EQ(gemm_cost_kernel(wd, wc).smem_bytes, wc.smem_bytes(2));
@@ -96,6 +104,9 @@ TEST(SimCostModel, FamiliesDescribeTheirKernels) {
   const jit::impls::GemmConfig qc;
   const GemmCostKernel q = gemm_cost_kernel(qd, qc);
   EXPECT_EQ(q.x_bytes, 1) << "codes";
+  EXPECT_EQ(q.registers, 128) << "int8 32x64 warp tiles: 64 accumulators, and 64";
+  qd.qtype_a = qd.qtype_w = QType::kE4M3;  // fp8 keeps each block's sum beside the main one
+  EXPECT_EQ(gemm_cost_kernel(qd, jit::impls::GemmConfig{64, 128, 64, 2, 4, 4}).registers, 128);
   EXPECT_EQ(q.smem_bytes, jit::impls::qgemm_smem_bytes(qd, qc));
   qd.a_source = jit::impls::ActSource::kDynamic;
   qd.x_dtype = DType::kBF16;
