@@ -251,6 +251,14 @@ TEST_F(AutotuneCli, SimTunesTheWeightOnlyGemm) {
   const auto two = qjit(linear, "QJIT_PRINT_AUTOTUNING=1");
   ASSERT_EQ(two.code, 0) << two.err;
   EXPECT_TRUE(has(two.out, "qgemm_wo 64x128x64 w1x4 s2")) << two.out;
+  // Offline, a tuned config whose kernel is not in the cache gives way to the heuristic's.
+  db["records"][0]["config"]["stages"] = 4;
+  db["records"][0]["config"]["tile_k"] = 32;
+  std::ofstream(database(), std::ios::trunc) << db.dump();
+  const auto offline = qjit(linear, "QJIT_OFFLINE=1");
+  ASSERT_EQ(offline.code, 0) << offline.err;
+  EXPECT_TRUE(has(offline.err, "the tuned config 64x128x32 w1x4 s4 failed here (QJIT_OFFLINE is set")) << offline.err;
+  EXPECT_TRUE(has(offline.out, "qgemm_wo " + s["heuristic"]["label"].get<std::string>())) << offline.out;
   db["records"][0]["config"]["tile_k"] = 48;
   std::ofstream(database(), std::ios::trunc) << db.dump();
   const auto bad = qjit(linear, "QJIT_PRINT_AUTOTUNING=1");
