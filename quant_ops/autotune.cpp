@@ -355,9 +355,10 @@ void add_sim_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s,
     const GemmCostKernel kernel = cost_kernel(c.config);
     nlohmann::json shape = c.config;
     shape.erase("stages");
-    auto [slot, fresh] = counted_by_shape->try_emplace(shape.dump());
-    GemmCostInputs& in = slot->second;
-    if (fresh) {
+    // NOTE: stored once complete: a run that throws leaves no half-counted entry.
+    auto slot = counted_by_shape->find(shape.dump());
+    if (slot == counted_by_shape->end()) {
+      GemmCostInputs in;
       const LinearOptions o = options_for(rule, family, c);
       auto counted = [&](std::int64_t n, std::int64_t k) {
         const auto ops = operands(kernel.tile_m, n, k);
@@ -375,8 +376,9 @@ void add_sim_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s,
       in.k1 = k1;
       in.k2 = k2;
       in.launches = launches(c.config);
+      slot = counted_by_shape->emplace(shape.dump(), in).first;
     }
-    const GemmCostEstimate e = estimate_gemm_cost(gpu, kernel, s.m, s.n, s.k, in);
+    const GemmCostEstimate e = estimate_gemm_cost(gpu, kernel, s.m, s.n, s.k, slot->second);
     jit::TimingStats t;
     t.median_us = t.p20_us = t.p80_us = t.min_us = e.us;
     t.reps = 1;
