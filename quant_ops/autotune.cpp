@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <cmath>
@@ -125,8 +126,9 @@ struct Operands {
   Tensor reference;
 };
 
-Operands make_operands(const ResolvedRule& rule, const Device& device, std::int64_t m, std::int64_t n, std::int64_t k) {
-  const Tensor x_host = random_tensor({m, k}, DType::kBF16, 1234u + static_cast<std::uint32_t>(m));
+Operands make_operands(const ResolvedRule& rule, const Device& device, DType x_dtype, std::int64_t m, std::int64_t n,
+                       std::int64_t k) {
+  const Tensor x_host = random_tensor({m, k}, x_dtype, 1234u + static_cast<std::uint32_t>(m));
   const Tensor w_host = random_tensor({n, k}, DType::kF32, 99u + static_cast<std::uint32_t>(n + k));
   Operands o;
   o.x = x_host.to(device);
@@ -146,6 +148,7 @@ LinearOptions options_for(const ResolvedRule& rule, const std::string& family, c
   LinearOptions o = base_options(rule);
   if (family == "host_qgemm_int8") o.host_int8_config = jit::impls::host_qgemm_config_from_json(c.config);
   else if (family == "host_gemm_bf16") o.host_bf16_config = jit::impls::host_gemm_bf16_config_from_json(c.config);
+  else if (family == "host_gemm_f32") o.host_f32_config = jit::impls::host_gemm_f32_config_from_json(c.config);
   else if (family == "qgemm_wo") o.weight_only_config = jit::impls::weight_only_config_from_json(c.config);
   else o.config = jit::impls::gemm_config_from_json(c.config);
   return o;
@@ -199,8 +202,21 @@ std::vector<std::string> compile_specs(const std::vector<jit::KernelSpec>& specs
   return errors;
 }
 
+// One cpu GEMM family's search: its tuning key, candidates and the spec of a candidate.
+template <typename Desc, typename Key, typename Candidates, typename FromJson, typename Label, typename Spec>
+std::function<jit::KernelSpec(const nlohmann::json&)> host_family(Search& search, const Desc& desc, const TuneShape& s,
+                                                                  int threads, Key key, Candidates candidates,
+                                                                  FromJson from_json, Label label, Spec spec) {
+  search.key = key(desc, s.m, s.n, s.k);
+  for (const auto& c : candidates(desc, s.m, s.n, s.k, threads)) {
+    search.candidates.push_back({jit::impls::to_json(c), label(c)});
+  }
+  return [desc, from_json, spec](const nlohmann::json& j) { return spec(desc, from_json(j)); };
+}
+
 // A cpu GEMM family's candidates (host_qgemm_int8 for int8 W8A8, host_gemm_bf16 for the
-// float rules), measured by wall time on the whole linear (activation quantization included).
+// float rules, host_gemm_f32 for weight-only ones on f16 activations), measured by wall time
+// on the whole linear (activation quantization included).
 Search cpu_search(const ResolvedRule& rule, const std::string& family, const TuneShape& s,
                   std::shared_ptr<Operands> ops) {
   const int threads = static_cast<int>(host_driver()->threads());
@@ -208,24 +224,23 @@ Search cpu_search(const ResolvedRule& rule, const std::string& family, const Tun
   search.family = family;
   search.method = "measured";
   std::function<jit::KernelSpec(const nlohmann::json&)> spec_of;
+  namespace im = jit::impls;
   if (family == "host_qgemm_int8") {
-    const jit::impls::HostQGemmDesc desc{rule.out_dtype, std::nullopt, Activation::kNone, jit::impls::host_isa()};
-    search.key = host_qgemm_tuning_key(desc, s.m, s.n, s.k);
-    for (const auto& c : jit::impls::host_qgemm_candidates(desc, s.m, s.n, s.k, threads)) {
-      search.candidates.push_back({jit::impls::to_json(c), jit::impls::host_qgemm_label(c)});
-    }
-    spec_of = [desc](const nlohmann::json& j) {
-      return jit::impls::host_qgemm_spec(desc, jit::impls::host_qgemm_config_from_json(j));
-    };
+    const im::HostQGemmDesc desc{rule.out_dtype, std::nullopt, Activation::kNone, im::host_isa()};
+    spec_of = host_family(search, desc, s, threads, host_qgemm_tuning_key, im::host_qgemm_candidates,
+                          im::host_qgemm_config_from_json, im::host_qgemm_label, im::host_qgemm_spec);
+  } else if (family == "host_gemm_bf16") {
+    spec_of = host_family(search, host_float_gemm_desc(rule, rule.out_dtype), s, threads, host_gemm_bf16_tuning_key,
+                          im::host_gemm_bf16_candidates, im::host_gemm_bf16_config_from_json, im::host_gemm_bf16_label,
+                          im::host_gemm_bf16_spec);
   } else {
-    const jit::impls::HostGemmBf16Desc desc = host_float_gemm_desc(rule, rule.out_dtype);
-    search.key = host_gemm_bf16_tuning_key(desc, s.m, s.n, s.k);
-    for (const auto& c : jit::impls::host_gemm_bf16_candidates(desc, s.m, s.n, s.k, threads)) {
-      search.candidates.push_back({jit::impls::to_json(c), jit::impls::host_gemm_bf16_label(c)});
-    }
-    spec_of = [desc](const nlohmann::json& j) {
-      return jit::impls::host_gemm_bf16_spec(desc, jit::impls::host_gemm_bf16_config_from_json(j));
-    };
+    // NOTE: the desc the weight-only linear builds on f16 activations (no bias, no activation).
+    im::HostGemmF32Desc desc;
+    desc.in = DType::kF16;
+    desc.out_dtype = rule.out_dtype;
+    desc.isa = im::host_isa();
+    spec_of = host_family(search, desc, s, threads, host_gemm_f32_tuning_key, im::host_gemm_f32_candidates,
+                          im::host_gemm_f32_config_from_json, im::host_gemm_f32_label, im::host_gemm_f32_spec);
   }
   search.hooks.prune = [spec_of](const jit::TuneCandidate& c) -> std::string {
     try {
@@ -253,6 +268,7 @@ Search cpu_search(const ResolvedRule& rule, const std::string& family, const Tun
       flush_from_caches(ops->x.raw_data_ptr(), ops->x.nbytes());
       flush_from_caches(packed.panels.data(), packed.panels.size());
       flush_from_caches(packed.bf16.panels.data(), packed.bf16.bytes());
+      if (const auto f16 = std::atomic_load(&packed.f16)) flush_from_caches(f16->panels.data(), f16->bytes());
       const auto t0 = Clock::now();
       const Tensor y = linear_forward(ops->x, ops->w, rule, o);
       return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
@@ -263,11 +279,12 @@ Search cpu_search(const ResolvedRule& rule, const std::string& family, const Tun
 
 // A GPU GEMM family's candidates on sim / cuda (qgemm for W8A8 rules, qgemm_wo for
 // weight-only ones); `measure` and `check` are the device's.
-Search gpu_search(const ResolvedRule& rule, const std::string& family, const TuneShape& s,
+Search gpu_search(const ResolvedRule& rule, const std::string& family, const TuneShape& s, DType x_dtype,
                   const std::shared_ptr<Driver>& driver) {
   const jit::Arch arch = target_arch(*driver);
   LinearProblem lp;
   lp.m = s.m, lp.n = s.n, lp.k = s.k;
+  lp.x_dtype = x_dtype;
   Search search;
   search.family = family;
   std::function<jit::KernelSpec(const nlohmann::json&)> spec_of;  // the family's checks, then the spec
@@ -320,16 +337,17 @@ Search gpu_search(const ResolvedRule& rule, const std::string& family, const Tun
   return search;
 }
 
-void add_sim_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s, const std::shared_ptr<Driver>& driver) {
+void add_sim_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s, DType x_dtype,
+                   const std::shared_ptr<Driver>& driver) {
   auto sim = std::dynamic_pointer_cast<sim::SimDriver>(driver);
   QJIT_CHECK_GEN(kSub, sim != nullptr, "the sim device's driver is not the interpreter");
   const GpuModel gpu = GpuModel::for_arch(target_arch(*driver).str());
   search.method = "model";
   // The proxies: operands of (rows, columns, K), made once each.
   auto proxies = std::make_shared<std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, std::shared_ptr<Operands>>>();
-  auto operands = [rule, proxies](std::int64_t m, std::int64_t n, std::int64_t k) {
+  auto operands = [rule, x_dtype, proxies](std::int64_t m, std::int64_t n, std::int64_t k) {
     auto& slot = (*proxies)[{m, n, k}];
-    if (!slot) slot = std::make_shared<Operands>(make_operands(rule, Device::sim(), m, n, k));
+    if (!slot) slot = std::make_shared<Operands>(make_operands(rule, Device::sim(), x_dtype, m, n, k));
     return slot;
   };
   // NOTE: the check runs on a proxy's shape (the interpreter would take minutes per candidate
@@ -386,9 +404,10 @@ void add_sim_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s,
   };
 }
 
-void add_cuda_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s, const std::shared_ptr<Driver>& driver) {
+void add_cuda_hooks(Search& search, const ResolvedRule& rule, const TuneShape& s, DType x_dtype,
+                    const std::shared_ptr<Driver>& driver) {
   search.method = "measured";
-  auto ops = std::make_shared<Operands>(make_operands(rule, driver->device(), s.m, s.n, s.k));
+  auto ops = std::make_shared<Operands>(make_operands(rule, driver->device(), x_dtype, s.m, s.n, s.k));
   auto heuristic_bytes = std::make_shared<std::string>();
   const std::string first_label = search.candidates.front().label, family = search.family;
   search.hooks.check = [rule, family, ops, heuristic_bytes, first_label](const jit::TuneCandidate& c) {
@@ -499,11 +518,16 @@ std::vector<TuneShape> wan_tune_shapes(const WanConfig& config, const std::vecto
   return out;
 }
 
-std::string tunable_family(const ResolvedRule& rule, const Device& device) {
+std::string tunable_family(const ResolvedRule& rule, const Device& device, DType x_dtype) {
+  QJIT_CHECK_GEN(kSub, x_dtype == DType::kBF16 || x_dtype == DType::kF16,
+                 "activations of {}: the tuned GEMMs take bf16 or f16 activations", dtype_name(x_dtype));
   QJIT_CHECK_GEN(kSub, !rule.skips(), "rule '{}' skips its layers: they run no quantized GEMM to tune", rule.label);
   if (device.runs_host_kernels()) {
-    QJIT_CHECK_GEN(kSub, host_kernels_support(rule, DType::kBF16), "rule '{}' has no cpu kernels to tune", rule.label);
-    return exact_numerics(rule) ? "host_qgemm_int8" : "host_gemm_bf16";
+    QJIT_CHECK_GEN(kSub, host_kernels_support(rule, x_dtype), "rule '{}' has no cpu kernels to tune", rule.label);
+    if (exact_numerics(rule)) return "host_qgemm_int8";
+    // NOTE: weight-only rules run the f16 GEMM on f16 activations (the weights rounded to f16:
+    // the reference's bits), the bf16 one on bf16 activations.
+    return rule.weight_only() && x_dtype == DType::kF16 ? "host_gemm_f32" : "host_gemm_bf16";
   }
   QJIT_CHECK_GEN(kSub, device.kind != DeviceKind::kCpu, "cpu:ref runs the reference, which has nothing to tune");
   std::string why;
@@ -514,14 +538,14 @@ std::string tunable_family(const ResolvedRule& rule, const Device& device) {
 
 std::vector<ShapeTuning> autotune_linear(const ResolvedRule& rule, const Device& device,
                                          const std::vector<TuneShape>& shapes, const AutotuneOptions& options) {
-  const std::string family = tunable_family(rule, device);
+  const std::string family = tunable_family(rule, device, options.x_dtype);
   QJIT_CHECK_GEN(kSub, !shapes.empty(), "no shapes to tune");
   std::shared_ptr<Driver> driver = device.is_host() ? std::shared_ptr<Driver>(host_driver()) : driver_for(device);
   // Every shape's search is built (and its desc checked) before any work.
   std::vector<Search> searches;
   for (const TuneShape& s : shapes) {
     if (device.runs_host_kernels()) searches.push_back(cpu_search(rule, family, s, nullptr));
-    else searches.push_back(gpu_search(rule, family, s, driver));
+    else searches.push_back(gpu_search(rule, family, s, options.x_dtype, driver));
   }
   const auto t0 = Clock::now();
   std::vector<ShapeTuning> out;
@@ -534,13 +558,13 @@ std::vector<ShapeTuning> autotune_linear(const ResolvedRule& rule, const Device&
     say(fmt::format("{} candidates of {}", search.candidates.size(), search.family));
     if (device.runs_host_kernels()) {
       say("preparing operands and the reference output");
-      auto ops = std::make_shared<Operands>(make_operands(rule, device, s.m, s.n, s.k));
+      auto ops = std::make_shared<Operands>(make_operands(rule, device, options.x_dtype, s.m, s.n, s.k));
       search = cpu_search(rule, family, s, ops);
     } else if (device.kind == DeviceKind::kSim) {
-      add_sim_hooks(search, rule, s, driver);
+      add_sim_hooks(search, rule, s, options.x_dtype, driver);
     } else {
       say("preparing operands and the reference output");
-      add_cuda_hooks(search, rule, s, driver);
+      add_cuda_hooks(search, rule, s, options.x_dtype, driver);
     }
     jit::TuneOptions to;
     to.max_configs = options.max_configs;

@@ -3,9 +3,10 @@
 // searched by jit/autotune.hpp and persisted in the tuning database (jit/tuning_db.hpp),
 // which the ops then read (quant_ops/tuning.hpp). What `qjit autotune` runs.
 //
-// Tunable: every rule on `cpu` (int8 W8A8: host_qgemm_int8; the float rules, fp8, block fp8
-// and weight-only on bf16 activations: host_gemm_bf16; register tile, blocking, K step,
-// threads; the whole linear timed, its activation quantization included, on random data, the
+// Tunable, on bf16 or f16 activations: every rule on `cpu` (int8 W8A8: host_qgemm_int8; the
+// float rules, fp8, block fp8 and weight-only on bf16 activations: host_gemm_bf16;
+// weight-only on f16 activations: host_gemm_f32; register tile, blocking, K step, threads;
+// the whole linear timed, its activation quantization included, on random data, the
 // caches flushed between repetitions), W8A8 rules on `sim` and `cuda` (qgemm: tiles, warps,
 // stages, fusion strategy) and weight-only rules there (qgemm_wo: tiles, warps, K step,
 // stages). On `cuda` each repetition is timed with events after the L2 is flushed; on `sim`
@@ -43,6 +44,7 @@ TuneShape parse_tune_shape(const std::string& text);
 std::vector<TuneShape> wan_tune_shapes(const WanConfig& config, const std::vector<std::int64_t>& tokens);
 
 struct AutotuneOptions {
+  DType x_dtype = DType::kBF16;  // the activations': bf16 or f16
   std::size_t max_configs = 0;  // per shape; 0: every candidate
   double time_budget_s = 0;     // the whole run; shared out evenly over the shapes left; 0: none
   bool write = true;            // put the winners in the tuning database
@@ -51,7 +53,7 @@ struct AutotuneOptions {
 
 struct ShapeTuning {
   TuneShape shape;
-  std::string family;  // "host_qgemm_int8" | "host_gemm_bf16" | "qgemm" | "qgemm_wo"
+  std::string family;  // "host_qgemm_int8" | "host_gemm_bf16" | "host_gemm_f32" | "qgemm" | "qgemm_wo"
   jit::TuningKey key;
   std::string method;  // "measured" | "model"
   jit::TuneOutcome outcome;
@@ -60,10 +62,10 @@ struct ShapeTuning {
   std::string not_written;                  // why a winner was left out on purpose
 };
 
-/// The family and search of `rule` on `device`, or throws qjit::Error naming what is not
-/// tunable (a rule without kernels on that device, or whose family its arch cannot run)
-/// before any work.
-std::string tunable_family(const ResolvedRule& rule, const Device& device);
+/// The family of `rule`'s GEMM on `device` for activations of `x_dtype`, or throws qjit::Error
+/// naming what is not tunable (a dtype other than bf16 / f16, a rule without kernels on that
+/// device, or whose family its arch cannot run) before any work.
+std::string tunable_family(const ResolvedRule& rule, const Device& device, DType x_dtype = DType::kBF16);
 
 /// Tunes every shape in order. Throws qjit::Error before any work for a rule or device with
 /// nothing to tune (tunable_family), and for a shape the family refuses.

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "jit/impls/host_gemm_bf16.hpp"
+#include "jit/impls/host_gemm_f32.hpp"
 #include "jit/impls/host_qgemm.hpp"
 #include "jit/impls/qgemm.hpp"
 #include "jit/impls/qgemm_wo.hpp"
@@ -80,6 +81,8 @@ struct LinearOptions {
   std::optional<jit::impls::HostQGemmConfig> host_int8_config;
   // The same for the cpu float GEMM (fp8, block fp8, weight-only on bf16 activations).
   std::optional<jit::impls::HostGemmBf16Config> host_bf16_config;
+  // The same for the cpu f16 GEMM (weight-only rules on f16 activations).
+  std::optional<jit::impls::HostGemmF32Config> host_f32_config;
   // The calling layer's resolved kernels (QuantLinear's; not owned): on sim / cuda each kind
   // of call resolves once, then launches without building a spec (DESIGN.md section 3a).
   PlanMemo<QGemmPlan>* memo = nullptr;

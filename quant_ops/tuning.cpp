@@ -100,6 +100,12 @@ jit::TuningKey host_gemm_bf16_tuning_key(const jit::impls::HostGemmBf16Desc& des
   return {"host_gemm_bf16", jit::impls::host_gemm_bf16_tuning_desc(desc, m, n, k), t.device, t.arch, t.toolchain};
 }
 
+jit::TuningKey host_gemm_f32_tuning_key(const jit::impls::HostGemmF32Desc& desc, std::int64_t m, std::int64_t n,
+                                        std::int64_t k) {
+  const TuningTarget t = tuning_target(*host_driver());
+  return {"host_gemm_f32", jit::impls::host_gemm_f32_tuning_desc(desc, m, n, k), t.device, t.arch, t.toolchain};
+}
+
 jit::TuningKey qgemm_tuning_key(const Driver& driver, const jit::impls::GemmDesc& desc) {
   const TuningTarget t = tuning_target(driver);
   return {"qgemm", jit::impls::qgemm_tuning_desc(desc), t.device, t.arch, t.toolchain};
@@ -192,6 +198,21 @@ struct HostBf16 {
   static constexpr auto check = jit::impls::check_host_gemm_bf16_config;
 };
 
+struct HostF32 {
+  using Desc = jit::impls::HostGemmF32Desc;
+  using Config = jit::impls::HostGemmF32Config;
+  static std::int64_t desc_bits(const Desc& d) {
+    return (static_cast<std::int64_t>(jit::impls::host_gemm_f32_isa(d.isa)) * 64 + static_cast<int>(d.out_dtype)) * 64 +
+           static_cast<int>(d.in);
+  }
+  static constexpr auto key = host_gemm_f32_tuning_key;
+  static constexpr auto heuristic = jit::impls::host_gemm_f32_heuristic;
+  static constexpr auto from_json = jit::impls::host_gemm_f32_config_from_json;
+  static constexpr auto candidates = jit::impls::host_gemm_f32_candidates;
+  static constexpr auto label = jit::impls::host_gemm_f32_label;
+  static constexpr auto check = jit::impls::check_host_gemm_f32_config;
+};
+
 }  // namespace
 
 jit::impls::HostQGemmConfig host_qgemm_config(const jit::impls::HostQGemmDesc& desc, std::int64_t m, std::int64_t n,
@@ -202,6 +223,11 @@ jit::impls::HostQGemmConfig host_qgemm_config(const jit::impls::HostQGemmDesc& d
 jit::impls::HostGemmBf16Config host_gemm_bf16_config(const jit::impls::HostGemmBf16Desc& desc, std::int64_t m,
                                                      std::int64_t n, std::int64_t k) {
   return host_config<HostBf16>(desc, m, n, k);
+}
+
+jit::impls::HostGemmF32Config host_gemm_f32_config(const jit::impls::HostGemmF32Desc& desc, std::int64_t m,
+                                                   std::int64_t n, std::int64_t k) {
+  return host_config<HostF32>(desc, m, n, k);
 }
 
 namespace {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "jit/impls/host_gemm_bf16.hpp"
+#include "jit/impls/host_gemm_f32.hpp"
 #include "jit/impls/host_qgemm.hpp"
 #include "jit/impls/qgemm.hpp"
 #include "jit/impls/qgemm_wo.hpp"
@@ -32,6 +33,8 @@ jit::TuningKey host_qgemm_tuning_key(const jit::impls::HostQGemmDesc& desc, std:
                                      std::int64_t k);
 jit::TuningKey host_gemm_bf16_tuning_key(const jit::impls::HostGemmBf16Desc& desc, std::int64_t m, std::int64_t n,
                                          std::int64_t k);
+jit::TuningKey host_gemm_f32_tuning_key(const jit::impls::HostGemmF32Desc& desc, std::int64_t m, std::int64_t n,
+                                        std::int64_t k);
 jit::TuningKey qgemm_tuning_key(const Driver& driver, const jit::impls::GemmDesc& desc);
 jit::TuningKey qgemm_wo_tuning_key(const Driver& driver, const jit::impls::WeightOnlyDesc& desc);
 
@@ -41,6 +44,9 @@ jit::impls::HostQGemmConfig host_qgemm_config(const jit::impls::HostQGemmDesc& d
 /// The cpu float GEMM's config (fp8, block fp8 and bf16 weight-only rules) for (desc, m, n, k).
 jit::impls::HostGemmBf16Config host_gemm_bf16_config(const jit::impls::HostGemmBf16Desc& desc, std::int64_t m,
                                                      std::int64_t n, std::int64_t k);
+/// The cpu f16 / f32 GEMM's config (weight-only rules on f16 activations) for (desc, m, n, k).
+jit::impls::HostGemmF32Config host_gemm_f32_config(const jit::impls::HostGemmF32Desc& desc, std::int64_t m,
+                                                   std::int64_t n, std::int64_t k);
 /// The W8A8 GEMM's config for desc on driver (sim / cuda): a record's config that no longer
 /// passes the family's checks is ignored with the reason. A plan driver (kernel code none)
 /// gets the heuristic's: it stands for no particular device.

@@ -29,6 +29,7 @@ struct HostGemmF32Config {
   int mr = 6, nb = 4;     // register tile: mr rows x nb panels of 16 channels
   int mc = 48, nc = 256;  // a grid block: mc rows x nc channels
   int kc = 512;           // K step (running sums kept between steps)
+  int threads = 0;        // launch, not code: as HostQGemmConfig::threads
 };
 struct HostGemmF32Params {
   DeviceAddress a = 0;
@@ -42,6 +43,10 @@ struct HostGemmF32Params {
 };
 Family host_gemm_f32_family();
 HostGemmF32Config host_gemm_f32_heuristic(const HostGemmF32Desc& desc, std::int64_t m, std::int64_t n, std::int64_t k);
+/// The ISA whose code the kernel runs on a host of `isa` (an AMX host runs the AVX-512 tile).
+HostIsa host_gemm_f32_isa(HostIsa isa);
+/// Throws qjit::Error naming the field when a config cannot run on `isa`.
+void check_host_gemm_f32_config(const HostGemmF32Config& config, HostIsa isa);
 /// Throws qjit::Error naming the field when a desc or config cannot run.
 KernelSpec host_gemm_f32_spec(const HostGemmF32Desc& desc, const HostGemmF32Config& config);
 inline constexpr const char* kHostGemmF32 = "qjit::host::gemm_f32";

@@ -174,7 +174,7 @@ std::vector<WeightOnlyConfig> qgemm_wo_candidates(const WeightOnlyDesc& d, Arch 
   return out.list;
 }
 
-// --- the cpu GEMMs: host_qgemm_int8 and host_gemm_bf16, whose configs share their fields ---
+// --- the cpu GEMMs: host_qgemm_int8, host_gemm_bf16 and host_gemm_f32, whose configs share their fields ---
 
 namespace {
 
@@ -202,9 +202,9 @@ std::string host_config_label(const C& c) {
                      c.threads > 0 ? fmt::format(" {}t", c.threads) : "");
 }
 
-// Both families block the same way (register tile of mr rows x nb panels, blocks of mc x nc,
-// K steps of kc; on AMX, tiles), so one grid serves both: kc's values are multiples of 128,
-// as the bf16 GEMM needs.
+// The families block the same way (register tile of mr rows x nb panels, blocks of mc x nc,
+// K steps of kc; on AMX, tiles), so one grid serves them all: kc's values are multiples of
+// 128, as the bf16 GEMM needs.
 template <typename C>
 std::vector<C> host_config_candidates(const C& h, HostIsa isa, std::int64_t m, std::int64_t n, int threads) {
   const bool amx = isa == HostIsa::kAmx;
@@ -283,6 +283,20 @@ std::string host_gemm_bf16_label(const HostGemmBf16Config& c) { return host_conf
 std::vector<HostGemmBf16Config> host_gemm_bf16_candidates(const HostGemmBf16Desc& d, std::int64_t m, std::int64_t n,
                                                           std::int64_t k, int threads) {
   return host_config_candidates(host_gemm_bf16_heuristic(d, m, n, k), d.isa, m, n, threads);
+}
+
+json host_gemm_f32_tuning_desc(const HostGemmF32Desc& d, std::int64_t m, std::int64_t n, std::int64_t k) {
+  return {{"isa", host_isa_name(host_gemm_f32_isa(d.isa))}, {"in", dtype_text(d.in)}, {"out", dtype_text(d.out_dtype)},
+          {"m_bucket", gemm_m_bucket(m)}, {"n", n}, {"k", k}};
+}
+json to_json(const HostGemmF32Config& c) { return host_config_json(c); }
+HostGemmF32Config host_gemm_f32_config_from_json(const json& j) {
+  return host_config_from<HostGemmF32Config>(j, "host_gemm_f32");
+}
+std::string host_gemm_f32_label(const HostGemmF32Config& c) { return host_config_label(c); }
+std::vector<HostGemmF32Config> host_gemm_f32_candidates(const HostGemmF32Desc& d, std::int64_t m, std::int64_t n,
+                                                        std::int64_t k, int threads) {
+  return host_config_candidates(host_gemm_f32_heuristic(d, m, n, k), host_gemm_f32_isa(d.isa), m, n, threads);
 }
 
 }  // namespace qjit::jit::impls

@@ -2,8 +2,8 @@
 // The tunable families' search spaces, and their descriptions and configs as JSON (the
 // tuning database's records and the autotuner's candidates): the GPU W8A8 GEMM (qgemm:
 // tiles, warps, stages, fusion strategy), the GPU weight-only GEMM (qgemm_wo: tiles, warps,
-// K step, stages) and the cpu device's GEMMs (host_qgemm_int8 and host_gemm_bf16: register
-// tile, blocking, K step, threads). Candidates come heuristic first, then its neighbours
+// K step, stages) and the cpu device's GEMMs (host_qgemm_int8, host_gemm_bf16 and
+// host_gemm_f32: register tile, blocking, K step, threads). Candidates come heuristic first, then its neighbours
 // (one field changed at a time), then the rest of the grid, so a small --max-configs still
 // searches around the heuristic. Lists may hold configs the family's checks refuse: the
 // autotuner prunes them with the check's reason.
@@ -16,6 +16,7 @@
 
 #include "jit/arch.hpp"
 #include "jit/impls/host_gemm_bf16.hpp"
+#include "jit/impls/host_gemm_f32.hpp"
 #include "jit/impls/host_qgemm.hpp"
 #include "jit/impls/qgemm.hpp"
 #include "jit/impls/qgemm_wo.hpp"
@@ -66,5 +67,16 @@ std::string host_gemm_bf16_label(const HostGemmBf16Config& config);
 /// As host_qgemm_candidates, around host_gemm_bf16_heuristic.
 std::vector<HostGemmBf16Config> host_gemm_bf16_candidates(const HostGemmBf16Desc& desc, std::int64_t m,
                                                           std::int64_t n, std::int64_t k, int threads);
+
+// --- host_gemm_f32 (cpu: the weight-only rules' GEMM on f16 activations) ---
+/// The ISA it runs, operand and output dtypes, M bucket, N and K.
+nlohmann::json host_gemm_f32_tuning_desc(const HostGemmF32Desc& desc, std::int64_t m, std::int64_t n, std::int64_t k);
+nlohmann::json to_json(const HostGemmF32Config& config);
+HostGemmF32Config host_gemm_f32_config_from_json(const nlohmann::json& j);
+std::string host_gemm_f32_label(const HostGemmF32Config& config);
+/// As host_qgemm_candidates, around host_gemm_f32_heuristic, on the ISA the kernel runs
+/// (host_gemm_f32_isa: no AMX tiles).
+std::vector<HostGemmF32Config> host_gemm_f32_candidates(const HostGemmF32Desc& desc, std::int64_t m, std::int64_t n,
+                                                        std::int64_t k, int threads);
 
 }  // namespace qjit::jit::impls

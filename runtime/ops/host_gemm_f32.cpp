@@ -40,8 +40,19 @@ HostF32Weight pack_host_f32_weight(const Tensor& w) {
   return p;
 }
 
+jit::impls::HostGemmF32Desc host_gemm_f32_desc(const HostF32Weight& w, const std::optional<Tensor>& bias,
+                                               Activation act, DType out) {
+  jit::impls::HostGemmF32Desc d;
+  d.in = w.dtype;
+  d.out_dtype = out;
+  if (bias) d.bias = bias->dtype();
+  d.activation = act;
+  d.isa = jit::impls::host_isa();
+  return d;
+}
+
 Tensor host_gemm_f32(const HostF32Weight& w, const Tensor& x, const std::optional<Tensor>& bias, Activation act,
-                     DType out) {
+                     DType out, const std::optional<jit::impls::HostGemmF32Config>& config) {
   QJIT_CHECK_GEN(kOp, x.device().is_host() && x.dim() == 2 && x.dtype() == w.dtype && x.size(1) == w.k,
                  "the cpu kernel takes {} rows [M, {}] on the cpu, got {}", dtype_name(w.dtype), w.k, x.describe());
   const std::int64_t m = x.size(0), n = w.n;
@@ -52,13 +63,8 @@ Tensor host_gemm_f32(const HostF32Weight& w, const Tensor& x, const std::optiona
   const Tensor a = f32_of(x);
   const std::optional<Tensor> b = bias ? std::optional<Tensor>(bias->contiguous()) : std::nullopt;
   const auto driver = host_driver();
-  jit::impls::HostGemmF32Desc d;
-  d.in = w.dtype;
-  d.out_dtype = out;
-  if (b) d.bias = b->dtype();
-  d.activation = act;
-  d.isa = jit::impls::host_isa();
-  const jit::impls::HostGemmF32Config config = jit::impls::host_gemm_f32_heuristic(d, m, n, w.k);
+  const jit::impls::HostGemmF32Desc d = host_gemm_f32_desc(w, b, act, out);
+  const jit::impls::HostGemmF32Config c = config ? *config : jit::impls::host_gemm_f32_heuristic(d, m, n, w.k);
   jit::impls::HostGemmF32Params p;
   p.a = address_of(a.raw_data_ptr());
   p.lda = w.k;
@@ -70,9 +76,10 @@ Tensor host_gemm_f32(const HostF32Weight& w, const Tensor& x, const std::optiona
   p.n = static_cast<std::int32_t>(n);
   p.k = static_cast<std::int32_t>(w.k);
   LaunchConfig launch;
-  launch.grid.x = static_cast<unsigned>((n + config.nc - 1) / config.nc);
-  launch.grid.y = static_cast<unsigned>((m + config.mc - 1) / config.mc);
-  KernelCache::global().get(driver, jit::impls::host_gemm_f32_spec(d, config), jit::impls::kHostGemmF32).launch(launch, p);
+  launch.grid.x = static_cast<unsigned>((n + c.nc - 1) / c.nc);
+  launch.grid.y = static_cast<unsigned>((m + c.mc - 1) / c.mc);
+  launch.max_threads = static_cast<unsigned>(c.threads);
+  KernelCache::global().get(driver, jit::impls::host_gemm_f32_spec(d, c), jit::impls::kHostGemmF32).launch(launch, p);
   return y;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/qtype.hpp"
+#include "jit/impls/host_gemm_f32.hpp"
 #include "runtime/tensor.hpp"
 
 namespace qjit {
@@ -25,9 +26,15 @@ struct HostF32Weight {
 /// Packs f16 or f32 weights [N, K] (any strides, on the cpu).
 HostF32Weight pack_host_f32_weight(const Tensor& w);
 
+/// The kernel's description for a call of host_gemm_f32 with these arguments on this host:
+/// what a tuned config is looked up by (quant_ops/tuning.hpp).
+jit::impls::HostGemmF32Desc host_gemm_f32_desc(const HostF32Weight& w, const std::optional<Tensor>& bias,
+                                               Activation act, DType out);
+
 /// y [M, N] of `out` = epilogue(x [M, K] · w^T): x of w's dtype on the cpu (any strides), bias
-/// [N] f32 / f16 / bf16 on the cpu or none.
+/// [N] f32 / f16 / bf16 on the cpu or none. `config`: blocking and threads (never the
+/// result's bits); none: the heuristic's.
 Tensor host_gemm_f32(const HostF32Weight& w, const Tensor& x, const std::optional<Tensor>& bias, Activation act,
-                     DType out);
+                     DType out, const std::optional<jit::impls::HostGemmF32Config>& config = std::nullopt);
 
 }  // namespace qjit

@@ -299,6 +299,39 @@ TEST(TuningSpace, HostBf16CandidatesStartAtTheHeuristicAndRoundTrip) {
   }
 }
 
+// The f16 GEMM (weight-only rules on f16 activations) has no AMX code: an AMX host searches,
+// and keys its records by, the AVX-512 tile it runs.
+TEST(TuningSpace, HostF32CandidatesStartAtTheHeuristicAndRoundTrip) {
+  for (impls::HostIsa isa : {impls::HostIsa::kAvx512Vnni, impls::HostIsa::kAmx}) {
+    impls::HostGemmF32Desc d;
+    d.isa = isa;
+    const auto list = impls::host_gemm_f32_candidates(d, 1024, 1536, 8960, 2);
+    ASSERT_GT(list.size(), 20u);
+    EXPECT_EQ(impls::to_json(list.front()), impls::to_json(impls::host_gemm_f32_heuristic(d, 1024, 1536, 8960)));
+    int one_thread = 0, usable = 0;
+    for (const auto& c : list) {
+      // NOTE: the list may hold configs the checks refuse (blocks past the stack's 1 MiB): the
+      // autotuner prunes them with the reason.
+      try {
+        impls::check_host_gemm_f32_config(c, isa);
+        ++usable;
+      } catch (const Error& e) {
+        EXPECT_TRUE(std::string(e.what()).find("host_gemm_f32") != std::string::npos) << e.what();
+      }
+      EXPECT_LE(c.mr, 16) << "an AVX-512 register tile, never an AMX one";
+      EXPECT_EQ(impls::to_json(impls::host_gemm_f32_config_from_json(impls::to_json(c))), impls::to_json(c));
+      one_thread += c.threads == 1;
+    }
+    EXPECT_EQ(one_thread, 1) << "the heuristic's config on one of two threads";
+    EXPECT_GT(usable, 100);
+    const auto desc = impls::host_gemm_f32_tuning_desc(d, 1000, 1536, 8960);
+    EXPECT_EQ(desc["isa"], "avx512_vnni");
+    EXPECT_EQ(desc["in"], "f16");
+    EXPECT_EQ(desc["m_bucket"], 1024);
+  }
+  EXPECT_THROW(impls::host_gemm_f32_config_from_json(nlohmann::json{{"mr", 6}}), Error);
+}
+
 TEST(TuningSpace, GpuCandidatesStartAtTheHeuristicAndRoundTrip) {
   impls::GemmDesc d;
   d.m_bucket = 1024;

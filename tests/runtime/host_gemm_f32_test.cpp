@@ -17,7 +17,9 @@
 #include <fmt/format.h>
 
 #include "runtime/linear.hpp"
+#include "jit/impls/tuning_space.hpp"
 #include "runtime/ops/gemm.hpp"
+#include "runtime/ops/host_gemm_f32.hpp"
 #include "tests/support/checks.hpp"
 #include "tests/support/host_isa.hpp"
 #include "tests/support/random_tensor.hpp"
@@ -133,6 +135,30 @@ TEST_P(HostGemmF32, ALinearPacksItsWeightsOnce) {
   expect_same_bytes(again, first, "the packed weights reused");
   Linear ref(randn({24, 40}, DType::kF16, 95, 0.1f).to(Device::cpu_ref()), randn({24}, DType::kF16, 96).to(Device::cpu_ref()));
   expect_same_bytes(first, ref.forward(x.to(Device::cpu_ref())), "against cpu:ref");
+}
+
+// A config (what `qjit autotune` searches: register tile, blocks, K step, threads) changes
+// speed, never bits: the tuning space's first candidates, a one-thread run and K steps shorter
+// than K all give the reference's output.
+TEST_P(HostGemmF32, EveryTuningCandidateGivesTheReferenceBits) {
+  IsaScope isa(GetParam());
+  const std::int64_t m = 61, n = 200, k = 1100;
+  const Tensor x = randn({m, k}, DType::kF16, 98), w = randn({n, k}, DType::kF16, 99, 0.1f);
+  const std::optional<Tensor> bias = randn({n}, DType::kF32, 100);
+  const Tensor want = gemm(x.to(Device::cpu_ref()), w.to(Device::cpu_ref()), on_ref(options(bias, DType::kBF16)));
+  const HostF32Weight packed = pack_host_f32_weight(w);
+  const jit::impls::HostGemmF32Desc desc = host_gemm_f32_desc(packed, bias, Activation::kNone, DType::kBF16);
+  const auto list = jit::impls::host_gemm_f32_candidates(desc, m, n, k, 2);
+  std::vector<jit::impls::HostGemmF32Config> configs(list.begin(), list.begin() + 8);
+  for (const auto& c : list) {
+    if (c.threads == 1 || (c.mr != list.front().mr && c.kc == 2048)) configs.push_back(c);
+    if (configs.size() == 10) break;
+  }
+  ASSERT_EQ(configs.size(), 10u);
+  for (const auto& c : configs) {
+    expect_same_bytes(host_gemm_f32(packed, x, bias, Activation::kNone, DType::kBF16, c), want,
+                      jit::impls::host_gemm_f32_label(c));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, HostGemmF32, ::testing::Values("amx", "avx512_vnni", "avx2", "generic"), test::isa_test_name);

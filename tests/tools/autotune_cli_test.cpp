@@ -82,6 +82,50 @@ TEST_F(AutotuneCli, CpuFloatRulesTuneTheBf16Gemm) {
   }
 }
 
+// Weight-only rules on f16 activations run the cpu's f16 GEMM (weights rounded to f16, the
+// reference's bits), tuned under its own family and desc: on bf16 activations the same rule's
+// record is the bf16 GEMM's. The next process's f16 linear runs the winner.
+TEST_F(AutotuneCli, CpuWeightOnlyOnF16TunesTheF16Gemm) {
+  const auto r = qjit("autotune --rule int8-weight-only --act-dtype f16 --device cpu --shape 64,256,256 "
+                      "--max-configs 4 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["act_dtype"], "f16");
+  const auto s = j["shapes"][0];
+  EXPECT_EQ(s["family"], "host_gemm_f32");
+  EXPECT_EQ(s["desc"]["in"], "f16");
+  EXPECT_EQ(s["desc"]["out"], "bf16");
+  int measured = 0;
+  for (const auto& c : s["candidates"]) {
+    EXPECT_NE(c["status"], "wrong") << c.dump();
+    measured += c["status"] == "measured";
+  }
+  EXPECT_EQ(measured, 4) << s.dump(1);
+  ASSERT_EQ(s["written"], true);
+  const auto config = s["winner"]["config"];
+
+  const std::string x = path("x.safetensors").string(), w = path("w.safetensors").string();
+  save_safetensors(x, {{"input", test::randn({64, 256}, DType::kF16, 1)}});
+  save_safetensors(w, {{"weight", randn({256, 256}, 2)}});
+  const std::string linear = "linear --rule int8-weight-only --device cpu --json --input " + x + " --weight " + w +
+                             " --out " + path("y.safetensors").string();
+  const auto lin = qjit(linear, "QJIT_PRINT_AUTOTUNING=1");
+  ASSERT_EQ(lin.code, 0) << lin.err;
+  const std::string blocking = fmt::format("{}x{} block, kc {}", config["mc"].get<int>(), config["nc"].get<int>(),
+                                           config["kc"].get<int>());
+  EXPECT_TRUE(has(lin.out, "host gemm_f32 f16")) << lin.out;
+  EXPECT_TRUE(has(lin.out, blocking)) << blocking << "\n" << lin.out;
+  EXPECT_TRUE(has(lin.err, "qjit autotuning: host_gemm_f32")) << lin.err;
+  EXPECT_TRUE(has(lin.err, "tuning database, measured")) << lin.err;
+
+  // The same rule on bf16 activations has no record: its GEMM is another family.
+  save_safetensors(x, {{"input", randn({64, 256}, 1)}});
+  const auto bf16 = qjit(linear, "QJIT_PRINT_AUTOTUNING=1");
+  ASSERT_EQ(bf16.code, 0) << bf16.err;
+  EXPECT_TRUE(has(bf16.err, "qjit autotuning: host_gemm_bf16")) << bf16.err;
+  EXPECT_TRUE(has(bf16.err, "heuristic: no tuning database record")) << bf16.err;
+}
+
 TEST_F(AutotuneCli, CpuWinnerIsStoredAndTheNextProcessRunsIt) {
   const auto r = qjit("autotune --rule int8 --device cpu --shape 64,256,128 --max-configs 4 --json");
   ASSERT_EQ(r.code, 0) << r.err;
@@ -270,7 +314,8 @@ TEST_F(AutotuneCli, SimTunesTheWeightOnlyGemm) {
 TEST_F(AutotuneCli, CudaTimesWithEventsAndChecksAgainstTheReference) {
   // On the stand-in driver (CudaStandin.tools) the events time the sim; on a GPU, the GPU.
   QJIT_SKIP_WITHOUT_CUDA();
-  for (const auto& [rule, family] : {std::pair{"int8", "qgemm"}, std::pair{"int8-weight-only", "qgemm_wo"}}) {
+  for (const auto& [rule, family] : {std::pair{"int8", "qgemm"}, std::pair{"int8-weight-only", "qgemm_wo"},
+                                     std::pair{"int8-weight-only --act-dtype f16", "qgemm_wo"}}) {
     const auto r = qjit(fmt::format("autotune --rule {} --device cuda --shape 32,128,128 --max-configs 3 --json", rule));
     ASSERT_EQ(r.code, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out);
@@ -288,7 +333,7 @@ TEST_F(AutotuneCli, CudaTimesWithEventsAndChecksAgainstTheReference) {
     EXPECT_EQ(measured, 3) << rule;
   }
   const auto show = nlohmann::json::parse(qjit("autotune --show --json").out);
-  ASSERT_EQ(show["records"].size(), 2u);
+  ASSERT_EQ(show["records"].size(), 3u) << "the f16 activations' record is another problem's";
   for (const auto& record : show["records"]) EXPECT_EQ(record["method"], "measured");
 }
 
@@ -331,6 +376,8 @@ TEST_F(AutotuneCli, BadArgumentsAreClearErrorsAndWriteNothing) {
       {"autotune --rule int8 --device tpu --shape 64,64,64", "", "--device tpu"},
       {"autotune --rule int8 --device cpu:ref --shape 64,64,64", "", "cpu:ref runs the reference"},
       {"autotune --rule int8 --time-budget -1 --shape 64,64,64", "", "--time-budget -1"},
+      {"autotune --rule int8 --act-dtype f32 --shape 64,64,64", "", "--act-dtype f32: expected bf16 or f16"},
+      {"autotune --rule int8 --act-dtype int4 --shape 64,64,64", "", "--act-dtype int4: expected bf16 or f16"},
       {"autotune --rule /no/such/rules.json --shape 64,64,64", "", "/no/such/rules.json"},
       {"autotune --show --rule int8", "", "--show lists the tuning database"},
       {"autotune --rule int8 --device sim --shape 64,64,64", "QJIT_CACHE_DISABLE=1", "cannot write the tuning database"},

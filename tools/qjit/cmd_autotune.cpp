@@ -34,6 +34,7 @@ struct AutotuneFlags {
   std::string rule;
   std::string device;
   std::string arch;
+  std::string act_dtype = "bf16";
   std::size_t max_configs = 24;
   double time_budget = 0;
   bool no_write = false;
@@ -154,7 +155,10 @@ void run(const AutotuneFlags& f) {
   QJIT_CHECK_GEN(kSub, rules.rules.size() == 1, "--rule {}: holds {} rules; autotune takes one", f.rule,
                  rules.rules.size());
   const ResolvedRule rule = rules.rules.front().resolve();
-  tunable_family(rule, device);
+  QJIT_CHECK_GEN(kSub, f.act_dtype == "bf16" || f.act_dtype == "f16", "--act-dtype {}: expected bf16 or f16",
+                 f.act_dtype);
+  const DType x_dtype = parse_dtype(f.act_dtype);
+  tunable_family(rule, device, x_dtype);
   std::vector<TuneShape> shapes;
   for (const auto& s : f.shapes) shapes.push_back(parse_tune_shape(s));
   if (!f.model.empty()) {
@@ -169,6 +173,7 @@ void run(const AutotuneFlags& f) {
                  database_path());
 
   AutotuneOptions o;
+  o.x_dtype = x_dtype;
   o.max_configs = f.max_configs;
   o.time_budget_s = f.time_budget;
   o.write = !f.no_write;
@@ -185,6 +190,7 @@ void run(const AutotuneFlags& f) {
     for (const auto& r : results) list.push_back(shape_json(r));
     fmt::print("{}\n", nlohmann::json{{"device", device.str()},
                                       {"rule", rule.label},
+                                      {"act_dtype", std::string(dtype_name(x_dtype))},
                                       {"method", model ? "model" : "measured"},
                                       {"note", note},
                                       {"database", database_path()},
@@ -194,7 +200,7 @@ void run(const AutotuneFlags& f) {
     check_written(o, results);
     return;
   }
-  fmt::print("{} on {}: {}{}\n", rule.label, device.str(), note,
+  fmt::print("{} on {} activations on {}: {}{}\n", rule.label, dtype_name(x_dtype), device.str(), note,
              model ? "" : "; the winner and the heuristic measured once more, and those times are these");
   fmt::print("{:>6} {:>6} {:>6}  {:<26} {:>11}  {:<26} {:>11} {:>8}\n", "M", "N", "K", "winner", "us", "heuristic",
              "us", "speedup");
@@ -220,6 +226,7 @@ void add_autotune(CLI::App& app) {
   cmd->add_option("--rule", f->rule, "a preset, a field list, a LightX2V mm_type or a rules file of one rule");
   cmd->add_option("--device", f->device, "cpu | sim | sim:sm_XX | cuda[:N] (default: $QJIT_DEVICE, else cpu)");
   cmd->add_option("--arch", f->arch, "with --device sim: the GPU the sim models (sm_80, sm_86, sm_89, sm_90)");
+  cmd->add_option("--act-dtype", f->act_dtype, "the activations' dtype: bf16 (default, Wan's) | f16");
   cmd->add_option("--max-configs", f->max_configs, "candidates compiled and measured per shape, heuristic included (0: all)")
       ->check(CLI::Range(0, 100000));
   cmd->add_option("--time-budget", f->time_budget, "seconds of measuring for the whole run (0: none)");
