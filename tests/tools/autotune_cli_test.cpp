@@ -132,6 +132,7 @@ TEST_F(AutotuneCli, CpuWinnerIsStoredAndTheNextProcessRunsIt) {
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["device"], "cpu");
   EXPECT_EQ(j["rule"], "int8");
+  EXPECT_EQ(j["act_dtype"], "bf16");
   EXPECT_EQ(j["method"], "measured");
   EXPECT_EQ(j["write"], true);
   EXPECT_EQ(j["database"], database().string());

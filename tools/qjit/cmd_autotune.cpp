@@ -1,7 +1,8 @@
 // qjit autotune: search tuning configs of a rule's GEMM for shapes (--shape M,N,K, or every
-// GEMM of a Wan2.1 forward with --model) on a device, and put the winners in the tuning
-// database the ops read (quant_ops/autotune.hpp). `--show` lists the database. Every flag,
-// the rule and every shape are checked before any work; progress goes to stderr.
+// GEMM of a Wan2.1 forward with --model) on bf16 or f16 activations (--act-dtype) on a
+// device, and put the winners in the tuning database the ops read (quant_ops/autotune.hpp).
+// `--show` lists the database. Every flag, the rule and every shape are checked before any
+// work; progress goes to stderr.
 
 #include <fmt/format.h>
 
