@@ -6,6 +6,7 @@
 // Tunable, on bf16 or f16 activations: every rule on `cpu` (int8 W8A8: host_qgemm_int8; the
 // float rules, fp8, block fp8 and weight-only on bf16 activations: host_gemm_bf16;
 // weight-only on f16 activations: host_gemm_f32; register tile, blocking, K step, threads;
+// the W8A8 GEMMs take the quantized activations, so one record of theirs serves both dtypes;
 // the whole linear timed, its activation quantization included, on random data, the
 // caches flushed between repetitions), W8A8 rules on `sim` and `cuda` (qgemm: tiles, warps,
 // stages, fusion strategy) and weight-only rules there (qgemm_wo: tiles, warps, K step,

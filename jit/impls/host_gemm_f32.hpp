@@ -1,5 +1,6 @@
 #pragma once
-// Host generator of the cpu device's unquantized f16 / f32 GEMM (templates/host/gemm_f32.h):
+// Host generator of the cpu device's f16 / f32 GEMM (templates/host/gemm_f32.h): the
+// unquantized layers', and weight-only rules' on f16 activations (tuned by `qjit autotune`):
 // operands widened exactly to f32, each output summed over K in order, as the reference sums:
 // bit-identical to it without GELU. Weights are packed once in 16-channel panels of f32
 // (runtime/ops/host_gemm_f32.hpp). Compiles to host object code for an ISA: AVX-512 or the

@@ -33,7 +33,8 @@ jit::impls::HostGemmF32Desc host_gemm_f32_desc(const HostF32Weight& w, const std
 
 /// y [M, N] of `out` = epilogue(x [M, K] · w^T): x of w's dtype on the cpu (any strides), bias
 /// [N] f32 / f16 / bf16 on the cpu or none. `config`: blocking and threads (never the
-/// result's bits); none: the heuristic's.
+/// result's bits); none: the heuristic's (what gemm() runs: only the weight-only linear, in
+/// quant_ops, reads the tuning database).
 Tensor host_gemm_f32(const HostF32Weight& w, const Tensor& x, const std::optional<Tensor>& bias, Activation act,
                      DType out, const std::optional<jit::impls::HostGemmF32Config>& config = std::nullopt);
 

@@ -84,7 +84,9 @@ TEST_F(AutotuneCli, CpuFloatRulesTuneTheBf16Gemm) {
 
 // Weight-only rules on f16 activations run the cpu's f16 GEMM (weights rounded to f16, the
 // reference's bits), tuned under its own family and desc: on bf16 activations the same rule's
-// record is the bf16 GEMM's. The next process's f16 linear runs the winner.
+// record is the bf16 GEMM's. The next process's f16 linear runs the winner, with a bias and
+// GELU too (the epilogue is not in the key). The W8A8 GEMMs read quantized activations: on f16
+// they are the same problem as on bf16.
 TEST_F(AutotuneCli, CpuWeightOnlyOnF16TunesTheF16Gemm) {
   const auto r = qjit("autotune --rule int8-weight-only --act-dtype f16 --device cpu --shape 64,256,256 "
                       "--max-configs 4 --json");
@@ -105,10 +107,12 @@ TEST_F(AutotuneCli, CpuWeightOnlyOnF16TunesTheF16Gemm) {
   const auto config = s["winner"]["config"];
 
   const std::string x = path("x.safetensors").string(), w = path("w.safetensors").string();
+  const std::string b = path("b.safetensors").string();
   save_safetensors(x, {{"input", test::randn({64, 256}, DType::kF16, 1)}});
   save_safetensors(w, {{"weight", randn({256, 256}, 2)}});
+  save_safetensors(b, {{"bias", randn({256}, 3)}});
   const std::string linear = "linear --rule int8-weight-only --device cpu --json --input " + x + " --weight " + w +
-                             " --out " + path("y.safetensors").string();
+                             " --bias " + b + " --gelu --out " + path("y.safetensors").string();
   const auto lin = qjit(linear, "QJIT_PRINT_AUTOTUNING=1");
   ASSERT_EQ(lin.code, 0) << lin.err;
   const std::string blocking = fmt::format("{}x{} block, kc {}", config["mc"].get<int>(), config["nc"].get<int>(),
@@ -123,6 +127,37 @@ TEST_F(AutotuneCli, CpuWeightOnlyOnF16TunesTheF16Gemm) {
   const auto bf16 = qjit(linear, "QJIT_PRINT_AUTOTUNING=1");
   ASSERT_EQ(bf16.code, 0) << bf16.err;
   EXPECT_TRUE(has(bf16.err, "qjit autotuning: host_gemm_bf16")) << bf16.err;
+  EXPECT_TRUE(has(bf16.err, "heuristic: no tuning database record")) << bf16.err;
+
+  const auto int8 = qjit("autotune --rule int8 --act-dtype f16 --device cpu --shape 64,256,256 --max-configs 2 "
+                         "--no-write --json");
+  ASSERT_EQ(int8.code, 0) << int8.err;
+  const auto s8 = nlohmann::json::parse(int8.out)["shapes"][0];
+  EXPECT_EQ(s8["family"], "host_qgemm_int8");
+  EXPECT_FALSE(s8["desc"].contains("in")) << s8["desc"];
+}
+
+// On the sim, f16 activations are their own problem (the GEMMs read them, or quantize them in
+// their prologue): the record names x_dtype f16, and an f16 linear finds it.
+TEST_F(AutotuneCli, SimTunesF16ActivationsAsTheirOwnProblem) {
+  const auto r = qjit("autotune --rule int8-weight-only --act-dtype f16 --device sim --arch sm_90 "
+                      "--shape 64,256,512 --max-configs 3 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto s = nlohmann::json::parse(r.out)["shapes"][0];
+  EXPECT_EQ(s["family"], "qgemm_wo");
+  EXPECT_EQ(s["desc"]["x_dtype"], "f16");
+  ASSERT_EQ(s["written"], true);
+  const std::string x = path("x.safetensors").string(), w = path("w.safetensors").string();
+  save_safetensors(w, {{"weight", randn({256, 512}, 2)}});
+  const std::string linear = "linear --rule int8-weight-only --device sim:sm_90 --json --input " + x + " --weight " + w +
+                             " --out " + path("y.safetensors").string();
+  save_safetensors(x, {{"input", test::randn({60, 512}, DType::kF16, 1)}});
+  const auto f16 = qjit(linear, "QJIT_PRINT_AUTOTUNING=1");
+  ASSERT_EQ(f16.code, 0) << f16.err;
+  EXPECT_TRUE(has(f16.err, "tuning database, model")) << f16.err;
+  save_safetensors(x, {{"input", randn({60, 512}, 1)}});
+  const auto bf16 = qjit(linear, "QJIT_PRINT_AUTOTUNING=1");
+  ASSERT_EQ(bf16.code, 0) << bf16.err;
   EXPECT_TRUE(has(bf16.err, "heuristic: no tuning database record")) << bf16.err;
 }
 
@@ -381,6 +416,7 @@ TEST_F(AutotuneCli, BadArgumentsAreClearErrorsAndWriteNothing) {
       {"autotune --rule int8 --act-dtype int4 --shape 64,64,64", "", "--act-dtype int4: expected bf16 or f16"},
       {"autotune --rule /no/such/rules.json --shape 64,64,64", "", "/no/such/rules.json"},
       {"autotune --show --rule int8", "", "--show lists the tuning database"},
+      {"autotune --show --act-dtype f16", "", "--show lists the tuning database"},
       {"autotune --rule int8 --device sim --shape 64,64,64", "QJIT_CACHE_DISABLE=1", "cannot write the tuning database"},
   };
   for (const auto& c : cases) {

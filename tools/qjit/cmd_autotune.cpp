@@ -41,6 +41,7 @@ struct AutotuneFlags {
   bool no_write = false;
   bool show = false;
   bool json = false;
+  bool act_dtype_given = false;
 };
 
 std::string database_path() { return (jit::Jit::global().disk().options().dir / jit::kTuningDbFile).string(); }
@@ -134,8 +135,8 @@ void check_written(const AutotuneOptions& o, const std::vector<ShapeTuning>& res
 
 void run(const AutotuneFlags& f) {
   if (f.show) {
-    QJIT_CHECK_GEN(kSub, f.shapes.empty() && f.model.empty() && f.rule.empty(),
-                   "--show lists the tuning database; it takes no --shape, --model or --rule");
+    QJIT_CHECK_GEN(kSub, f.shapes.empty() && f.model.empty() && f.rule.empty() && !f.act_dtype_given,
+                   "--show lists the tuning database; it takes no --shape, --model, --rule or --act-dtype");
     show(f);
     return;
   }
@@ -227,7 +228,8 @@ void add_autotune(CLI::App& app) {
   cmd->add_option("--rule", f->rule, "a preset, a field list, a LightX2V mm_type or a rules file of one rule");
   cmd->add_option("--device", f->device, "cpu | sim | sim:sm_XX | cuda[:N] (default: $QJIT_DEVICE, else cpu)");
   cmd->add_option("--arch", f->arch, "with --device sim: the GPU the sim models (sm_80, sm_86, sm_89, sm_90)");
-  cmd->add_option("--act-dtype", f->act_dtype, "the activations' dtype: bf16 (default, Wan's) | f16");
+  cmd->add_option("--act-dtype", f->act_dtype, "the activations' dtype: bf16 (default, Wan's) | f16")
+      ->each([f](const std::string&) { f->act_dtype_given = true; });
   cmd->add_option("--max-configs", f->max_configs, "candidates compiled and measured per shape, heuristic included (0: all)")
       ->check(CLI::Range(0, 100000));
   cmd->add_option("--time-budget", f->time_budget, "seconds of measuring for the whole run (0: none)");
