@@ -282,14 +282,10 @@ Tensor run_weight_only_f16(const Tensor& x, const QuantizedWeight& w, const Host
   const jit::impls::HostGemmF32Config config =
       o.host_f32_config ? *o.host_f32_config : host_gemm_f32_config(desc, x.size(0), f16->n, f16->k);
   if (trace) {
-    LaunchConfig launch;
-    launch.grid.x = static_cast<unsigned>(ceil_div(f16->n, config.nc));
-    launch.grid.y = static_cast<unsigned>(ceil_div(x.size(0), config.mc));
-    launch.max_threads = static_cast<unsigned>(config.threads);
     trace->steps.push_back(fmt::format("host gemm_f32 f16 {}x{} tile, {}x{} block, kc {} ({}, {} threads)", config.mr,
                                        config.nb * kHostPanel, config.mc, config.nc, config.kc,
                                        jit::impls::host_isa_name(jit::impls::host_gemm_f32_isa(desc.isa)),
-                                       host_driver()->launch_threads(launch)));
+                                       host_driver()->launch_threads(host_gemm_f32_launch(x.size(0), f16->n, config))));
   }
   return host_gemm_f32(*f16, x, bias, o.activation, out_dtype, config);
 }

@@ -210,9 +210,7 @@ struct HostF32 {
   static constexpr auto from_json = jit::impls::host_gemm_f32_config_from_json;
   static constexpr auto candidates = jit::impls::host_gemm_f32_candidates;
   static constexpr auto label = jit::impls::host_gemm_f32_label;
-  static void check(const Config& c, jit::impls::HostIsa isa) {
-    jit::impls::check_host_gemm_f32_config(c, jit::impls::host_gemm_f32_isa(isa));
-  }
+  static constexpr auto check = jit::impls::check_host_gemm_f32_config;
 };
 
 }  // namespace

@@ -44,7 +44,8 @@ KernelSpec host_gemm_f32_spec(const HostGemmF32Desc& desc, const HostGemmF32Conf
                  kFamily, dtype_name(desc.in));
   check_host_gemm_f32_config(c, desc.isa);
   KernelSpec s(kFamily, Arch::host());
-  set_host_gemm_params(s, host_gemm_f32_isa(desc.isa), desc.out_dtype, desc.bias, desc.activation, c.mr, c.nb, c.mc, c.nc, c.kc);
+  set_host_gemm_params(s, host_gemm_f32_isa(desc.isa), desc.out_dtype, desc.bias, desc.activation, c.mr, c.nb, c.mc,
+                       c.nc, c.kc);
   s.set("kIn", host_float_enum(desc.in));
   return s;
 }

@@ -46,7 +46,8 @@ Family host_gemm_f32_family();
 HostGemmF32Config host_gemm_f32_heuristic(const HostGemmF32Desc& desc, std::int64_t m, std::int64_t n, std::int64_t k);
 /// The ISA whose code the kernel runs on a host of `isa` (an AMX host runs the AVX-512 tile).
 HostIsa host_gemm_f32_isa(HostIsa isa);
-/// Throws qjit::Error naming the field when a config cannot run on `isa`.
+/// Throws qjit::Error naming the field when a config cannot run (on any ISA: the checks are
+/// the same on each; `isa` is there for the tuner's family-generic lookup).
 void check_host_gemm_f32_config(const HostGemmF32Config& config, HostIsa isa);
 /// Throws qjit::Error naming the field when a desc or config cannot run.
 KernelSpec host_gemm_f32_spec(const HostGemmF32Desc& desc, const HostGemmF32Config& config);

@@ -174,7 +174,7 @@ std::vector<WeightOnlyConfig> qgemm_wo_candidates(const WeightOnlyDesc& d, Arch 
   return out.list;
 }
 
-// --- the cpu GEMMs: host_qgemm_int8, host_gemm_bf16 and host_gemm_f32, whose configs share their fields ---
+// --- the cpu GEMMs: host_qgemm_int8, host_gemm_bf16 and host_gemm_f32 (their configs share fields) ---
 
 namespace {
 

@@ -3,9 +3,9 @@
 // tuning database's records and the autotuner's candidates): the GPU W8A8 GEMM (qgemm:
 // tiles, warps, stages, fusion strategy), the GPU weight-only GEMM (qgemm_wo: tiles, warps,
 // K step, stages) and the cpu device's GEMMs (host_qgemm_int8, host_gemm_bf16 and
-// host_gemm_f32: register tile, blocking, K step, threads). Candidates come heuristic first, then its neighbours
-// (one field changed at a time), then the rest of the grid, so a small --max-configs still
-// searches around the heuristic. Lists may hold configs the family's checks refuse: the
+// host_gemm_f32: register tile, blocking, K step, threads). Candidates come heuristic first,
+// then its neighbours (one field changed at a time), then the rest of the grid, so a small
+// --max-configs still searches around the heuristic. Lists may hold configs the family's checks refuse: the
 // autotuner prunes them with the check's reason.
 
 #include <cstdint>

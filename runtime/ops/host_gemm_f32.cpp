@@ -51,6 +51,14 @@ jit::impls::HostGemmF32Desc host_gemm_f32_desc(const HostF32Weight& w, const std
   return d;
 }
 
+LaunchConfig host_gemm_f32_launch(std::int64_t m, std::int64_t n, const jit::impls::HostGemmF32Config& c) {
+  LaunchConfig launch;
+  launch.grid.x = static_cast<unsigned>((n + c.nc - 1) / c.nc);
+  launch.grid.y = static_cast<unsigned>((m + c.mc - 1) / c.mc);
+  launch.max_threads = static_cast<unsigned>(c.threads);
+  return launch;
+}
+
 Tensor host_gemm_f32(const HostF32Weight& w, const Tensor& x, const std::optional<Tensor>& bias, Activation act,
                      DType out, const std::optional<jit::impls::HostGemmF32Config>& config) {
   QJIT_CHECK_GEN(kOp, x.device().is_host() && x.dim() == 2 && x.dtype() == w.dtype && x.size(1) == w.k,
@@ -75,11 +83,9 @@ Tensor host_gemm_f32(const HostF32Weight& w, const Tensor& x, const std::optiona
   p.m = static_cast<std::int32_t>(m);
   p.n = static_cast<std::int32_t>(n);
   p.k = static_cast<std::int32_t>(w.k);
-  LaunchConfig launch;
-  launch.grid.x = static_cast<unsigned>((n + c.nc - 1) / c.nc);
-  launch.grid.y = static_cast<unsigned>((m + c.mc - 1) / c.mc);
-  launch.max_threads = static_cast<unsigned>(c.threads);
-  KernelCache::global().get(driver, jit::impls::host_gemm_f32_spec(d, c), jit::impls::kHostGemmF32).launch(launch, p);
+  KernelCache::global()
+      .get(driver, jit::impls::host_gemm_f32_spec(d, c), jit::impls::kHostGemmF32)
+      .launch(host_gemm_f32_launch(m, n, c), p);
   return y;
 }
 

@@ -10,6 +10,7 @@
 
 #include "common/qtype.hpp"
 #include "jit/impls/host_gemm_f32.hpp"
+#include "runtime/driver.hpp"
 #include "runtime/tensor.hpp"
 
 namespace qjit {
@@ -30,6 +31,9 @@ HostF32Weight pack_host_f32_weight(const Tensor& w);
 /// what a tuned config is looked up by (quant_ops/tuning.hpp).
 jit::impls::HostGemmF32Desc host_gemm_f32_desc(const HostF32Weight& w, const std::optional<Tensor>& bias,
                                                Activation act, DType out);
+
+/// The launch of an M x N call with `config`: its grid of blocks and thread bound.
+LaunchConfig host_gemm_f32_launch(std::int64_t m, std::int64_t n, const jit::impls::HostGemmF32Config& config);
 
 /// y [M, N] of `out` = epilogue(x [M, K] · w^T): x of w's dtype on the cpu (any strides), bias
 /// [N] f32 / f16 / bf16 on the cpu or none. `config`: blocking and threads (never the
